@@ -1,0 +1,1 @@
+"""Lucca → Elevo sync service."""

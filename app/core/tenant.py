@@ -1,0 +1,46 @@
+"""A tenant's configuration as the sync uses it (the admin API's body, validated)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from app.secret import Secret
+
+DEFAULT_SKIP_FIELD = "e_skip_elevo_sync"
+DEFAULT_TIMEZONE = "Europe/Paris"
+DEFAULT_LUCCA_DOMAIN = "ilucca.net"
+LUCCA_DOMAINS = ("ilucca.net", "ilucca-test.net", "ilucca-demo.net", "ilucca.ch")
+
+
+@dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """When a reconciliation holds its suspensions for an operator to confirm."""
+
+    # Both must be exceeded: more than this share of active managed profiles...
+    max_suspend_ratio: float = 0.10
+    # ...and more than this many profiles.
+    max_suspend_count: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TenantConfig:
+    tenant: str
+    lucca_subdomain: str
+    lucca_api_key: Secret
+    elevo_scim_url: str
+    elevo_token: Secret
+    lucca_domain: str = DEFAULT_LUCCA_DOMAIN
+    # Every listed secret is accepted (rotation); the first is the current one.
+    webhook_secrets: tuple[Secret, ...] = ()
+    skip_field: str = DEFAULT_SKIP_FIELD
+    # Elevo custom field name -> Lucca v3 field path.
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = DEFAULT_TIMEZONE
+    # Local time "HH:MM" of the nightly reconciliation.
+    nightly_at: str = "02:00"
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    # This sync's share of the customer's 50 requests per minute.
+    lucca_requests_per_minute: int = 40
+    # Seconds between `changes` polls; None for a tenant whose webhooks are trusted alone.
+    poll_interval_seconds: int | None = None

@@ -1,0 +1,67 @@
+"""The web process: `uvicorn --factory app.main:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.logs import configure_logging
+from app.resources import Resources
+from app.routes import health, sync, tenants, webhooks
+from app.settings import Settings
+from app.sync.context import Clock, system_clock
+
+log = logging.getLogger(__name__)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        {"error": "http_error", "detail": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    log.warning("redis unavailable while serving %s", request.url.path)
+    return JSONResponse(
+        {"error": "unavailable", "detail": "state store unavailable; retry later"},
+        status_code=503,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    resources: Resources | None = None,
+    clock: Clock = system_clock,
+) -> Starlette:
+    """Build the app; settings come from the environment unless given (tests give them)."""
+    settings = settings or Settings.from_env()
+    if resources is None:
+        configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Resources]]:
+        if resources is not None:
+            yield {"resources": resources}
+            return
+        built = await Resources.create(settings, clock=clock)
+        try:
+            yield {"resources": built}
+        finally:
+            await built.aclose()
+
+    return Starlette(
+        routes=[*health.routes, *tenants.routes, *webhooks.routes, *sync.routes],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, RedisError: _redis_down},
+    )

@@ -1,0 +1,141 @@
+"""`/sync/{tenant}`: triggers from the Elevo backend and operators, and the tenant's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.auth import require_admin
+from app.core.lucca_user import user_id_of
+from app.resources import Resources
+from app.routes.common import TENANT_PATTERN, error, resources_of
+from app.sync.runs import start_run
+
+MODES = ("full", "changes")
+MAX_USERS_PER_REQUEST = 10_000
+
+
+class BadRequest(Exception):
+    pass
+
+
+def parse_trigger(body: Any) -> dict[str, Any]:
+    """Validate a trigger body; raises BadRequest with a message for the caller."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    unknown = set(body) - {"mode", "users", "dry_run", "confirm_suspensions"}
+    if unknown:
+        raise BadRequest(f"unknown keys: {', '.join(sorted(unknown))}")
+    for flag in ("dry_run", "confirm_suspensions"):
+        if not isinstance(body.get(flag, False), bool):
+            raise BadRequest(f"{flag} must be true or false")
+    if "users" in body:
+        if "mode" in body:
+            raise BadRequest("send either users or mode, not both")
+        users = body["users"]
+        if not isinstance(users, list) or not users or len(users) > MAX_USERS_PER_REQUEST:
+            raise BadRequest(f"users must be a list of 1 to {MAX_USERS_PER_REQUEST} ids")
+        ids = [user_id_of({"id": u}) for u in users]
+        if any(i is None for i in ids):
+            raise BadRequest("every user id must be a positive integer (number or string)")
+        return {
+            "mode": "users",
+            "users": [i for i in ids if i],
+            "dry_run": body.get("dry_run", False),
+        }
+    mode = body.get("mode", "full")
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    if body.get("confirm_suspensions") and mode != "full":
+        raise BadRequest("confirm_suspensions goes with mode full")
+    return {
+        "mode": mode,
+        "dry_run": body.get("dry_run", False),
+        "confirm_suspensions": body.get("confirm_suspensions", False),
+    }
+
+
+async def _known_tenant(request: Request) -> tuple[Resources, str] | Response:
+    res = resources_of(request)
+    require_admin(request, res.settings.admin_token)
+    tenant = request.path_params["tenant"]
+    if not TENANT_PATTERN.match(tenant) or await res.tenants.get(tenant) is None:
+        return error(404, "unknown_tenant", "no such tenant")
+    return res, tenant
+
+
+async def trigger(request: Request) -> Response:
+    found = await _known_tenant(request)
+    if isinstance(found, Response):
+        return found
+    res, tenant = found
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+        trigger_spec = parse_trigger(body)
+    except orjson.JSONDecodeError:
+        return error(400, "bad_json", "body is not JSON")
+    except BadRequest as exc:
+        return error(400, "bad_request", str(exc))
+    run_id = await start_run(res, tenant, trigger_spec, trigger="api")
+    return JSONResponse({"run": run_id}, status_code=202)
+
+
+async def status(request: Request) -> Response:
+    found = await _known_tenant(request)
+    if isinstance(found, Response):
+        return found
+    res, tenant = found
+    notes = await res.records.notes(tenant)
+    held_users = orjson.loads(notes["held_users"]) if notes.get("held_users") else []
+    return JSONResponse(
+        {
+            "tenant": tenant,
+            "last_event_at": notes.get("last_event") or None,
+            "last_full_run_at": notes.get("last_full_run") or None,
+            "queue_depth": await res.redis.zcard("arq:queue"),
+            "safety_guard": {
+                "holding": bool(notes.get("held_run")),
+                "run": notes.get("held_run") or None,
+                "users": held_users,
+            },
+            "permission_loss": notes.get("permission_loss") or None,
+            "failing_users": await res.records.user_errors(tenant),
+            "runs": await res.records.recent_runs(tenant),
+        }
+    )
+
+
+async def run_detail(request: Request) -> Response:
+    found = await _known_tenant(request)
+    if isinstance(found, Response):
+        return found
+    res, tenant = found
+    run = await res.records.get_run(tenant, request.path_params["run_id"])
+    if run is None:
+        return error(404, "unknown_run", "no such run (or it expired)")
+    return JSONResponse(run)
+
+
+async def user_history(request: Request) -> Response:
+    found = await _known_tenant(request)
+    if isinstance(found, Response):
+        return found
+    res, tenant = found
+    user_id = request.path_params["user_id"]
+    if user_id_of({"id": user_id}) is None:
+        return error(400, "bad_user", "user id must be a positive integer")
+    history = await res.records.history(tenant, user_id)
+    return JSONResponse({"tenant": tenant, "user": user_id, "history": history})
+
+
+routes = [
+    Route("/sync/{tenant}", trigger, methods=["POST"]),
+    Route("/sync/{tenant}", status, methods=["GET"]),
+    Route("/sync/{tenant}/runs/{run_id}", run_detail, methods=["GET"]),
+    Route("/sync/{tenant}/users/{user_id}", user_history, methods=["GET"]),
+]

@@ -1,0 +1,99 @@
+"""Process settings, read once from the environment; a missing variable fails at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from app.secret import Secret
+
+DEFAULT_LUCCA_URL_TEMPLATE = "https://{subdomain}.{domain}"
+
+
+class SettingsError(RuntimeError):
+    """The environment lacks a variable, or holds a value of the wrong shape."""
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is required (see .env.example)")
+    return value
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process reads from its environment.
+
+    Only the contract's variables are required; the rest are tuning knobs with
+    defaults documented in ``.env.example``.
+    """
+
+    redis_url: str
+    admin_token: Secret
+    secrets_keys: tuple[Secret, ...]
+    lucca_url_template: str = DEFAULT_LUCCA_URL_TEMPLATE
+    allow_http_elevo: bool = False
+    port: int = 8000
+    log_level: str = "INFO"
+    # Events for one user within this window after a sync collapse into one trailing sync.
+    user_cooldown_seconds: float = 1.0
+    # How long concurrent per-user jobs of one tenant wait to share one Lucca `id=` request.
+    lucca_batch_window_seconds: float = 0.01
+    worker_max_jobs: int = 200
+    worker_poll_delay_seconds: float = 0.05
+    http_timeout_seconds: float = 10.0
+    webhook_dedupe_seconds: int = 7 * 24 * 3600
+    run_retention_seconds: int = 30 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        keys = tuple(
+            Secret(k.strip()) for k in _required(env, "SECRETS_KEY").split(",") if k.strip()
+        )
+        template = env.get("LUCCA_URL_TEMPLATE", "").strip() or DEFAULT_LUCCA_URL_TEMPLATE
+        if "{subdomain}" not in template:
+            raise SettingsError("LUCCA_URL_TEMPLATE must contain {subdomain}")
+        return cls(
+            redis_url=_required(env, "REDIS_URL"),
+            admin_token=Secret(_required(env, "ADMIN_TOKEN")),
+            secrets_keys=keys,
+            lucca_url_template=template,
+            allow_http_elevo=_bool(env, "ALLOW_HTTP_ELEVO", False),
+            port=int(_number(env, "PORT", 8000)),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 1.0),
+            lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.01),
+            worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
+            worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),
+            http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
+            webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
+            run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
+        )

@@ -1,0 +1,255 @@
+"""Sync one employee: look up both sides, decide with the pure core, write the difference."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from app.core import scim
+from app.core.decision import Action, Decision, decide
+from app.core.lucca_user import LuccaUser
+from app.core.patch import create_resource, patch_operations
+from app.core.profile import ElevoProfile
+from app.core.rules import Standing, desired_attributes, standing_of
+from app.errors import (
+    ElevoAuthError,
+    ElevoConflict,
+    ElevoNotFound,
+    ElevoPreconditionFailed,
+    ElevoRejected,
+    InvalidLuccaUser,
+    LuccaAuthError,
+)
+from app.lucca import LuccaBatch
+from app.sync import keys
+from app.sync.context import TenantContext
+from app.sync.records import Records
+
+log = logging.getLogger(__name__)
+
+MAX_MANAGER_DEPTH = 20
+MAX_STALE_RETRIES = 3
+PERMISSION_LOSS = "skip field not visible to the API key: nobody is changed until it is"
+
+Fetch = Callable[[str], Awaitable[LuccaBatch]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    written: bool
+    error: str | None = None
+
+
+class _Stale(Exception):
+    """The profile changed or vanished between read and write: read again."""
+
+
+class EmployeeSync:
+    """Syncs employees of one tenant with the Lucca data a `fetch` gives for them.
+
+    One instance serves one job or one reconciliation slice. Managers without a profile
+    are synced first; a cycle leaves the field empty and asks for a follow-up sync.
+    """
+
+    def __init__(
+        self,
+        ctx: TenantContext,
+        redis: ArqRedis,
+        records: Records,
+        fetch: Fetch,
+        *,
+        run_id: str | None = None,
+        dry_run: bool = False,
+        defer_suspensions: bool = False,
+        fetch_managers: bool = True,
+        known_profiles: Mapping[str, ElevoProfile] | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._redis = redis
+        self._records = records
+        self._fetch = fetch
+        self._run_id = run_id
+        self._dry_run = dry_run
+        self._today = ctx.today()
+        # A reconciliation gathers its suspensions to weigh them against the safety guard.
+        self._defer_suspensions = defer_suspensions
+        # False in a reconciliation: a missing manager makes a follow-up, not a Lucca read.
+        self._fetch_managers = fetch_managers
+        self._known = dict(known_profiles or {})
+        self._profile_ids = {uid: p.id for uid, p in self._known.items()}
+        self._done: dict[str, Outcome] = {}
+        self.follow_ups: set[str] = set()  # users to sync again (their manager came later)
+        self.deferred: dict[str, Decision] = {}  # suspensions waiting for the guard
+        self.contract_ends: dict[str, date] = {}  # future last days, to re-check on time
+
+    async def sync(
+        self,
+        user_id: str,
+        batch: LuccaBatch | None = None,
+        *,
+        visiting: frozenset[str] = frozenset(),
+    ) -> Outcome:
+        if user_id in self._done:
+            return self._done[user_id]
+        try:
+            if batch is None:
+                batch = await self._fetch(user_id)
+            outcome = await self._sync_from(user_id, batch, visiting | {user_id})
+        except (LuccaAuthError, ElevoAuthError, ElevoRejected) as exc:
+            # Permanent: retrying cannot help; the user and the tenant status show it.
+            decision = Decision(user_id, Action.ERROR, f"{type(exc).__name__}: {exc}")
+            outcome = Outcome(decision, written=False, error=str(exc))
+        self._done[user_id] = outcome
+        if outcome.decision.user in self.deferred:
+            return outcome  # recorded once the guard has weighed the run
+        await self._records.decision(
+            self._ctx.tenant,
+            outcome.decision,
+            run_id=self._run_id,
+            written=outcome.written,
+            error=outcome.error,
+            dry_run=self._dry_run,
+        )
+        return outcome
+
+    async def _sync_from(
+        self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
+    ) -> Outcome:
+        if not batch.skip_field_visible:
+            await self._records.note(self._ctx.tenant, permission_loss=PERMISSION_LOSS)
+            return _error(user_id, PERMISSION_LOSS)
+        if user_id in batch.invalid:
+            return _error(user_id, batch.invalid[user_id])
+        user = batch.users.get(user_id)
+        try:
+            standing = standing_of(user, skip_field=self._ctx.config.skip_field, today=self._today)
+        except InvalidLuccaUser as exc:
+            return _error(user_id, str(exc))
+        if standing is Standing.ACTIVE and user is not None and user.contract_end is not None:
+            self.contract_ends[user_id] = user.contract_end
+        for _ in range(MAX_STALE_RETRIES):
+            profile = await self._find_profile(user_id, user)
+            try:
+                desired = await self._desired(user, standing, profile, visiting)
+            except InvalidLuccaUser as exc:
+                return _error(user_id, str(exc))
+            decision = decide(user_id, standing, desired, profile)
+            if decision.action is Action.SUSPEND and self._defer_suspensions:
+                self.deferred[user_id] = decision
+                return Outcome(decision, written=False)
+            if self._dry_run or not decision.writes:
+                return Outcome(decision, written=False)
+            try:
+                return await self._apply(decision, desired, profile)
+            except _Stale:
+                continue
+        return _error(user_id, "the Elevo profile kept changing during the sync; will retry")
+
+    async def _desired(
+        self,
+        user: LuccaUser | None,
+        standing: Standing,
+        profile: ElevoProfile | None,
+        visiting: frozenset[str],
+    ) -> dict[str, Any] | None:
+        if user is None:
+            return None
+        needs_manager = standing is Standing.ACTIVE or (
+            standing is Standing.LEFT and profile is not None
+        )
+        manager = await self._manager_profile_id(user, visiting) if needs_manager else None
+        return desired_attributes(
+            user,
+            custom_fields=self._ctx.config.custom_fields,
+            manager_profile_id=manager,
+            active=standing is Standing.ACTIVE,
+        )
+
+    async def _find_profile(self, user_id: str, user: LuccaUser | None) -> ElevoProfile | None:
+        elevo = self._ctx.elevo
+        # A snapshot serves once: after a stale write the profile is read afresh.
+        known = self._known.pop(user_id, None)
+        if known is not None:
+            return known
+        cached = await self._redis.hget(keys.idmap(self._ctx.tenant), user_id)
+        if cached is not None:
+            profile = await elevo.get(cached.decode())
+            if profile is not None and profile.external_id == user_id:
+                return profile
+            await self._redis.hdel(keys.idmap(self._ctx.tenant), user_id)
+        profile = await elevo.find_by_external_id(user_id)
+        if profile is None and user is not None and user.user_name:
+            profile = await elevo.find_by_user_name(user.user_name)
+        if profile is not None and profile.external_id == user_id:
+            await self._remember(user_id, profile.id)
+        return profile
+
+    async def _manager_profile_id(self, user: LuccaUser, visiting: frozenset[str]) -> str | None:
+        manager_id = user.manager_id
+        if manager_id is None:
+            return None
+        if manager_id in self._profile_ids:
+            return self._profile_ids[manager_id]
+        cached = await self._redis.hget(keys.idmap(self._ctx.tenant), manager_id)
+        if cached is not None:
+            return str(cached.decode())
+        found = await self._ctx.elevo.find_by_external_id(manager_id)
+        if found is not None:
+            await self._remember(manager_id, found.id)
+            return found.id
+        cycle = manager_id in visiting or len(visiting) > MAX_MANAGER_DEPTH
+        if cycle or not self._fetch_managers:
+            # A cycle: this user goes first without a manager, and comes back once it exists.
+            self.follow_ups.add(user.id)
+            return None
+        outcome = await self.sync(manager_id, visiting=visiting)
+        return outcome.decision.profile_id
+
+    async def _remember(self, user_id: str, profile_id: str) -> None:
+        await self._redis.hset(keys.idmap(self._ctx.tenant), user_id, profile_id)
+
+    async def _apply(
+        self, decision: Decision, desired: Mapping[str, Any] | None, profile: ElevoProfile | None
+    ) -> Outcome:
+        elevo = self._ctx.elevo
+        if decision.action is Action.CREATE:
+            assert desired is not None
+            try:
+                created = await elevo.create(create_resource(desired))
+            except ElevoConflict as exc:
+                holder = await elevo.find_by_user_name(str(desired[scim.USER_NAME]))
+                if holder is not None and holder.external_id == decision.user:
+                    raise _Stale from exc  # created meanwhile by another job: decide again
+                return _conflict(decision, exc)
+            await self._remember(decision.user, created.id)
+            return Outcome(replace(decision, profile_id=created.id), written=True)
+        assert profile is not None
+        operations, rewrites_list = patch_operations(decision.diff, desired, profile)
+        try:
+            await elevo.patch(
+                profile.id, operations, version=profile.version if rewrites_list else None
+            )
+        except (ElevoPreconditionFailed, ElevoNotFound) as exc:
+            await self._redis.hdel(keys.idmap(self._ctx.tenant), decision.user)
+            raise _Stale from exc
+        except ElevoConflict as exc:
+            return _conflict(decision, exc)
+        if decision.action is Action.ADOPT:
+            await self._remember(decision.user, profile.id)
+        return Outcome(decision, written=True)
+
+
+def _error(user_id: str, message: str) -> Outcome:
+    return Outcome(Decision(user_id, Action.ERROR, message), written=False, error=message)
+
+
+def _conflict(decision: Decision, exc: ElevoConflict) -> Outcome:
+    message = f"Elevo refused the {decision.action.value}: {exc}"
+    conflict = replace(decision, action=Action.CONFLICT, reason=message)
+    return Outcome(conflict, written=False, error=message)

@@ -1,0 +1,261 @@
+"""Full reconciliation as a chain of short jobs: snapshot Elevo, walk Lucca pages, finish.
+
+ARQ keeps a killed job's in-progress key for the largest timeout of all functions, so no
+step may be long: each job handles one page (1000 Lucca users) and queues the next.
+
+    reconcile_snapshot(start)  managed Elevo profiles -> Redis, page by page
+    reconcile_page(offset)     one Lucca page: decide and write; suspensions wait
+    reconcile_finish()         confirm the vanished by id, weigh suspensions, apply or hold
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+
+from app.core.decision import Action, Decision
+from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
+from app.core.tenant import GuardConfig
+from app.elevo import MANAGED_FILTER
+from app.lucca import LuccaBatch
+from app.resources import Resources
+from app.sync import keys
+from app.sync.batcher import MAX_IDS_PER_REQUEST, LuccaThrottled
+from app.sync.context import TenantContext
+from app.sync.employee import EmployeeSync, Outcome
+from app.sync.records import utcnow_iso
+from app.sync.schedule import schedule_contract_ends
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+SNAPSHOT_PAGE = 500
+WRITE_CONCURRENCY = 16
+RUN_KEY_TTL = 24 * 3600
+
+
+def _run_key(tenant: str, run_id: str, part: str) -> str:
+    return f"{keys.run(tenant, run_id)}:{part}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    run_id: str
+    dry_run: bool
+    confirm_suspensions: bool
+
+    @classmethod
+    def from_record(cls, run: Mapping[str, Any]) -> RunOptions:
+        return cls(
+            run_id=str(run["id"]),
+            dry_run=bool(run.get("dry_run")),
+            confirm_suspensions=run.get("confirm_suspensions") in {"1", 1},
+        )
+
+
+def guard_holds(
+    suspensions: int, active_managed: int, guard: GuardConfig, lucca_empty: bool
+) -> bool:
+    """The safety guard (sync-rules.md): hold on an empty Lucca, or on too many suspensions."""
+    if suspensions == 0:
+        return False
+    if lucca_empty:
+        return True
+    too_many_share = suspensions > guard.max_suspend_ratio * active_managed
+    return too_many_share and suspensions > guard.max_suspend_count
+
+
+async def take_budget(res: Resources, ctx: TenantContext) -> None:
+    wait = await res.budget.take(ctx.tenant, ctx.config.lucca_requests_per_minute)
+    if wait > 0:
+        raise LuccaThrottled(ctx.tenant, wait)
+
+
+async def snapshot_page(res: Resources, ctx: TenantContext, run_id: str, start: int) -> int | None:
+    """Store one page of managed profiles; the next start index, or None when done."""
+    page = await ctx.elevo.list_page(start_index=start, count=SNAPSHOT_PAGE, filter=MANAGED_FILTER)
+    snapshot = _run_key(ctx.tenant, run_id, "elevo")
+    pipe = res.redis.pipeline(transaction=False)
+    active = 0
+    for profile in page.profiles:
+        if profile.external_id:
+            pipe.hset(
+                snapshot, profile.external_id, orjson.dumps(profile_to_dict(profile)).decode()
+            )
+            active += profile.active
+    pipe.expire(snapshot, RUN_KEY_TTL)
+    pipe.hincrby(keys.run(ctx.tenant, run_id), "active_managed", active)
+    await pipe.execute()
+    following = start + len(page.profiles)
+    if not page.profiles or following > page.total:
+        return None
+    return following
+
+
+async def _known_profiles(
+    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
+) -> dict[str, ElevoProfile]:
+    if not user_ids:
+        return {}
+    raw = await redis.hmget(_run_key(tenant, run_id, "elevo"), list(user_ids))
+    return {
+        uid: profile_from_dict(orjson.loads(blob))
+        for uid, blob in zip(user_ids, raw, strict=True)
+        if blob is not None
+    }
+
+
+async def _sync_many(
+    employee: EmployeeSync, user_ids: Iterable[str], batch: LuccaBatch
+) -> list[Outcome]:
+    gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def one(user_id: str) -> Outcome:
+        async with gate:
+            return await employee.sync(user_id, batch)
+
+    return await asyncio.gather(*(one(uid) for uid in user_ids))
+
+
+async def _remember_pending(
+    res: Resources, tenant: str, run_id: str, employee: EmployeeSync
+) -> None:
+    pipe = res.redis.pipeline(transaction=False)
+    for user_id, decision in employee.deferred.items():
+        pipe.hset(_run_key(tenant, run_id, "suspend"), user_id, decision.reason)
+    for user_id in employee.follow_ups:
+        pipe.sadd(_run_key(tenant, run_id, "follow"), user_id)
+    for part in ("suspend", "follow"):
+        pipe.expire(_run_key(tenant, run_id, part), RUN_KEY_TTL)
+    await pipe.execute()
+
+
+def _employee(
+    res: Resources,
+    ctx: TenantContext,
+    options: RunOptions,
+    *,
+    fetch_managers: bool,
+    defer_suspensions: bool = True,
+    known: Mapping[str, ElevoProfile] | None = None,
+) -> EmployeeSync:
+    async def fetch(user_id: str) -> LuccaBatch:
+        return await res.batcher.fetch(
+            ctx.tenant, ctx.lucca, ctx.config.lucca_requests_per_minute, user_id
+        )
+
+    return EmployeeSync(
+        ctx,
+        res.redis,
+        res.records,
+        fetch,
+        run_id=options.run_id,
+        dry_run=options.dry_run,
+        defer_suspensions=defer_suspensions,
+        fetch_managers=fetch_managers,
+        known_profiles=known,
+    )
+
+
+async def reconcile_page(
+    res: Resources, ctx: TenantContext, options: RunOptions, offset: int
+) -> bool:
+    """Sync one Lucca page; True when more pages follow."""
+    await take_budget(res, ctx)
+    batch = await ctx.lucca.list_page(offset, PAGE_SIZE)
+    tenant, run_id = ctx.tenant, options.run_id
+    seen = list(batch.users) + list(batch.invalid)
+    pipe = res.redis.pipeline(transaction=False)
+    if seen:
+        pipe.sadd(_run_key(tenant, run_id, "seen"), *seen)
+    pipe.expire(_run_key(tenant, run_id, "seen"), RUN_KEY_TTL)
+    pipe.hincrby(keys.run(tenant, run_id), "lucca_users", batch.item_count)
+    await pipe.execute()
+    known = await _known_profiles(res.redis, tenant, run_id, list(batch.users))
+    employee = _employee(res, ctx, options, fetch_managers=False, known=known)
+    await _sync_many(employee, seen, batch)
+    await _remember_pending(res, tenant, run_id, employee)
+    if not options.dry_run:
+        await schedule_contract_ends(res, ctx, employee.contract_ends)
+    return batch.item_count >= PAGE_SIZE
+
+
+async def _fetch_ids(res: Resources, ctx: TenantContext, user_ids: Sequence[str]) -> LuccaBatch:
+    """One by-id request per 500 users, merged."""
+    users: dict[str, Any] = {}
+    invalid: dict[str, str] = {}
+    visible = True
+    count = 0
+    for start in range(0, len(user_ids), MAX_IDS_PER_REQUEST):
+        await take_budget(res, ctx)
+        part = await ctx.lucca.fetch_by_ids(user_ids[start : start + MAX_IDS_PER_REQUEST])
+        users.update(part.users)
+        invalid.update(part.invalid)
+        visible = visible and part.skip_field_visible
+        count += part.item_count
+    return LuccaBatch(users=users, invalid=invalid, item_count=count, skip_field_visible=visible)
+
+
+async def _set_of(redis: ArqRedis, key: str) -> set[str]:
+    return {m.decode() for m in await redis.smembers(key)}
+
+
+async def reconcile_finish(res: Resources, ctx: TenantContext, options: RunOptions) -> str:
+    """Confirm the vanished, finish the follow-ups, then suspend or hold. Returns the state."""
+    tenant, run_id, redis = ctx.tenant, options.run_id, res.redis
+    seen = await _set_of(redis, _run_key(tenant, run_id, "seen"))
+    snapshot_ids = {k.decode() for k in await redis.hkeys(_run_key(tenant, run_id, "elevo"))}
+    follow = await _set_of(redis, _run_key(tenant, run_id, "follow"))
+    vanished = sorted(snapshot_ids - seen, key=int)
+    # A listing cut short must not suspend anyone: only a fetch by id confirms "gone".
+    to_check = sorted(set(vanished) | follow, key=int)
+    batch = await _fetch_ids(res, ctx, to_check) if to_check else None
+    if batch is not None:
+        known = await _known_profiles(redis, tenant, run_id, to_check)
+        employee = _employee(res, ctx, options, fetch_managers=True, known=known)
+        await _sync_many(employee, to_check, batch)
+        await _remember_pending(res, tenant, run_id, employee)
+    return await _weigh_suspensions(res, ctx, options)
+
+
+async def _weigh_suspensions(res: Resources, ctx: TenantContext, options: RunOptions) -> str:
+    tenant, run_id, redis = ctx.tenant, options.run_id, res.redis
+    raw = await redis.hgetall(_run_key(tenant, run_id, "suspend"))
+    pending = {k.decode(): v.decode() for k, v in raw.items()}
+    run = await res.records.get_run(tenant, run_id) or {}
+    lucca_empty = int(run.get("lucca_users", 0) or 0) == 0
+    active = int(run.get("active_managed", 0) or 0)
+    holds = guard_holds(len(pending), active, ctx.config.guard, lucca_empty)
+    if holds and not options.confirm_suspensions:
+        for user_id, reason in sorted(pending.items()):
+            why = f"held by the safety guard: {reason}"
+            await res.records.decision(
+                tenant,
+                Decision(user_id, Action.HELD, why),
+                run_id=run_id,
+                written=False,
+                dry_run=options.dry_run,
+            )
+        held = sorted(pending, key=int)
+        await res.records.set_run(tenant, run_id, state="held", held=held)
+        if not options.dry_run:
+            await res.records.note(tenant, held_run=run_id, held_users=orjson.dumps(held).decode())
+        return "held"
+    if pending:
+        ids = sorted(pending, key=int)
+        batch = await _fetch_ids(res, ctx, ids)
+        known = await _known_profiles(redis, tenant, run_id, ids)
+        employee = _employee(
+            res, ctx, options, fetch_managers=True, defer_suspensions=False, known=known
+        )
+        await _sync_many(employee, ids, batch)
+    await res.records.set_run(tenant, run_id, state="done")
+    if not options.dry_run:
+        await res.records.note(tenant, last_full_run=utcnow_iso(), held_run="", held_users="")
+    return "done"

@@ -1,0 +1,1 @@
+"""Stand-ins for the external systems the sync talks to (tests, the demo and benchmarks)."""

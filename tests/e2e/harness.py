@@ -1,0 +1,296 @@
+"""The real components of an end-to-end test, started over loopback.
+
+- Elevo: the real `scim2-server` in a subprocess (one per test session; a tenant per test).
+- Lucca: the project's simulator under uvicorn in a thread (one per session).
+- The service: its web app under uvicorn and an ARQ worker, in the test's event loop,
+  against the real Redis; fresh for every test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+from arq.worker import Worker
+
+from app.core.profile import ElevoProfile
+from app.core.tenant import GuardConfig, TenantConfig
+from app.elevo import ElevoClient
+from app.main import create_app
+from app.resources import Resources
+from app.secret import Secret
+from app.settings import Settings
+from app.sync.context import Clock
+from simulators.consistency import Report, check
+from simulators.lucca.company import Company, Registry
+from simulators.lucca.webhooks import Event, WebhookSender
+from workers.worker import worker_options
+
+ROOT = Path(__file__).resolve().parents[2]
+SCIM_TOKEN = "elevo-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class ScimServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        scim = Path(sys.executable).with_name("scim2-server")
+        self.process = subprocess.Popen(  # noqa: S603 - our own test server
+            [
+                str(scim),
+                "--schema", str(ROOT / "contracts/elevo/schemas.json"),
+                "--resource-type", str(ROOT / "contracts/elevo/resource-types.json"),
+                "--bearer-token", SCIM_TOKEN,
+                "--dynamic-tenants",
+                "--port", str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class ThreadedServer:
+    """A uvicorn server in a thread of its own (for the Lucca simulator)."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Service:
+    """The web app and one worker, running, plus handles to drive and observe them."""
+
+    settings: Settings
+    resources: Resources
+    url: str
+    scim_base: str
+    registry: Registry
+    http: httpx.AsyncClient
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+    servers: list[uvicorn.Server] = field(default_factory=list)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.admin_token.reveal()}"}
+
+    # -- tenants --------------------------------------------------------------------------
+
+    async def add_tenant(
+        self,
+        company: Company,
+        *,
+        name: str | None = None,
+        skip_field: str = "e_skip_elevo_sync",
+        custom_fields: dict[str, str] | None = None,
+        guard: GuardConfig | None = None,
+        per_minute: int = 50,
+    ) -> Tenant:
+        tenant = name or f"t{secrets.token_hex(4)}"
+        secret = f"whsec-{secrets.token_hex(8)}"
+        config = TenantConfig(
+            tenant=tenant,
+            lucca_subdomain=company.subdomain,
+            lucca_api_key=Secret(company.api_key),
+            elevo_scim_url=f"{self.scim_base}/{tenant}/v2",
+            elevo_token=Secret(SCIM_TOKEN),
+            webhook_secrets=(Secret(secret),),
+            skip_field=skip_field,
+            custom_fields=custom_fields or {},
+            guard=guard or GuardConfig(),
+            lucca_requests_per_minute=per_minute,
+        )
+        await self.resources.tenants.put(config)
+        elevo = ElevoClient(self.http, config.elevo_scim_url, Secret(SCIM_TOKEN))
+        sender = WebhookSender(
+            self.http, f"{self.url}/webhooks/lucca/{tenant}", secret, retry_delays=()
+        )
+        return Tenant(self, config, company, elevo, sender)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start_worker(self, **overrides: Any) -> Worker:
+        options = worker_options(self.settings) | {"poll_delay": 0.01} | overrides
+        worker = Worker(
+            **options,
+            ctx={"resources": self.resources, "owns_resources": False},
+            handle_signals=False,
+        )
+        self.workers.append(worker)
+        self.tasks.append(asyncio.create_task(worker.async_run()))
+        return worker
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
+        for task in self.tasks:
+            if not task.done() and task.get_coro().__qualname__.startswith("Worker"):
+                task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                await worker.close()
+        await self.http.aclose()
+        await self.resources.aclose()
+
+
+@dataclass
+class Tenant:
+    service: Service
+    config: TenantConfig
+    company: Company
+    elevo: ElevoClient
+    sender: WebhookSender
+
+    @property
+    def name(self) -> str:
+        return self.config.tenant
+
+    async def send(self, events: list[Event]) -> list[int | None]:
+        """Deliver events as Lucca would; the statuses the service answered."""
+        statuses = []
+        for event in events:
+            delivery = await self.sender.send(event)
+            statuses.append(delivery.attempts[-1].status)
+        return statuses
+
+    async def profiles(self) -> list[ElevoProfile]:
+        found: list[ElevoProfile] = []
+        start = 1
+        while True:
+            page = await self.elevo.list_page(start_index=start, count=1000)
+            found.extend(page.profiles)
+            if not page.profiles or len(found) >= page.total:
+                return found
+            start += len(page.profiles)
+
+    async def profile(self, user_id: int | str) -> ElevoProfile | None:
+        return await self.elevo.find_by_external_id(str(user_id))
+
+    async def consistency(self) -> Report:
+        items = self.company.users()
+        return check(
+            items,
+            await self.profiles(),
+            skip_field=self.config.skip_field,
+            custom_fields=self.config.custom_fields,
+            today=self.company.today(),
+        )
+
+    async def full_sync(self, **body: Any) -> dict[str, Any]:
+        """POST /sync/{tenant} and wait for the run to end; its record."""
+        response = await self.service.http.post(
+            f"{self.service.url}/sync/{self.name}",
+            json={"mode": "full", **body},
+            headers=self.service.admin_headers,
+        )
+        assert response.status_code == 202, response.text
+        return await self.wait_run(response.json()["run"])
+
+    async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        async def ended() -> dict[str, Any] | None:
+            run = await self.service.resources.records.get_run(self.name, run_id)
+            return run if run and run["state"] in {"done", "failed", "held"} else None
+
+        return await eventually(ended, timeout=timeout)
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the queue is empty and no job runs."""
+        await settle(self.service, timeout=timeout)
+
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0, interval: float = 0.05
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def settle(service: Service, timeout: float = 30.0) -> None:
+    redis = service.resources.redis
+
+    async def idle() -> bool:
+        queued = await redis.zcard("arq:queue")
+        running = sum(len(w.tasks) for w in service.workers)
+        return queued == 0 and running == 0
+
+    # Two idle readings in a row: a job that just ended may have queued another.
+    await eventually(idle, timeout=timeout)
+    await asyncio.sleep(0.1)
+    await eventually(idle, timeout=timeout)
+
+
+async def start_service(
+    settings: Settings, scim_base: str, registry: Registry, clock: Clock
+) -> Service:
+    resources = await Resources.create(settings, clock=clock)
+    port = free_port()
+    app = create_app(settings, resources=resources)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    service = Service(
+        settings=settings,
+        resources=resources,
+        url=f"http://127.0.0.1:{port}",
+        scim_base=scim_base,
+        registry=registry,
+        http=httpx.AsyncClient(timeout=30.0),
+    )
+    service.servers.append(server)
+    service.tasks.append(asyncio.create_task(server.serve()))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return service
+

@@ -1,0 +1,269 @@
+"""ARQ job functions: thin, typed, ids in, explicit retries out."""
+
+from __future__ import annotations
+
+import logging
+import random
+from functools import partial
+from typing import Any
+
+from arq import Retry
+
+from app.errors import ElevoRateLimited, LuccaRateLimited, UpstreamError
+from app.resources import Resources
+from app.sync import keys
+from app.sync.batcher import LuccaThrottled
+from app.sync.context import TenantContext
+from app.sync.employee import EmployeeSync
+from app.sync.enqueue import enqueue_user_syncs
+from app.sync.polling import (
+    claim_nightly,
+    claim_poll,
+    nightly_due,
+    poll_changes,
+)
+from app.sync.reconcile import (
+    PAGE_SIZE,
+    RunOptions,
+    reconcile_finish,
+    reconcile_page,
+    snapshot_page,
+    take_budget,
+)
+from app.sync.runs import start_run
+from app.sync.schedule import schedule_contract_ends
+from app.sync.userlock import UserLock
+
+log = logging.getLogger(__name__)
+
+SYNC_USER_TIMEOUT = 60
+SYNC_USER_MAX_TRIES = 30
+
+
+# ARQ hands every job a plain dict: "resources" (ours), "job_try", "job_id", "redis".
+WorkerContext = dict[Any, Any]
+
+
+def backoff(job_try: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter around the step (0.5x to 1.5x)."""
+    step: float = min(cap, base * 2 ** max(0, job_try - 1))
+    return step * random.uniform(0.5, 1.5)
+
+
+def retry_delay(exc: Exception, job_try: int) -> float:
+    if isinstance(exc, LuccaThrottled):
+        return exc.wait + random.uniform(0, 1.0)
+    if isinstance(exc, LuccaRateLimited | ElevoRateLimited) and exc.retry_after:
+        return float(exc.retry_after) + random.uniform(0, 1.0)
+    return backoff(job_try)
+
+
+async def sync_user(
+    ctx: WorkerContext, tenant: str, user_id: str, generation: int, run_id: str | None = None
+) -> str:
+    """Bring one employee's Elevo profile in line with Lucca (level-triggered, idempotent)."""
+    res: Resources = ctx["resources"]
+    latest = await res.redis.get(keys.gen(tenant, user_id))
+    if latest is not None and int(latest) > generation:
+        if run_id is not None:
+            await res.records.count(tenant, run_id, "superseded")
+        return "superseded"
+    job_try: int = ctx.get("job_try", 1)
+    lock = UserLock(res.redis, tenant, user_id)
+    wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
+    if wait:
+        return await _defer(ctx, tenant, user_id, generation, run_id, wait)
+    try:
+        context = await res.contexts.get(tenant)
+        if context is None:
+            return "unknown tenant"
+        fetch = partial(
+            res.batcher.fetch, tenant, context.lucca, context.config.lucca_requests_per_minute
+        )
+        employee = EmployeeSync(context, res.redis, res.records, fetch, run_id=run_id)
+        try:
+            outcome = await employee.sync(user_id)
+        except (LuccaThrottled, UpstreamError) as exc:
+            if isinstance(exc, UpstreamError) and not exc.retryable:
+                raise
+            log.info("tenant=%s user=%s retry: %s", tenant, user_id, exc)
+            return await _defer(ctx, tenant, user_id, generation, run_id, retry_delay(exc, job_try))
+        await schedule_contract_ends(res, context, employee.contract_ends)
+        follow_ups = employee.follow_ups - {user_id}
+        if follow_ups:
+            await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
+        return outcome.decision.action.value
+    finally:
+        await lock.release(res.settings.user_cooldown_seconds)
+
+
+async def _defer(
+    ctx: WorkerContext,
+    tenant: str,
+    user_id: str,
+    generation: int,
+    run_id: str | None,
+    delay: float,
+) -> str:
+    """Retry later; a job out of tries hands over to a fresh one, so no change is dropped."""
+    if ctx.get("job_try", 1) < SYNC_USER_MAX_TRIES - 1:
+        raise Retry(defer=delay)
+    redis = ctx["resources"].redis
+    await enqueue_user_syncs(redis, tenant, [user_id], run_id=run_id, defer_seconds=delay)
+    log.warning(
+        "tenant=%s user=%s gen=%s handed over after many tries", tenant, user_id, generation
+    )
+    return "handed over"
+
+
+# -- full reconciliation: a chain of short jobs (app/sync/reconcile.py) -----------------------
+
+RECONCILE_TIMEOUT = 120
+RECONCILE_MAX_TRIES = 40
+
+
+async def _run_context(
+    ctx: WorkerContext, tenant: str, run_id: str
+) -> tuple[TenantContext, RunOptions] | None:
+    res: Resources = ctx["resources"]
+    context = await res.contexts.get(tenant)
+    run = await res.records.get_run(tenant, run_id)
+    if context is None or run is None:
+        return None
+    return context, RunOptions.from_record(run)
+
+
+async def _step(ctx: WorkerContext, tenant: str, run_id: str, step: Any) -> str:
+    """Run one reconciliation step with the retry policy shared by every step."""
+    found = await _run_context(ctx, tenant, run_id)
+    if found is None:
+        return "unknown tenant or run"
+    context, options = found
+    res: Resources = ctx["resources"]
+    job_try: int = ctx.get("job_try", 1)
+    try:
+        return str(await step(res, context, options))
+    except (LuccaThrottled, UpstreamError) as exc:
+        retryable = not isinstance(exc, UpstreamError) or exc.retryable
+        if retryable and job_try < RECONCILE_MAX_TRIES:
+            raise Retry(defer=retry_delay(exc, job_try)) from exc
+        await res.records.set_run(tenant, run_id, state="failed", error=str(exc))
+        await res.redis.delete(keys.active_full_run(tenant))
+        log.warning("tenant=%s run=%s failed: %s", tenant, run_id, exc)
+        return "failed"
+
+
+async def reconcile_snapshot(ctx: WorkerContext, tenant: str, run_id: str, start: int = 1) -> str:
+    async def step(res: Resources, context: TenantContext, options: RunOptions) -> str:
+        if start == 1:
+            await res.records.set_run(tenant, run_id, state="running")
+        following = await snapshot_page(res, context, run_id, start)
+        if following is not None:
+            await _enqueue_step(res, "reconcile_snapshot", tenant, run_id, following)
+        else:
+            await _enqueue_step(res, "reconcile_page", tenant, run_id, 0)
+        return "ok"
+
+    return await _step(ctx, tenant, run_id, step)
+
+
+async def reconcile_page_job(ctx: WorkerContext, tenant: str, run_id: str, offset: int) -> str:
+    async def step(res: Resources, context: TenantContext, options: RunOptions) -> str:
+        more = await reconcile_page(res, context, options, offset)
+        if more:
+            await _enqueue_step(res, "reconcile_page", tenant, run_id, offset + PAGE_SIZE)
+        else:
+            await _enqueue_step(res, "reconcile_finish", tenant, run_id, 0)
+        return "ok"
+
+    return await _step(ctx, tenant, run_id, step)
+
+
+async def reconcile_finish_job(ctx: WorkerContext, tenant: str, run_id: str, _: int = 0) -> str:
+    async def step(res: Resources, context: TenantContext, options: RunOptions) -> str:
+        state = await reconcile_finish(res, context, options)
+        await res.redis.delete(keys.active_full_run(tenant))
+        return state
+
+    return await _step(ctx, tenant, run_id, step)
+
+
+async def _enqueue_step(res: Resources, function: str, tenant: str, run_id: str, arg: int) -> None:
+    # A fixed id per step: a step re-queued after a crash is not queued twice.
+    await res.redis.enqueue_job(
+        function, tenant, run_id, arg, _job_id=f"{function}:{tenant}:{run_id}:{arg}"
+    )
+
+
+# -- polls, departments, dry runs, schedules ---------------------------------------------------
+
+
+async def sync_user_due(ctx: WorkerContext, tenant: str, user_id: str) -> str:
+    """A contract's last day has passed: re-check that user now, no event needed."""
+    await enqueue_user_syncs(ctx["resources"].redis, tenant, [user_id])
+    return "queued"
+
+
+async def poll_changes_job(ctx: WorkerContext, tenant: str, run_id: str) -> str:
+    async def step(res: Resources, context: TenantContext, options: RunOptions) -> str:
+        return f"{await poll_changes(res, context, run_id)} changed"
+
+    return await _step(ctx, tenant, run_id, step)
+
+
+async def sync_department(ctx: WorkerContext, tenant: str, department_id: str, run_id: str) -> str:
+    """A department was renamed: every member's profile shows the new name."""
+
+    async def step(res: Resources, context: TenantContext, options: RunOptions) -> str:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            await take_budget(res, context)
+            batch = await context.lucca.list_page(offset, PAGE_SIZE, department_id=department_id)
+            ids.extend([*batch.users, *batch.invalid])
+            if batch.item_count < PAGE_SIZE:
+                break
+            offset += PAGE_SIZE
+        await res.records.set_run(tenant, run_id, state="running", expected=len(ids))
+        if ids:
+            await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
+        else:
+            await res.records.set_run(tenant, run_id, state="done")
+        return f"{len(ids)} members"
+
+    return await _step(ctx, tenant, run_id, step)
+
+
+async def plan_users(ctx: WorkerContext, tenant: str, run_id: str, user_ids: list[str]) -> str:
+    """Dry run of a user list: the plan, nothing written."""
+
+    async def step(res: Resources, context: TenantContext, options: RunOptions) -> str:
+        await res.records.set_run(tenant, run_id, state="running")
+        fetch = partial(
+            res.batcher.fetch, tenant, context.lucca, context.config.lucca_requests_per_minute
+        )
+        employee = EmployeeSync(context, res.redis, res.records, fetch, run_id=run_id, dry_run=True)
+        for user_id in user_ids:
+            await employee.sync(user_id)
+        return "planned"
+
+    return await _step(ctx, tenant, run_id, step)
+
+
+async def tick(ctx: WorkerContext) -> int:
+    """Every minute: start the nightly reconciliations and the polls that are due."""
+    res: Resources = ctx["resources"]
+    started = 0
+    for tenant in await res.tenants.list():
+        context = await res.contexts.get(tenant)
+        if context is None:
+            continue
+        if nightly_due(context.now_local(), context.config.nightly_at) and await claim_nightly(
+            res, context
+        ):
+            await start_run(res, tenant, {"mode": "full"}, trigger="nightly")
+            started += 1
+        if await claim_poll(res, context):
+            await start_run(res, tenant, {"mode": "changes"}, trigger="poll")
+            started += 1
+    return started

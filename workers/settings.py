@@ -1,0 +1,29 @@
+"""ARQ worker settings: `arq workers.settings.WorkerSettings` (the Procfile's worker line)."""
+
+from __future__ import annotations
+
+from arq.connections import RedisSettings
+
+from app.logs import configure_logging
+from app.settings import Settings
+from workers.worker import worker_options
+
+
+class WorkerSettings:
+    """Read by the `arq` command; the environment is read once, here, at start."""
+
+    _settings = Settings.from_env()
+    configure_logging(_settings.log_level)
+    _options = worker_options(_settings)
+    functions = _options["functions"]
+    cron_jobs = _options["cron_jobs"]
+    on_startup = _options["on_startup"]
+    on_shutdown = _options["on_shutdown"]
+    redis_settings: RedisSettings = _options["redis_settings"]
+    job_serializer = _options["job_serializer"]
+    job_deserializer = _options["job_deserializer"]
+    max_jobs = _options["max_jobs"]
+    poll_delay = _options["poll_delay"]
+    health_check_interval = _options["health_check_interval"]
+    keep_result = _options["keep_result"]
+    job_timeout = _options["job_timeout"]

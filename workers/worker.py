@@ -1,0 +1,106 @@
+"""The worker's functions and options, shared by `workers.settings` and the tests."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron, func
+from arq.typing import WorkerCoroutine
+
+from app.resources import Resources, job_deserializer, job_serializer, redis_settings
+from app.settings import Settings
+from workers.jobs import (
+    RECONCILE_MAX_TRIES,
+    RECONCILE_TIMEOUT,
+    SYNC_USER_MAX_TRIES,
+    SYNC_USER_TIMEOUT,
+    plan_users,
+    poll_changes_job,
+    reconcile_finish_job,
+    reconcile_page_job,
+    reconcile_snapshot,
+    sync_department,
+    sync_user,
+    sync_user_due,
+    tick,
+)
+
+log = logging.getLogger(__name__)
+
+
+def functions() -> list[Any]:
+    return [
+        func(sync_user, timeout=SYNC_USER_TIMEOUT, max_tries=SYNC_USER_MAX_TRIES, keep_result=60),
+        func(
+            reconcile_snapshot,
+            timeout=RECONCILE_TIMEOUT,
+            max_tries=RECONCILE_MAX_TRIES,
+            keep_result=0,
+        ),
+        func(
+            reconcile_page_job,
+            name="reconcile_page",
+            timeout=RECONCILE_TIMEOUT,
+            max_tries=RECONCILE_MAX_TRIES,
+            keep_result=0,
+        ),
+        func(
+            reconcile_finish_job,
+            name="reconcile_finish",
+            timeout=RECONCILE_TIMEOUT,
+            max_tries=RECONCILE_MAX_TRIES,
+            keep_result=0,
+        ),
+        func(
+            poll_changes_job,
+            name="poll_changes",
+            timeout=RECONCILE_TIMEOUT,
+            max_tries=RECONCILE_MAX_TRIES,
+            keep_result=0,
+        ),
+        func(
+            sync_department, timeout=RECONCILE_TIMEOUT, max_tries=RECONCILE_MAX_TRIES, keep_result=0
+        ),
+        func(plan_users, timeout=RECONCILE_TIMEOUT, max_tries=RECONCILE_MAX_TRIES, keep_result=0),
+        func(sync_user_due, timeout=30, max_tries=10, keep_result=0),
+    ]
+
+
+def cron_jobs() -> list[Any]:
+    # unique=True: several workers enqueue one tick per minute between them.
+    return [cron(tick, second=0, unique=True, timeout=50, keep_result=0)]
+
+
+def startup(settings: Settings) -> WorkerCoroutine:
+    async def on_startup(ctx: dict[Any, Any]) -> None:
+        # Tests hand in their own resources (with an injected clock); production builds them.
+        if "resources" not in ctx:
+            ctx["resources"] = await Resources.create(settings)
+
+    return on_startup
+
+
+async def on_shutdown(ctx: dict[Any, Any]) -> None:
+    resources: Resources | None = ctx.get("resources")
+    if resources is not None and ctx.get("owns_resources", True):
+        await resources.aclose()
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Everything arq.Worker takes, for the CLI class below and for tests."""
+    return {
+        "functions": functions(),
+        "cron_jobs": cron_jobs(),
+        "on_startup": startup(settings),
+        "on_shutdown": on_shutdown,
+        "redis_settings": redis_settings(settings),
+        "job_serializer": job_serializer,
+        "job_deserializer": job_deserializer,
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": settings.worker_poll_delay_seconds,
+        # Short, so that `arq --check` works as a liveness probe.
+        "health_check_interval": 10,
+        "keep_result": 60,
+        "job_timeout": SYNC_USER_TIMEOUT,
+    }
