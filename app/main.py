@@ -21,10 +21,14 @@ from app.sync.context import Clock, system_clock
 log = logging.getLogger(__name__)
 
 
+_ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    code = _ERROR_CODES.get(exc.status_code, "http_error")
     return JSONResponse(
-        {"error": "http_error", "detail": exc.detail},
+        {"error": code, "detail": exc.detail},
         status_code=exc.status_code,
         headers=exc.headers,
     )

@@ -55,16 +55,16 @@ class Resources:
 
     @classmethod
     async def create(cls, settings: Settings, *, clock: Clock = system_clock) -> Resources:
+        box = SecretBox(settings.secrets_keys)  # first: a bad key fails before any connection
         redis = await create_pool(
             redis_settings(settings),
             job_serializer=job_serializer,
             job_deserializer=job_deserializer,
         )
         await warn_on_volatile_redis(redis)
-        box = SecretBox(settings.secrets_keys)
         http = new_http_client(settings)
         tenants = TenantStore(redis, box)
-        budget = LuccaBudget(redis)
+        budget = LuccaBudget(redis, override=settings.lucca_budget_override)
         return cls(
             settings=settings,
             redis=redis,

@@ -71,6 +71,8 @@ class Settings:
     http_timeout_seconds: float = 10.0
     webhook_dedupe_seconds: int = 7 * 24 * 3600
     run_retention_seconds: int = 30 * 24 * 3600
+    # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
+    lucca_budget_override: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -96,4 +98,5 @@ class Settings:
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
+            lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
         )

@@ -59,9 +59,12 @@ class TenantStore:
         return self._decode(tenant, raw)
 
     async def put(self, config: TenantConfig) -> bool:
-        """Store the config; True when the tenant is new."""
-        if not TENANT_RE.fullmatch(config.tenant):
-            raise ValueError("invalid tenant name")
+        """Store the config; True when the tenant is new.
+
+        A config built in code, not by `parse_tenant`, is checked (and normalised) here the
+        same way: a document that reading would refuse is never written. ValueError if invalid.
+        """
+        config = _checked(config)
         document = orjson.dumps(self._encode(config))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(config_key(config.tenant), document)
@@ -171,6 +174,16 @@ class TenantStore:
         except (KeyError, TypeError, AttributeError):
             raise TenantStoreError(f"stored config of tenant {tenant!r} is malformed") from None
         return document
+
+
+def _checked(config: TenantConfig) -> TenantConfig:
+    try:
+        # The view shows secrets as "***", which `existing` fills back in.
+        return parse_tenant(
+            config.tenant, tenant_view(config), existing=config, allow_http_elevo=True
+        )
+    except TenantValidationError as exc:
+        raise ValueError(f"invalid config for tenant {config.tenant!r}: {exc}") from None
 
 
 def _load(tenant: str, raw: bytes | str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 
+import hypothesis  # noqa: F401  # imported early: its late import at session end trips CPython 3.11.7's AST depth check
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings

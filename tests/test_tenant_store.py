@@ -108,9 +108,28 @@ async def test_unknown_and_invalid_tenants_are_none(store: TenantStore) -> None:
     assert await store.delete("Not:A/Tenant") is False
 
 
-async def test_put_refuses_an_invalid_name(store: TenantStore) -> None:
-    with pytest.raises(ValueError, match="invalid tenant name"):
-        await store.put(make_config("x:config"))
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"tenant": "x:config"}, "tenant name"),
+        ({"lucca_subdomain": "evil.com/x"}, r"lucca\.subdomain"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"elevo_scim_url": "ftp://x/v2"}, r"elevo\.scim_url"),
+    ],
+)
+async def test_put_refuses_an_invalid_config(
+    store: TenantStore, redis: ArqRedis, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await store.put(make_config(**overrides))
+    assert await redis.dbsize() == 0
+
+
+async def test_put_normalises_like_the_api(store: TenantStore) -> None:
+    await store.put(make_config(elevo_scim_url="HTTPS://Scim.Example/acme/v2/"))
+    config = await store.get("acme")
+    assert config is not None
+    assert config.elevo_scim_url == "https://scim.example/acme/v2"
 
 
 async def test_list_and_delete(store: TenantStore, redis: ArqRedis) -> None:

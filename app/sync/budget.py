@@ -42,12 +42,14 @@ def bucket_capacity(per_minute: int) -> int:
 
 
 class LuccaBudget:
-    def __init__(self, redis: ArqRedis) -> None:
+    def __init__(self, redis: ArqRedis, *, override: int | None = None) -> None:
         self._redis = redis
         self._take = redis.register_script(_TAKE)
+        self._override = override
 
     async def take(self, tenant: str, per_minute: int) -> float:
         """Take one request; 0 when granted, else the seconds to wait before asking again."""
+        per_minute = self._override or per_minute
         capacity = bucket_capacity(per_minute)
         waited_ms = await self._take(
             keys=[keys.budget(tenant), keys.cooldown(tenant)], args=[per_minute, capacity]

@@ -144,7 +144,8 @@ class EmployeeSync:
                 self.deferred[user_id] = decision
                 return Outcome(decision, written=False)
             if self._dry_run or not decision.writes:
-                return Outcome(decision, written=False)
+                conflict = decision.action is Action.CONFLICT
+                return Outcome(decision, written=False, error=decision.reason if conflict else None)
             try:
                 return await self._apply(decision, desired, profile)
             except _Stale:

@@ -59,14 +59,16 @@ class Records:
         pipe.lpush(history, blob)
         pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
         pipe.expire(history, self._retention)
-        if error:
+        if dry_run:
+            pass  # a plan is no evidence of a failing user, nor of a fixed one
+        elif error:
             pipe.hset(keys.user_errors(tenant), decision.user, blob.decode())
-        elif not dry_run:
+        else:
             pipe.hdel(keys.user_errors(tenant), decision.user)
         await pipe.execute()
         if run_id is not None:
             await self.count(tenant, run_id, decision.action.value, entry if dry_run else None)
-            if error:
+            if error and not dry_run:
                 await self._redis.hset(keys.run_errors(tenant, run_id), decision.user, error)
 
     async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:

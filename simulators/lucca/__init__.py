@@ -4,6 +4,7 @@ See app.py for the HTTP API, control.py for the control API, company.py for the 
 """
 
 from simulators.lucca.app import create_lucca_app
+from simulators.lucca.clock import ManualClock
 from simulators.lucca.company import Company, Registry
 from simulators.lucca.generator import generate_company
 from simulators.lucca.v3 import Department, LegalEntity, UnknownEntity
@@ -13,6 +14,7 @@ __all__ = [
     "Company",
     "Department",
     "LegalEntity",
+    "ManualClock",
     "Registry",
     "UnknownEntity",
     "WebhookSender",

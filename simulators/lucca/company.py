@@ -17,6 +17,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from simulators.lucca import webhooks
+from simulators.lucca.clock import Clock, utc_now
 from simulators.lucca.faults import DEFAULT_RATE_LIMIT, Faults, RateLimiter, RequestLog
 from simulators.lucca.registry import Registry as Registry
 from simulators.lucca.v3 import (
@@ -31,7 +32,7 @@ from simulators.lucca.v3 import (
     stored_extension,
     v3_date,
 )
-from simulators.lucca.webhooks import Clock, Event, ResourceIds, utc_now
+from simulators.lucca.webhooks import Event, ResourceIds
 
 User = dict[str, Any]
 DEFAULT_TIMEZONE = "Europe/Paris"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from simulators.lucca.clock import Clock, utc_now
 from simulators.lucca.faults import DEFAULT_RATE_LIMIT
-from simulators.lucca.webhooks import Clock, utc_now
 
 if TYPE_CHECKING:
     from simulators.lucca.company import Company

@@ -25,9 +25,10 @@ from typing import Any, NamedTuple
 import httpx
 import orjson
 
+from simulators.lucca.clock import Clock, utc_now
+
 API_VERSION = "2024-11-01"
 Event = dict[str, Any]
-Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 _PLURALS = {
@@ -41,10 +42,6 @@ _PLURALS = {
     "webhook-endpoint": "webhook-endpoints",
     "leave": "leaves",
 }
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def source_url(subdomain: str) -> str:
@@ -205,12 +202,13 @@ def ping_event(subdomain: str, *, endpoint_id: str = "1", clock: Clock = utc_now
 def leave_created_event(subdomain: str, *, employee_id: int, clock: Clock = utc_now) -> Event:
     """A topic the sync must acknowledge and ignore."""
     source = source_url(subdomain)
+    now = clock()
     data = {
-        **ref(source, "leave", f"{employee_id}-{clock().date().isoformat()}"),
+        **ref(source, "leave", f"{employee_id}-{now.date().isoformat()}"),
         "employee": ref(source, "employee", employee_id),
-        "date": clock().date().isoformat(),
+        "date": now.date().isoformat(),
     }
-    return make_event("leave.created", data, subdomain=subdomain, occurred_at=clock())
+    return make_event("leave.created", data, subdomain=subdomain, occurred_at=now)
 
 
 def lucca_timestamp(moment: datetime) -> str:

@@ -61,6 +61,7 @@ async def service(
     settings = make_settings(
         LUCCA_URL_TEMPLATE=f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
         USER_COOLDOWN_SECONDS="0.3",
+        LUCCA_BUDGET_OVERRIDE="100000",
     )
     running = await start_service(settings, scim_server.base, lucca_registry, clock)
     await running.start_worker()

@@ -263,7 +263,9 @@ async def settle(service: Service, timeout: float = 30.0) -> None:
     redis = service.resources.redis
 
     async def idle() -> bool:
-        queued = await redis.zcard("arq:queue")
+        # Re-checks scheduled for a contract's end are not pending work; retries are.
+        job_ids = await redis.zrange("arq:queue", 0, -1)
+        queued = sum(1 for job_id in job_ids if not job_id.startswith(b"due:"))
         running = sum(len(w.tasks) for w in service.workers)
         return queued == 0 and running == 0
 
