@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.logs import configure_logging
 from app.resources import Resources
-from app.routes import health, sync, tenants, webhooks
+from app.routes import health, metrics, sync, tenants, webhooks
 from app.settings import Settings
 from app.sync.context import Clock, system_clock
 
@@ -65,7 +65,13 @@ def create_app(
             await built.aclose()
 
     return Starlette(
-        routes=[*health.routes, *tenants.routes, *webhooks.routes, *sync.routes],
+        routes=[
+            *health.routes,
+            *metrics.routes,
+            *tenants.routes,
+            *webhooks.routes,
+            *sync.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, RedisError: _redis_down},
     )

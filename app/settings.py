@@ -73,6 +73,8 @@ class Settings:
     run_retention_seconds: int = 30 * 24 * 3600
     # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
     lucca_budget_override: int | None = None
+    # The worker serves its Prometheus metrics here; 0 turns that off.
+    worker_metrics_port: int = 9101
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,4 +101,5 @@ class Settings:
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
+            worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
         )

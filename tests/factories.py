@@ -121,11 +121,12 @@ def make_profile(**overrides: Any) -> ElevoProfile:
     return profile_from_scim(make_scim_user(**overrides))
 
 
-def make_event(topic: str, data: Any, **overrides: Any) -> dict[str, Any]:
+def make_event(topic: str, data: Any, /, **overrides: Any) -> dict[str, Any]:
     """A Lucca webhook event envelope around ``data`` (lucca/README.md, "Event body").
 
     ``data`` is used as given (it may be malformed on purpose); ``*.updated`` topics carry
-    ``previousAttributes``. Overrides replace envelope keys (``id``, ``occurredAt``, ...).
+    ``previousAttributes``. Overrides replace envelope keys (``id``, ``occurredAt``, even
+    ``topic`` or ``data`` to make an odd event).
     """
     event_id = str(overrides.get("id", "7f0c6a1e-3b9d-4c2a-8e5f-1a2b3c4d5e6f"))
     event: dict[str, Any] = {

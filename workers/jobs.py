@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from arq import Retry
 
 from app.errors import ElevoRateLimited, LuccaRateLimited, UpstreamError
+from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.resources import Resources
 from app.sync import keys
 from app.sync.batcher import LuccaThrottled
@@ -66,7 +68,7 @@ async def sync_user(
     latest = await res.redis.get(keys.gen(tenant, user_id))
     if latest is not None and int(latest) > generation:
         if run_id is not None:
-            await res.records.count(tenant, run_id, "superseded")
+            await res.records.count(tenant, run_id, user_id, "superseded")
         return "superseded"
     job_try: int = ctx.get("job_try", 1)
     lock = UserLock(res.redis, tenant, user_id)
@@ -92,9 +94,21 @@ async def sync_user(
         follow_ups = employee.follow_ups - {user_id}
         if follow_ups:
             await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
+        if outcome.written and run_id is not None:
+            await observe_webhook_lag(res, tenant, run_id)
+        JOBS.labels("sync_user", outcome.decision.action.value).inc()
         return outcome.decision.action.value
     finally:
         await lock.release(res.settings.user_cooldown_seconds)
+
+
+async def observe_webhook_lag(res: Resources, tenant: str, run_id: str) -> None:
+    """Receipt of the webhook -> this Elevo write, for the lag histogram."""
+    created, trigger = await res.redis.hmget(keys.run(tenant, run_id), ["created_at", "trigger"])
+    if created is None or trigger is None or not trigger.startswith(b"webhook"):
+        return
+    received = datetime.fromisoformat(created.decode().replace("Z", "+00:00"))
+    WEBHOOK_TO_ELEVO.observe(max(0.0, (datetime.now(UTC) - received).total_seconds()))
 
 
 async def _defer(
@@ -146,11 +160,20 @@ async def _step(ctx: WorkerContext, tenant: str, run_id: str, step: Any) -> str:
     except (LuccaThrottled, UpstreamError) as exc:
         retryable = not isinstance(exc, UpstreamError) or exc.retryable
         if retryable and job_try < RECONCILE_MAX_TRIES:
+            log.info("tenant=%s run=%s step retried: %s", tenant, run_id, exc)
             raise Retry(defer=retry_delay(exc, job_try)) from exc
-        await res.records.set_run(tenant, run_id, state="failed", error=str(exc))
-        await res.redis.delete(keys.active_full_run(tenant))
-        log.warning("tenant=%s run=%s failed: %s", tenant, run_id, exc)
-        return "failed"
+        return await _fail_run(res, tenant, run_id, str(exc))
+    except Exception as exc:
+        # A bug must not leave the run "running" for ever, nor the full-run lock held.
+        log.exception("tenant=%s run=%s step crashed", tenant, run_id)
+        return await _fail_run(res, tenant, run_id, f"internal error: {type(exc).__name__}")
+
+
+async def _fail_run(res: Resources, tenant: str, run_id: str, reason: str) -> str:
+    await res.records.set_run(tenant, run_id, state="failed", error=reason)
+    await res.redis.delete(keys.active_full_run(tenant))
+    log.warning("tenant=%s run=%s failed: %s", tenant, run_id, reason)
+    return "failed"
 
 
 async def reconcile_snapshot(ctx: WorkerContext, tenant: str, run_id: str, start: int = 1) -> str:

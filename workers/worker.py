@@ -7,6 +7,7 @@ from typing import Any
 
 from arq import cron, func
 from arq.typing import WorkerCoroutine
+from prometheus_client import start_http_server
 
 from app.resources import Resources, job_deserializer, job_serializer, redis_settings
 from app.settings import Settings
@@ -72,11 +73,21 @@ def cron_jobs() -> list[Any]:
     return [cron(tick, second=0, unique=True, timeout=50, keep_result=0)]
 
 
+def serve_metrics(port: int) -> None:
+    if not port:
+        return
+    try:
+        start_http_server(port, addr="0.0.0.0")  # noqa: S104  # scraped from outside the pod; no secrets
+    except OSError as exc:  # a second worker on this host: the first one serves them
+        log.warning("worker metrics not served on port %s: %s", port, exc)
+
+
 def startup(settings: Settings) -> WorkerCoroutine:
     async def on_startup(ctx: dict[Any, Any]) -> None:
         # Tests hand in their own resources (with an injected clock); production builds them.
         if "resources" not in ctx:
             ctx["resources"] = await Resources.create(settings)
+            serve_metrics(settings.worker_metrics_port)
 
     return on_startup
 

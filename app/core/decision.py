@@ -68,6 +68,12 @@ def diff_attributes(desired: Mapping[str, Any], current: Mapping[str, Any]) -> d
     }
 
 
+def _required(desired: Mapping[str, Any] | None, standing: Standing) -> Mapping[str, Any]:
+    if desired is None:
+        raise ValueError(f"an employee who is {standing} needs its desired profile here")
+    return desired
+
+
 def _same_user_name(profile: ElevoProfile, desired: Mapping[str, Any]) -> bool:
     wanted = desired.get(scim.USER_NAME)
     return isinstance(wanted, str) and profile.user_name.casefold() == wanted.casefold()
@@ -81,23 +87,21 @@ def decide(
 ) -> Decision:
     """Apply the sync-rules table to one employee.
 
-    `desired` is the profile Lucca implies (None when the employee is gone); `profile` is
-    the Elevo profile linked to the employee by externalId or, failing that, the one whose
-    userName matches.
+    `desired` is the profile Lucca implies; it may be None where no profile is written from
+    it (gone, excluded, left without a profile). `profile` is the Elevo profile linked to the
+    employee by externalId or, failing that, the one whose userName matches.
     """
-    if standing is not Standing.GONE and desired is None:
-        raise ValueError("an employee Lucca returns must come with its desired profile")
     if profile is None:
         if standing is Standing.ACTIVE:
-            assert desired is not None
-            return Decision(user_id, Action.CREATE, "new in Lucca", diff_attributes(desired, {}))
+            wanted = _required(desired, standing)
+            return Decision(user_id, Action.CREATE, "new in Lucca", diff_attributes(wanted, {}))
         return Decision(user_id, Action.SKIPPED, f"{standing}: no Elevo profile")
     linked = profile.external_id == user_id
     if profile.managed and linked:
         return _decide_managed(user_id, standing, desired, profile)
     if standing is not Standing.ACTIVE:
         return Decision(user_id, Action.SKIPPED, f"{standing}: profile not managed", {}, profile.id)
-    assert desired is not None
+    desired = _required(desired, standing)
     if not profile.managed and (
         linked or (profile.external_id is None and _same_user_name(profile, desired))
     ):
@@ -127,10 +131,10 @@ def _decide_managed(
             return Decision(user_id, Action.UNCHANGED, "gone, already suspended", {}, profile.id)
         diff = {scim.ACTIVE: Change(True, False)}
         return Decision(user_id, Action.SUSPEND, "no longer in Lucca", diff, profile.id)
-    assert desired is not None
-    diff = diff_attributes(desired, profile.attributes)
+    wanted = _required(desired, standing)
+    diff = diff_attributes(wanted, profile.attributes)
     if scim.ACTIVE in diff:
-        if desired[scim.ACTIVE]:
+        if wanted[scim.ACTIVE]:
             return Decision(user_id, Action.REACTIVATE, "employed again", diff, profile.id)
         return Decision(user_id, Action.SUSPEND, "contract ended", diff, profile.id)
     if diff:

@@ -58,7 +58,8 @@ def user_id_of(item: Mapping[str, Any]) -> str | None:
         return None
     if isinstance(raw_id, int) and raw_id > 0:
         return str(raw_id)
-    if isinstance(raw_id, str) and raw_id.isdigit():
+    # isdigit() alone admits "²" and other scripts' digits, which int() then refuses.
+    if isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit() and int(raw_id) > 0:
         return raw_id
     return None
 

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.core.events import Notice, NoticeKind, notice_of
+from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
 from app.routes.common import TENANT_PATTERN, error, resources_of
 from app.signatures import SignatureError, verify
@@ -83,13 +84,15 @@ async def receive(request: Request) -> Response:
         )
     except SignatureError as exc:
         log.info("tenant=%s webhook refused: %s", tenant, exc)
+        WEBHOOK_EVENTS.labels(tenant, "bad_signature").inc()
         return error(401, "bad_signature", str(exc))
     try:
         event = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return error(400, "bad_json", "body is not JSON")
+        event = None
     if not isinstance(event, dict):
-        return error(400, "bad_event", "event must be a JSON object")
+        WEBHOOK_EVENTS.labels(tenant, "bad_json").inc()
+        return error(400, "bad_json", "body is not a JSON object")
     return await _accept(res, tenant, event)
 
 
@@ -103,6 +106,7 @@ async def _accept(res: Resources, tenant: str, event: dict[str, Any]) -> Respons
                 dedupe_key, b"1", nx=True, ex=res.settings.webhook_dedupe_seconds
             )
             if not fresh:
+                WEBHOOK_EVENTS.labels(tenant, "duplicate").inc()
                 return JSONResponse({"status": "duplicate"}, status_code=202)
         try:
             run_id = await _queue(res, tenant, notice)
@@ -113,7 +117,9 @@ async def _accept(res: Resources, tenant: str, event: dict[str, Any]) -> Respons
         await res.records.note(tenant, last_event=utcnow_iso())
     except RedisError:
         log.warning("tenant=%s webhook not queued: redis unavailable", tenant)
+        WEBHOOK_EVENTS.labels(tenant, "unavailable").inc()
         return error(503, "unavailable", "cannot queue the event; retry later")
+    WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
     log.info("tenant=%s event=%s topic=%s -> %s", tenant, event_id, notice.topic, notice.kind)
     return JSONResponse(
         {"status": notice.kind.value, "run": run_id, "reason": notice.reason or None},

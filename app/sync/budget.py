@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from arq.connections import ArqRedis
 
+from app.metrics import LUCCA_BUDGET_WAITS
 from app.sync import keys
 
 # Redis' own clock (TIME) serves every process, so skewed hosts share one bucket fairly.
@@ -54,6 +55,8 @@ class LuccaBudget:
         waited_ms = await self._take(
             keys=[keys.budget(tenant), keys.cooldown(tenant)], args=[per_minute, capacity]
         )
+        if int(waited_ms) > 0:
+            LUCCA_BUDGET_WAITS.labels(tenant).inc()
         return int(waited_ms) / 1000.0
 
     async def cool_down(self, tenant: str, seconds: float) -> None:

@@ -14,6 +14,7 @@ from app.core.lucca_user import projection
 from app.core.tenant import TenantConfig
 from app.elevo import ElevoClient, validate_scim_url
 from app.lucca import LuccaClient, lucca_base_url
+from app.metrics import elevo_hook, lucca_hook
 from app.settings import Settings
 from app.tenant_store import TenantStore
 
@@ -51,11 +52,13 @@ def build_context(
         config.lucca_api_key,
         fields=projection(config.custom_fields.values()),
         skip_field=config.skip_field,
+        on_response=lucca_hook(config.tenant),
     )
     elevo = ElevoClient(
         http,
         validate_scim_url(config.elevo_scim_url, allow_http=settings.allow_http_elevo),
         config.elevo_token,
+        on_response=elevo_hook(config.tenant),
     )
     return TenantContext(config=config, lucca=lucca, elevo=elevo, clock=clock)
 

@@ -69,6 +69,7 @@ class EmployeeSync:
         defer_suspensions: bool = False,
         fetch_managers: bool = True,
         known_profiles: Mapping[str, ElevoProfile] | None = None,
+        user_name_owners: Mapping[str, str] | None = None,
     ) -> None:
         self._ctx = ctx
         self._redis = redis
@@ -83,6 +84,9 @@ class EmployeeSync:
         self._fetch_managers = fetch_managers
         self._known = dict(known_profiles or {})
         self._profile_ids = {uid: p.id for uid, p in self._known.items()}
+        # Lucca users sharing a userName: who may create it (casefolded name -> Lucca id), so
+        # that a plan and the run that follows it agree whatever the order of the writes.
+        self._owners = user_name_owners or {}
         self._done: dict[str, Outcome] = {}
         self.follow_ups: set[str] = set()  # users to sync again (their manager came later)
         self.deferred: dict[str, Decision] = {}  # suspensions waiting for the guard
@@ -139,7 +143,7 @@ class EmployeeSync:
                 desired = await self._desired(user, standing, profile, visiting)
             except InvalidLuccaUser as exc:
                 return _error(user_id, str(exc))
-            decision = decide(user_id, standing, desired, profile)
+            decision = self._claimed(decide(user_id, standing, desired, profile), desired)
             if decision.action is Action.SUSPEND and self._defer_suspensions:
                 self.deferred[user_id] = decision
                 return Outcome(decision, written=False)
@@ -152,6 +156,15 @@ class EmployeeSync:
                 continue
         return _error(user_id, "the Elevo profile kept changing during the sync; will retry")
 
+    def _claimed(self, decision: Decision, desired: Mapping[str, Any] | None) -> Decision:
+        if decision.action is not Action.CREATE or desired is None:
+            return decision
+        owner = self._owners.get(str(desired[scim.USER_NAME]).casefold(), decision.user)
+        if owner == decision.user:
+            return decision
+        reason = f"userName {desired[scim.USER_NAME]!r} is also Lucca user {owner}'s"
+        return replace(decision, action=Action.CONFLICT, reason=reason, diff={})
+
     async def _desired(
         self,
         user: LuccaUser | None,
@@ -159,12 +172,12 @@ class EmployeeSync:
         profile: ElevoProfile | None,
         visiting: frozenset[str],
     ) -> dict[str, Any] | None:
-        if user is None:
+        # Only a profile that is (or will be) written from Lucca needs one: an excluded
+        # employee, or one who left with no profile, is never written from these fields.
+        written = standing is Standing.ACTIVE or (standing is Standing.LEFT and profile is not None)
+        if user is None or not written:
             return None
-        needs_manager = standing is Standing.ACTIVE or (
-            standing is Standing.LEFT and profile is not None
-        )
-        manager = await self._manager_profile_id(user, visiting) if needs_manager else None
+        manager = await self._manager_profile_id(user, visiting)
         return desired_attributes(
             user,
             custom_fields=self._ctx.config.custom_fields,
@@ -195,6 +208,8 @@ class EmployeeSync:
         manager_id = user.manager_id
         if manager_id is None:
             return None
+        if manager_id in self._done:  # handled earlier in this run: created, or has none
+            return self._done[manager_id].decision.profile_id
         if manager_id in self._profile_ids:
             return self._profile_ids[manager_id]
         cached = await self._redis.hget(keys.idmap(self._ctx.tenant), manager_id)

@@ -40,6 +40,11 @@ def run_plan(tenant: str, run_id: str) -> str:
     return f"t:{tenant}:run:{run_id}:plan"
 
 
+def run_users(tenant: str, run_id: str) -> str:
+    """Hash: Lucca id -> the user's outcome in the run (the counts derive from it)."""
+    return f"t:{tenant}:run:{run_id}:users"
+
+
 def run_errors(tenant: str, run_id: str) -> str:
     return f"t:{tenant}:run:{run_id}:errors"
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import orjson
@@ -21,8 +22,10 @@ from arq.connections import ArqRedis
 
 from app.core.decision import Action, Decision
 from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
+from app.core.rules import Standing, standing_of
 from app.core.tenant import GuardConfig
 from app.elevo import MANAGED_FILTER
+from app.errors import InvalidLuccaUser
 from app.lucca import LuccaBatch
 from app.resources import Resources
 from app.sync import keys
@@ -111,8 +114,45 @@ async def _known_profiles(
     }
 
 
+def manager_waves(user_ids: Iterable[str], batch: LuccaBatch) -> list[list[str]]:
+    """The users in waves, managers before the people they manage (within this batch).
+
+    A manager outside the batch, or a cycle, does not hold anyone back.
+    """
+    depth: dict[str, int] = {}
+    for user_id in user_ids:
+        chain: list[str] = []
+        current: str | None = user_id
+        while current is not None and current not in depth and current not in chain:
+            chain.append(current)
+            user = batch.users.get(current)
+            manager = user.manager_id if user is not None else None
+            current = manager if manager in batch.users else None
+        base = depth[current] + 1 if current is not None and current in depth else 0
+        for offset, member in enumerate(reversed(chain)):
+            depth[member] = base + offset
+    waves: dict[int, list[str]] = {}
+    for user_id in user_ids:
+        waves.setdefault(depth[user_id], []).append(user_id)
+    return [waves[level] for level in sorted(waves)]
+
+
+def user_name_owners(batch: LuccaBatch, skip_field: str, today: date) -> dict[str, str]:
+    """For a userName several active Lucca users share, the lowest id owns it."""
+    owners: dict[str, str] = {}
+    for user_id in sorted(batch.users, key=int):
+        user = batch.users[user_id]
+        try:
+            active = standing_of(user, skip_field=skip_field, today=today) is Standing.ACTIVE
+        except InvalidLuccaUser:
+            continue
+        if active and user.user_name:
+            owners.setdefault(user.user_name.casefold(), user_id)
+    return owners
+
+
 async def _sync_many(
-    employee: EmployeeSync, user_ids: Iterable[str], batch: LuccaBatch
+    employee: EmployeeSync, user_ids: Sequence[str], batch: LuccaBatch
 ) -> list[Outcome]:
     gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
@@ -120,7 +160,10 @@ async def _sync_many(
         async with gate:
             return await employee.sync(user_id, batch)
 
-    return await asyncio.gather(*(one(uid) for uid in user_ids))
+    outcomes: list[Outcome] = []
+    for wave in manager_waves(user_ids, batch):
+        outcomes += await asyncio.gather(*(one(uid) for uid in wave))
+    return outcomes
 
 
 async def _remember_pending(
@@ -144,6 +187,7 @@ def _employee(
     fetch_managers: bool,
     defer_suspensions: bool = True,
     known: Mapping[str, ElevoProfile] | None = None,
+    batch: LuccaBatch | None = None,
 ) -> EmployeeSync:
     async def fetch(user_id: str) -> LuccaBatch:
         return await res.batcher.fetch(
@@ -160,6 +204,9 @@ def _employee(
         defer_suspensions=defer_suspensions,
         fetch_managers=fetch_managers,
         known_profiles=known,
+        user_name_owners=(
+            user_name_owners(batch, ctx.config.skip_field, ctx.today()) if batch else None
+        ),
     )
 
 
@@ -178,7 +225,7 @@ async def reconcile_page(
     pipe.hincrby(keys.run(tenant, run_id), "lucca_users", batch.item_count)
     await pipe.execute()
     known = await _known_profiles(res.redis, tenant, run_id, list(batch.users))
-    employee = _employee(res, ctx, options, fetch_managers=False, known=known)
+    employee = _employee(res, ctx, options, fetch_managers=False, known=known, batch=batch)
     await _sync_many(employee, seen, batch)
     await _remember_pending(res, tenant, run_id, employee)
     if not options.dry_run:
@@ -248,12 +295,11 @@ async def _weigh_suspensions(res: Resources, ctx: TenantContext, options: RunOpt
             await res.records.note(tenant, held_run=run_id, held_users=orjson.dumps(held).decode())
         return "held"
     if pending:
+        # Profiles are read afresh, not from the snapshot: a retried step must see its own
+        # earlier writes.
         ids = sorted(pending, key=int)
         batch = await _fetch_ids(res, ctx, ids)
-        known = await _known_profiles(redis, tenant, run_id, ids)
-        employee = _employee(
-            res, ctx, options, fetch_managers=True, defer_suspensions=False, known=known
-        )
+        employee = _employee(res, ctx, options, fetch_managers=True, defer_suspensions=False)
         await _sync_many(employee, ids, batch)
     await res.records.set_run(tenant, run_id, state="done")
     if not options.dry_run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ import orjson
 from arq.connections import ArqRedis
 
 from app.core.decision import Decision
+from app.metrics import DECISIONS
 from app.sync import keys
 
 HISTORY_LENGTH = 200
@@ -45,6 +47,8 @@ class Records:
         dry_run: bool = False,
     ) -> None:
         """Record one decision in the user's history, the tenant's errors and the run."""
+        if not dry_run:
+            DECISIONS.labels(tenant, decision.action.value).inc()
         entry = decision.plan_entry() | {
             "at": utcnow_iso(),
             "run": run_id,
@@ -67,7 +71,8 @@ class Records:
             pipe.hdel(keys.user_errors(tenant), decision.user)
         await pipe.execute()
         if run_id is not None:
-            await self.count(tenant, run_id, decision.action.value, entry if dry_run else None)
+            plan_entry = entry if dry_run else None
+            await self.count(tenant, run_id, decision.user, decision.action.value, plan_entry)
             if error and not dry_run:
                 await self._redis.hset(keys.run_errors(tenant, run_id), decision.user, error)
 
@@ -99,7 +104,6 @@ class Records:
             "dry_run": int(dry_run),
             "state": "queued",
             "created_at": utcnow_iso(),
-            "processed": 0,
         }
         if expected is not None:
             fields["expected"] = expected
@@ -121,18 +125,29 @@ class Records:
         await self._redis.hset(keys.run(tenant, run_id), mapping=encoded)
 
     async def count(
-        self, tenant: str, run_id: str, action: str, plan_entry: Mapping[str, Any] | None = None
+        self,
+        tenant: str,
+        run_id: str,
+        user_id: str,
+        action: str,
+        plan_entry: Mapping[str, Any] | None = None,
     ) -> None:
-        """Count one processed user; a run that knows how many to expect finishes itself."""
+        """Note a user's outcome in a run; a run that knows how many to expect finishes itself.
+
+        One entry per user, the last one winning: a step re-run after a crash or a retry
+        neither counts a user twice nor repeats it in the plan.
+        """
         run_key = keys.run(tenant, run_id)
+        users_key = keys.run_users(tenant, run_id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hincrby(run_key, f"count:{action}", 1)
-        pipe.hincrby(run_key, "processed", 1)
+        pipe.hset(users_key, user_id, action)
+        pipe.hlen(users_key)
         pipe.hget(run_key, "expected")
         pipe.hget(run_key, "state")
+        pipe.expire(users_key, self._retention)
         if plan_entry is not None:
             plan_key = keys.run_plan(tenant, run_id)
-            pipe.rpush(plan_key, orjson.dumps(plan_entry, default=str))
+            pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())
             pipe.expire(plan_key, self._retention)
         results = await pipe.execute()
         processed, expected, state = results[1], _text(results[2]), _text(results[3])
@@ -145,12 +160,12 @@ class Records:
         raw = await self._redis.hgetall(keys.run(tenant, run_id))
         if not raw:
             return None
-        run: dict[str, Any] = {"counts": {}}
+        actions = await self._redis.hvals(keys.run_users(tenant, run_id))
+        run: dict[str, Any] = {"counts": dict(Counter(a.decode() for a in actions))}
+        run["processed"] = len(actions)
         for key_bytes, value_bytes in raw.items():
             key, value = _text(key_bytes) or "", _text(value_bytes) or ""
-            if key.startswith("count:"):
-                run["counts"][key.removeprefix("count:")] = int(value)
-            elif key in {"processed", "expected", "dry_run"}:
+            if key in {"expected", "dry_run"}:
                 run[key] = int(value)
             elif value[:1] in {"[", "{"}:
                 run[key] = orjson.loads(value)
@@ -160,8 +175,8 @@ class Records:
         errors = await self._redis.hgetall(keys.run_errors(tenant, run_id))
         run["errors"] = {_text(k): _text(v) for k, v in errors.items()}
         if run["dry_run"]:
-            plan = await self._redis.lrange(keys.run_plan(tenant, run_id), 0, -1)
-            run["plan"] = [orjson.loads(item) for item in plan]
+            plan = await self._redis.hgetall(keys.run_plan(tenant, run_id))
+            run["plan"] = [orjson.loads(plan[k]) for k in sorted(plan, key=int)]
         return run
 
     async def recent_runs(self, tenant: str, limit: int = 10) -> list[dict[str, Any]]:

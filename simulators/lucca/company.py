@@ -206,16 +206,14 @@ class Company:
             stored = stored_extension(value, None, self.next_value_id, bare=False)
             self._hidden.store(user, code, stored)
         self._changed(membership=True)
-        ids = self._ids(ident)
-        today = self.today()
+        ids, today = self._ids(ident), self.today()
         return [
-            self._emit("employee.created", webhooks.employee_data(user, self.source, today, ids)),
-            self._emit(
-                "employment.created", webhooks.employment_data(user, self.source, today, ids)
-            ),
-            self._emit(
-                "job-position.created", webhooks.job_position_data(user, self.source, today, ids)
-            ),
+            self._emit(topic, build(user, self.source, today, ids))
+            for topic, build in (
+                ("employee.created", webhooks.employee_data),
+                ("employment.created", webhooks.employment_data),
+                ("job-position.created", webhooks.job_position_data),
+            )
         ]
 
     def update(self, user_id: int, **fields: str | None) -> list[Event]:

@@ -56,6 +56,13 @@ class BadRequest(ValueError):
     pass
 
 
+def _optional_int(body: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = body.get(key, default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise BadRequest(f"{key} must be an integer or null")
+    return value
+
+
 async def _body(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(await request.body() or b"{}")
@@ -126,9 +133,9 @@ def apply_faults(company: Company, body: dict[str, Any]) -> None:
     if "latency" in body:
         faults.latency = float(body["latency"])
     if "truncate_to" in body:
-        faults.truncate_to = None if body["truncate_to"] is None else int(body["truncate_to"])
+        faults.truncate_to = _optional_int(body, "truncate_to", None)
     if "rate_limit" in body:
-        company.limiter.limit = None if body["rate_limit"] is None else int(body["rate_limit"])
+        company.limiter.limit = _optional_int(body, "rate_limit", None)
     forced = body.get("force", [])
     for spec in forced if isinstance(forced, list) else [forced]:
         if not isinstance(spec, dict) or "status" not in spec:
@@ -179,7 +186,7 @@ class _Control:
             api_key=body["api_key"],
             timezone=body.get("timezone", "Europe/Paris"),
             clock=self.registry.clock,
-            rate_limit=body.get("rate_limit", self.registry.rate_limit),
+            rate_limit=_optional_int(body, "rate_limit", self.registry.rate_limit),
             skip_code=body.get("skip_code", "e_skip_elevo_sync"),
         )
         self.registry.add(company)

@@ -102,6 +102,8 @@ def generate_company(
 
     `api_key` defaults to `key-<subdomain>`.
     """
+    if size < 0:
+        raise ValueError("size must not be negative")
     company = Company(
         subdomain,
         api_key or f"key-{subdomain}",

@@ -65,6 +65,8 @@ def _parse_list(text: str, pos: int) -> tuple[Projection, int]:
             if pos >= len(text) or text[pos] != "]":
                 raise QueryError(f"fields: missing ']' after {name}")
             pos += 1
+            while pos < len(text) and text[pos] == " ":
+                pos += 1
         result[name] = _merge(result[name], sub) if name in result else sub
         if pos < len(text) and text[pos] == ",":
             pos += 1

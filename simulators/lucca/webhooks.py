@@ -25,7 +25,9 @@ from typing import Any, NamedTuple
 import httpx
 import orjson
 
-from simulators.lucca.clock import Clock, utc_now
+# Re-exported: callers built events with these before clock.py existed.
+from simulators.lucca.clock import Clock as Clock
+from simulators.lucca.clock import utc_now as utc_now
 
 API_VERSION = "2024-11-01"
 Event = dict[str, Any]

@@ -110,6 +110,7 @@ class Service:
     http: httpx.AsyncClient
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
+    worker_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     servers: list[uvicorn.Server] = field(default_factory=list)
 
     @property
@@ -159,16 +160,15 @@ class Service:
             handle_signals=False,
         )
         self.workers.append(worker)
-        self.tasks.append(asyncio.create_task(worker.async_run()))
+        self.worker_tasks.append(asyncio.create_task(worker.async_run()))
         return worker
 
     async def stop(self) -> None:
         for server in self.servers:
             server.should_exit = True
-        for task in self.tasks:
-            if not task.done() and task.get_coro().__qualname__.startswith("Worker"):
-                task.cancel()
-        for task in self.tasks:
+        for task in self.worker_tasks:
+            task.cancel()
+        for task in [*self.worker_tasks, *self.tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
         for worker in self.workers:
@@ -295,4 +295,3 @@ async def start_service(
     while not server.started:
         await asyncio.sleep(0.01)
     return service
-

@@ -141,6 +141,22 @@ async def test_modified_since_is_inclusive_local_time(client, tiny, clock: Manua
     assert later == []
     until = await items(client, USERS, tiny_auth, modifiedAt="until,2025-03-03T11:00:00")
     assert [u["id"] for u in until] == [383]
+    between = await items(
+        client, USERS, tiny_auth, modifiedAt="between,2025-03-03T11:00:00,2025-03-03T13:00:00"
+    )
+    assert [u["id"] for u in between] == [416]
+
+
+async def test_mail_login_and_legal_entity_filters(client, tiny, tiny_auth):
+    tiny.add_legal_entity("Tiny Belgique SA", 2)
+    tiny.hire("Lou", "Other", start=date(2024, 1, 1), department_id=13, legal_entity_id=2,
+              user_id=600, mail="john.doe@tiny.example", login="lother")  # fmt: skip
+    by_mail = await items(client, USERS, tiny_auth, mail="john.doe@tiny.example")
+    assert [u["id"] for u in by_mail] == [416, 600]  # a shared mailbox
+    by_login = await items(client, USERS, tiny_auth, login="agone", formerEmployees="true")
+    assert [u["id"] for u in by_login] == [417]
+    by_entity = await items(client, USERS, tiny_auth, legalEntityId="2", fields="id,legalEntityId")
+    assert by_entity == [{"id": 600, "legalEntityId": 2}]
 
 
 @pytest.mark.parametrize(
@@ -167,14 +183,14 @@ async def test_paging_walks_every_user_by_id_and_ends_on_a_short_page(client, ac
     offset, sizes = 0, []
     while True:
         page = await items(
-            client, "/acme/api/v3/users", acme_auth, paging=f"{offset},100", formerEmployees="true"
+            client, "/acme/api/v3/users", acme_auth, paging=f"{offset},128", formerEmployees="true"
         )
         sizes.append(len(page))
         seen.extend(u["id"] for u in page)
-        if len(page) < 100:
+        if len(page) < 128:
             break
-        offset += 100
-    assert sizes == [100, 100, 100, 0]  # 300 users: the short page is the empty fourth
+        offset += 128
+    assert sizes == [128, 128, 44]  # 300 users
     assert seen == sorted(u["id"] for u in acme.users())
 
 

@@ -1,0 +1,258 @@
+"""Full reconciliation, dry runs, the safety guard, polls, effective dates and the nightly cron,
+against the real scim2-server and the Lucca simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from app.core import scim
+from app.core.tenant import GuardConfig
+from simulators.lucca.company import Company
+from simulators.lucca.generator import generate_company
+from tests.e2e.harness import Service, Tenant
+from tests.e2e.stories import small_company, yesterday
+from workers.jobs import sync_user_due, tick
+
+pytestmark = pytest.mark.e2e
+
+SIZE = 300
+
+
+def elevo_writes(tenant: str) -> float:
+    total = 0.0
+    for operation in ("create", "patch"):
+        for status in ("200", "201", "204"):
+            value = REGISTRY.get_sample_value(
+                "sync_elevo_requests_total",
+                {"tenant": tenant, "operation": operation, "status": status},
+            )
+            total += value or 0.0
+    return total
+
+
+@pytest.fixture
+async def big(service: Service) -> Tenant:
+    company = service.registry.add(
+        generate_company(f"big{id(service)}", SIZE, seed=7, rate_limit=None)
+    )
+    return await service.add_tenant(company, custom_fields={"cc": "extendedData.e_cost_center"})
+
+
+async def test_a_full_run_converges_then_a_second_run_writes_nothing(big: Tenant) -> None:
+    first = await big.full_sync()
+    assert first["state"] == "done", first
+    report = await big.consistency()
+    assert report.mismatches == [], report.mismatches[:5]
+    assert first["counts"]["create"] > 0.8 * SIZE
+
+    writes_before = elevo_writes(big.name)
+    big.company.requests.reset()
+    second = await big.full_sync()
+    assert second["state"] == "done"
+    assert elevo_writes(big.name) == writes_before  # not one PATCH or POST
+    assert set(second["counts"]) <= {"unchanged", "skipped", "error", "conflict"}
+    lucca_requests = big.company.requests.listings + big.company.requests.by_id
+    assert lucca_requests <= math.ceil(SIZE / 1000) + 1
+
+
+async def test_hand_edits_in_elevo_are_repaired(big: Tenant) -> None:
+    await big.full_sync()
+    managed = {p.external_id for p in await big.profiles() if p.managed and p.active}
+    leaver = next(
+        u for u in big.company.users() if str(u["id"]) in managed and _can_leave(big.company, u)
+    )
+    big.company.set_contract(leaver["id"], end=yesterday(big.company))
+    await big.full_sync()
+    profiles = [p for p in await big.profiles() if p.managed]
+    edited = next(p for p in profiles if p.active)
+    revived = next(p for p in profiles if not p.active)
+    await big.elevo.patch(
+        edited.id, [{"op": "replace", "path": "title", "value": "Edited by hand"}]
+    )
+    await big.elevo.patch(revived.id, [{"op": "replace", "path": "active", "value": True}])
+    assert (await big.consistency()).mismatches  # the drift is visible
+
+    run = await big.full_sync()
+    assert run["counts"].get("update", 0) + run["counts"].get("suspend", 0) >= 2
+    assert (await big.consistency()).mismatches == []
+
+
+async def test_a_dry_run_writes_nothing_and_its_plan_is_what_the_run_does(big: Tenant) -> None:
+    writes_before = elevo_writes(big.name)
+    dry = await big.full_sync(dry_run=True)
+    assert dry["state"] == "done" and dry["dry_run"] is True
+    assert elevo_writes(big.name) == writes_before
+    assert await big.profiles() == []
+    planned = {entry["user"]: entry["action"] for entry in dry["plan"]}
+    creates = [e for e in dry["plan"] if e["action"] == "create"]
+    assert creates and all(e["diff"][scim.USER_NAME]["old"] is None for e in creates)
+
+    real = await big.full_sync()
+    history = big.service.resources.records
+    done = {}
+    for user_id in planned:
+        entries = await history.history(big.name, user_id)
+        real_entry = [e for e in entries if e["run"] == real["id"]][-1]  # its first decision
+        done[user_id] = real_entry["action"]
+    # A plan sees no managers that do not exist yet; the real run creates them first.
+    assert {u: a for u, a in planned.items()} == done
+
+
+def _can_leave(company: Company, user: dict[str, Any]) -> bool:
+    started = datetime.fromisoformat(user["dtContractStart"]).date()
+    return user["dtContractEnd"] is None and started < yesterday(company)
+
+
+async def _departed(company: Company, share: float) -> None:
+    active = [u for u in company.users() if _can_leave(company, u)]
+    for user in active[: int(len(active) * share)]:
+        company.set_contract(user["id"], end=yesterday(company))
+
+
+async def test_the_guard_holds_a_mass_departure_until_confirmed(big: Tenant) -> None:
+    await big.full_sync()
+    await _departed(big.company, 0.3)
+    held = await big.full_sync()
+    assert held["state"] == "held"
+    assert len(held["held"]) > 5
+    assert all(p.active for p in await big.profiles() if p.external_id in set(held["held"]))
+    status = await big.service.http.get(
+        f"{big.service.url}/sync/{big.name}", headers=big.service.admin_headers
+    )
+    guard = status.json()["safety_guard"]
+    assert guard["holding"] and guard["users"] == held["held"]
+
+    confirmed = await big.full_sync(confirm_suspensions=True)
+    assert confirmed["state"] == "done", confirmed
+    assert confirmed["counts"]["suspend"] == len(held["held"]), confirmed["counts"]
+    assert (await big.consistency()).mismatches == []
+    status = await big.service.http.get(
+        f"{big.service.url}/sync/{big.name}", headers=big.service.admin_headers
+    )
+    assert not status.json()["safety_guard"]["holding"]
+
+
+async def test_the_guard_holds_when_lucca_returns_nobody(service: Service) -> None:
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company, guard=GuardConfig(max_suspend_count=100))
+    await tenant.full_sync()
+    for user in list(company.users()):
+        company.delete(user["id"])
+    held = await tenant.full_sync()
+    assert held["state"] == "held"
+    assert all(p.active for p in await tenant.profiles())
+
+
+async def test_a_listing_cut_short_suspends_nobody(big: Tenant) -> None:
+    await big.full_sync()
+    big.company.faults.truncate_to = 100  # the page comes back with 100 users, looking complete
+    run = await big.full_sync()
+    big.company.faults.truncate_to = None
+    assert run["state"] == "done"
+    assert run["counts"].get("suspend", 0) == 0
+    assert (await big.consistency()).mismatches == []
+
+
+async def test_a_failed_listing_suspends_nobody(big: Tenant) -> None:
+    await big.full_sync()
+    await _departed(big.company, 0.02)
+    big.company.faults.force(401, count=50)  # the key is revoked mid-run
+    run = await big.full_sync()
+    big.company.faults.clear()
+    assert run["state"] == "failed"
+    assert run.get("counts", {}).get("suspend", 0) == 0
+
+
+async def test_the_poll_picks_up_changes_made_without_webhooks(service: Service) -> None:
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company)
+    await tenant.full_sync()
+    first = await _poll(tenant)
+    assert first["state"] == "done"
+    company.update(3, lastName="Polled")  # no webhook sent
+    second = await _poll(tenant)
+    assert second["expected"] >= 1
+    await tenant.settle()
+    chloe = await tenant.profile(3)
+    assert chloe is not None and chloe.attributes[scim.FAMILY_NAME] == "Polled"
+
+
+async def test_a_change_made_during_a_poll_is_read_by_the_next(service: Service) -> None:
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company)
+    await tenant.full_sync()
+    await _poll(tenant)
+    company.faults.latency = 0.5
+    response = await _start_poll(tenant)
+    await asyncio.sleep(0.25)  # the poll's listing is in flight
+    company.update(2, lastName="During")
+    company.faults.latency = 0.0
+    await tenant.wait_run(response)
+    await _poll(tenant)
+    await tenant.settle()
+    bob = await tenant.profile(2)
+    assert bob is not None and bob.attributes[scim.FAMILY_NAME] == "During"
+
+
+async def _start_poll(tenant: Tenant) -> str:
+    response = await tenant.service.http.post(
+        f"{tenant.service.url}/sync/{tenant.name}",
+        json={"mode": "changes"},
+        headers=tenant.service.admin_headers,
+    )
+    assert response.status_code == 202
+    return str(response.json()["run"])
+
+
+async def _poll(tenant: Tenant) -> dict[str, Any]:
+    run = await tenant.wait_run(await _start_poll(tenant))
+    await tenant.settle()
+    return await tenant.wait_run(run["id"])
+
+
+async def test_a_contract_whose_last_day_is_today_is_suspended_at_midnight(
+    service: Service, clock: Any
+) -> None:
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company)
+    last_day = company.today()
+    company.set_contract(4, end=last_day)
+    await tenant.full_sync()
+    dan = await tenant.profile(4)
+    assert dan is not None and dan.active  # today is still a working day
+
+    job_id = f"due:{tenant.name}:4:{last_day.isoformat()}"
+    score = await service.resources.redis.zscore("arq:queue", job_id)
+    midnight = datetime.combine(last_day + timedelta(days=1), datetime.min.time())
+    expected = midnight.replace(tzinfo=company.tz).timestamp() * 1000
+    assert score == expected  # queued for 00:00 tomorrow, tenant time
+
+    # Tomorrow comes (both clocks move; nothing sleeps) and the scheduled job runs.
+    shift = expected / 1000 - datetime.now().timestamp() + 1
+    clock.offset_seconds = shift
+    company.clock = lambda: clock()
+    await sync_user_due({"resources": service.resources}, tenant.name, "4")
+    await tenant.settle()
+    dan = await tenant.profile(4)
+    assert dan is not None and not dan.active
+
+
+async def test_two_workers_start_one_nightly_run_per_tenant(service: Service, clock: Any) -> None:
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company)
+    local = datetime.now(company.tz)
+    two_am = local.replace(hour=2, minute=0, second=5) + timedelta(days=1)
+    clock.offset_seconds = two_am.timestamp() - local.timestamp()
+    service.resources.contexts.forget(tenant.name)
+    ctx = {"resources": service.resources}
+    started = await asyncio.gather(tick(ctx), tick(ctx), tick(ctx))
+    assert sum(started) == 1
+    runs = await service.resources.records.recent_runs(tenant.name)
+    nightly = [r for r in runs if r["trigger"] == "nightly"]
+    assert len(nightly) == 1
