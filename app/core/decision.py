@@ -43,6 +43,8 @@ class Decision:
     action: Action
     reason: str
     diff: Mapping[str, Change] = field(default_factory=dict)
+    # The employee's own Elevo profile (linked by externalId, or adopted, or created); never
+    # the profile of someone else that a conflict names.
     profile_id: str | None = None
 
     @property
@@ -100,7 +102,8 @@ def decide(
     if profile.managed and linked:
         return _decide_managed(user_id, standing, desired, profile)
     if standing is not Standing.ACTIVE:
-        return Decision(user_id, Action.SKIPPED, f"{standing}: profile not managed", {}, profile.id)
+        mine = profile.id if linked else None
+        return Decision(user_id, Action.SKIPPED, f"{standing}: profile not managed", {}, mine)
     desired = _required(desired, standing)
     if not profile.managed and (
         linked or (profile.external_id is None and _same_user_name(profile, desired))
@@ -115,8 +118,6 @@ def decide(
         Action.CONFLICT,
         f"userName {profile.user_name!r} belongs to profile {profile.id} "
         f"(externalId {owner}, syncSource {profile.sync_source or 'none'})",
-        {},
-        profile.id,
     )
 
 

@@ -267,5 +267,11 @@ def _error(user_id: str, message: str) -> Outcome:
 
 def _conflict(decision: Decision, exc: ElevoConflict) -> Outcome:
     message = f"Elevo refused the {decision.action.value}: {exc}"
-    conflict = replace(decision, action=Action.CONFLICT, reason=message)
+    linked = decision.action is not Action.CREATE and decision.action is not Action.ADOPT
+    conflict = replace(
+        decision,
+        action=Action.CONFLICT,
+        reason=message,
+        profile_id=decision.profile_id if linked else None,
+    )
     return Outcome(conflict, written=False, error=message)

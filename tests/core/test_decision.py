@@ -174,7 +174,8 @@ def test_active_and_linked_to_another_employee_is_a_conflict_and_no_write() -> N
 
     assert decision.action is Action.CONFLICT
     assert decision.diff == {}
-    assert decision.profile_id == PROFILE_ID
+    assert decision.profile_id is None  # the profile is someone else's: never this employee's
+    assert PROFILE_ID in decision.reason
     assert "417" in decision.reason
     assert not decision.writes
 
@@ -203,11 +204,14 @@ def test_a_managed_profile_without_external_id_is_a_conflict_never_taken_over() 
 def test_not_active_and_not_managed_does_nothing(
     standing: Standing, profile: Callable[[], ElevoProfile]
 ) -> None:
-    decision = _decide(standing, profile())
+    found = profile()
+    decision = _decide(standing, found)
 
     assert decision.action is Action.SKIPPED
     assert decision.diff == {}
-    assert decision.profile_id == PROFILE_ID
+    # Only a profile linked to this employee by externalId is the employee's own.
+    linked = found.external_id == decision.user
+    assert decision.profile_id == (PROFILE_ID if linked else None)
 
 
 def test_a_profile_with_another_sync_source_is_not_managed() -> None:

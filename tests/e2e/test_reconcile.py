@@ -86,12 +86,14 @@ async def test_hand_edits_in_elevo_are_repaired(big: Tenant) -> None:
 async def test_a_dry_run_writes_nothing_and_its_plan_is_what_the_run_does(big: Tenant) -> None:
     writes_before = elevo_writes(big.name)
     dry = await big.full_sync(dry_run=True)
-    assert dry["state"] == "done" and dry["dry_run"] is True
+    assert dry["state"] == "done"
+    assert dry["dry_run"] is True
     assert elevo_writes(big.name) == writes_before
     assert await big.profiles() == []
     planned = {entry["user"]: entry["action"] for entry in dry["plan"]}
     creates = [e for e in dry["plan"] if e["action"] == "create"]
-    assert creates and all(e["diff"][scim.USER_NAME]["old"] is None for e in creates)
+    assert creates
+    assert all(e["diff"][scim.USER_NAME]["old"] is None for e in creates)
 
     real = await big.full_sync()
     history = big.service.resources.records
@@ -126,7 +128,8 @@ async def test_the_guard_holds_a_mass_departure_until_confirmed(big: Tenant) -> 
         f"{big.service.url}/sync/{big.name}", headers=big.service.admin_headers
     )
     guard = status.json()["safety_guard"]
-    assert guard["holding"] and guard["users"] == held["held"]
+    assert guard["holding"]
+    assert guard["users"] == held["held"]
 
     confirmed = await big.full_sync(confirm_suspensions=True)
     assert confirmed["state"] == "done", confirmed
@@ -180,7 +183,8 @@ async def test_the_poll_picks_up_changes_made_without_webhooks(service: Service)
     assert second["expected"] >= 1
     await tenant.settle()
     chloe = await tenant.profile(3)
-    assert chloe is not None and chloe.attributes[scim.FAMILY_NAME] == "Polled"
+    assert chloe is not None
+    assert chloe.attributes[scim.FAMILY_NAME] == "Polled"
 
 
 async def test_a_change_made_during_a_poll_is_read_by_the_next(service: Service) -> None:
@@ -197,7 +201,8 @@ async def test_a_change_made_during_a_poll_is_read_by_the_next(service: Service)
     await _poll(tenant)
     await tenant.settle()
     bob = await tenant.profile(2)
-    assert bob is not None and bob.attributes[scim.FAMILY_NAME] == "During"
+    assert bob is not None
+    assert bob.attributes[scim.FAMILY_NAME] == "During"
 
 
 async def _start_poll(tenant: Tenant) -> str:
@@ -225,7 +230,8 @@ async def test_a_contract_whose_last_day_is_today_is_suspended_at_midnight(
     company.set_contract(4, end=last_day)
     await tenant.full_sync()
     dan = await tenant.profile(4)
-    assert dan is not None and dan.active  # today is still a working day
+    assert dan is not None
+    assert dan.active
 
     job_id = f"due:{tenant.name}:4:{last_day.isoformat()}"
     score = await service.resources.redis.zscore("arq:queue", job_id)
@@ -240,7 +246,8 @@ async def test_a_contract_whose_last_day_is_today_is_suspended_at_midnight(
     await sync_user_due({"resources": service.resources}, tenant.name, "4")
     await tenant.settle()
     dan = await tenant.profile(4)
-    assert dan is not None and not dan.active
+    assert dan is not None
+    assert not dan.active
 
 
 async def test_two_workers_start_one_nightly_run_per_tenant(service: Service, clock: Any) -> None:

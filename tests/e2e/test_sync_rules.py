@@ -62,7 +62,9 @@ async def test_a_hire_creates_a_profile_with_every_synced_field(acme: Tenant) ->
     assert eve.attributes[scim.WORK_EMAIL] == eve.user_name
     assert eve.attributes[scim.custom_field_path("cost_center")] == "CC-42"
     assert eve.attributes[scim.custom_field_path("entity")] == "Acme SAS"
-    assert eve.managed and eve.active and eve.external_id == "10"
+    assert eve.managed
+    assert eve.active
+    assert eve.external_id == "10"
 
 
 async def test_a_field_change_updates_only_that_field(acme: Tenant) -> None:
@@ -101,7 +103,8 @@ async def test_a_contract_ending_today_keeps_the_profile_active(acme: Tenant) ->
     await acme.send(company.set_contract(3, end=company.today()))
     await acme.settle()
     profile = await acme.profile(3)
-    assert profile is not None and profile.active
+    assert profile is not None
+    assert profile.active
     assert await last_action(acme, 3) == "unchanged"
 
 
@@ -121,7 +124,9 @@ async def test_exclusion_releases_and_never_suspends(acme: Tenant) -> None:
     await acme.settle()
     profile = await acme.profile(2)
     # No longer excluded but left: a profile the sync does not manage is not touched.
-    assert profile is not None and not profile.managed and profile.active
+    assert profile is not None
+    assert not profile.managed
+    assert profile.active
     assert await last_action(acme, 2) == "skipped"
 
 
@@ -179,7 +184,8 @@ async def test_a_profile_owned_by_someone_else_is_a_conflict(acme: Tenant) -> No
 
     assert await last_action(acme, 31) == "conflict"
     untouched = await acme.elevo.get(other.id)
-    assert untouched is not None and untouched.external_id == "hr-999"
+    assert untouched is not None
+    assert untouched.external_id == "hr-999"
     status = await acme.service.http.get(
         f"{acme.service.url}/sync/{acme.name}", headers=acme.service.admin_headers
     )
@@ -193,7 +199,8 @@ async def test_a_manager_without_profile_is_created_first(acme: Tenant) -> None:
 
     report = await profile_where(acme, 41, lambda p: True)
     manager = await acme.profile(40)
-    assert manager is not None and manager.managed
+    assert manager is not None
+    assert manager.managed
     assert report.attributes[scim.MANAGER] == manager.id
 
 
@@ -220,7 +227,8 @@ async def test_a_self_managed_employee_has_no_manager(acme: Tenant) -> None:
     await acme.send(acme.company.set_job(1, manager_id=1))
     await acme.settle()
     ada = await acme.profile(1)
-    assert ada is not None and ada.attributes[scim.MANAGER] is None
+    assert ada is not None
+    assert ada.attributes[scim.MANAGER] is None
 
 
 async def test_a_department_rename_reaches_every_member(acme: Tenant) -> None:
@@ -232,7 +240,8 @@ async def test_a_department_rename_reaches_every_member(acme: Tenant) -> None:
 
     assert await eventually(renamed)
     dan = await acme.profile(4)
-    assert dan is not None and dan.attributes[scim.DEPARTMENT] == "Sales"
+    assert dan is not None
+    assert dan.attributes[scim.DEPARTMENT] == "Sales"
 
 
 async def test_a_tenant_specific_skip_code(service: Service) -> None:
@@ -244,7 +253,8 @@ async def test_a_tenant_specific_skip_code(service: Service) -> None:
     await tenant.full_sync()
     assert await tenant.profile(2) is None
     chloe = await tenant.profile(3)
-    assert chloe is not None and chloe.managed
+    assert chloe is not None
+    assert chloe.managed
 
 
 async def test_a_field_of_the_wrong_type_is_an_error_with_no_write(acme: Tenant) -> None:
@@ -267,7 +277,8 @@ async def test_a_hidden_skip_field_changes_nobody(acme: Tenant) -> None:
     await acme.send(company.update(3, lastName="Hidden"))
     await acme.settle()
     chloe = await acme.profile(3)
-    assert chloe is not None and chloe.attributes[scim.FAMILY_NAME] == "Durand"
+    assert chloe is not None
+    assert chloe.attributes[scim.FAMILY_NAME] == "Durand"
     status = await acme.service.http.get(
         f"{acme.service.url}/sync/{acme.name}", headers=acme.service.admin_headers
     )
@@ -282,7 +293,8 @@ async def test_two_quick_changes_to_one_user_end_in_the_last(acme: Tenant) -> No
     await profile_where(acme, 3, lambda p: p.attributes[scim.TITLE] == "Head of engineering")
     await acme.settle()
     chloe = await acme.profile(3)
-    assert chloe is not None and chloe.attributes[scim.TITLE] == "Head of engineering"
+    assert chloe is not None
+    assert chloe.attributes[scim.TITLE] == "Head of engineering"
 
 
 async def test_a_change_landing_while_the_users_job_runs_still_reaches_elevo(

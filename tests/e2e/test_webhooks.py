@@ -65,7 +65,8 @@ async def test_another_tenants_secret_is_refused(service: Service, acme: Tenant)
     event = acme.company.update(2, lastName="Cross")[0]
     delivery = await acme.sender.send(event, secret=other.sender.secret)
     assert delivery.attempts[-1].status == 401
-    assert await runs_of(acme) == [] and await runs_of(other) == []
+    assert await runs_of(acme) == []
+    assert await runs_of(other) == []
 
 
 async def test_missing_signature_headers_are_401(acme: Tenant) -> None:
