@@ -16,6 +16,7 @@ from app.settings import Settings
 from app.sync.batcher import LuccaBatcher
 from app.sync.budget import LuccaBudget
 from app.sync.context import Clock, TenantContexts, system_clock
+from app.sync.lucca_cache import LuccaReadCache
 from app.sync.records import Records
 from app.tenant_store import TenantStore
 
@@ -74,7 +75,9 @@ class Resources:
             contexts=TenantContexts(tenants, settings, http, clock),
             records=Records(redis, settings.run_retention_seconds),
             budget=budget,
-            batcher=LuccaBatcher(budget, window=settings.lucca_batch_window_seconds),
+            batcher=LuccaBatcher(
+                budget, LuccaReadCache(redis), window=settings.lucca_batch_window_seconds
+            ),
             clock=clock,
         )
 

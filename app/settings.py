@@ -63,7 +63,7 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     # Events for one user within this window after a sync collapse into one trailing sync.
-    user_cooldown_seconds: float = 1.0
+    user_cooldown_seconds: float = 2.0
     # How long concurrent per-user jobs of one tenant wait to share one Lucca `id=` request.
     lucca_batch_window_seconds: float = 0.01
     worker_max_jobs: int = 200
@@ -93,7 +93,7 @@ class Settings:
             allow_http_elevo=_bool(env, "ALLOW_HTTP_ELEVO", False),
             port=int(_number(env, "PORT", 8000)),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 1.0),
+            user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 2.0),
             lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.01),
             worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),

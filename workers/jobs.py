@@ -38,7 +38,8 @@ from app.sync.userlock import UserLock
 
 log = logging.getLogger(__name__)
 
-SYNC_USER_TIMEOUT = 60
+# Short: after a SIGKILL, ARQ re-runs a job once the largest timeout of all functions passes.
+SYNC_USER_TIMEOUT = 30
 SYNC_USER_MAX_TRIES = 30
 
 
@@ -132,7 +133,7 @@ async def _defer(
 
 # -- full reconciliation: a chain of short jobs (app/sync/reconcile.py) -----------------------
 
-RECONCILE_TIMEOUT = 120
+RECONCILE_TIMEOUT = 60
 RECONCILE_MAX_TRIES = 40
 
 

@@ -19,6 +19,8 @@ from starlette.routing import Route
 
 from app.auth import require_admin
 from app.routes.common import error, resources_of
+from app.sync import keys
+from app.sync.runs import purge_tenant_state, start_run
 from app.tenant_store import TenantStoreError
 from app.tenants import TenantValidationError, parse_tenant, tenant_view, validate_tenant_name
 
@@ -83,6 +85,9 @@ async def put_tenant(request: Request) -> Response:
     created = await resources.tenants.put(config)
     # This process may have cached the old config, or the tenant's absence.
     resources.contexts.forget(tenant)
+    if await resources.redis.delete(keys.lucca_revoked(tenant)):
+        # Lucca had refused the old key: catch up on what the sync missed meanwhile.
+        await start_run(resources, tenant, {"mode": "full"}, trigger="key-replaced")
     log.info("tenant %s %s", tenant, "created" if created else "replaced")
     return JSONResponse(tenant_view(config), status_code=201 if created else 200)
 
@@ -104,6 +109,7 @@ async def delete_tenant(request: Request) -> Response:
     if not await resources.tenants.delete(tenant):
         return error(404, "unknown_tenant", f"no tenant {tenant!r}")
     resources.contexts.forget(tenant)
+    await purge_tenant_state(resources.redis, tenant)
     log.info("tenant %s deleted", tenant)
     return Response(status_code=204)
 

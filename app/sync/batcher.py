@@ -3,7 +3,9 @@
 Each job asks for its own user; the asks of one tenant that arrive within a short window
 (or until a batch is full) go out as a single `GET /api/v3/users?id=a,b,c`. Every request
 first takes a token from the tenant's shared budget; without one, the whole batch is told
-how long to wait, and the jobs defer themselves instead of sleeping in a worker slot.
+how long to wait, and the jobs defer themselves instead of sleeping in a worker slot. What a
+request reads is shared through Redis (lucca_cache.py), so one request serves the jobs of
+every process, the deferred ones included.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from app.errors import LuccaRateLimited, SyncError
+from app.errors import LuccaAuthError, LuccaRateLimited, SyncError
 from app.lucca import LuccaBatch, LuccaClient
 from app.sync.budget import LuccaBudget
+from app.sync.lucca_cache import LuccaReadCache
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,9 @@ class _Batch:
 
 
 class LuccaBatcher:
-    def __init__(self, budget: LuccaBudget, *, window: float) -> None:
+    def __init__(self, budget: LuccaBudget, cache: LuccaReadCache, *, window: float) -> None:
         self._budget = budget
+        self._cache = cache
         self._window = window
         self._open: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -48,6 +52,9 @@ class LuccaBatcher:
     async def fetch(
         self, tenant: str, client: LuccaClient, per_minute: int, user_id: str
     ) -> LuccaBatch:
+        cached = await self._cache.get(tenant, user_id)
+        if cached is not None:
+            return cached
         batch = self._open.get(tenant)
         if batch is None or len(batch.ids) >= MAX_IDS_PER_REQUEST or batch.client is not client:
             loop = asyncio.get_running_loop()
@@ -67,11 +74,23 @@ class LuccaBatcher:
         if self._open.get(tenant) is batch:
             del self._open[tenant]
         try:
+            revoked = await self._budget.revoked(tenant)
+            if revoked is not None:
+                raise LuccaAuthError(f"not calling Lucca: {revoked}", status=401)
             wait = await self._budget.take(tenant, batch.per_minute)
             if wait > 0:
+                await self._cache.want(tenant, batch.ids)
                 raise LuccaThrottled(tenant, wait)
+            ids = sorted(batch.ids, key=int)
+            ids += [
+                uid
+                for uid in await self._cache.wanted(tenant, MAX_IDS_PER_REQUEST - len(ids))
+                if uid not in batch.ids
+            ]
+            generations = await self._cache.generations(tenant, ids)
             self.requests += 1
-            result = await batch.client.fetch_by_ids(sorted(batch.ids, key=int))
+            result = await batch.client.fetch_by_ids(ids)
+            await self._cache.store(tenant, ids, generations, result)
         except LuccaRateLimited as exc:
             await self._budget.cool_down(tenant, exc.retry_after or 10.0)
             self._fail(batch, exc)

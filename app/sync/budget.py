@@ -59,6 +59,11 @@ class LuccaBudget:
             LUCCA_BUDGET_WAITS.labels(tenant).inc()
         return int(waited_ms) / 1000.0
 
+    async def revoked(self, tenant: str) -> str | None:
+        """Why the tenant's key is flagged as refused by Lucca, or None."""
+        flagged = await self._redis.get(keys.lucca_revoked(tenant))
+        return None if flagged is None else flagged.decode()
+
     async def cool_down(self, tenant: str, seconds: float) -> None:
         """After a 429: hold every process's Lucca calls for this tenant."""
         ms = max(1000, int(seconds * 1000))

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_MANAGER_DEPTH = 20
 MAX_STALE_RETRIES = 3
+# After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
+REVOKED_KEY_HOLD_SECONDS = 600
 PERMISSION_LOSS = "skip field not visible to the API key: nobody is changed until it is"
 
 Fetch = Callable[[str], Awaitable[LuccaBatch]]
@@ -109,6 +111,8 @@ class EmployeeSync:
             # Permanent: retrying cannot help; the user and the tenant status show it.
             decision = Decision(user_id, Action.ERROR, f"{type(exc).__name__}: {exc}")
             outcome = Outcome(decision, written=False, error=str(exc))
+            if isinstance(exc, LuccaAuthError):
+                await self._flag_revoked_key(str(exc))
         self._done[user_id] = outcome
         if outcome.decision.user in self.deferred:
             return outcome  # recorded once the guard has weighed the run
@@ -121,6 +125,12 @@ class EmployeeSync:
             dry_run=self._dry_run,
         )
         return outcome
+
+    async def _flag_revoked_key(self, message: str) -> None:
+        """Lucca refused the key: flag the tenant so that nobody hammers Lucca with it."""
+        tenant = self._ctx.tenant
+        await self._redis.set(keys.lucca_revoked(tenant), message, ex=REVOKED_KEY_HOLD_SECONDS)
+        await self._records.note(tenant, lucca_key_error=message)
 
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]

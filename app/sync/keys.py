@@ -69,5 +69,15 @@ def cooldown(tenant: str) -> str:
     return f"t:{tenant}:lucca-cooldown"
 
 
+def lucca_revoked(tenant: str) -> str:
+    """Set when Lucca refused the tenant's API key: no more calls until a new key comes."""
+    return f"t:{tenant}:lucca-revoked"
+
+
+def tenant_pattern(tenant: str) -> str:
+    """Every key of the tenant's sync state (not its config), for a purge."""
+    return f"t:{tenant}:*"
+
+
 def active_full_run(tenant: str) -> str:
     return f"t:{tenant}:full-run"

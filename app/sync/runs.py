@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
+
 from app.resources import Resources
 from app.sync import keys
 from app.sync.enqueue import enqueue_user_syncs
@@ -46,3 +48,17 @@ async def start_run(res: Resources, tenant: str, spec: dict[str, Any], *, trigge
         "reconcile_snapshot", tenant, run_id, 1, _job_id=f"reconcile_snapshot:{tenant}:{run_id}:1"
     )
     return run_id
+
+
+async def purge_tenant_state(redis: ArqRedis, tenant: str) -> int:
+    """Remove every key of a deleted tenant's sync state; its queued jobs then do nothing."""
+    removed = 0
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=keys.tenant_pattern(tenant), count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            removed += await redis.delete(*batch)
+            batch.clear()
+    if batch:
+        removed += await redis.delete(*batch)
+    return int(removed)

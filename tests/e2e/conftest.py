@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -50,20 +50,38 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+ServiceFactory = Callable[..., Awaitable[Service]]
+
+
 @pytest.fixture
-async def service(
+async def service_factory(
     redis: ArqRedis,
     scim_server: ScimServer,
     lucca_server: ThreadedServer,
     lucca_registry: Registry,
     clock: FakeClock,
-) -> AsyncIterator[Service]:
-    settings = make_settings(
-        LUCCA_URL_TEMPLATE=f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
-        USER_COOLDOWN_SECONDS="0.3",
-        LUCCA_BUDGET_OVERRIDE="100000",
-    )
-    running = await start_service(settings, scim_server.base, lucca_registry, clock)
-    await running.start_worker()
-    yield running
-    await running.stop()
+) -> AsyncIterator[ServiceFactory]:
+    """Start a service with settings of the test's own (environment overrides)."""
+    started: list[Service] = []
+
+    async def start(**env: str) -> Service:
+        defaults = {
+            "LUCCA_URL_TEMPLATE": f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
+            "USER_COOLDOWN_SECONDS": "0.3",
+            "LUCCA_BUDGET_OVERRIDE": "100000",
+        }
+        settings = make_settings(**(defaults | env))
+        running = await start_service(settings, scim_server.base, lucca_registry, clock)
+        await running.start_worker()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.stop()
+
+
+@pytest.fixture
+async def service(service_factory: ServiceFactory) -> Service:
+    """The service with the Lucca budget lifted and a short per-user cooldown."""
+    return await service_factory()

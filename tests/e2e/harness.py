@@ -231,16 +231,16 @@ class Tenant:
         assert response.status_code == 202, response.text
         return await self.wait_run(response.json()["run"])
 
-    async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    async def wait_run(self, run_id: str, within: float = 60.0) -> dict[str, Any]:
         async def ended() -> dict[str, Any] | None:
             run = await self.service.resources.records.get_run(self.name, run_id)
             return run if run and run["state"] in {"done", "failed", "held"} else None
 
-        return await eventually(ended, timeout=timeout)
+        return await eventually(ended, timeout=within)
 
-    async def settle(self, timeout: float = 30.0) -> None:
+    async def settle(self, within: float = 30.0) -> None:
         """Wait until the queue is empty and no job runs."""
-        await settle(self.service, timeout=timeout)
+        await settle(self.service, timeout=within)
 
 
 T = TypeVar("T")
