@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.logs import configure_logging
 from app.resources import Resources
-from app.routes import health, metrics, sync, tenants, webhooks
+from app.routes import health, metrics, openapi, sync, tenants, webhooks
 from app.settings import Settings
 from app.sync.context import Clock, system_clock
 
@@ -71,6 +71,7 @@ def create_app(
             *tenants.routes,
             *webhooks.routes,
             *sync.routes,
+            *openapi.routes,
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, RedisError: _redis_down},

@@ -224,6 +224,8 @@ async def reconcile_page(
     pipe.expire(_run_key(tenant, run_id, "seen"), RUN_KEY_TTL)
     pipe.hincrby(keys.run(tenant, run_id), "lucca_users", batch.item_count)
     await pipe.execute()
+    if batch.item_count and batch.skip_field_visible and not options.dry_run:
+        await res.records.note(tenant, permission_loss="")  # the key sees the field again
     known = await _known_profiles(res.redis, tenant, run_id, list(batch.users))
     employee = _employee(res, ctx, options, fetch_managers=False, known=known, batch=batch)
     await _sync_many(employee, seen, batch)
