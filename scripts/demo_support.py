@@ -1,6 +1,5 @@
-"""Helpers of `scripts/demo.py`: child processes, waiting, printing, the simulator's control API.
-
-Nothing here knows the story the demo tells; `demo.py` does.
+"""The machinery under `scripts/demo.py`: child processes, waiting, printing, and typed views of
+the Lucca simulator (its control API) and of Elevo (SCIM) for the demo's story to use.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -25,18 +25,26 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import redis.asyncio as aioredis
+from cryptography.fernet import Fernet
 
 from app.core.lucca_user import LuccaUser, parse_user
+from app.core.profile import ElevoProfile
 from app.core.rules import Standing, standing_of
+from app.elevo import ElevoClient
 from app.errors import InvalidLuccaUser
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+VENV_BIN = Path(sys.executable).parent  # not resolved: the venv's bin, not the base Python's
+TENANT = "acme"
 _VAR = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
+
+Check = Callable[[ElevoProfile], bool]
+Probe = Callable[[], Awaitable[bool]]
 
 
 class DemoError(RuntimeError):
-    """The demo cannot go on; the message says why, in one sentence."""
+    """The demo cannot go on; the message says why."""
 
 
 def free_port() -> int:
@@ -46,14 +54,16 @@ def free_port() -> int:
 
 
 def procfile_command(kind: str, env: Mapping[str, str]) -> list[str]:
-    """The Procfile's `kind:` line as argv, `$VARS` taken from `env`, the venv's executable."""
+    """The Procfile's `kind:` line as argv, `$VARS` taken from `env`, run from the venv."""
     for line in (ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
         if name.strip() == kind:
             argv = [_VAR.sub(lambda m: env[m[1]], word) for word in shlex.split(command)]
-            argv[0] = str(VENV_BIN / argv[0])
-            return argv
+            return [str(VENV_BIN / argv[0]), *argv[1:]]
     raise DemoError(f"the Procfile has no {kind}: line")
+
+
+# -- child processes --------------------------------------------------------------------------
 
 
 @dataclass
@@ -73,7 +83,7 @@ class Child:
 
 @dataclass
 class Children:
-    """Every process the demo starts, stopped together (last started, first stopped)."""
+    """Every process the demo starts, stopped together (the last started first)."""
 
     log_dir: Path
     started: list[Child] = field(default_factory=list)
@@ -88,7 +98,7 @@ class Children:
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("wb")
         self._logs.append(log)
-        # A session of its own: Ctrl-C reaches the demo only, which stops them in order.
+        # A session of its own: Ctrl-C reaches the demo alone, which stops them in order.
         process = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -98,29 +108,26 @@ class Children:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        child = Child(name, process, log_path, url)
-        self.started.append(child)
-        self._write_pids()
-        return child
+        self.started.append(Child(name, process, log_path, url))
+        pids = {str(c.process.pid): " ".join(map(str, c.process.args[:2])) for c in self.started}  # type: ignore[index]
+        self.pid_file.write_text(json.dumps(pids))
+        return self.started[-1]
 
     def check_alive(self) -> None:
         for child in self.started:
             code = child.process.poll()
             if code is not None:
-                raise DemoError(
-                    f"{child.name} exited with status {code}; its log ({child.log}):\n"
-                    + child.tail()
-                )
+                raise DemoError(f"{child.name} exited ({code}); the end of {child.log}:\n{child.tail()}")
 
-    def stop_all(self, timeout: float = 10.0) -> None:
+    def stop_all(self, wait: float = 10.0) -> None:
         for child in reversed(self.started):
             if child.process.poll() is None:
                 child.process.terminate()
                 try:
-                    child.process.wait(timeout)
+                    child.process.wait(wait)
                 except subprocess.TimeoutExpired:
                     child.process.kill()
-                    child.process.wait(timeout)
+                    child.process.wait(wait)
         self.started.clear()
         for log in self._logs:
             log.close()
@@ -128,64 +135,146 @@ class Children:
         self.pid_file.unlink(missing_ok=True)
 
     def stop_leftovers(self) -> int:
-        """Stop what an earlier demo left behind (killed before it could clean up)."""
+        """Stop what an earlier demo left running (when it was killed before it cleaned up)."""
         try:
             recorded: dict[str, str] = json.loads(self.pid_file.read_text())
         except (OSError, ValueError):
             return 0
         stopped = 0
-        for pid_text, marker in recorded.items():
-            pid = int(pid_text)
+        for pid, marker in recorded.items():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if marker in cmdline:  # the pid was not reused by something else
+            if marker in cmdline:  # still ours, not a reused pid
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGTERM)
+                    os.killpg(int(pid), signal.SIGTERM)
                     stopped += 1
-        time.sleep(0.5 if stopped else 0)
+        if stopped:
+            time.sleep(1)
         self.pid_file.unlink(missing_ok=True)
         return stopped
 
-    def _write_pids(self) -> None:
-        pids = {str(c.process.pid): _marker(c.process) for c in self.started}
-        self.pid_file.write_text(json.dumps(pids))
-
-
-def _marker(process: subprocess.Popen[bytes]) -> str:
-    args = process.args
-    return " ".join(str(a) for a in args[:2]) if isinstance(args, list) else str(args)
-
 
 async def wait_until(
-    probe: Callable[[], Awaitable[bool]],
-    what: str,
-    *,
-    timeout: float,
-    interval: float = 0.05,
-    children: Children | None = None,
+    probe: Probe, what: str, *, within: float, every: float = 0.05, children: Children | None = None
 ) -> float:
-    """Poll `probe` until it holds; the seconds it took. Raises DemoError after `timeout`."""
+    """Poll `probe` until it holds; the seconds that took. DemoError after `within` seconds."""
     start = time.monotonic()
     while True:
-        try:
+        with contextlib.suppress(httpx.HTTPError, OSError):
             if await probe():
                 return time.monotonic() - start
-        except (httpx.HTTPError, OSError):
-            pass  # not answering yet
         if children is not None:
             children.check_alive()
-        if time.monotonic() - start > timeout:
-            raise DemoError(f"{what}: not within {timeout:.0f}s")
-        await asyncio.sleep(interval)
+        if time.monotonic() - start > within:
+            raise DemoError(f"{what}: not within {within:.0f}s")
+        await asyncio.sleep(every)
+
+
+# -- the stack ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """The running pieces, their addresses and the credentials that tie them together."""
+
+    http: httpx.AsyncClient
+    children: Children
+    redis_url: str
+    redis: aioredis.Redis = field(init=False)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    api_key: str = field(default_factory=lambda: f"lucca-{secrets.token_hex(12)}")
+    scim_token: str = field(default_factory=lambda: f"elevo-{secrets.token_hex(12)}")
+    webhook_secret: str = field(default_factory=lambda: f"whsec-{secrets.token_hex(16)}")
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.redis = aioredis.Redis.from_url(self.redis_url)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
+    def scim_url(self) -> str:
+        return f"{self.url('elevo')}/{TENANT}/v2"
+
+    async def start(self, size: int, seed: int) -> None:
+        """Empty the demo's Redis database, start the four processes, wait until they answer."""
+        await self.redis.flushdb()
+        self.ports = {name: free_port() for name in ("lucca", "elevo", "web", "metrics")}
+        base = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        company = f"{TENANT}:{size}:{seed}:{self.api_key}"
+        lucca = [sys.executable, "-m", "simulators.lucca", "--port", str(self.ports["lucca"])]
+        lucca += ["--company", company, "--rate-limit", "50"]
+        self.children.start("lucca", lucca, base, self.url("lucca"))
+        contracts = ROOT / "contracts" / "elevo"
+        scim = [str(VENV_BIN / "scim2-server"), "--bearer-token", self.scim_token]
+        scim += ["--schema", str(contracts / "schemas.json"), "--dynamic-tenants"]
+        scim += ["--resource-type", str(contracts / "resource-types.json")]
+        self.children.start("elevo", [*scim, "--port", str(self.ports["elevo"])], base, self.url("elevo"))
+        env = base | {
+            "REDIS_URL": self.redis_url,
+            "ADMIN_TOKEN": self.admin_token,
+            "SECRETS_KEY": Fernet.generate_key().decode(),
+            "LUCCA_URL_TEMPLATE": f"{self.url('lucca')}/{{subdomain}}",
+            "ALLOW_HTTP_ELEVO": "true",
+            "PORT": str(self.ports["web"]),
+            "WORKER_METRICS_PORT": str(self.ports["metrics"]),
+            "LOG_LEVEL": "WARNING",
+        }
+        self.children.start("web", procfile_command("web", env), env, self.url("web"))
+        self.children.start("worker", procfile_command("worker", env), env, self.url("metrics"))
+
+    def readiness(self) -> dict[str, Probe]:
+        """How each child shows it is ready (the worker: ARQ's health-check key)."""
+
+        async def answers(url: str, token: str | None = None) -> bool:
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            return (await self.http.get(url, headers=headers)).status_code == 200
+
+        async def worker() -> bool:
+            return bool(await self.redis.exists("arq:queue:health-check"))
+
+        return {
+            "lucca": lambda: answers(f"{self.url('lucca')}/_control/{TENANT}"),
+            "elevo": lambda: answers(f"{self.scim_url}/Users?count=1", self.scim_token),
+            "web": lambda: answers(f"{self.url('web')}/readyz"),
+            "worker": worker,
+        }
+
+    async def run(self, run_id: str, *, within: float, progress: Callable[[str], None]) -> dict[str, Any]:
+        """Poll `GET /sync/{tenant}/runs/{id}` until the run has ended; its record."""
+        url = f"{self.url('web')}/sync/{TENANT}/runs/{run_id}"
+        deadline = time.monotonic() + within
+        while True:
+            run: dict[str, Any] = (await self.http.get(url, headers=self.admin)).json()
+            if run.get("state") in {"done", "failed", "held"}:
+                return run
+            if time.monotonic() > deadline:
+                raise DemoError(f"run {run_id} still {run.get('state')} after {within:.0f}s")
+            self.children.check_alive()
+            progress(f"  run {run_id}: {run.get('state')}, {run.get('processed', 0)} users processed")
+            await asyncio.sleep(0.2)
+
+    async def metric(self, name: str) -> float:
+        """The sum of one worker metric over its labels (Prometheus text format)."""
+        text = (await self.http.get(f"{self.url('metrics')}/metrics")).text
+        pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.MULTILINE)
+        return sum(float(value) for value in pattern.findall(text))
+
+
+# -- printing ---------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
+    return ordered[max(0, -(-len(ordered) * int(q) // 100) - 1)]
 
 
 class Out:
@@ -197,9 +286,7 @@ class Out:
         self._transient = False
 
     def header(self, title: str) -> None:
-        if not self.quiet:
-            self._clear()
-            print(f"\n== {title}", flush=True)
+        self.line(f"\n== {title}")
 
     def line(self, text: str, *, always: bool = False) -> None:
         if always or not self.quiet:
@@ -207,7 +294,7 @@ class Out:
             print(text, flush=True)
 
     def progress(self, text: str) -> None:
-        """A line that the next one replaces (on a terminal only)."""
+        """A line the next one replaces (on a terminal only)."""
         if self.tty and not self.quiet:
             sys.stdout.write(f"\r\033[K{text}")
             sys.stdout.flush()
@@ -219,12 +306,15 @@ class Out:
             self._transient = False
 
 
+# -- Lucca and Elevo, as the story sees them ----------------------------------------------------
+
+
 class LuccaControl:
     """The simulator's control API for one company (simulators/lucca/control.py)."""
 
-    def __init__(self, http: httpx.AsyncClient, base: str, subdomain: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, base: str) -> None:
         self._http = http
-        self._base = f"{base}/_control/{subdomain}"
+        self._base = f"{base}/_control/{TENANT}"
 
     async def mutate(self, op: str, **arguments: Any) -> list[dict[str, Any]]:
         response = await self._http.post(f"{self._base}/mutations", json={"op": op, **arguments})
@@ -246,32 +336,57 @@ class LuccaControl:
         return body
 
 
+async def all_profiles(elevo: ElevoClient) -> list[ElevoProfile]:
+    found: list[ElevoProfile] = []
+    while True:
+        page = await elevo.list_page(start_index=len(found) + 1, count=1000)
+        found.extend(page.profiles)
+        if not page.profiles or len(found) >= page.total:
+            return found
+
+
+def field_is(path: str, value: str) -> Check:
+    def holds(profile: ElevoProfile) -> bool:
+        return bool(profile.attributes.get(path) == value)
+
+    return holds
+
+
+def managed_active(profile: ElevoProfile) -> bool:
+    return profile.managed and profile.active
+
+
+def suspended(profile: ElevoProfile) -> bool:
+    return profile.managed and not profile.active
+
+
+def released(profile: ElevoProfile) -> bool:
+    return not profile.managed and profile.active
+
+
 @dataclass
 class Directory:
-    """A Lucca dump read through the sync's own rules, for picking who the story changes."""
+    """A Lucca dump read through the sync's own rules, to pick whom the story changes."""
 
     dump: dict[str, Any]
     skip_field: str
-    managed: set[str]  # Lucca ids with an active profile managed by the sync
-    today: date = field(init=False)
-    items: dict[str, dict[str, Any]] = field(init=False)
-    users: dict[str, LuccaUser] = field(init=False)
-    standing: dict[str, Standing] = field(init=False)
-    reports: dict[str, list[str]] = field(init=False)
+    managed: set[str]  # Lucca ids with an active profile the sync manages
     taken: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.today = date.fromisoformat(self.dump["today"])
         self.items = {str(item["id"]): item for item in self.dump["users"]}
-        self.users, self.standing, self.reports = {}, {}, {}
+        self.departments = {str(d["id"]): str(d["name"]) for d in self.dump["departments"]}
+        self.users: dict[str, LuccaUser] = {}
+        self.standing: dict[str, Standing] = {}
+        self.reports: dict[str, list[str]] = {}
         for uid, item in self.items.items():
             with contextlib.suppress(InvalidLuccaUser):
-                user = parse_user(item)
-                self.users[uid] = user
+                user = self.users[uid] = parse_user(item)
                 self.standing[uid] = standing_of(user, skip_field=self.skip_field, today=self.today)
                 if user.manager_id:
                     self.reports.setdefault(user.manager_id, []).append(uid)
-        names = [u.user_name.casefold() for u in self.users.values() if u.user_name]
+        names = [(u.user_name or "").casefold() for u in self.users.values()]
         self._shared = {name for name in names if names.count(name) > 1}
 
     def name(self, uid: str) -> str:
@@ -279,43 +394,44 @@ class Directory:
         return f"{user.first_name} {user.last_name}"
 
     def unique_name(self, uid: str) -> bool:
-        user_name = self.users[uid].user_name
-        return bool(user_name) and user_name.casefold() not in self._shared  # type: ignore[union-attr]
+        return bool(self.users[uid].user_name) and (self.users[uid].user_name or "").casefold() not in self._shared
 
     def synced(self, uid: str) -> bool:
         """Active, started, with a managed profile: a plain employee to change."""
-        user = self.users[uid]
-        started = user.contract_start is not None and user.contract_start <= self.today
-        return self.standing[uid] is Standing.ACTIVE and uid in self.managed and started
-
-    def pick(self, rng: random.Random, want: Callable[[str], bool], fallback: str = "") -> str:
-        """A user no other change took, for whom `want` holds; `fallback` when none."""
-        found = [uid for uid in sorted(self.users, key=int) if uid not in self.taken and want(uid)]
-        if not found:
-            if fallback:
-                return fallback
-            raise DemoError("the company is too small for the demo's story; try a larger --size")
-        uid = rng.choice(found)
-        self.taken.add(uid)
-        return uid
+        start = self.users[uid].contract_start
+        started = start is not None and start <= self.today
+        return self.standing.get(uid) is Standing.ACTIVE and uid in self.managed and started
 
     def leaf(self, uid: str) -> bool:
+        """A synced employee who manages nobody and shares no mailbox."""
         return self.synced(uid) and not self.reports.get(uid) and self.unique_name(uid)
 
-    def departments(self) -> dict[str, str]:
-        return {str(d["id"]): str(d["name"]) for d in self.dump["departments"]}
+    def excluded_active(self, uid: str) -> bool:
+        end = self.users[uid].contract_end
+        excluded = self.standing.get(uid) is Standing.EXCLUDED
+        return excluded and (end is None or end >= self.today) and self.unique_name(uid)
+
+    def former(self, uid: str) -> bool:
+        left = self.standing.get(uid) is Standing.LEFT
+        return left and uid not in self.managed and self.unique_name(uid)
+
+    def pick(self, rng: random.Random, want: Callable[[str], bool], fallback: str = "") -> str:
+        """A user no other change took, for whom `want` holds; else `fallback`."""
+        found = [u for u in sorted(self.users, key=int) if u not in self.taken and want(u)]
+        if not found and not fallback:
+            raise DemoError("the company is too small for the demo's story: try a larger --size")
+        uid = rng.choice(found) if found else fallback
+        self.taken.add(uid)
+        return uid
 
     def members(self, dept_id: str) -> list[str]:
         return [uid for uid, u in self.users.items() if u.department_id == dept_id]
 
-    def fresh_mail(self, first: str, last: str, domain: str) -> str:
+    def fresh_mail(self, first: str, last: str) -> str:
         taken = {(u.mail or "").casefold() for u in self.users.values()}
         local = f"{_slug(first)}.{_slug(last)}"
-        for n in range(1, 100):
-            mail = f"{local}{n if n > 1 else ''}@{domain}"
-            if mail.casefold() not in taken:
-                return mail
-        raise DemoError(f"no free address for {first} {last}")
+        candidates = (f"{local}{n if n > 1 else ''}@{TENANT}.example" for n in range(1, 100))
+        return next(m for m in candidates if m not in taken)
 
 
 def _slug(text: str) -> str:

@@ -1,0 +1,65 @@
+"""Settings are read once from the environment and fail fast; secrets never show."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings, SettingsError
+
+BASE = {"REDIS_URL": "redis://r/0", "ADMIN_TOKEN": "adm-secret", "SECRETS_KEY": "k1, k2"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("missing", sorted(BASE))
+def test_a_missing_required_variable_is_named(missing: str) -> None:
+    env = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_env(env)
+
+
+def test_defaults_and_key_list() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.lucca_url_template == "https://{subdomain}.{domain}"
+    assert settings.allow_http_elevo is False
+    assert [k.reveal() for k in settings.secrets_keys] == ["k1", "k2"]
+    assert settings.lucca_budget_override is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ALLOW_HTTP_ELEVO", "maybe", "true or false"),
+        ("PORT", "eighty", "a number"),
+        ("USER_COOLDOWN_SECONDS", "-1", "negative"),
+        ("LUCCA_URL_TEMPLATE", "https://lucca.example", "{subdomain}"),
+    ],
+)
+def test_a_malformed_value_is_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env(BASE | {name: value})
+
+
+def test_the_repr_shows_no_secret() -> None:
+    shown = repr(Settings.from_env(BASE))
+    assert "adm-secret" not in shown
+    assert "k1" not in shown
+
+
+def test_env_example_lists_every_variable_the_settings_read() -> None:
+    source = (ROOT / "app/settings.py").read_text()
+    read = set(re.findall(r'env(?:iron)?(?:, |\.get\()"([A-Z_]+)"', source))
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read, "the pattern found no variable: update this test"
+    assert read == listed
+
+
+def test_the_procfile_has_the_two_processes_of_the_contract() -> None:
+    lines = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert "app.main:create_app" in lines["web"]
+    assert "$PORT" in lines["web"]
+    assert lines["worker"].startswith("arq workers.settings.WorkerSettings")
