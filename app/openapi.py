@@ -353,7 +353,6 @@ def _schemas() -> dict[str, Schema]:
                 "A Lucca webhook event ({id, topic, data, ...}); any JSON object is accepted once "
                 "signed: an unexpected `data` is recorded and triggers a changes poll."
             ),
-            "properties": {"id": {"type": ["string", "integer"]}, "topic": {"type": "string"}},
         },
         "WebhookAccepted": {
             "type": "object",
@@ -521,11 +520,12 @@ def _webhook_paths() -> dict[str, Schema]:
 
     return {
         "/webhooks/lucca/{tenant}": {
-            "parameters": [_TENANT_PARAM],
             "get": {
                 "operationId": "activateWebhook",
                 "summary": "Lucca's activation: echoes `echo` (or `challenge`).",
+                "description": "The tenant is not looked up: any name answers the echo.",
                 "parameters": [
+                    _path_param("tenant", {"type": "string"}, "Any name.", "acme"),
                     {"name": "echo", "in": "query", "schema": {"type": "string"}},
                     {"name": "challenge", "in": "query", "schema": {"type": "string"}},
                 ],
@@ -544,6 +544,7 @@ def _webhook_paths() -> dict[str, Schema]:
                     "holds; an event id seen in the last 7 days answers 202 duplicate."
                 ),
                 "parameters": [
+                    _TENANT_PARAM,
                     header("Lucca-Timestamp", "ISO 8601 time of this attempt."),
                     header("Lucca-Signature", "base64 HMAC-SHA256 of timestamp.body."),
                 ],

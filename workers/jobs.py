@@ -21,7 +21,7 @@ from app.sync.enqueue import enqueue_user_syncs
 from app.sync.polling import (
     claim_nightly,
     claim_poll,
-    nightly_due,
+    nightly_slot,
     poll_changes,
 )
 from app.sync.reconcile import (
@@ -282,9 +282,8 @@ async def tick(ctx: WorkerContext) -> int:
         context = await res.contexts.get(tenant)
         if context is None:
             continue
-        if nightly_due(context.now_local(), context.config.nightly_at) and await claim_nightly(
-            res, context
-        ):
+        slot = nightly_slot(context.now_local(), context.config.nightly_at)
+        if slot is not None and await claim_nightly(res, context, slot):
             await start_run(res, tenant, {"mode": "full"}, trigger="nightly")
             started += 1
         if await claim_poll(res, context):

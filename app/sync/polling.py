@@ -4,7 +4,7 @@ periodic triggers (nightly reconciliation, polls, effective dates) the cron chec
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from app.resources import Resources
 from app.sync import keys
@@ -60,15 +60,25 @@ async def poll_changes(res: Resources, ctx: TenantContext, run_id: str) -> int:
     return len(ids)
 
 
-def nightly_due(now_local: datetime, nightly_at: str) -> bool:
+NIGHTLY_WINDOW = timedelta(hours=3)
+
+
+def nightly_slot(now_local: datetime, nightly_at: str) -> date | None:
+    """The night whose run is due now (the date it started), or None.
+
+    Due for three hours after the tenant's nightly time, so that a missed tick still runs it;
+    the slot, not today's date, keys the once-per-night claim (23:45 runs span midnight).
+    """
     hour, minute = (int(part) for part in nightly_at.split(":"))
-    return (now_local.hour, now_local.minute) == (hour, minute)
+    start = now_local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if start > now_local:
+        start -= timedelta(days=1)
+    return start.date() if now_local - start < NIGHTLY_WINDOW else None
 
 
-async def claim_nightly(res: Resources, ctx: TenantContext) -> bool:
-    """One nightly run per tenant per local date, however many workers ask."""
-    today = ctx.now_local().date().isoformat()
-    key = f"{keys.status(ctx.tenant)}:nightly:{today}"
+async def claim_nightly(res: Resources, ctx: TenantContext, slot: date) -> bool:
+    """One nightly run per tenant per night, however many workers ask."""
+    key = f"{keys.status(ctx.tenant)}:nightly:{slot.isoformat()}"
     return bool(await res.redis.set(key, b"1", nx=True, ex=3 * 24 * 3600))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import orjson
@@ -41,11 +41,11 @@ def lucca() -> FakeLucca:
 
 
 @pytest.fixture
-def client(lucca: FakeLucca) -> Iterator[LuccaClient]:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(lucca))
-    yield LuccaClient(
-        http, "http://lucca.test/acme", Secret("k"), fields="id", skip_field="e_skip_elevo_sync"
-    )
+async def client(lucca: FakeLucca) -> AsyncIterator[LuccaClient]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lucca)) as http:
+        yield LuccaClient(
+            http, "http://lucca.test/acme", Secret("k"), fields="id", skip_field="e_skip_elevo_sync"
+        )
 
 
 def batcher(redis: ArqRedis) -> LuccaBatcher:
