@@ -105,6 +105,7 @@ async def status(request: Request) -> Response:
             },
             "permission_loss": notes.get("permission_loss") or None,
             "lucca_key_error": notes.get("lucca_key_error") or None,
+            "elevo_token_error": notes.get("elevo_token_error") or None,
             "last_poll_at": notes.get("last_poll") or None,
             "failing_users": await res.records.user_errors(tenant),
             "runs": await res.records.recent_runs(tenant),

@@ -85,7 +85,9 @@ async def put_tenant(request: Request) -> Response:
     created = await resources.tenants.put(config)
     # This process may have cached the old config, or the tenant's absence.
     resources.contexts.forget(tenant)
-    await resources.records.note(tenant, lucca_key_error="", permission_loss="")
+    await resources.records.note(
+        tenant, lucca_key_error="", elevo_token_error="", permission_loss=""
+    )
     if await resources.redis.delete(keys.lucca_revoked(tenant)):
         # Lucca had refused the old key: catch up on what the sync missed meanwhile.
         await start_run(resources, tenant, {"mode": "full"}, trigger="key-replaced")

@@ -23,6 +23,7 @@ from app.signatures import SignatureError, verify
 from app.sync import keys
 from app.sync.enqueue import enqueue_user_syncs
 from app.sync.records import utcnow_iso
+from app.tenant_store import TenantStoreError
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +70,16 @@ async def receive(request: Request) -> Response:
     except ClientDisconnect:
         return error(400, "disconnected", "the body was cut short")
     try:
-        config = await res.tenants.get(tenant)
-    except RedisError:
+        # Cached per process for a few seconds: the hot path reads no config from Redis.
+        context = await res.contexts.get(tenant)
+    except (RedisError, TenantStoreError):
+        # Never 404/410 for a tenant that may exist: Lucca would suspend the endpoint.
         return error(503, "unavailable", "cannot read tenant configuration; retry later")
-    if config is None:
+    if context is None:
         return error(404, "unknown_tenant", "no such tenant")
     try:
         verify(
-            config.webhook_secrets,
+            context.config.webhook_secrets,
             request.headers.get("lucca-timestamp"),
             request.headers.get("lucca-signature"),
             body,

@@ -113,6 +113,8 @@ class EmployeeSync:
             outcome = Outcome(decision, written=False, error=str(exc))
             if isinstance(exc, LuccaAuthError):
                 await self._flag_revoked_key(str(exc))
+            elif isinstance(exc, ElevoAuthError):
+                await self._records.note(self._ctx.tenant, elevo_token_error=str(exc))
         self._done[user_id] = outcome
         if outcome.decision.user in self.deferred:
             return outcome  # recorded once the guard has weighed the run
