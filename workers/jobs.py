@@ -76,6 +76,7 @@ async def sync_user(
     wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
     if wait:
         return await _defer(ctx, tenant, user_id, generation, run_id, wait)
+    synced = True
     try:
         context = await res.contexts.get(tenant)
         if context is None:
@@ -86,10 +87,9 @@ async def sync_user(
         employee = EmployeeSync(context, res.redis, res.records, fetch, run_id=run_id)
         try:
             outcome = await employee.sync(user_id)
-        except (LuccaThrottled, UpstreamError) as exc:
-            if isinstance(exc, UpstreamError) and not exc.retryable:
-                raise
+        except (LuccaThrottled, UpstreamError) as exc:  # only retryable ones reach here
             log.info("tenant=%s user=%s retry: %s", tenant, user_id, exc)
+            synced = False  # nothing was done: the next try must not wait for a cooldown
             return await _defer(ctx, tenant, user_id, generation, run_id, retry_delay(exc, job_try))
         await schedule_contract_ends(res, context, employee.contract_ends)
         follow_ups = employee.follow_ups - {user_id}
@@ -100,7 +100,7 @@ async def sync_user(
         JOBS.labels("sync_user", outcome.decision.action.value).inc()
         return outcome.decision.action.value
     finally:
-        await lock.release(res.settings.user_cooldown_seconds)
+        await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
 
 
 async def observe_webhook_lag(res: Resources, tenant: str, run_id: str) -> None:

@@ -21,9 +21,9 @@ from app.errors import (
     ElevoConflict,
     ElevoNotFound,
     ElevoPreconditionFailed,
-    ElevoRejected,
     InvalidLuccaUser,
     LuccaAuthError,
+    UpstreamError,
 )
 from app.lucca import LuccaBatch
 from app.sync import keys
@@ -107,8 +107,11 @@ class EmployeeSync:
             if batch is None:
                 batch = await self._fetch(user_id)
             outcome = await self._sync_from(user_id, batch, visiting | {user_id})
-        except (LuccaAuthError, ElevoAuthError, ElevoRejected) as exc:
-            # Permanent: retrying cannot help; the user and the tenant status show it.
+        except UpstreamError as exc:
+            if exc.retryable:
+                raise  # the job retries later, with backoff
+            # Permanent (401/403, a 400 from Elevo, ...): retrying cannot help; the user and
+            # the tenant status show it, and the next reconciliation tries again.
             decision = Decision(user_id, Action.ERROR, f"{type(exc).__name__}: {exc}")
             outcome = Outcome(decision, written=False, error=str(exc))
             if isinstance(exc, LuccaAuthError):
