@@ -81,6 +81,21 @@ _UNREADABLE: Final = _error(
 _UNKNOWN_TENANT: Final = _error("No such tenant.", "unknown_tenant", "not_found")
 
 
+# The contract's example; "***" keeps a stored secret (the example never carries one).
+_TENANT_EXAMPLE: Final = {
+    "lucca": {
+        "subdomain": "acme",
+        "domain": "ilucca.net",
+        "api_key": REDACTED_VALUE,
+        "webhook_secret": REDACTED_VALUE,
+    },
+    "elevo": {"scim_url": "https://elevo.example/acme/scim/v2", "token": REDACTED_VALUE},
+    "skip_field": "e_skip_elevo_sync",
+    "custom_fields": {"cost_center": "extendedData.e_cost_center", "site": "legalEntity.name"},
+    "timezone": "Europe/Paris",
+}
+
+
 def _path_param(name: str, schema: Schema, description: str, example: str) -> Schema:
     return {
         "name": name,
@@ -328,6 +343,9 @@ def _schemas() -> dict[str, Schema]:
                 },
             },
             "permission_loss": {"type": ["string", "null"]},
+            "lucca_key_error": {"type": ["string", "null"]},
+            "elevo_token_error": {"type": ["string", "null"]},
+            "last_poll_at": {"type": ["string", "null"]},
             "failing_users": {"type": "object", "additionalProperties": _ref("PlanEntry")},
             "runs": {"type": "array", "items": _ref("Run")},
         },
@@ -429,8 +447,9 @@ def _health_paths() -> dict[str, Schema]:
         "/metrics": {
             "get": {
                 "operationId": "metrics",
-                "summary": "Prometheus metrics (text exposition format).",
-                "responses": {"200": _text("The metrics.")},
+                "summary": "Prometheus metrics (text exposition format); labels name tenants.",
+                "security": ADMIN,
+                "responses": {"200": _text("The metrics."), "401": _UNAUTHORIZED},
             }
         },
         "/openapi.json": {
@@ -476,7 +495,12 @@ def _tenant_paths() -> dict[str, Schema]:
                 "security": ADMIN,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("TenantConfigIn")}},
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("TenantConfigIn"),
+                            "examples": {"contract": {"value": _TENANT_EXAMPLE}},
+                        }
+                    },
                 },
                 "responses": {
                     "200": _json(_ref("TenantConfig"), "Replaced; the stored config."),
@@ -566,7 +590,11 @@ def _webhook_paths() -> dict[str, Schema]:
                     "404": _UNKNOWN_TENANT,
                     "413": _error(f"Body over {WEBHOOK_MAX_BODY_BYTES} bytes.", "too_large"),
                     "415": _error("Not application/json.", "unsupported_media_type"),
-                    "503": _UNAVAILABLE,
+                    "503": _error(
+                        "Redis is unreachable or the tenant's config is unreadable: Lucca retries "
+                        "(never 404/410 for a tenant that may exist).",
+                        "unavailable",
+                    ),
                 },
             },
         },
@@ -583,7 +611,17 @@ def _sync_paths() -> dict[str, Schema]:
                 "security": ADMIN,
                 "requestBody": {
                     "required": False,
-                    "content": {"application/json": {"schema": _ref("SyncTrigger")}},
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("SyncTrigger"),
+                            "examples": {
+                                "full": {"value": {"mode": "full"}},
+                                "changes": {"value": {"mode": "changes", "dry_run": True}},
+                                "users": {"value": {"users": ["416", 417]}},
+                                "release": {"value": {"mode": "full", "confirm_suspensions": True}},
+                            },
+                        }
+                    },
                 },
                 "responses": {
                     "202": _json(_ref("RunStarted"), "The run (the running one for a full run)."),

@@ -22,6 +22,16 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
+def _admin_token(environ: Mapping[str, str]) -> str:
+    token = _required(environ, "ADMIN_TOKEN")
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise SettingsError(f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+    return token
+
+
 def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
@@ -75,6 +85,8 @@ class Settings:
     lucca_budget_override: int | None = None
     # The worker serves its Prometheus metrics here; 0 turns that off.
     worker_metrics_port: int = 9101
+    # Where the worker's metrics listen; they name tenants, so not on every interface.
+    worker_metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,7 +99,7 @@ class Settings:
             raise SettingsError("LUCCA_URL_TEMPLATE must contain {subdomain}")
         return cls(
             redis_url=_required(env, "REDIS_URL"),
-            admin_token=Secret(_required(env, "ADMIN_TOKEN")),
+            admin_token=Secret(_admin_token(env)),
             secrets_keys=keys,
             lucca_url_template=template,
             allow_http_elevo=_bool(env, "ALLOW_HTTP_ELEVO", False),
@@ -102,4 +114,5 @@ class Settings:
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
+            worker_metrics_host=env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
         )

@@ -25,6 +25,7 @@ then always the one the operator sent. Error messages name the field and never e
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import zoneinfo
@@ -285,11 +286,22 @@ def _scim_url(value: object, *, allow_http: bool) -> str:
     host = parts.hostname or ""
     if not _valid_host(host):
         raise TenantValidationError(f"{field} must be {expected} with a host")
+    if not allow_http and _internal_address(host):
+        # The Elevo token would be sent there: no loopback, private or metadata addresses.
+        raise TenantValidationError(f"{field} must not name a private or local address")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
     # Without a trailing slash, clients append "/Users" to it as they are.
     return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _internal_address(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
+    return not address.is_global
 
 
 def _valid_host(host: str) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from app.settings import Settings, SettingsError
 
-BASE = {"REDIS_URL": "redis://r/0", "ADMIN_TOKEN": "adm-secret", "SECRETS_KEY": "k1, k2"}
+BASE = {"REDIS_URL": "redis://r/0", "ADMIN_TOKEN": "adm-secret-0123456789", "SECRETS_KEY": "k1, k2"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,6 +35,7 @@ def test_defaults_and_key_list() -> None:
         ("PORT", "eighty", "a number"),
         ("USER_COOLDOWN_SECONDS", "-1", "negative"),
         ("LUCCA_URL_TEMPLATE", "https://lucca.example", "{subdomain}"),
+        ("ADMIN_TOKEN", "short", "at least 16"),
     ],
 )
 def test_a_malformed_value_is_refused(name: str, value: str, message: str) -> None:
@@ -44,7 +45,7 @@ def test_a_malformed_value_is_refused(name: str, value: str, message: str) -> No
 
 def test_the_repr_shows_no_secret() -> None:
     shown = repr(Settings.from_env(BASE))
-    assert "adm-secret" not in shown
+    assert "adm-secret-0123456789" not in shown
     assert "k1" not in shown
 
 

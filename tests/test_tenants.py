@@ -385,8 +385,8 @@ def test_non_secret_fields_are_not_kept_from_the_stored_config() -> None:
         ("https://scim.elevo.example/acme/v2/", "https://scim.elevo.example/acme/v2"),
         ("HTTPS://SCIM.Elevo.Example:8443/v2", "https://scim.elevo.example:8443/v2"),
         ("https://scim.elevo.example", "https://scim.elevo.example"),
-        ("https://[::1]:8443/scim", "https://[::1]:8443/scim"),
-        ("https://10.0.0.1/scim", "https://10.0.0.1/scim"),
+        ("https://[2606:4700::1111]:8443/scim", "https://[2606:4700::1111]:8443/scim"),
+        ("https://93.184.216.34/scim", "https://93.184.216.34/scim"),
     ],
 )
 def test_https_scim_urls(url: str, stored_as: str) -> None:
@@ -606,3 +606,23 @@ def test_parse_does_not_mutate_the_body() -> None:
     sent = copy.deepcopy(original)
     parse(sent)
     assert sent == original
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/scim",
+        "https://10.0.0.8/scim",
+        "https://169.254.169.254/latest",
+        "https://[::1]/scim",
+        "https://localhost/scim",
+        "https://api.localhost/scim",
+    ],
+)
+def test_an_elevo_url_naming_an_internal_address_is_refused(url: str) -> None:
+    rejects(body(elevo={"scim_url": url}), "private or local address")
+
+
+def test_local_use_may_name_a_local_elevo() -> None:
+    config = parse(body(elevo={"scim_url": "http://127.0.0.1:8090/acme/v2"}), allow_http=True)
+    assert config.elevo_scim_url == "http://127.0.0.1:8090/acme/v2"

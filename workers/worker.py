@@ -73,11 +73,11 @@ def cron_jobs() -> list[Any]:
     return [cron(tick, second=0, unique=True, timeout=50, keep_result=0)]
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int, host: str) -> None:
     if not port:
         return
     try:
-        start_http_server(port, addr="0.0.0.0")  # noqa: S104  # scraped from outside the pod; no secrets
+        start_http_server(port, addr=host)
     except OSError as exc:  # a second worker on this host: the first one serves them
         log.warning("worker metrics not served on port %s: %s", port, exc)
 
@@ -87,7 +87,7 @@ def startup(settings: Settings) -> WorkerCoroutine:
         # Tests hand in their own resources (with an injected clock); production builds them.
         if "resources" not in ctx:
             ctx["resources"] = await Resources.create(settings)
-            serve_metrics(settings.worker_metrics_port)
+            serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
 
     return on_startup
 

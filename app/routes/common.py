@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from app.resources import Resources
 
-TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # use fullmatch
 
 
 def resources_of(request: Request) -> Resources:

@@ -1,4 +1,4 @@
-"""`GET /metrics`: Prometheus text format (unauthenticated: it carries no secret or user id)."""
+"""`GET /metrics`: Prometheus text format, behind the admin bearer (its labels name tenants)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.auth import require_admin
 from app.metrics import QUEUE_DEPTH
 from app.routes.common import resources_of
 
 
 async def metrics(request: Request) -> Response:
+    require_admin(request, resources_of(request).settings.admin_token)
     try:
         QUEUE_DEPTH.labels("arq:queue").set(await resources_of(request).redis.zcard("arq:queue"))
     except RedisError:

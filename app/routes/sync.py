@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -14,8 +15,10 @@ from app.core.lucca_user import user_id_of
 from app.resources import Resources
 from app.routes.common import TENANT_PATTERN, error, resources_of
 from app.sync.runs import start_run
+from app.tenant_store import TenantStoreError
 
 MODES = ("full", "changes")
+RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}")
 MAX_USERS_PER_REQUEST = 10_000
 
 
@@ -63,7 +66,13 @@ async def _known_tenant(request: Request) -> tuple[Resources, str] | Response:
     res = resources_of(request)
     require_admin(request, res.settings.admin_token)
     tenant = request.path_params["tenant"]
-    if not TENANT_PATTERN.match(tenant) or await res.tenants.get(tenant) is None:
+    if not TENANT_PATTERN.fullmatch(tenant):
+        return error(404, "unknown_tenant", "no such tenant")
+    try:
+        config = await res.tenants.get(tenant)
+    except TenantStoreError:
+        return error(500, "tenant_unreadable", "the tenant's stored secrets do not decrypt")
+    if config is None:
         return error(404, "unknown_tenant", "no such tenant")
     return res, tenant
 
@@ -118,7 +127,8 @@ async def run_detail(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     res, tenant = found
-    run = await res.records.get_run(tenant, request.path_params["run_id"])
+    run_id = request.path_params["run_id"]
+    run = await res.records.get_run(tenant, run_id) if RUN_ID.fullmatch(run_id) else None
     if run is None:
         return error(404, "unknown_run", "no such run (or it expired)")
     return JSONResponse(run)

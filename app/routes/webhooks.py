@@ -36,7 +36,8 @@ class _TooLarge(Exception):
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    # isdigit() alone admits "²" and other scripts' digits, which int() then refuses (a 500).
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _TooLarge
     chunks: list[bytes] = []
     size = 0
@@ -48,17 +49,22 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+MAX_ECHO_LENGTH = 1024
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
 async def activate(request: Request) -> Response:
     value = request.query_params.get("echo") or request.query_params.get("challenge")
-    if value is None:
-        return PlainTextResponse("missing echo or challenge parameter", status_code=400)
-    return PlainTextResponse(value)
+    if value is None or len(value) > MAX_ECHO_LENGTH:
+        message = f"send echo or challenge, at most {MAX_ECHO_LENGTH} characters"
+        return PlainTextResponse(message, status_code=400, headers=_NOSNIFF)
+    return PlainTextResponse(value, headers=_NOSNIFF)
 
 
 async def receive(request: Request) -> Response:
     tenant = request.path_params["tenant"]
     res = resources_of(request)
-    if not TENANT_PATTERN.match(tenant):
+    if not TENANT_PATTERN.fullmatch(tenant):
         return error(404, "unknown_tenant", "no such tenant")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in {"application/json", "application/cloudevents+json"}:

@@ -42,8 +42,9 @@ async def start_run(res: Resources, tenant: str, spec: dict[str, Any], *, trigge
         lock = keys.active_full_run(tenant)
         if not await res.redis.set(lock, run_id, nx=True, ex=FULL_RUN_LOCK_SECONDS):
             running = await res.redis.get(lock)
-            await res.records.set_run(tenant, run_id, state="done", merged_into=running or b"")
-            return running.decode() if running else run_id
+            running_id = running.decode() if running else run_id
+            await res.records.set_run(tenant, run_id, state="done", merged_into=running_id)
+            return running_id
     await res.redis.enqueue_job(
         "reconcile_snapshot", tenant, run_id, 1, _job_id=f"reconcile_snapshot:{tenant}:{run_id}:1"
     )

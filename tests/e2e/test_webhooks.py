@@ -139,3 +139,13 @@ async def test_a_malformed_event_is_recorded_and_polls_lucca(acme: Tenant) -> No
     assert runs[0]["trigger"] == "webhook:malformed:employee.updated"
     run = await acme.wait_run(str(runs[0]["id"]))
     assert run["state"] == "done"
+
+
+async def test_the_echo_is_plain_text_never_sniffed_and_bounded(acme: Tenant) -> None:
+    url = acme.sender.url
+    echoed = await acme.service.http.get(url, params={"echo": "<b>x</b>"})
+    assert echoed.text == "<b>x</b>"
+    assert echoed.headers["content-type"].startswith("text/plain")
+    assert echoed.headers["x-content-type-options"] == "nosniff"
+    too_long = await acme.service.http.get(url, params={"challenge": "x" * 1025})
+    assert too_long.status_code == 400

@@ -114,7 +114,8 @@ class Served:
 
 
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[Served]:
+async def serve(settings: Settings, *, raise_app_exceptions: bool = True) -> AsyncIterator[Served]:
+    """The app; with `raise_app_exceptions=False` an unhandled error is the 500 a server sends."""
     resources = await Resources.create(settings)
     app = create_app(settings, resources=resources)
     try:
@@ -126,7 +127,9 @@ async def serve(settings: Settings) -> AsyncIterator[Served]:
                 scope["state"] = dict(state or {})
                 await app(scope, receive, send)
 
-            transport = httpx.ASGITransport(app=with_state)
+            transport = httpx.ASGITransport(
+                app=with_state, raise_app_exceptions=raise_app_exceptions
+            )
             async with httpx.AsyncClient(transport=transport, base_url="http://sync") as client:
                 yield Served(client, resources)
     finally:

@@ -78,9 +78,11 @@ def test_every_operation_is_complete() -> None:
             assert in_path == placeholders, label
             responses = operation["responses"]
             assert responses, label
-            if path.startswith(ADMIN_PREFIXES):
+            if path.startswith(ADMIN_PREFIXES) or path == "/metrics":
                 assert operation.get("security") == [{"adminBearer": []}], label
-                assert {"401", "503"} <= set(responses), label
+                assert "401" in responses, label
+                # /metrics reads Redis best-effort (a NaN queue depth), never answering 503.
+                assert path == "/metrics" or "503" in responses, label
             else:
                 assert "security" not in operation, label
             if "requestBody" in operation and method == "put":

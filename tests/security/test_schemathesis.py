@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -33,11 +33,13 @@ from starlette.applications import Starlette
 from app.main import create_app
 from app.sync import keys
 from tests.conftest import TEST_REDIS_URL, make_settings
+from tests.security.conftest import register_tenants
 from tests.security.support import ACME_WEBHOOK, ADMIN, leaked, serve, signed_headers
 
 RUN_ID = "20260101T000000-abcdef"
 USER_ID = "416"
 MAX_EXAMPLES = 30
+JSON_TYPES = ("application/json", "application/cloudevents+json")
 
 CHECKS = [
     not_a_server_error,
@@ -57,17 +59,15 @@ def production_app() -> Starlette:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        return create_app(make_settings())
+        return create_app(make_settings(ALLOW_HTTP_ELEVO="false"))
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
 
 
 @pytest.fixture
-async def seeded(redis: ArqRedis) -> AsyncIterator[None]:
+async def seeded(redis: ArqRedis) -> None:
     """Tenants acme and beta, a run of acme and a user's history, in a fresh database."""
-    from tests.security.conftest import register_tenants
-
     async with serve(make_settings()) as app:
         await register_tenants(app)
     entry = {"user": USER_ID, "action": "update", "reason": "title changed", "diff": {}}
@@ -76,7 +76,6 @@ async def seeded(redis: ArqRedis) -> AsyncIterator[None]:
         keys.run("acme", RUN_ID),
         mapping={"id": RUN_ID, "mode": "full", "trigger": "api", "dry_run": 0, "state": "done"},
     )
-    yield
 
 
 @pytest.fixture
@@ -92,20 +91,24 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", production_app())
 
 
 def sign_for_acme(case: Any) -> None:
-    """Sign a JSON webhook for acme as Lucca would, over the exact bytes sent."""
+    """Sign a valid JSON webhook for acme as Lucca would, over the exact bytes sent.
+
+    Negative cases stay unsigned: a signature would make their refusal a matter of the
+    signature rather than of the invalid part.
+    """
     if (case.method, case.path) != ("POST", "/webhooks/lucca/{tenant}"):
         return
-    if case.path_parameters.get("tenant") != "acme" or case.media_type is None:
+    if case.meta is not None and case.meta.generation.mode.is_negative:
         return
-    if not case.media_type.startswith(("application/json", "application/cloudevents+json")):
+    if case.path_parameters.get("tenant") != "acme" or case.media_type not in JSON_TYPES:
         return
     try:
-        raw = json.dumps(case.body).encode()
+        # What requests sends for `json=`: json.dumps with its defaults, UTF-8.
+        raw = json.dumps(case.body, allow_nan=False).encode()
     except (TypeError, ValueError):
         return
-    case.body = raw
-    case.headers = {**(case.headers or {}), **signed_headers(ACME_WEBHOOK, raw)}
-    case.headers.pop("Content-Type", None)
+    signed = signed_headers(ACME_WEBHOOK, raw, content_type=case.media_type)
+    case.headers = {**(case.headers or {}), **signed}
 
 
 @schema.parametrize()
@@ -117,5 +120,8 @@ def sign_for_acme(case: Any) -> None:
 )
 def test_every_answer_is_described(case: Any, seeded: None, plain_redis: sync_redis.Redis) -> None:
     sign_for_acme(case)
+    # A full run asked while one is running answers 500 (a known bug pinned in
+    # test_known_issues.py); no worker runs here to end the first one, so end it by hand.
+    plain_redis.delete(keys.active_full_run("acme"), keys.active_full_run("beta"))
     response = case.call_and_validate(headers=ADMIN, checks=CHECKS)
     assert leaked(response.content) == [], "a secret in an answer"
