@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import hypothesis  # noqa: F401  # imported early: its late import at session end trips CPython 3.11.7's AST depth check
 import pytest
 from arq import create_pool
@@ -30,6 +31,29 @@ def make_settings(**overrides: object) -> Settings:
     }
     env.update({k: str(v) for k, v in overrides.items()})
     return Settings.from_env(env)
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+async def http_for() -> AsyncIterator[Callable[[Handler], httpx.AsyncClient]]:
+    """httpx clients over `MockTransport(handler)`, closed after the test."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(handler: Handler) -> httpx.AsyncClient:
+        clients.append(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def calls() -> list[tuple[str, int]]:
+    """What a client's `on_response` hook saw: (operation, status)."""
+    return []
 
 
 @pytest.fixture

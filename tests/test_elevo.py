@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,12 +22,11 @@ from app.errors import (
     ElevoUnavailable,
 )
 from app.secret import Secret
+from tests.conftest import Handler
 
 TOKEN = "elevo-token-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 BASE = "https://acme.elevo.example/scim/v2"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class Recorder:
@@ -73,24 +72,6 @@ def scim_error(status: int, detail: str, scim_type: str | None = None) -> httpx.
     if scim_type:
         body["scimType"] = scim_type
     return httpx.Response(status, json=body, headers={"Content-Type": "application/scim+json"})
-
-
-@pytest.fixture
-async def http_for() -> AsyncIterator[Callable[[Handler], httpx.AsyncClient]]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(handler: Handler) -> httpx.AsyncClient:
-        clients.append(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-@pytest.fixture
-def calls() -> list[tuple[str, int]]:
-    return []
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -15,13 +15,12 @@ from app.core.lucca_user import projection
 from app.errors import LuccaAuthError, LuccaError, LuccaRateLimited, LuccaUnavailable
 from app.lucca import LuccaBatch, LuccaClient, lucca_base_url, parse_retry_after
 from app.secret import Secret
+from tests.conftest import Handler
 
 KEY = "lucca-key-5f1e2d3c4b5a69788796a5b4c3d2e1f0"
 BASE = "http://127.0.0.1:8081/acme"
 FIELDS = projection(["legalEntity.name", "extendedData.e_cost_center"])
 SKIP = "e_skip_elevo_sync"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class Recorder:
@@ -52,24 +51,6 @@ def user(user_id: int, **fields: Any) -> dict[str, Any]:
     }
     item.update(fields)
     return item
-
-
-@pytest.fixture
-async def http_for() -> AsyncIterator[Callable[[Handler], httpx.AsyncClient]]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(handler: Handler) -> httpx.AsyncClient:
-        clients.append(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-@pytest.fixture
-def calls() -> list[tuple[str, int]]:
-    return []
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any
 
 import orjson
@@ -77,11 +79,24 @@ async def _known_tenant(request: Request) -> tuple[Resources, str] | Response:
     return res, tenant
 
 
-async def trigger(request: Request) -> Response:
-    found = await _known_tenant(request)
-    if isinstance(found, Response):
-        return found
-    res, tenant = found
+TenantHandler = Callable[[Request, Resources, str], Awaitable[Response]]
+
+
+def _for_known_tenant(handler: TenantHandler) -> Callable[[Request], Awaitable[Response]]:
+    """Admin bearer first, then a tenant that exists; the handler gets both resolved."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        found = await _known_tenant(request)
+        if isinstance(found, Response):
+            return found
+        return await handler(request, *found)
+
+    return endpoint
+
+
+@_for_known_tenant
+async def trigger(request: Request, res: Resources, tenant: str) -> Response:
     raw = await request.body()
     try:
         body = orjson.loads(raw) if raw.strip() else {}
@@ -94,11 +109,8 @@ async def trigger(request: Request) -> Response:
     return JSONResponse({"run": run_id}, status_code=202)
 
 
-async def status(request: Request) -> Response:
-    found = await _known_tenant(request)
-    if isinstance(found, Response):
-        return found
-    res, tenant = found
+@_for_known_tenant
+async def status(request: Request, res: Resources, tenant: str) -> Response:
     notes = await res.records.notes(tenant)
     held_users = orjson.loads(notes["held_users"]) if notes.get("held_users") else []
     return JSONResponse(
@@ -122,11 +134,8 @@ async def status(request: Request) -> Response:
     )
 
 
-async def run_detail(request: Request) -> Response:
-    found = await _known_tenant(request)
-    if isinstance(found, Response):
-        return found
-    res, tenant = found
+@_for_known_tenant
+async def run_detail(request: Request, res: Resources, tenant: str) -> Response:
     run_id = request.path_params["run_id"]
     run = await res.records.get_run(tenant, run_id) if RUN_ID.fullmatch(run_id) else None
     if run is None:
@@ -134,11 +143,8 @@ async def run_detail(request: Request) -> Response:
     return JSONResponse(run)
 
 
-async def user_history(request: Request) -> Response:
-    found = await _known_tenant(request)
-    if isinstance(found, Response):
-        return found
-    res, tenant = found
+@_for_known_tenant
+async def user_history(request: Request, res: Resources, tenant: str) -> Response:
     user_id = request.path_params["user_id"]
     if user_id_of({"id": user_id}) is None:
         return error(400, "bad_user", "user id must be a positive integer")
