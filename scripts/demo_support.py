@@ -28,15 +28,18 @@ import httpx
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
+from app.core import scim
 from app.core.lucca_user import LuccaUser, parse_user
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, standing_of
 from app.elevo import ElevoClient
 from app.errors import InvalidLuccaUser
+from simulators.consistency import Report, check
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent  # not resolved: the venv's bin, not the base Python's
 TENANT = "acme"
+OWNER_KEY = "demo:owner"  # held while a demo runs: two demos must not share a database
 _VAR = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
 
 Check = Callable[[ElevoProfile], bool]
@@ -83,11 +86,12 @@ class Child:
 
 @dataclass
 class Children:
-    """Every process the demo starts, stopped together (the last started first)."""
+    """Every process the demo starts, and their stop, together."""
 
     log_dir: Path
     started: list[Child] = field(default_factory=list)
     _logs: list[IO[bytes]] = field(default_factory=list)
+    _markers: dict[str, str] = field(default_factory=dict)
 
     @property
     def pid_file(self) -> Path:
@@ -109,44 +113,59 @@ class Children:
             start_new_session=True,
         )
         self.started.append(Child(name, process, log_path, url))
-        pids = {str(c.process.pid): " ".join(map(str, c.process.args[:2])) for c in self.started}  # type: ignore[index]
-        self.pid_file.write_text(json.dumps(pids))
+        # What stop_leftovers needs to recognise them, should this demo die without cleaning up.
+        self._markers[str(process.pid)] = " ".join(argv[:2])
+        self.pid_file.write_text(json.dumps({"owner": os.getpid(), "children": self._markers}))
         return self.started[-1]
 
     def check_alive(self) -> None:
         for child in self.started:
             code = child.process.poll()
             if code is not None:
-                raise DemoError(f"{child.name} exited ({code}); the end of {child.log}:\n{child.tail()}")
+                raise DemoError(
+                    f"{child.name} exited ({code}); the end of {child.log}:\n{child.tail()}"
+                )
 
-    def stop_all(self, wait: float = 10.0) -> None:
-        for child in reversed(self.started):
-            if child.process.poll() is None:
-                child.process.terminate()
+    def stop_all(self, wait: float = 15.0) -> None:
+        """SIGTERM to every child at once, SIGKILL to those still up after `wait` seconds."""
+        # A second Ctrl-C must not cut the stop short and leave some running.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for child in self.started:
+                if child.process.poll() is None:
+                    child.process.terminate()
+            deadline = time.monotonic() + wait
+            for child in self.started:
                 try:
-                    child.process.wait(wait)
+                    child.process.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     child.process.kill()
-                    child.process.wait(wait)
-        self.started.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
-        self.pid_file.unlink(missing_ok=True)
+                    child.process.wait()
+            if self.started:  # else the pid file is another demo's, or none
+                self.pid_file.unlink(missing_ok=True)
+            self.started.clear()
+            self._markers.clear()
+            for log in self._logs:
+                log.close()
+            self._logs.clear()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def stop_leftovers(self) -> int:
-        """Stop what an earlier demo left running (when it was killed before it cleaned up)."""
+        """Stop what an earlier demo left running (killed before it could clean up).
+
+        Refuses while that demo is still alive: two demos of one checkout would share logs.
+        """
         try:
-            recorded: dict[str, str] = json.loads(self.pid_file.read_text())
+            recorded = json.loads(self.pid_file.read_text())
         except (OSError, ValueError):
             return 0
+        owner = recorded.get("owner")
+        if owner and f"{owner}" != str(os.getpid()) and "demo.py" in _cmdline(owner):
+            raise DemoError(f"another demo (pid {owner}) runs from this checkout: wait for it")
         stopped = 0
-        for pid, marker in recorded.items():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if marker in cmdline:  # still ours, not a reused pid
+        for pid, marker in recorded.get("children", {}).items():
+            if marker in _cmdline(pid):  # still ours, not a reused pid
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(int(pid), signal.SIGTERM)
                     stopped += 1
@@ -154,6 +173,13 @@ class Children:
             time.sleep(1)
         self.pid_file.unlink(missing_ok=True)
         return stopped
+
+
+def _cmdline(pid: object) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 async def wait_until(
@@ -191,6 +217,32 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.redis = aioredis.Redis.from_url(self.redis_url)
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def claim_redis(self) -> None:
+        """Empty the demo's database, unless another demo is using it right now."""
+        owner = await self.redis.get(OWNER_KEY)
+        if owner is not None:
+            raise DemoError(
+                f"another demo (pid {owner.decode()}) is using {self.redis_url}: wait for it,"
+                " or give this one another database (DEMO_REDIS_DB)"
+            )
+        await self.redis.flushdb()
+
+        async def beat() -> None:
+            while True:
+                await self.redis.set(OWNER_KEY, os.getpid(), ex=30)
+                await asyncio.sleep(10)
+
+        self._heartbeat = asyncio.create_task(beat())
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            await self.redis.delete(OWNER_KEY)
+        await self.redis.aclose()
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -205,7 +257,7 @@ class Stack:
 
     async def start(self, size: int, seed: int) -> None:
         """Empty the demo's Redis database, start the four processes, wait until they answer."""
-        await self.redis.flushdb()
+        await self.claim_redis()
         self.ports = {name: free_port() for name in ("lucca", "elevo", "web", "metrics")}
         base = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         company = f"{TENANT}:{size}:{seed}:{self.api_key}"
@@ -216,7 +268,9 @@ class Stack:
         scim = [str(VENV_BIN / "scim2-server"), "--bearer-token", self.scim_token]
         scim += ["--schema", str(contracts / "schemas.json"), "--dynamic-tenants"]
         scim += ["--resource-type", str(contracts / "resource-types.json")]
-        self.children.start("elevo", [*scim, "--port", str(self.ports["elevo"])], base, self.url("elevo"))
+        self.children.start(
+            "elevo", [*scim, "--port", str(self.ports["elevo"])], base, self.url("elevo")
+        )
         env = base | {
             "REDIS_URL": self.redis_url,
             "ADMIN_TOKEN": self.admin_token,
@@ -247,19 +301,44 @@ class Stack:
             "worker": worker,
         }
 
-    async def run(self, run_id: str, *, within: float, progress: Callable[[str], None]) -> dict[str, Any]:
-        """Poll `GET /sync/{tenant}/runs/{id}` until the run has ended; its record."""
+    async def run(
+        self,
+        run_id: str,
+        *,
+        within: float,
+        progress: Callable[[str], None] = lambda _: None,
+        strict: bool = True,
+    ) -> dict[str, Any]:
+        """Poll `GET /sync/{tenant}/runs/{id}` until the run has ended; its record.
+
+        After `within` seconds: DemoError, or the record as it stands when not `strict`.
+        """
         url = f"{self.url('web')}/sync/{TENANT}/runs/{run_id}"
         deadline = time.monotonic() + within
         while True:
             run: dict[str, Any] = (await self.http.get(url, headers=self.admin)).json()
-            if run.get("state") in {"done", "failed", "held"}:
+            if run.get("state") in {"done", "failed", "held"} or (
+                not strict and time.monotonic() > deadline
+            ):
                 return run
             if time.monotonic() > deadline:
                 raise DemoError(f"run {run_id} still {run.get('state')} after {within:.0f}s")
             self.children.check_alive()
-            progress(f"  run {run_id}: {run.get('state')}, {run.get('processed', 0)} users processed")
+            progress(
+                f"  run {run_id}: {run.get('state')}, {run.get('processed', 0)} users processed"
+            )
             await asyncio.sleep(0.2)
+
+    async def keep(self, say: Callable[[str], None]) -> None:
+        """Keep the services up until Ctrl-C (or one of them exits), saying how to reach them."""
+        say("\nThe services keep running (--keep) until Ctrl-C:")
+        for child in self.children.started:
+            say(f"  {child.name:<7} {child.url}")
+        say(f"  ADMIN_TOKEN={self.admin_token}  (status: GET {self.url('web')}/sync/{TENANT})")
+        say(f"  Elevo token {self.scim_token}  (profiles: GET {self.scim_url}/Users)")
+        while True:
+            self.children.check_alive()
+            await asyncio.sleep(1)
 
     async def metric(self, name: str) -> float:
         """The sum of one worker metric over its labels (Prometheus text format)."""
@@ -345,6 +424,23 @@ async def all_profiles(elevo: ElevoClient) -> list[ElevoProfile]:
             return found
 
 
+async def consistency(
+    lucca: LuccaControl, elevo: ElevoClient, skip_field: str, custom_fields: Mapping[str, str]
+) -> tuple[Report, int]:
+    """simulators.consistency over the whole Lucca dump and every Elevo profile."""
+    dump = await lucca.dump()
+    profiles = await all_profiles(elevo)
+    today = date.fromisoformat(dump["today"])
+    found = check(
+        dump["users"], profiles, skip_field=skip_field, custom_fields=custom_fields, today=today
+    )
+    return found, len(profiles)
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{action} {n}" for action, n in sorted(counts.items(), key=lambda i: -i[1]))
+
+
 def field_is(path: str, value: str) -> Check:
     def holds(profile: ElevoProfile) -> bool:
         return bool(profile.attributes.get(path) == value)
@@ -394,7 +490,10 @@ class Directory:
         return f"{user.first_name} {user.last_name}"
 
     def unique_name(self, uid: str) -> bool:
-        return bool(self.users[uid].user_name) and (self.users[uid].user_name or "").casefold() not in self._shared
+        return (
+            bool(self.users[uid].user_name)
+            and (self.users[uid].user_name or "").casefold() not in self._shared
+        )
 
     def synced(self, uid: str) -> bool:
         """Active, started, with a managed profile: a plain employee to change."""
@@ -437,3 +536,40 @@ class Directory:
 def _slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(c for c in ascii_text.lower() if c.isalnum() or c == "-")
+
+
+class ElevoWatch:
+    """Probes that hold once Elevo shows something: what the demo times."""
+
+    def __init__(self, elevo: ElevoClient, directory: Directory) -> None:
+        self.elevo, self.dir = elevo, directory
+
+    def shows(self, uid: str, want: Check) -> Probe:
+        async def probe() -> bool:
+            found = await self.elevo.find_by_external_id(uid)
+            return found is not None and want(found)
+
+        return probe
+
+    def reports_to(self, uid: str, manager: str) -> Probe:
+        """Managed, active, and its manager is the manager's own profile."""
+
+        async def probe() -> bool:
+            found = await self.elevo.find_by_external_id(uid)
+            boss = await self.elevo.find_by_external_id(manager)
+            if found is None or boss is None:
+                return False
+            return managed_active(found) and found.attributes[scim.MANAGER] == boss.id
+
+        return probe
+
+    def department_shows(self, dept_id: str, name: str) -> Probe:
+        """Every managed profile of the department's members shows its new name."""
+
+        async def probe() -> bool:
+            members = set(self.dir.members(dept_id))
+            profiles = [p for p in await all_profiles(self.elevo) if p.external_id in members]
+            held = [p for p in profiles if p.managed]
+            return bool(held) and all(p.attributes[scim.DEPARTMENT] == name for p in held)
+
+        return probe

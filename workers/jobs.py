@@ -75,7 +75,9 @@ async def sync_user(
     lock = UserLock(res.redis, tenant, user_id)
     wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
     if wait:
-        return await _defer(ctx, tenant, user_id, generation, run_id, wait)
+        # The holder may finish long before its lock would expire: look again soon.
+        soon = min(wait, res.settings.user_cooldown_seconds + random.uniform(0.05, 0.25))
+        return await _defer(ctx, tenant, user_id, generation, run_id, soon)
     synced = True
     try:
         context = await res.contexts.get(tenant)

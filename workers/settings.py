@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from arq.connections import RedisSettings
 
-from app.logs import configure_logging
 from app.settings import Settings
 from workers.worker import worker_options
 
@@ -13,7 +12,6 @@ class WorkerSettings:
     """Read by the `arq` command; the environment is read once, here, at start."""
 
     _settings = Settings.from_env()
-    configure_logging(_settings.log_level)
     _options = worker_options(_settings)
     functions = _options["functions"]
     cron_jobs = _options["cron_jobs"]

@@ -9,6 +9,7 @@ from arq import cron, func
 from arq.typing import WorkerCoroutine
 from prometheus_client import start_http_server
 
+from app.logs import configure_logging
 from app.resources import Resources, job_deserializer, job_serializer, redis_settings
 from app.settings import Settings
 from workers.jobs import (
@@ -86,6 +87,8 @@ def startup(settings: Settings) -> WorkerCoroutine:
     async def on_startup(ctx: dict[Any, Any]) -> None:
         # Tests hand in their own resources (with an injected clock); production builds them.
         if "resources" not in ctx:
+            # Here, not at import: the arq command sets up its own logging after importing us.
+            configure_logging(settings.log_level)
             ctx["resources"] = await Resources.create(settings)
             serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
 

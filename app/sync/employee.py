@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_MANAGER_DEPTH = 20
 MAX_STALE_RETRIES = 3
+# How long a report waits, in Redis, for its manager to get a profile (the nightly run after).
+AWAITING_MANAGER_SECONDS = 7 * 24 * 3600
 # After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
 REVOKED_KEY_HOLD_SECONDS = 600
 PERMISSION_LOSS = "skip field not visible to the API key: nobody is changed until it is"
@@ -193,6 +195,9 @@ class EmployeeSync:
         if user is None or not written:
             return None
         manager = await self._manager_profile_id(user, visiting)
+        if manager is None and user.manager_id is not None and not self._dry_run:
+            # Comes back when the manager gets a profile (a hire, a rehire, an un-exclusion).
+            await self._await_manager(user.manager_id, user.id)
         return desired_attributes(
             user,
             custom_fields=self._ctx.config.custom_fields,
@@ -245,6 +250,22 @@ class EmployeeSync:
     async def _remember(self, user_id: str, profile_id: str) -> None:
         await self._redis.hset(keys.idmap(self._ctx.tenant), user_id, profile_id)
 
+    async def _await_manager(self, manager_id: str, user_id: str) -> None:
+        key = keys.awaiting_manager(self._ctx.tenant, manager_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.sadd(key, user_id)
+        pipe.expire(key, AWAITING_MANAGER_SECONDS)
+        await pipe.execute()
+
+    async def _linked(self, user_id: str, profile_id: str) -> None:
+        """A profile is now this user's: remember it, and resync who waited for it."""
+        await self._remember(user_id, profile_id)
+        key = keys.awaiting_manager(self._ctx.tenant, user_id)
+        waiting = await self._redis.smembers(key)
+        if waiting:
+            self.follow_ups.update(member.decode() for member in waiting)
+            await self._redis.delete(key)
+
     async def _apply(
         self, decision: Decision, desired: Mapping[str, Any] | None, profile: ElevoProfile | None
     ) -> Outcome:
@@ -258,7 +279,7 @@ class EmployeeSync:
                 if holder is not None and holder.external_id == decision.user:
                     raise _Stale from exc  # created meanwhile by another job: decide again
                 return _conflict(decision, exc)
-            await self._remember(decision.user, created.id)
+            await self._linked(decision.user, created.id)
             return Outcome(replace(decision, profile_id=created.id), written=True)
         assert profile is not None
         operations, rewrites_list = patch_operations(decision.diff, desired, profile)
@@ -272,7 +293,7 @@ class EmployeeSync:
         except ElevoConflict as exc:
             return _conflict(decision, exc)
         if decision.action is Action.ADOPT:
-            await self._remember(decision.user, profile.id)
+            await self._linked(decision.user, profile.id)
         return Outcome(decision, written=True)
 
 

@@ -22,6 +22,11 @@ def history(tenant: str, user_id: str) -> str:
     return f"t:{tenant}:history:{user_id}"
 
 
+def awaiting_manager(tenant: str, manager_id: str) -> str:
+    """Set of reports synced with no manager because this manager had no profile yet."""
+    return f"t:{tenant}:awaiting-manager:{manager_id}"
+
+
 def user_errors(tenant: str) -> str:
     """Hash: Lucca id -> the last error of a user whose sync fails."""
     return f"t:{tenant}:errors"

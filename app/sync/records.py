@@ -16,6 +16,15 @@ from app.metrics import DECISIONS
 from app.sync import keys
 
 HISTORY_LENGTH = 200
+
+# A step re-run after a retry finds its own earlier writes done and says "unchanged": the run
+# still did what the first pass did, so a quiet outcome never hides an earlier one.
+_NOTE_OUTCOME = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+local quiet = ARGV[2] == 'unchanged' or ARGV[2] == 'superseded'
+if not (previous and quiet) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return redis.call('HLEN', KEYS[1])
+"""
 RUN_STATES = ("queued", "running", "done", "failed", "held")
 
 
@@ -134,14 +143,13 @@ class Records:
     ) -> None:
         """Note a user's outcome in a run; a run that knows how many to expect finishes itself.
 
-        One entry per user, the last one winning: a step re-run after a crash or a retry
-        neither counts a user twice nor repeats it in the plan.
+        One entry per user: a step re-run after a crash or a retry neither counts a user twice
+        nor repeats it in the plan, and its "unchanged" does not hide what the first pass did.
         """
         run_key = keys.run(tenant, run_id)
         users_key = keys.run_users(tenant, run_id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(users_key, user_id, action)
-        pipe.hlen(users_key)
+        pipe.eval(_NOTE_OUTCOME, 1, users_key, user_id, action)
         pipe.hget(run_key, "expected")
         pipe.hget(run_key, "state")
         pipe.expire(users_key, self._retention)
@@ -150,7 +158,7 @@ class Records:
             pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())
             pipe.expire(plan_key, self._retention)
         results = await pipe.execute()
-        processed, expected, state = results[1], _text(results[2]), _text(results[3])
+        processed, expected, state = results[0], _text(results[1]), _text(results[2])
         if state in {"queued", "running"} and expected is not None and processed >= int(expected):
             await self.set_run(tenant, run_id, state="done")
         elif state == "queued":

@@ -3,6 +3,7 @@ web app -> ARQ worker -> real scim2-server, over loopback, with the real Redis."
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -309,8 +310,11 @@ async def test_a_change_landing_while_the_users_job_runs_still_reaches_elevo(
 
     await eventually(running, interval=0.01)
     await acme.send(company.set_job(2, job_title="Principal engineer"))
+    sent = time.monotonic()
     company.faults.latency = 0.0
     await profile_where(acme, 2, lambda p: p.attributes[scim.TITLE] == "Principal engineer")
+    # It waits for the running job and its cooldown, not for the running job's lock to expire.
+    assert time.monotonic() - sent < 5
     history = await acme.service.resources.records.history(acme.name, "2")
     assert len([h for h in history if h["run"]]) >= 2  # the second notice ran its own sync
 
@@ -322,3 +326,15 @@ async def test_a_future_departure_is_scheduled_for_the_day_after(acme: Tenant) -
     await acme.settle()
     job_key = f"arq:job:due:{acme.name}:4:{last_day.isoformat()}"
     assert await acme.service.resources.redis.exists(job_key)
+
+
+async def test_reports_get_their_manager_once_the_manager_gets_a_profile(acme: Tenant) -> None:
+    company = acme.company
+    hire(company, 60, "Lea", "Later", extended={"e_skip_elevo_sync": True})  # excluded
+    await acme.send(hire(company, 61, "Max", "Report", manager=60))
+    report = await profile_where(acme, 61, lambda p: True)
+    assert report.attributes[scim.MANAGER] is None  # the manager has no profile: left empty
+
+    await acme.send(company.set_extension(60, "e_skip_elevo_sync", False))
+    lea = await profile_where(acme, 60, lambda p: p.managed)
+    await profile_where(acme, 61, lambda p: p.attributes[scim.MANAGER] == lea.id)

@@ -25,14 +25,17 @@ async def test_a_run_with_expected_users_finishes_itself(redis: ArqRedis) -> Non
     assert run["finished_at"]
 
 
-async def test_a_user_counts_once_per_run_the_last_outcome_winning(redis: ArqRedis) -> None:
+async def test_a_user_counts_once_per_run(redis: ArqRedis) -> None:
     records = Records(redis, 3600)
     run_id = await records.create_run("acme", mode="full", trigger="api")
     await records.decision("acme", decision("1", Action.UPDATE), run_id=run_id, written=True)
+    # A retried step finds its write done: the run still updated that user.
     await records.decision("acme", decision("1", Action.UNCHANGED), run_id=run_id, written=False)
+    await records.decision("acme", decision("2", Action.UNCHANGED), run_id=run_id, written=False)
+    await records.decision("acme", decision("2", Action.SUSPEND), run_id=run_id, written=True)
     run = await records.get_run("acme", run_id) or {}
-    assert run["counts"] == {"unchanged": 1}
-    assert run["processed"] == 1
+    assert run["counts"] == {"update": 1, "suspend": 1}
+    assert run["processed"] == 2
 
 
 async def test_a_dry_run_keeps_a_plan_and_no_failing_users(redis: ArqRedis) -> None:
