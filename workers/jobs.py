@@ -144,7 +144,7 @@ async def _run_context(
 ) -> tuple[TenantContext, RunOptions] | None:
     res: Resources = ctx["resources"]
     context = await res.contexts.get(tenant)
-    run = await res.records.get_run(tenant, run_id)
+    run = await res.records.run_fields(tenant, run_id, "dry_run", "confirm_suspensions")
     if context is None or run is None:
         return None
     return context, RunOptions.from_record(run)

@@ -57,7 +57,7 @@ class RunOptions:
     def from_record(cls, run: Mapping[str, Any]) -> RunOptions:
         return cls(
             run_id=str(run["id"]),
-            dry_run=bool(run.get("dry_run")),
+            dry_run=run.get("dry_run") in {"1", 1},
             confirm_suspensions=run.get("confirm_suspensions") in {"1", 1},
         )
 
@@ -277,9 +277,9 @@ async def _weigh_suspensions(res: Resources, ctx: TenantContext, options: RunOpt
     tenant, run_id, redis = ctx.tenant, options.run_id, res.redis
     raw = await redis.hgetall(_run_key(tenant, run_id, "suspend"))
     pending = {k.decode(): v.decode() for k, v in raw.items()}
-    run = await res.records.get_run(tenant, run_id) or {}
-    lucca_empty = int(run.get("lucca_users", 0) or 0) == 0
-    active = int(run.get("active_managed", 0) or 0)
+    run = await res.records.run_fields(tenant, run_id, "lucca_users", "active_managed") or {}
+    lucca_empty = int(run.get("lucca_users") or 0) == 0
+    active = int(run.get("active_managed") or 0)
     holds = guard_holds(len(pending), active, ctx.config.guard, lucca_empty)
     if holds and not options.confirm_suspensions:
         for user_id, reason in sorted(pending.items()):
