@@ -50,6 +50,20 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a reconciliation read of Elevo at its start, for the users at hand.
+
+    `profiles`: each user's profile (linked by externalId, else the one with its userName);
+    `profile_ids`: Lucca id -> profile id for every linked profile (managers included). When
+    `complete`, a user found in neither has no profile: no lookup is sent to Elevo.
+    """
+
+    profiles: Mapping[str, ElevoProfile]
+    profile_ids: Mapping[str, str]
+    complete: bool = True
+
+
 class _Stale(Exception):
     """The profile changed or vanished between read and write: read again."""
 
@@ -72,7 +86,7 @@ class EmployeeSync:
         dry_run: bool = False,
         defer_suspensions: bool = False,
         fetch_managers: bool = True,
-        known_profiles: Mapping[str, ElevoProfile] | None = None,
+        snapshot: Snapshot | None = None,
         user_name_owners: Mapping[str, str] | None = None,
     ) -> None:
         self._ctx = ctx
@@ -86,8 +100,11 @@ class EmployeeSync:
         self._defer_suspensions = defer_suspensions
         # False in a reconciliation: a missing manager makes a follow-up, not a Lucca read.
         self._fetch_managers = fetch_managers
-        self._known = dict(known_profiles or {})
-        self._profile_ids = {uid: p.id for uid, p in self._known.items()}
+        self._known = dict(snapshot.profiles) if snapshot else {}
+        self._profile_ids = dict(snapshot.profile_ids) if snapshot else {}
+        self._complete = snapshot is not None and snapshot.complete
+        self._read_afresh: set[str] = set()  # users whose snapshot proved stale
+        self._page: LuccaBatch | None = None  # the batch a reconciliation step works on
         # Lucca users sharing a userName: who may create it (casefolded name -> Lucca id), so
         # that a plan and the run that follows it agree whatever the order of the writes.
         self._owners = user_name_owners or {}
@@ -108,6 +125,8 @@ class EmployeeSync:
         try:
             if batch is None:
                 batch = await self._fetch(user_id)
+            elif self._page is None:
+                self._page = batch
             outcome = await self._sync_from(user_id, batch, visiting | {user_id})
         except UpstreamError as exc:
             if exc.retryable:
@@ -170,6 +189,7 @@ class EmployeeSync:
             try:
                 return await self._apply(decision, desired, profile)
             except _Stale:
+                self._read_afresh.add(user_id)
                 continue
         return _error(user_id, "the Elevo profile kept changing during the sync; will retry")
 
@@ -211,6 +231,8 @@ class EmployeeSync:
         known = self._known.pop(user_id, None)
         if known is not None:
             return known
+        if self._complete and user_id not in self._read_afresh:
+            return None
         cached = await self._redis.hget(keys.idmap(self._ctx.tenant), user_id)
         if cached is not None:
             profile = await elevo.get(cached.decode())
@@ -232,20 +254,29 @@ class EmployeeSync:
             return self._done[manager_id].decision.profile_id
         if manager_id in self._profile_ids:
             return self._profile_ids[manager_id]
-        cached = await self._redis.hget(keys.idmap(self._ctx.tenant), manager_id)
-        if cached is not None:
-            return str(cached.decode())
-        found = await self._ctx.elevo.find_by_external_id(manager_id)
-        if found is not None:
-            await self._remember(manager_id, found.id)
-            return found.id
+        if not self._complete:
+            found = await self._manager_from_elevo(manager_id)
+            if found is not None:
+                return found
         cycle = manager_id in visiting or len(visiting) > MAX_MANAGER_DEPTH
         if cycle or not self._fetch_managers:
             # A cycle: this user goes first without a manager, and comes back once it exists.
             self.follow_ups.add(user.id)
             return None
-        outcome = await self.sync(manager_id, visiting=visiting)
+        page = self._page
+        in_page = page is not None and (manager_id in page.users or manager_id in page.invalid)
+        outcome = await self.sync(manager_id, page if in_page else None, visiting=visiting)
         return outcome.decision.profile_id
+
+    async def _manager_from_elevo(self, manager_id: str) -> str | None:
+        cached = await self._redis.hget(keys.idmap(self._ctx.tenant), manager_id)
+        if cached is not None:
+            return str(cached.decode())
+        found = await self._ctx.elevo.find_by_external_id(manager_id)
+        if found is None:
+            return None
+        await self._remember(manager_id, found.id)
+        return found.id
 
     async def _remember(self, user_id: str, profile_id: str) -> None:
         await self._redis.hset(keys.idmap(self._ctx.tenant), user_id, profile_id)

@@ -21,17 +21,16 @@ import orjson
 from arq.connections import ArqRedis
 
 from app.core.decision import Action, Decision
-from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
+from app.core.profile import profile_from_dict, profile_to_dict
 from app.core.rules import Standing, standing_of
 from app.core.tenant import GuardConfig
-from app.elevo import MANAGED_FILTER
 from app.errors import InvalidLuccaUser
 from app.lucca import LuccaBatch
 from app.resources import Resources
 from app.sync import keys
 from app.sync.batcher import MAX_IDS_PER_REQUEST, LuccaThrottled
 from app.sync.context import TenantContext
-from app.sync.employee import EmployeeSync, Outcome
+from app.sync.employee import EmployeeSync, Outcome, Snapshot
 from app.sync.records import utcnow_iso
 from app.sync.schedule import schedule_contract_ends
 
@@ -81,19 +80,31 @@ async def take_budget(res: Resources, ctx: TenantContext) -> None:
 
 
 async def snapshot_page(res: Resources, ctx: TenantContext, run_id: str, start: int) -> int | None:
-    """Store one page of managed profiles; the next start index, or None when done."""
-    page = await ctx.elevo.list_page(start_index=start, count=SNAPSHOT_PAGE, filter=MANAGED_FILTER)
-    snapshot = _run_key(ctx.tenant, run_id, "elevo")
+    """Store one page of every Elevo profile; the next start index, or None when done.
+
+    Every profile, not only the managed ones, with indexes by externalId and by userName:
+    then a page can decide without asking Elevo who holds what.
+    """
+    page = await ctx.elevo.list_page(start_index=start, count=SNAPSHOT_PAGE)
+    tenant = ctx.tenant
     pipe = res.redis.pipeline(transaction=False)
     active = 0
     for profile in page.profiles:
+        pipe.hset(
+            _run_key(tenant, run_id, "elevo"),
+            profile.id,
+            orjson.dumps(profile_to_dict(profile)).decode(),
+        )
         if profile.external_id:
-            pipe.hset(
-                snapshot, profile.external_id, orjson.dumps(profile_to_dict(profile)).decode()
-            )
-            active += profile.active
-    pipe.expire(snapshot, RUN_KEY_TTL)
-    pipe.hincrby(keys.run(ctx.tenant, run_id), "active_managed", active)
+            pipe.hset(_run_key(tenant, run_id, "by-ext"), profile.external_id, profile.id)
+            if profile.managed:
+                pipe.sadd(_run_key(tenant, run_id, "managed"), profile.external_id)
+                active += profile.active
+        if profile.user_name:
+            pipe.hset(_run_key(tenant, run_id, "by-name"), profile.user_name.casefold(), profile.id)
+    for part in ("elevo", "by-ext", "by-name", "managed"):
+        pipe.expire(_run_key(tenant, run_id, part), RUN_KEY_TTL)
+    pipe.hincrby(keys.run(tenant, run_id), "active_managed", active)
     await pipe.execute()
     following = start + len(page.profiles)
     if not page.profiles or following > page.total:
@@ -101,17 +112,28 @@ async def snapshot_page(res: Resources, ctx: TenantContext, run_id: str, start: 
     return following
 
 
-async def _known_profiles(
-    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
-) -> dict[str, ElevoProfile]:
-    if not user_ids:
-        return {}
-    raw = await redis.hmget(_run_key(tenant, run_id, "elevo"), list(user_ids))
-    return {
-        uid: profile_from_dict(orjson.loads(blob))
-        for uid, blob in zip(user_ids, raw, strict=True)
+async def _snapshot_for(
+    redis: ArqRedis, tenant: str, run_id: str, batch: LuccaBatch, user_ids: Sequence[str]
+) -> Snapshot:
+    """The snapshot's answers for these users and their managers (three Redis round trips)."""
+    managers = {u.manager_id for u in batch.users.values() if u.manager_id}
+    linked_ids = sorted(set(user_ids) | managers)
+    names = {uid: u.user_name.casefold() for uid, u in batch.users.items() if u.user_name}
+    by_ext = await redis.hmget(_run_key(tenant, run_id, "by-ext"), linked_ids) if linked_ids else []
+    profile_ids = {uid: pid.decode() for uid, pid in zip(linked_ids, by_ext, strict=True) if pid}
+    named = list(names.values())
+    by_name = await redis.hmget(_run_key(tenant, run_id, "by-name"), named) if named else []
+    name_ids = {name: pid.decode() for name, pid in zip(named, by_name, strict=True) if pid}
+    wanted = {uid: profile_ids.get(uid) or name_ids.get(names.get(uid, "")) for uid in user_ids}
+    scim_ids = sorted({pid for pid in wanted.values() if pid})
+    blobs = await redis.hmget(_run_key(tenant, run_id, "elevo"), scim_ids) if scim_ids else []
+    loaded = {
+        pid: profile_from_dict(orjson.loads(blob))
+        for pid, blob in zip(scim_ids, blobs, strict=True)
         if blob is not None
     }
+    profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
+    return Snapshot(profiles=profiles, profile_ids=profile_ids)
 
 
 def manager_waves(user_ids: Iterable[str], batch: LuccaBatch) -> list[list[str]]:
@@ -186,7 +208,7 @@ def _employee(
     *,
     fetch_managers: bool,
     defer_suspensions: bool = True,
-    known: Mapping[str, ElevoProfile] | None = None,
+    snapshot: Snapshot | None = None,
     batch: LuccaBatch | None = None,
 ) -> EmployeeSync:
     async def fetch(user_id: str) -> LuccaBatch:
@@ -203,7 +225,7 @@ def _employee(
         dry_run=options.dry_run,
         defer_suspensions=defer_suspensions,
         fetch_managers=fetch_managers,
-        known_profiles=known,
+        snapshot=snapshot,
         user_name_owners=(
             user_name_owners(batch, ctx.config.skip_field, ctx.today()) if batch else None
         ),
@@ -226,8 +248,8 @@ async def reconcile_page(
     await pipe.execute()
     if batch.item_count and batch.skip_field_visible and not options.dry_run:
         await res.records.note(tenant, permission_loss="")  # the key sees the field again
-    known = await _known_profiles(res.redis, tenant, run_id, list(batch.users))
-    employee = _employee(res, ctx, options, fetch_managers=False, known=known, batch=batch)
+    snapshot = await _snapshot_for(res.redis, tenant, run_id, batch, list(batch.users))
+    employee = _employee(res, ctx, options, fetch_managers=False, snapshot=snapshot, batch=batch)
     await _sync_many(employee, seen, batch)
     await _remember_pending(res, tenant, run_id, employee)
     if not options.dry_run:
@@ -251,6 +273,15 @@ async def _fetch_ids(res: Resources, ctx: TenantContext, user_ids: Sequence[str]
     return LuccaBatch(users=users, invalid=invalid, item_count=count, skip_field_visible=visible)
 
 
+def _merged(first: LuccaBatch, second: LuccaBatch) -> LuccaBatch:
+    return LuccaBatch(
+        users={**first.users, **second.users},
+        invalid={**first.invalid, **second.invalid},
+        item_count=first.item_count + second.item_count,
+        skip_field_visible=first.skip_field_visible and second.skip_field_visible,
+    )
+
+
 async def _set_of(redis: ArqRedis, key: str) -> set[str]:
     return {m.decode() for m in await redis.smembers(key)}
 
@@ -259,15 +290,21 @@ async def reconcile_finish(res: Resources, ctx: TenantContext, options: RunOptio
     """Confirm the vanished, finish the follow-ups, then suspend or hold. Returns the state."""
     tenant, run_id, redis = ctx.tenant, options.run_id, res.redis
     seen = await _set_of(redis, _run_key(tenant, run_id, "seen"))
-    snapshot_ids = {k.decode() for k in await redis.hkeys(_run_key(tenant, run_id, "elevo"))}
+    managed = await _set_of(redis, _run_key(tenant, run_id, "managed"))
     follow = await _set_of(redis, _run_key(tenant, run_id, "follow"))
-    vanished = sorted(snapshot_ids - seen, key=int)
+    vanished = managed - seen
     # A listing cut short must not suspend anyone: only a fetch by id confirms "gone".
-    to_check = sorted(set(vanished) | follow, key=int)
-    batch = await _fetch_ids(res, ctx, to_check) if to_check else None
-    if batch is not None:
-        known = await _known_profiles(redis, tenant, run_id, to_check)
-        employee = _employee(res, ctx, options, fetch_managers=True, known=known)
+    to_check = sorted(vanished | follow, key=int)
+    if to_check:
+        batch = await _fetch_ids(res, ctx, to_check)
+        # Their managers ride along, so that a manager synced first costs no request of its own.
+        managers = {u.manager_id for u in batch.users.values() if u.manager_id} - set(to_check)
+        if managers:
+            batch = _merged(batch, await _fetch_ids(res, ctx, sorted(managers, key=int)))
+        # The vanished are looked up by their externalId: Lucca no longer has them.
+        users_at_hand = sorted(set(to_check) | set(batch.users), key=int)
+        snapshot = await _snapshot_for(redis, tenant, run_id, batch, users_at_hand)
+        employee = _employee(res, ctx, options, fetch_managers=True, snapshot=snapshot)
         await _sync_many(employee, to_check, batch)
         await _remember_pending(res, tenant, run_id, employee)
     return await _weigh_suspensions(res, ctx, options)
