@@ -10,6 +10,7 @@ from typing import Any
 
 from arq import Retry
 
+from app.core.decision import Action, Decision
 from app.errors import ElevoRateLimited, LuccaRateLimited, UpstreamError
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.resources import Resources
@@ -40,7 +41,11 @@ log = logging.getLogger(__name__)
 
 # Short: after a SIGKILL, ARQ re-runs a job once the largest timeout of all functions passes.
 SYNC_USER_TIMEOUT = 30
-SYNC_USER_MAX_TRIES = 30
+# ARQ's tries also count waits for the Lucca budget and for a busy user, which are no failures;
+# real failures are counted apart (keys.failures) and end the retries after this many.
+SYNC_USER_MAX_TRIES = 1000
+MAX_UPSTREAM_FAILURES = 10
+FAILURE_MEMORY_SECONDS = 6 * 3600
 
 
 # ARQ hands every job a plain dict: "resources" (ours), "job_try", "job_id", "redis".
@@ -71,7 +76,6 @@ async def sync_user(
         if run_id is not None:
             await res.records.count(tenant, run_id, user_id, "superseded")
         return "superseded"
-    job_try: int = ctx.get("job_try", 1)
     lock = UserLock(res.redis, tenant, user_id)
     wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
     if wait:
@@ -87,14 +91,24 @@ async def sync_user(
             res.batcher.fetch, tenant, context.lucca, context.config.lucca_requests_per_minute
         )
         employee = EmployeeSync(context, res.redis, res.records, fetch, run_id=run_id)
+        failures_key = keys.failures(tenant, user_id)
         try:
             outcome = await employee.sync(user_id)
-        except (LuccaThrottled, UpstreamError) as exc:  # only retryable ones reach here
-            log.info("tenant=%s user=%s retry: %s", tenant, user_id, exc)
+        except LuccaThrottled as exc:  # waiting for the budget is no failure
             synced = False  # nothing was done: the next try must not wait for a cooldown
-            return await _defer(ctx, tenant, user_id, generation, run_id, retry_delay(exc, job_try))
+            return await _defer(ctx, tenant, user_id, generation, run_id, retry_delay(exc, 1))
+        except UpstreamError as exc:  # only retryable ones reach here
+            synced = False
+            failures = await count_failure(res, failures_key)
+            if failures > MAX_UPSTREAM_FAILURES:
+                await _give_up(res, tenant, user_id, run_id, failures, exc)
+                return "gave up"
+            log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
+            delay = retry_delay(exc, failures)
+            return await _defer(ctx, tenant, user_id, generation, run_id, delay)
+        await res.redis.delete(failures_key)
         await schedule_contract_ends(res, context, employee.contract_ends)
-        follow_ups = employee.follow_ups - {user_id}
+        follow_ups = set(employee.follow_ups) - {user_id}
         if follow_ups:
             await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
         if outcome.written and run_id is not None:
@@ -103,6 +117,27 @@ async def sync_user(
         return outcome.decision.action.value
     finally:
         await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
+
+
+async def count_failure(res: Resources, key: str) -> int:
+    """Consecutive upstream failures: backoff grows with these, not with ARQ's tries (which
+    also count waits for the budget or for a busy user)."""
+    pipe = res.redis.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, FAILURE_MEMORY_SECONDS)
+    failures, _ = await pipe.execute()
+    return int(failures)
+
+
+async def _give_up(
+    res: Resources, tenant: str, user_id: str, run_id: str | None, failures: int, exc: Exception
+) -> None:
+    """Not retried for ever: recorded against the user; the next reconciliation tries again."""
+    await res.redis.delete(keys.failures(tenant, user_id))
+    reason = f"gave up after {failures - 1} failed tries: {exc}"
+    decision = Decision(user_id, Action.ERROR, reason)
+    await res.records.decision(tenant, decision, run_id=run_id, written=False, error=reason)
+    log.warning("tenant=%s user=%s %s", tenant, user_id, reason)
 
 
 async def observe_webhook_lag(res: Resources, tenant: str, run_id: str) -> None:
@@ -136,7 +171,7 @@ async def _defer(
 # -- full reconciliation: a chain of short jobs (app/sync/reconcile.py) -----------------------
 
 RECONCILE_TIMEOUT = 60
-RECONCILE_MAX_TRIES = 40
+RECONCILE_MAX_TRIES = 1000  # budget waits count as tries; failures are counted apart
 
 
 async def _run_context(
@@ -157,14 +192,18 @@ async def _step(ctx: WorkerContext, tenant: str, run_id: str, step: Any) -> str:
         return "unknown tenant or run"
     context, options = found
     res: Resources = ctx["resources"]
-    job_try: int = ctx.get("job_try", 1)
+    failures_key = f"{keys.run(tenant, run_id)}:failures"
     try:
-        return str(await step(res, context, options))
-    except (LuccaThrottled, UpstreamError) as exc:
-        retryable = not isinstance(exc, UpstreamError) or exc.retryable
-        if retryable and job_try < RECONCILE_MAX_TRIES:
-            log.info("tenant=%s run=%s step retried: %s", tenant, run_id, exc)
-            raise Retry(defer=retry_delay(exc, job_try)) from exc
+        done = str(await step(res, context, options))
+        await res.redis.delete(failures_key)  # consecutive failures only
+        return done
+    except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
+        raise Retry(defer=retry_delay(exc, 1)) from exc
+    except UpstreamError as exc:
+        failures = await count_failure(res, failures_key)
+        if exc.retryable and failures <= MAX_UPSTREAM_FAILURES:
+            log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)
+            raise Retry(defer=retry_delay(exc, failures)) from exc
         return await _fail_run(res, tenant, run_id, str(exc))
     except Exception as exc:
         # A bug must not leave the run "running" for ever, nor the full-run lock held.

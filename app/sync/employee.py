@@ -109,9 +109,14 @@ class EmployeeSync:
         # that a plan and the run that follows it agree whatever the order of the writes.
         self._owners = user_name_owners or {}
         self._done: dict[str, Outcome] = {}
-        self.follow_ups: set[str] = set()  # users to sync again (their manager came later)
+        # Users to sync again once their manager has a profile: user -> that manager.
+        self.follow_ups: dict[str, str] = {}
         self.deferred: dict[str, Decision] = {}  # suspensions waiting for the guard
         self.contract_ends: dict[str, date] = {}  # future last days, to re-check on time
+
+    @property
+    def tenant(self) -> str:
+        return self._ctx.tenant
 
     async def sync(
         self,
@@ -254,24 +259,26 @@ class EmployeeSync:
             return self._done[manager_id].decision.profile_id
         if manager_id in self._profile_ids:
             return self._profile_ids[manager_id]
-        if not self._complete:
-            found = await self._manager_from_elevo(manager_id)
-            if found is not None:
-                return found
+        found = await self._manager_from_elevo(manager_id, ask_elevo=not self._complete)
+        if found is not None:
+            return found
         cycle = manager_id in visiting or len(visiting) > MAX_MANAGER_DEPTH
         if cycle or not self._fetch_managers:
             # A cycle: this user goes first without a manager, and comes back once it exists.
-            self.follow_ups.add(user.id)
+            self.follow_ups[user.id] = manager_id
             return None
         page = self._page
         in_page = page is not None and (manager_id in page.users or manager_id in page.invalid)
         outcome = await self.sync(manager_id, page if in_page else None, visiting=visiting)
         return outcome.decision.profile_id
 
-    async def _manager_from_elevo(self, manager_id: str) -> str | None:
+    async def _manager_from_elevo(self, manager_id: str, *, ask_elevo: bool) -> str | None:
+        """The id map first (it knows the profiles this run created); Elevo if allowed."""
         cached = await self._redis.hget(keys.idmap(self._ctx.tenant), manager_id)
         if cached is not None:
             return str(cached.decode())
+        if not ask_elevo:
+            return None
         found = await self._ctx.elevo.find_by_external_id(manager_id)
         if found is None:
             return None
@@ -294,7 +301,7 @@ class EmployeeSync:
         key = keys.awaiting_manager(self._ctx.tenant, user_id)
         waiting = await self._redis.smembers(key)
         if waiting:
-            self.follow_ups.update(member.decode() for member in waiting)
+            self.follow_ups.update({member.decode(): user_id for member in waiting})
             await self._redis.delete(key)
 
     async def _apply(

@@ -8,6 +8,11 @@ def gen(tenant: str, user_id: str) -> str:
     return f"t:{tenant}:gen:{user_id}"
 
 
+def failures(tenant: str, user_id: str) -> str:
+    """Consecutive failed tries of a user's sync (5xx, timeouts), for backoff and giving up."""
+    return f"t:{tenant}:failures:{user_id}"
+
+
 def busy(tenant: str, user_id: str) -> str:
     """Held while a user syncs and for a cooldown after: later events collapse into one sync."""
     return f"t:{tenant}:busy:{user_id}"

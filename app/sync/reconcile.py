@@ -24,13 +24,13 @@ from app.core.decision import Action, Decision
 from app.core.profile import profile_from_dict, profile_to_dict
 from app.core.rules import Standing, standing_of
 from app.core.tenant import GuardConfig
-from app.errors import InvalidLuccaUser
+from app.errors import InvalidLuccaUser, UpstreamError
 from app.lucca import LuccaBatch
 from app.resources import Resources
 from app.sync import keys
 from app.sync.batcher import MAX_IDS_PER_REQUEST, LuccaThrottled
 from app.sync.context import TenantContext
-from app.sync.employee import EmployeeSync, Outcome, Snapshot
+from app.sync.employee import EmployeeSync, Snapshot
 from app.sync.records import utcnow_iso
 from app.sync.schedule import schedule_contract_ends
 
@@ -40,6 +40,9 @@ PAGE_SIZE = 1000
 SNAPSHOT_PAGE = 500
 WRITE_CONCURRENCY = 16
 RUN_KEY_TTL = 24 * 3600
+# Follow-ups of follow-ups (a chain of managers created at the end) settle within a few passes;
+# what is left is picked up by the reports' own wait (keys.awaiting_manager) or the next run.
+FINISH_PASSES = 3
 
 
 def _run_key(tenant: str, run_id: str, part: str) -> str:
@@ -174,18 +177,34 @@ def user_name_owners(batch: LuccaBatch, skip_field: str, today: date) -> dict[st
 
 
 async def _sync_many(
-    employee: EmployeeSync, user_ids: Sequence[str], batch: LuccaBatch
-) -> list[Outcome]:
+    employee: EmployeeSync,
+    user_ids: Sequence[str],
+    batch: LuccaBatch,
+    *,
+    retry_later: set[str] | None = None,
+) -> None:
+    """Sync users in bounded concurrency, managers first.
+
+    With `retry_later`, a user whose sync meets a passing error (a 5xx, a timeout, a reset
+    connection) is put there instead of failing the whole step: one flaky answer must not
+    make a thousand users be synced again.
+    """
     gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
-    async def one(user_id: str) -> Outcome:
+    async def one(user_id: str) -> None:
         async with gate:
-            return await employee.sync(user_id, batch)
+            try:
+                await employee.sync(user_id, batch)
+            except (UpstreamError, LuccaThrottled) as exc:
+                if retry_later is None:
+                    raise
+                log.info(
+                    "tenant=%s user=%s left for the run's end: %s", employee.tenant, user_id, exc
+                )
+                retry_later.add(user_id)
 
-    outcomes: list[Outcome] = []
     for wave in manager_waves(user_ids, batch):
-        outcomes += await asyncio.gather(*(one(uid) for uid in wave))
-    return outcomes
+        await asyncio.gather(*(one(uid) for uid in wave))
 
 
 async def _remember_pending(
@@ -194,8 +213,8 @@ async def _remember_pending(
     pipe = res.redis.pipeline(transaction=False)
     for user_id, decision in employee.deferred.items():
         pipe.hset(_run_key(tenant, run_id, "suspend"), user_id, decision.reason)
-    for user_id in employee.follow_ups:
-        pipe.sadd(_run_key(tenant, run_id, "follow"), user_id)
+    for user_id, manager_id in employee.follow_ups.items():
+        pipe.hset(_run_key(tenant, run_id, "follow"), user_id, manager_id)
     for part in ("suspend", "follow"):
         pipe.expire(_run_key(tenant, run_id, part), RUN_KEY_TTL)
     await pipe.execute()
@@ -250,8 +269,12 @@ async def reconcile_page(
         await res.records.note(tenant, permission_loss="")  # the key sees the field again
     snapshot = await _snapshot_for(res.redis, tenant, run_id, batch, list(batch.users))
     employee = _employee(res, ctx, options, fetch_managers=False, snapshot=snapshot, batch=batch)
-    await _sync_many(employee, seen, batch)
+    retry_later: set[str] = set()
+    await _sync_many(employee, seen, batch, retry_later=retry_later)
     await _remember_pending(res, tenant, run_id, employee)
+    if retry_later:
+        await res.redis.sadd(_run_key(tenant, run_id, "retry"), *retry_later)
+        await res.redis.expire(_run_key(tenant, run_id, "retry"), RUN_KEY_TTL)
     if not options.dry_run:
         await schedule_contract_ends(res, ctx, employee.contract_ends)
     return batch.item_count >= PAGE_SIZE
@@ -282,6 +305,22 @@ def _merged(first: LuccaBatch, second: LuccaBatch) -> LuccaBatch:
     )
 
 
+async def _follow_ups_due(redis: ArqRedis, tenant: str, run_id: str) -> set[str]:
+    """The users whose manager got a profile after they were synced in this run.
+
+    A manager who still has none (excluded, left, gone, in conflict) changes nothing for them:
+    they already hold the empty manager field, and re-reading them would cost Lucca requests.
+    """
+    raw = await redis.hgetall(_run_key(tenant, run_id, "follow"))
+    waiting = {user.decode(): manager.decode() for user, manager in raw.items()}
+    managers = sorted(set(waiting.values()))
+    if not managers:
+        return set()
+    linked = await redis.hmget(keys.idmap(tenant), managers)
+    has_profile = {m for m, pid in zip(managers, linked, strict=True) if pid is not None}
+    return {user for user, manager in waiting.items() if manager in has_profile}
+
+
 async def _set_of(redis: ArqRedis, key: str) -> set[str]:
     return {m.decode() for m in await redis.smembers(key)}
 
@@ -291,23 +330,36 @@ async def reconcile_finish(res: Resources, ctx: TenantContext, options: RunOptio
     tenant, run_id, redis = ctx.tenant, options.run_id, res.redis
     seen = await _set_of(redis, _run_key(tenant, run_id, "seen"))
     managed = await _set_of(redis, _run_key(tenant, run_id, "managed"))
-    follow = await _set_of(redis, _run_key(tenant, run_id, "follow"))
-    vanished = managed - seen
+    follow = await _follow_ups_due(redis, tenant, run_id)
+    follow |= await _set_of(redis, _run_key(tenant, run_id, "retry"))
     # A listing cut short must not suspend anyone: only a fetch by id confirms "gone".
-    to_check = sorted(vanished | follow, key=int)
-    if to_check:
-        batch = await _fetch_ids(res, ctx, to_check)
-        # Their managers ride along, so that a manager synced first costs no request of its own.
-        managers = {u.manager_id for u in batch.users.values() if u.manager_id} - set(to_check)
-        if managers:
-            batch = _merged(batch, await _fetch_ids(res, ctx, sorted(managers, key=int)))
-        # The vanished are looked up by their externalId: Lucca no longer has them.
-        users_at_hand = sorted(set(to_check) | set(batch.users), key=int)
-        snapshot = await _snapshot_for(redis, tenant, run_id, batch, users_at_hand)
-        employee = _employee(res, ctx, options, fetch_managers=True, snapshot=snapshot)
-        await _sync_many(employee, to_check, batch)
+    to_check = (managed - seen) | follow
+    checked: set[str] = set()
+    for _ in range(FINISH_PASSES):
+        if not to_check:
+            break
+        employee = await _check(res, ctx, options, sorted(to_check, key=int))
         await _remember_pending(res, tenant, run_id, employee)
+        checked |= to_check
+        # A manager created in this pass has reports that waited for it: they go next.
+        to_check = set(employee.follow_ups) - checked
     return await _weigh_suspensions(res, ctx, options)
+
+
+async def _check(
+    res: Resources, ctx: TenantContext, options: RunOptions, user_ids: list[str]
+) -> EmployeeSync:
+    """Sync these users after a fetch by id; their managers ride along in the same fetch."""
+    batch = await _fetch_ids(res, ctx, user_ids)
+    managers = {u.manager_id for u in batch.users.values() if u.manager_id} - set(user_ids)
+    if managers:
+        batch = _merged(batch, await _fetch_ids(res, ctx, sorted(managers, key=int)))
+    # The vanished are looked up by their externalId: Lucca no longer has them.
+    users_at_hand = sorted(set(user_ids) | set(batch.users), key=int)
+    snapshot = await _snapshot_for(res.redis, ctx.tenant, options.run_id, batch, users_at_hand)
+    employee = _employee(res, ctx, options, fetch_managers=True, snapshot=snapshot)
+    await _sync_many(employee, user_ids, batch)
+    return employee
 
 
 async def _weigh_suspensions(res: Resources, ctx: TenantContext, options: RunOptions) -> str:

@@ -17,12 +17,15 @@ from app.sync import keys
 
 HISTORY_LENGTH = 200
 
-# A step re-run after a retry finds its own earlier writes done and says "unchanged": the run
-# still did what the first pass did, so a quiet outcome never hides an earlier one.
+# A step re-run after a retry finds its own earlier writes done and says "unchanged", and a
+# profile created early in a run may be updated later (its manager came after it): the run
+# still did what the first pass did, so a lesser outcome never hides a creation or a write.
 _NOTE_OUTCOME = """
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
-local quiet = ARGV[2] == 'unchanged' or ARGV[2] == 'superseded'
-if not (previous and quiet) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local new = ARGV[2]
+local lesser = new == 'unchanged' or new == 'superseded'
+  or (new == 'update' and (previous == 'create' or previous == 'adopt'))
+if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[1], new) end
 return redis.call('HLEN', KEYS[1])
 """
 RUN_STATES = ("queued", "running", "done", "failed", "held")
