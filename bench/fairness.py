@@ -1,0 +1,145 @@
+"""Goal 6: webhook latency of tenant B while tenant A reconciles 20,000 users.
+
+One worker process serves both tenants (budget lifted). Tenant B (`--b-size` employees,
+reconciled once beforehand) receives `--rate` changes per second, each a real Lucca edit
+whose webhook is signed and POSTed; latency is send time -> the profile's
+`meta.lastModified` in Elevo. Three phases, one run:
+
+- baseline: B alone;
+- during A's first run: A's 20,000 employees are created in Elevo;
+- during A's second run: A's 20,000 employees are unchanged.
+
+B's load starts 1 s after A's run starts and lasts `--duration` s or until A's run ends,
+whichever comes first; A's wall time is reported too.
+
+    .venv/bin/python -m bench.fairness                     # fastscim, ~4 min
+    .venv/bin/python -m bench.fairness --a-size 5000 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    Stack,
+    full_sync,
+    log,
+    markdown_table,
+    summary_ms,
+    write_results,
+)
+from bench.scenario import LIFTED, Change, Service, shuffled
+
+
+async def b_load(
+    service: Service,
+    users: list[str],
+    ids: dict[str, str],
+    rate: float,
+    duration: float,
+    while_running: asyncio.Task[Any] | None = None,
+) -> dict[str, Any]:
+    """B's changes, one second at a time, for `duration` s or until `while_running` ends."""
+    tenant = service.tenants["tenantb"]
+    changes: list[Change] = []
+    started = time.perf_counter()
+    second = 0
+    while time.perf_counter() - started < duration:
+        if while_running is not None and while_running.done():
+            break
+        await asyncio.sleep(max(0.0, started + second - time.perf_counter()))
+        changes += await service.paced(tenant, users, rate, 1.0)
+        second += 1
+    await service.wait_visible(tenant, changes, ids, within=300)
+    latencies = [c.visible - c.sent for c in changes if c.visible is not None and c.status == 202]
+    return {"changes": len(changes), **summary_ms(latencies)}
+
+
+async def with_a(
+    service: Service,
+    users: list[str],
+    ids: dict[str, str],
+    args: argparse.Namespace,
+    label: str,
+) -> dict[str, Any]:
+    a = service.tenants["tenanta"]
+    started = time.perf_counter()
+    a_task = asyncio.create_task(full_sync(service.http, a, within=args.a_within, poll=0.5))
+    await asyncio.sleep(1.0)
+    result = await b_load(service, users, ids, args.rate, args.duration, a_task)
+    a_still_running = not a_task.done()
+    a_run = await a_task
+    result |= {
+        "phase": label,
+        "a_state": a_run["state"],
+        "a_wall_s": round(a_run["wall_seconds"], 1),
+        "a_counts": a_run.get("counts"),
+        "a_running_throughout": a_still_running,
+        "b_window_s": round(time.perf_counter() - started, 1),
+    }
+    return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    phases: list[dict[str, Any]] = []
+    with Stack("fairness") as stack:
+        async with httpx.AsyncClient(timeout=120) as http:
+            service = await Service.start(stack, args.scim, http)
+            service.start_worker(LUCCA_BUDGET_OVERRIDE=LIFTED)
+            b = await service.add_tenant("tenantb", args.b_size, seed=2)
+            await service.add_tenant("tenanta", args.a_size, seed=3)
+            log("tenant B: initial full reconciliation")
+            await full_sync(http, b)
+            ids = await service.active_managed(b)
+            users = shuffled(ids)
+            log(f"baseline: B alone, {args.rate}/s for {args.duration:.0f} s")
+            base = await b_load(service, users, ids, args.rate, args.duration)
+            phases.append({"phase": "baseline: B alone", **base})
+            log(f"  {base}")
+            size = f"{args.a_size:,}"
+            for label in (f"A first run ({size} creates)", f"A second run ({size} unchanged)"):
+                log(f"B at {args.rate}/s during {label}")
+                result = await with_a(service, users, ids, args, label)
+                phases.append(result)
+                log(f"  {result}")
+                if result["a_state"] != "done":
+                    log("A's run did not end: its full-run lock stays; no second run")
+                    break
+    return {"phases": phases}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.fairness", description=__doc__)
+    parser.add_argument("--scim", choices=("scim2", "fast"), default="fast")
+    parser.add_argument("--a-size", type=int, default=20_000)
+    parser.add_argument("--b-size", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=5.0, help="B changes per second")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of B load")
+    parser.add_argument("--a-within", type=float, default=600.0, help="max seconds of A's run")
+    args = parser.parse_args()
+    data = asyncio.run(run(args))
+    rows = [
+        [
+            p["phase"], p["n"], p["p50_ms"], p["p95_ms"], p["p99_ms"], p["max_ms"],
+            p.get("a_state", "-"), p.get("a_wall_s", "-"), p.get("a_running_throughout", "-"),
+        ]
+        for p in data["phases"]
+    ]  # fmt: skip
+    print()
+    print(
+        markdown_table(
+            ["phase", "B changes", "p50 ms", "p95 ms", "p99 ms", "max ms", "A state", "A run s",
+             "A ran throughout"],
+            rows,
+        )
+    )  # fmt: skip
+    write_results(f"fairness-{args.scim}", {"args": vars(args), **data})
+
+
+if __name__ == "__main__":
+    main()

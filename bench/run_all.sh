@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every benchmark at its full size, one after the other (~60 min on 2 cores).
+# Each writes bench/results/<name>-<date>.json (+ -latest.json) and prints a markdown table;
+# this script also keeps their output in bench/results/run_all-<date>.log.
+# Usage: bash bench/run_all.sh            (QUICK=1 for reduced sizes, ~8 min)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+mkdir -p bench/results
+LOG="bench/results/run_all-$(date -u +%Y%m%dT%H%M%SZ).log"
+run() { echo "== $*" | tee -a "$LOG"; "$PY" -m "$@" 2>&1 | tee -a "$LOG"; }
+if [ "${QUICK:-0}" = 1 ]; then
+  run bench.webhook_ingest --duration 5 --warmup 1 --repeat 1
+  run bench.webhook_latency --scim fast --size 800 --duration 10 --slow-duration 10 --budget-duration 5
+  run bench.worker_throughput --size 2000 --changes 400 --repeat 1
+  run bench.reconcile_scale --sizes 1000,5000
+  run bench.burst_budget --size 600 --changes 500
+  run bench.fairness --a-size 3000 --b-size 500 --duration 8
+  exit 0
+fi
+run bench.webhook_ingest --profile
+run bench.webhook_latency --scim scim2
+run bench.webhook_latency --scim fast
+run bench.worker_throughput --scim fast
+run bench.worker_throughput --scim scim2 --size 4500 --changes 1000
+run bench.reconcile_scale --scim fast --profile
+run bench.reconcile_scale --scim scim2 --sizes 1000,10000
+run bench.burst_budget --scim fast
+run bench.burst_budget --scim scim2
+run bench.fairness --scim fast
