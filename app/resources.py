@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 
 import httpx
-import orjson
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from app.crypto import SecretBox
+from app.serialization import job_deserializer, job_serializer
 from app.settings import Settings
 from app.sync.batcher import LuccaBatcher
 from app.sync.budget import LuccaBudget
@@ -22,9 +21,7 @@ from app.tenant_store import TenantStore
 
 log = logging.getLogger(__name__)
 
-# Exceptions stored as job results cannot be encoded by orjson; repr() them instead.
-job_serializer = partial(orjson.dumps, default=repr)
-job_deserializer = orjson.loads
+__all__ = ["Resources", "job_deserializer", "job_serializer", "redis_settings"]
 
 
 def redis_settings(settings: Settings) -> RedisSettings:

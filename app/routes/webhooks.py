@@ -6,10 +6,12 @@ the dedupe mark and the enqueue succeed or fail together; 202 only for work that
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 import orjson
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -22,7 +24,7 @@ from app.routes.common import TENANT_PATTERN, error, resources_of
 from app.signatures import SignatureError, verify
 from app.sync import keys
 from app.sync.enqueue import enqueue_user_syncs
-from app.sync.records import utcnow_iso
+from app.sync.records import draft_run, utcnow_iso
 from app.tenant_store import TenantStoreError
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,8 @@ async def _accept(res: Resources, tenant: str, event: dict[str, Any]) -> Respons
     notice = notice_of(event)
     event_id = event.get("id")
     dedupe_key = keys.event(tenant, str(event_id)) if isinstance(event_id, str | int) else None
+    if notice.kind is NoticeKind.USERS:
+        return await _accept_users(res, tenant, notice, dedupe_key)
     try:
         if dedupe_key is not None:
             fresh = await res.redis.set(
@@ -136,13 +140,39 @@ async def _accept(res: Resources, tenant: str, event: dict[str, Any]) -> Respons
     )
 
 
-async def _queue(res: Resources, tenant: str, notice: Notice) -> str | None:
-    if notice.kind is NoticeKind.USERS:
-        run_id = await res.records.create_run(
-            tenant, mode="users", trigger=f"webhook:{notice.topic}", expected=len(notice.user_ids)
+async def _accept_users(
+    res: Resources, tenant: str, notice: Notice, dedupe_key: str | None
+) -> Response:
+    """The hot path: dedupe mark and generations, then the run record with its jobs (two
+    round trips to Redis)."""
+    run = draft_run(mode="users", trigger=f"webhook:{notice.topic}", expected=len(notice.user_ids))
+
+    def stage(pipe: Pipeline) -> None:
+        res.records.stage_run(pipe, tenant, run)
+        res.records.stage_note(pipe, tenant, last_event=str(run["created_at"]))
+
+    dedupe = (dedupe_key, res.settings.webhook_dedupe_seconds) if dedupe_key else None
+    try:
+        queued = await enqueue_user_syncs(
+            res.redis, tenant, notice.user_ids, run_id=str(run["id"]), dedupe=dedupe, also=stage
         )
-        await enqueue_user_syncs(res.redis, tenant, notice.user_ids, run_id=run_id)
-        return run_id
+    except RedisError:
+        if dedupe_key is not None:  # Lucca's retry must find no mark of a lost event
+            with contextlib.suppress(RedisError):
+                await res.redis.delete(dedupe_key)
+        log.warning("tenant=%s webhook not queued: redis unavailable", tenant)
+        WEBHOOK_EVENTS.labels(tenant, "unavailable").inc()
+        return error(503, "unavailable", "cannot queue the event; retry later")
+    if queued is None:
+        WEBHOOK_EVENTS.labels(tenant, "duplicate").inc()
+        return JSONResponse({"status": "duplicate"}, status_code=202)
+    WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
+    return JSONResponse(
+        {"status": notice.kind.value, "run": run["id"], "reason": None}, status_code=202
+    )
+
+
+async def _queue(res: Resources, tenant: str, notice: Notice) -> str | None:
     if notice.kind is NoticeKind.DEPARTMENT:
         run_id = await res.records.create_run(
             tenant, mode="department", trigger=f"webhook:{notice.topic}"

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
 from app.core.decision import Decision
 from app.metrics import DECISIONS
@@ -39,6 +40,31 @@ def _text(value: bytes | str | None) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else value
+
+
+def draft_run(
+    *,
+    mode: str,
+    trigger: str,
+    dry_run: bool = False,
+    expected: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new run record's fields; its id sorts by creation time."""
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    fields: dict[str, Any] = {
+        "id": run_id,
+        "mode": mode,
+        "trigger": trigger,
+        "dry_run": int(dry_run),
+        "state": "queued",
+        "created_at": utcnow_iso(),
+    }
+    if expected is not None:
+        fields["expected"] = expected
+    if extra:
+        fields.update({k: orjson.dumps(v).decode() for k, v in extra.items()})
+    return fields
 
 
 class Records:
@@ -108,25 +134,20 @@ class Records:
         expected: int | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> str:
-        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-        fields: dict[str, Any] = {
-            "id": run_id,
-            "mode": mode,
-            "trigger": trigger,
-            "dry_run": int(dry_run),
-            "state": "queued",
-            "created_at": utcnow_iso(),
-        }
-        if expected is not None:
-            fields["expected"] = expected
-        if extra:
-            fields.update({k: orjson.dumps(v).decode() for k, v in extra.items()})
+        fields = draft_run(
+            mode=mode, trigger=trigger, dry_run=dry_run, expected=expected, extra=extra
+        )
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.run(tenant, run_id), mapping=fields)
+        self.stage_run(pipe, tenant, fields)
+        await pipe.execute()
+        return str(fields["id"])
+
+    def stage_run(self, pipe: Pipeline, tenant: str, fields: Mapping[str, Any]) -> None:
+        """Add a new run record's writes to a pipeline (so it lands with its jobs)."""
+        run_id = str(fields["id"])
+        pipe.hset(keys.run(tenant, run_id), mapping=dict(fields))
         pipe.expire(keys.run(tenant, run_id), self._retention)
         pipe.zadd(keys.runs(tenant), {run_id: datetime.now(UTC).timestamp()})
-        await pipe.execute()
-        return run_id
 
     async def set_run(self, tenant: str, run_id: str, **fields: Any) -> None:
         if "state" in fields and fields["state"] in {"done", "failed", "held"}:
@@ -208,6 +229,9 @@ class Records:
                 run.pop("plan", None)
                 found.append(run)
         return found
+
+    def stage_note(self, pipe: Pipeline, tenant: str, **facts: str) -> None:
+        pipe.hset(keys.status(tenant), mapping=facts)
 
     async def note(self, tenant: str, **facts: str) -> None:
         """Tenant-level facts for GET /sync/{tenant} (last event, last full run, flags)."""
