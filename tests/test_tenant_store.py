@@ -272,7 +272,7 @@ async def test_rotate_keys_as_a_command(redis: ArqRedis) -> None:
     env = {
         **os.environ,
         "REDIS_URL": TEST_REDIS_URL,
-        "ADMIN_TOKEN": "x",
+        "ADMIN_TOKEN": "x" * 16,
         "SECRETS_KEY": f"{new.reveal()},{old.reveal()}",
     }
     process = await asyncio.create_subprocess_exec(
