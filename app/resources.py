@@ -34,7 +34,11 @@ def new_http_client(settings: Settings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        # Idle connections close before the usual 5 s server keep-alive does: reusing one the
+        # server is closing fails a request (a POST cannot be retried blindly).
+        limits=httpx.Limits(
+            max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0
+        ),
     )
 
 
