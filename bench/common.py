@@ -533,6 +533,26 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
+def git_state() -> tuple[str, list[str]]:
+    """The HEAD commit, and the service files (app/, workers/) changed but not committed."""
+    commit = "?"
+    dirty: list[str] = []
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=False, cwd=ROOT, timeout=5,
+        ).stdout.strip()  # fmt: skip
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "workers"],
+            capture_output=True, text=True, check=False, cwd=ROOT, timeout=5,
+        ).stdout  # fmt: skip
+        dirty = [line[3:] for line in status.splitlines()]
+    return commit, dirty
+
+
+GIT_AT_START = git_state()
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -557,18 +577,7 @@ def machine() -> dict[str, Any]:
         redis_version = subprocess.run(
             ["redis-server", "--version"], capture_output=True, text=True, check=False, timeout=5
         ).stdout.strip()
-    commit = "?"
-    dirty: list[str] = []
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=False, cwd=ROOT, timeout=5,
-        ).stdout.strip()  # fmt: skip
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app", "workers"],
-            capture_output=True, text=True, check=False, cwd=ROOT, timeout=5,
-        ).stdout  # fmt: skip
-        dirty = [line[3:] for line in status.splitlines()]
+    commit, dirty = git_state()
     return {
         "nproc": os.cpu_count(),
         "cpu": model,
@@ -577,9 +586,12 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "redis_server": redis_version,
-        "git_commit": commit,
-        # Service files changed but not committed when the benchmark ran.
-        "git_uncommitted": dirty,
+        # The service's code when the benchmark started (its processes loaded that one)...
+        "git_commit": GIT_AT_START[0],
+        "git_uncommitted": GIT_AT_START[1],
+        # ...and when it ended (others may commit meanwhile).
+        "git_commit_at_end": commit,
+        "git_uncommitted_at_end": dirty,
         "packages": {
             name: _version(name)
             for name in (

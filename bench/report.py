@@ -22,7 +22,11 @@ def _load(name: str) -> dict[str, Any] | None:
 
 
 def _head(title: str, data: dict[str, Any]) -> str:
-    return f"\n**{title}** (`{data['date']}`, git {data['machine'].get('git_commit', '?')})\n"
+    machine = data["machine"]
+    code = f"git {machine.get('git_commit', '?')}"
+    if machine.get("git_uncommitted"):
+        code += " + uncommitted " + ", ".join(machine["git_uncommitted"])
+    return f"\n**{title}** (`{data['date']}`, {code})\n"
 
 
 def ingest() -> str:

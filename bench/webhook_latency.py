@@ -132,6 +132,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             scim_ids = await service.active_managed(tenant)
             users = shuffled(scim_ids)
             log(f"{len(users)} active managed profiles")
+            needed = int(args.rate * args.duration + 0.5 * args.slow_duration)
+            needed += int(args.rate * max(0.0, args.budget_duration))
+            if needed > len(users):
+                raise SystemExit(f"{needed} changes need as many active users: raise --size")
             phases.append(
                 await phase(service, "a: budget lifted", users, scim_ids, args.rate, args.duration)
             )

@@ -158,8 +158,18 @@ async def _why(service: Service, users: list[str]) -> dict[str, Any]:
     try:
         for uid in users:
             history = await client.lrange(f"t:{tenant}:history:{uid}", 0, 3)
+            gen = await client.get(f"t:{tenant}:gen:{uid}")
+            job = f"sync:{tenant}:{uid}:{int(gen or 0)}"
             found[uid] = {
-                "gen": await client.get(f"t:{tenant}:gen:{uid}"),
+                "gen": gen,
+                "job_queued_at": await client.zscore("arq:queue", job),
+                "job_key": await client.exists(f"arq:job:{job}"),
+                "in_progress": await client.exists(f"arq:in-progress:{job}"),
+                "tries": await client.get(f"arq:retry:{job}"),
+                "result": await client.get(f"arq:result:{job}"),
+                "in_progress_ttl_ms": await client.pttl(f"arq:in-progress:{job}"),
+                "lucca_read_cached": await client.exists(f"t:{tenant}:lucca-read:{uid}"),
+                "lucca_wanted": await client.zscore(f"t:{tenant}:lucca-wanted", uid),
                 "busy_ttl_ms": await client.pttl(f"t:{tenant}:busy:{uid}"),
                 "history": [h.decode() for h in history],
                 "error": await client.hget(f"t:{tenant}:errors", uid),
@@ -211,7 +221,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             result = await anchor_phase(
                                 service, stack, pool, changes, ids, args.within
                             )
-                        await service.wait_visible(tenant, changes, ids, within=60, webhooks=False)
+                        await service.wait_visible(
+                            tenant, changes, ids, within=args.visible_within, webhooks=False
+                        )
                         missing = [c.user_id for c in changes if c.visible is None]
                         if missing:
                             result["missing"] = await _why(service, missing[:20])
@@ -248,6 +260,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=2000, help="changed users per phase")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--within", type=float, default=300.0, help="max seconds per phase")
+    parser.add_argument(
+        "--visible-within", type=float, default=60.0, help="s to wait for every change in Elevo"
+    )
     args = parser.parse_args()
     data = asyncio.run(run(args))
     phases = data["phases"]
