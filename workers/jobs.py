@@ -33,7 +33,7 @@ from app.sync.reconcile import (
     snapshot_page,
     take_budget,
 )
-from app.sync.runs import start_run
+from app.sync.runs import FULL_RUN_LOCK_SECONDS, start_run
 from app.sync.schedule import schedule_contract_ends
 from app.sync.userlock import UserLock
 
@@ -195,7 +195,10 @@ async def _step(ctx: WorkerContext, tenant: str, run_id: str, step: Any) -> str:
     failures_key = f"{keys.run(tenant, run_id)}:failures"
     try:
         done = str(await step(res, context, options))
-        await res.redis.delete(failures_key)  # consecutive failures only
+        pipe = res.redis.pipeline(transaction=False)
+        pipe.delete(failures_key)  # consecutive failures only
+        pipe.expire(keys.active_full_run(tenant), FULL_RUN_LOCK_SECONDS)  # alive: keep the lock
+        await pipe.execute()
         return done
     except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
         raise Retry(defer=retry_delay(exc, 1)) from exc

@@ -10,7 +10,9 @@ from app.resources import Resources
 from app.sync import keys
 from app.sync.enqueue import enqueue_user_syncs
 
-FULL_RUN_LOCK_SECONDS = 6 * 3600
+# Refreshed by every step of the run (workers/jobs.py): a run whose step died (a timeout, a
+# lost worker) frees the tenant within this time instead of blocking its next runs.
+FULL_RUN_LOCK_SECONDS = 15 * 60
 
 
 async def start_run(res: Resources, tenant: str, spec: dict[str, Any], *, trigger: str) -> str:
