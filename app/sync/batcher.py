@@ -47,7 +47,6 @@ class LuccaBatcher:
         self._window = window
         self._open: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.requests = 0  # Lucca requests this process made, for tests and benchmarks
 
     async def fetch(
         self, tenant: str, client: LuccaClient, per_minute: int, user_id: str
@@ -88,7 +87,6 @@ class LuccaBatcher:
                 if uid not in batch.ids
             ]
             generations = await self._cache.generations(tenant, ids)
-            self.requests += 1
             result = await batch.client.fetch_by_ids(ids)
             await self._cache.store(tenant, ids, generations, result)
         except LuccaRateLimited as exc:
