@@ -12,11 +12,10 @@ with this venv's packages, so they must share their dependencies.
     .venv/bin/python -m bench.compare --base 3041211 --head HEAD --reps 5 --bench ingest,latency
     .venv/bin/python -m bench.compare --base 3041211 --head 3041211 --quick   # smoke run
 
-Prints a markdown table (medians, head/base, every value) and writes bench/results/
-compare-<date>.json; the trees' own results and process logs are copied to bench/results/
-compare-<date>/{base,head}/ before the trees are removed. Exit status 1 when a gated metric
-of head is worse than base's by more than --tolerance (latency: higher is worse; throughput
-and ratio: lower is worse) unless --no-fail; 2 when a run failed.
+Prints a markdown table and writes bench/results/compare-<date>.json (the trees' own results
+and logs go to bench/results/compare-<date>/). Exit status 1 when a gated metric of head is
+worse than base's by more than --tolerance (latency: higher is worse; throughput and ratio:
+lower is worse) unless --no-fail; 2 when a run failed.
 """
 
 from __future__ import annotations
@@ -143,7 +142,10 @@ def _git(*argv: str) -> str:
 @contextlib.contextmanager
 def checkout(label: str, ref: str, keep_results: Path) -> Iterator[Tree]:
     """The commit `ref` in a temporary detached worktree; its bench/results are kept."""
-    commit = _git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    try:
+        commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except subprocess.CalledProcessError:
+        raise SystemExit(f"{label}: {ref!r} is not a commit of {ROOT}") from None
     parent = Path(tempfile.mkdtemp(prefix=f"compare-{label}-"))
     path = parent / "tree"
     _git("worktree", "add", "--detach", "--quiet", str(path), commit)
@@ -204,8 +206,11 @@ def _result_path(tree: Tree, output: str) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def run_once(bench: Benchmark, tree: Tree, rep: int, quick: bool, log_dir: Path) -> Run:
-    options = shlex.split(bench.quick_args if quick else bench.full_args)
+def run_once(
+    bench: Benchmark, tree: Tree, rep: int, args: argparse.Namespace, log_dir: Path
+) -> Run:
+    options = shlex.split(bench.quick_args if args.quick else bench.full_args)
+    options += shlex.split(args.extra.get(bench.key, ""))  # the CLI's last value wins
     argv = [sys.executable, "-m", bench.module, *options]
     log_file = log_dir / f"{bench.key}-{tree.label}-{rep}.log"
     started = time.monotonic()
@@ -223,8 +228,8 @@ def run_once(bench: Benchmark, tree: Tree, rep: int, quick: bool, log_dir: Path)
         )
         output = done.stdout + done.stderr
         failed = f"exit status {done.returncode}" if done.returncode else None
-    except subprocess.TimeoutExpired as exc:
-        output = str(exc.stdout or "") + str(exc.stderr or "")
+    except subprocess.TimeoutExpired as exc:  # its output is bytes whatever `text` says
+        output = b"".join(o for o in (exc.stdout, exc.stderr) if isinstance(o, bytes)).decode()
         failed = f"killed after {bench.timeout_s:.0f} s"
     run.seconds = round(time.monotonic() - started, 1)
     log_file.write_text(f"$ {shlex.join(argv)}\n# cwd={tree.path} PYTHONPATH={tree.path}\n{output}")
@@ -233,12 +238,14 @@ def run_once(bench: Benchmark, tree: Tree, rep: int, quick: bool, log_dir: Path)
         run.error = f"{failed or 'no result JSON'}: see {log_file}"
         return run
     run.result_file = path.name
-    document = json.loads(path.read_text())
-    recorded = str(document.get("machine", {}).get("git_commit", ""))
-    if not recorded or not tree.commit.startswith(recorded):
-        run.error = f"the run recorded commit {recorded!r}, not {tree.commit[:12]}"
-        return run
-    run.values = {m.name: m.pick(document) for m in bench.metrics}
+    try:
+        document = json.loads(path.read_text())
+        run.values = {m.name: m.pick(document) for m in bench.metrics}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        run.error = f"{path}: {exc!r}"
+    recorded = str(document.get("machine", {}).get("git_commit", "")) if run.values else ""
+    if recorded and not tree.commit.startswith(recorded):  # the other tree's code ran
+        run.error, run.values = f"the run recorded commit {recorded}, not {tree.commit}", {}
     return run
 
 
@@ -252,59 +259,49 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Per metric: every value, medians, head/base, and whether head is within tolerance."""
     rows: list[dict[str, Any]] = []
-    for bench in benches:
-        for metric in bench.metrics:
-
-            def values(side: str, metric: Metric = metric) -> list[float]:
-                return [r.values[metric.name] for r in runs if r.side == side and r.values]
-
-            base, head = values("base"), values("head")
-            base_median, head_median = _median(base), _median(head)
-            ratio = head_median / base_median if base_median else math.nan
-            worse_by = (1 - ratio) if metric.higher_is_better else (ratio - 1)
-            rows.append(
-                {
-                    "metric": metric.name,
-                    "higher_is_better": metric.higher_is_better,
-                    "gated": metric.gated,
-                    "base_median": base_median,
-                    "head_median": head_median,
-                    "head_over_base": round(ratio, 3),
-                    "worse_by": round(worse_by, 3),
-                    "within": bool(worse_by <= tolerance),  # NaN (no values) is not within
-                    "base_values": base,
-                    "head_values": head,
-                }
-            )
+    for metric in (metric for bench in benches for metric in bench.metrics):
+        name = metric.name
+        base = [r.values[name] for r in runs if r.side == "base" and name in r.values]
+        head = [r.values[name] for r in runs if r.side == "head" and name in r.values]
+        base_median, head_median = _median(base), _median(head)
+        ratio = head_median / base_median if base_median else math.nan
+        worse_by = (1 - ratio) if metric.higher_is_better else (ratio - 1)
+        rows.append(
+            {
+                "metric": metric.name,
+                "higher_is_better": metric.higher_is_better,
+                "gated": metric.gated,
+                "base_median": base_median,
+                "head_median": head_median,
+                "head_over_base": round(ratio, 3),
+                "worse_by": round(worse_by, 3),
+                "within": bool(worse_by <= tolerance),  # NaN (no values) is not within
+                "base_values": base,
+                "head_values": head,
+            }
+        )
     return rows
 
 
-def _verdict(row: Mapping[str, Any]) -> str:
+def _verdict(row: Mapping[str, Any], tolerance: float) -> str:
     word = "yes" if row["within"] else "no"
-    if row["within"] and row["worse_by"] < -0.10:
+    if row["within"] and row["worse_by"] < -tolerance:
         word += f" (better by {-row['worse_by']:.0%})"
     return word if row["gated"] else f"{word} (info)"
 
 
-def render(rows: Sequence[Mapping[str, Any]]) -> str:
+def render(rows: Sequence[Mapping[str, Any]], tolerance: float) -> str:
     def listed(values: Sequence[float]) -> str:
         return ", ".join(f"{v:,.3g}" if abs(v) < 10 else f"{v:,.1f}" for v in values)
 
-    return markdown_table(
-        ["metric", "base median", "head median", "head/base", "within 10%?", "base", "head"],
-        [
-            [
-                r["metric"],
-                r["base_median"],
-                r["head_median"],
-                r["head_over_base"],
-                _verdict(r),
-                listed(r["base_values"]),
-                listed(r["head_values"]),
-            ]
-            for r in rows
-        ],
-    )
+    def cells(row: Mapping[str, Any]) -> list[Any]:
+        medians = [row[key] for key in ("base_median", "head_median", "head_over_base")]
+        values = [listed(row["base_values"]), listed(row["head_values"])]
+        return [row["metric"], *medians, _verdict(row, tolerance), *values]
+
+    within = f"within {tolerance:.0%}?"
+    headers = ["metric", "base median", "head median", "head/base", within, "base", "head"]
+    return markdown_table(headers, [cells(row) for row in rows])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -316,7 +313,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smallest sizes: checks it works")
     parser.add_argument("--tolerance", type=float, default=0.10, help="allowed fraction worse")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when head is worse")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="BENCH=OPTIONS",
+        help="more options for one benchmark's CLI, e.g. 'latency=--scim scim2'",
+    )
     args = parser.parse_args(argv)
+    args.extra = dict(item.split("=", 1) for item in args.extra if "=" in item)
     args.reps = args.reps or (1 if args.quick else 5)
     unknown = set(args.bench.split(",")) - set(BENCHMARKS)
     if unknown:
@@ -337,17 +342,16 @@ def alternate(
             t.label: {"ref": t.ref, "commit": t.commit, "imports": check_imports(t)}
             for t in (base, head)
         }
+        kept.mkdir(parents=True)
         for label, tree in trees.items():
             log(f"{label} {tree['ref']} = {tree['commit'][:12]}: app from {tree['imports']['app']}")
         for rep in range(1, args.reps + 1):
             for bench in benches:
                 for side in (base, head):
                     log(f"rep {rep}/{args.reps}: {bench.key} on {side.label}")
-                    run = run_once(bench, side, rep, args.quick, kept)
+                    run = run_once(bench, side, rep, args, kept)
                     runs.append(run)
-                    shown = ", ".join(
-                        f"{k.split(': ', 1)[1]} {v:,.4g}" for k, v in run.values.items()
-                    )
+                    shown = "; ".join(f"{k} {v:,.4g}" for k, v in run.values.items())
                     log(f"  {run.seconds:.0f} s: {run.error or shown}")
     return runs, trees
 
@@ -356,7 +360,6 @@ def main() -> None:
     args = parse_args()
     benches = [BENCHMARKS[key] for key in args.bench.split(",")]
     kept = RESULTS / f"compare-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    kept.mkdir(parents=True)
     command = shlex.join([".venv/bin/python", "-m", "bench.compare", *sys.argv[1:]])
     started = time.monotonic()
     runs, trees = alternate(args, benches, kept)
@@ -371,7 +374,7 @@ def main() -> None:
     )
     print(f"command: {command}")
     print(f"{args.reps} alternated repetition(s) of each commit, {wall / 60:.1f} min in all\n")
-    print(render(rows))
+    print(render(rows, args.tolerance))
     failed_runs = [r for r in runs if r.error]
     for run in failed_runs:
         print(f"FAILED: {run.bench} {run.side} rep {run.rep}: {run.error}")

@@ -2,7 +2,7 @@
 # Every benchmark at its full size, one after the other (~60-75 min on 2 cores).
 # Each writes bench/results/<name>-<date>.json (+ -latest.json) and prints a markdown table;
 # this script also keeps their output in bench/results/run_all-<date>.log.
-# Usage: bash bench/run_all.sh            (QUICK=1 for reduced sizes, ~8 min)
+# Usage: bash bench/run_all.sh            (QUICK=1 for reduced sizes, ~10 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -17,6 +17,9 @@ if [ "${QUICK:-0}" = 1 ]; then
   run bench.reconcile_scale --sizes 1000,5000
   run bench.burst_budget --size 600 --changes 500
   run bench.fairness --a-size 3000 --b-size 500 --duration 8
+  # bench.compare at its smallest, the tree against itself: checks the script works (~2 min).
+  # Its real use (two commits, 5 repetitions, ~40 min) is a separate command: docs/benchmarks.md.
+  run bench.compare --base HEAD --head HEAD --quick --no-fail
   exit 0
 fi
 run bench.webhook_ingest --profile
