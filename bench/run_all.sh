@@ -17,7 +17,7 @@ if [ "${QUICK:-0}" = 1 ]; then
   run bench.reconcile_scale --sizes 1000,5000
   run bench.burst_budget --size 600 --changes 500
   run bench.fairness --a-size 3000 --b-size 500 --duration 8
-  # bench.compare at its smallest, the tree against itself: checks the script works (~2 min).
+  # bench.compare at its smallest, the tree against itself: checks the script works (2-3 min).
   # Its real use (two commits, 5 repetitions, ~40 min) is a separate command: docs/benchmarks.md.
   run bench.compare --base HEAD --head HEAD --quick --no-fail
   exit 0
