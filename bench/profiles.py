@@ -39,7 +39,7 @@ def start_profile(
         "--output",
         str(out),
     ]
-    return stack.sup.start(f"pyspy-{label}", argv, child_env()), out
+    return stack.sup.start(f"pyspy-{label}", argv, child_env(), one_shot=True), out
 
 
 def finish_profile(started: tuple[Child, Path] | None, top: int = 25) -> dict[str, Any] | None:

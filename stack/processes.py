@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from stack.ports import StackError, wait_for_port
 from stack.procfile import ROOT
@@ -35,8 +34,10 @@ class Child:
     env: dict[str, str]
     log: Path
     port: int = 0
-    # restart=always, like a process supervisor; else its exit is fatal.
+    # restart=always, like a process supervisor; else its exit is fatal...
     restart: bool = False
+    # ...unless it is a tool that ends by itself.
+    one_shot: bool = False
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -79,7 +80,6 @@ class Supervisor:
         self.log_dir = log_dir
         self.children: dict[str, Child] = {}
         self.fatal: str | None = None
-        self._logs: list[IO[bytes]] = []
         self._started: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -91,15 +91,19 @@ class Supervisor:
         *,
         port: int = 0,
         restart: bool = False,
+        one_shot: bool = False,
         wait: bool = True,
     ) -> Child:
-        """Start `argv` as `name`; with `port` and `wait`, return once it listens there."""
+        """Start `argv` as `name`; with `port` and `wait`, return once it listens there.
+
+        `restart`: started again whenever it exits; `one_shot`: its exit is no failure.
+        """
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._started[name] = again = self._started.get(name, 0) + 1
         # A name started again (a worker with other settings) gets a log of its own.
         log = self.log_dir / (f"{name}.log" if again == 1 else f"{name}-{again}.log")
         log.write_bytes(b"")
-        child = Child(name, list(argv), dict(env), log, port, restart)
+        child = Child(name, list(argv), dict(env), log, port, restart, one_shot)
         self.children[name] = child
         self.spawn(child)
         if wait and port:
@@ -108,19 +112,19 @@ class Supervisor:
 
     def spawn(self, child: Child) -> None:
         """Start (or start again) a child, appending to its log."""
-        log = child.log.open("ab")
-        self._logs.append(log)
-        child.process = subprocess.Popen(  # noqa: S603 - the project's own command lines
-            child.argv,
-            cwd=ROOT,
-            env=child.env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # A session of its own: Ctrl-C reaches the parent alone, which stops them in order.
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        # The child writes to its own copy of the file descriptor: ours closes at once.
+        with child.log.open("ab") as log:
+            child.process = subprocess.Popen(  # noqa: S603 - the project's own command lines
+                child.argv,
+                cwd=ROOT,
+                env=child.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # A session of its own: Ctrl-C reaches the parent alone, which stops them in order.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         child.started_at = time.monotonic()
         child.next_start = None
         child.stopping = False
@@ -142,7 +146,7 @@ class Supervisor:
 
     def _tend(self, child: Child, now: float) -> None:
         process = child.process
-        if process is None:
+        if process is None or child.stopping:
             return
         if child.next_start is not None:
             if now >= child.next_start:
@@ -150,9 +154,12 @@ class Supervisor:
                 self.spawn(child)
             return
         code = process.poll()
-        if code is None or child.stopping:
+        if code is None:
             return
         child.exits.append(code)
+        if child.one_shot:  # a tool that ends by itself (a profiler): no longer tended
+            child.stopping = True
+            return
         if not child.restart:
             self.fatal = self.fatal or (
                 f"{child.name} exited with {code}; the end of {child.log}:\n{child.tail()}"
@@ -195,9 +202,6 @@ class Supervisor:
         """Stop every child, the last started first (the service before its Redis)."""
         for child in reversed(list(self.children.values())):
             self.stop(child, within)
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
 
     async def aclose(self, within: float = 10.0) -> None:
         """Stop watching, then stop every child."""

@@ -124,12 +124,25 @@ class Summary:
         )
 
     def render(self) -> str:
+        lines = [
+            f"chaos suite: {self.options.employees} employees, {self.options.changes} changes,"
+            f" seed {self.options.seed}: " + ("PASS" if self.ok else "FAIL"),
+            *self._played_lines(),
+            *self._outcome_lines(),
+        ]
+        lines += [f"  BEFORE    {text}" for text in self.pre_mismatches[:10]]
+        lines += [f"  MISMATCH  {text}" for text in self.mismatches[:30]]
+        lines += [f"  SUSPENDED {text}" for text in self.wrongly_suspended[:30]]
+        lines += [f"  FAILURE   {text}" for text in self.failures]
+        if self.log_dir:
+            lines.append(f"  logs                {self.log_dir}")
+        return "\n".join(lines)
+
+    def _played_lines(self) -> list[str]:
+        """What was played and injected."""
         o = self.options
         lucca, proxy = self.lucca_counters, self.proxy_counters
-        recon = self.reconciliation
-        lines = [
-            f"chaos suite: {o.employees} employees, {o.changes} changes, seed {o.seed}: "
-            + ("PASS" if self.ok else "FAIL"),
+        return [
             f"  changes played      {self.changes_played} ({self.changes_noop} no-ops,"
             f" {self.changes_skipped} skipped as invalid) in {self.play_seconds:.0f}s",
             f"                      {counts_text(self.changes_by_kind)}",
@@ -151,6 +164,12 @@ class Summary:
             f"  process restarts    {counts_text(Counter(self.restarts))}"
             f" (exit codes {self.exit_codes})",
             f"  Redis restarts      {len(self.redis_restarts)}: {'; '.join(self.redis_restarts)}",
+        ]
+
+    def _outcome_lines(self) -> list[str]:
+        """What the service made of it."""
+        recon = self.reconciliation
+        return [
             f"  worker jobs         {self._retries()}, {self.jobs.get('failed', '?')}"
             f" failed job runs {self.jobs.get('failed_by', {})} (from the workers' logs)",
             f"                      runs failed (department syncs, polls, reconciliations):"
@@ -174,13 +193,6 @@ class Summary:
             f"  wrongly suspended   {len(self.wrongly_suspended)}",
             f"  wall time           {self.wall_seconds:.0f}s",
         ]
-        lines += [f"  BEFORE    {text}" for text in self.pre_mismatches[:10]]
-        lines += [f"  MISMATCH  {text}" for text in self.mismatches[:30]]
-        lines += [f"  SUSPENDED {text}" for text in self.wrongly_suspended[:30]]
-        lines += [f"  FAILURE   {text}" for text in self.failures]
-        if self.log_dir:
-            lines.append(f"  logs                {self.log_dir}")
-        return "\n".join(lines)
 
 
 def counts_text(counter: Mapping[str, int]) -> str:
