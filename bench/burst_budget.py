@@ -23,18 +23,11 @@ from typing import Any
 import httpx
 
 from app.core.profile import profile_from_scim
-from bench.common import (
-    Stack,
-    full_sync,
-    log,
-    lucca_counters,
-    markdown_table,
-    post_event,
-    redis_client,
-    write_results,
-)
+from bench.common import bench_stack, full_sync, log, lucca_counters, post_event, redis_client
+from bench.results import markdown_table, write_results
 from bench.scenario import Change, Service, shuffled
 from simulators.consistency import check
+from stack.meters import cpu_seconds
 
 
 async def consistency(service: Service, name: str) -> dict[str, Any]:
@@ -59,7 +52,7 @@ async def consistency(service: Service, name: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    with Stack("burst") as stack:
+    with bench_stack("burst") as stack:
         async with httpx.AsyncClient(timeout=120) as http:
             service = await Service.start(stack, args.scim, http)
             worker = service.start_worker(LUCCA_BUDGET_OVERRIDE="0")
@@ -112,7 +105,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             metrics_after = await service.metrics()
             after = await consistency(service, "acme")
             log(f"consistency after: {after}")
-            cpu = {"worker_cpu_s": worker.cpu_seconds()}
+            cpu = {"worker_cpu_s": cpu_seconds(worker)}
     waits = metrics_after.total("sync_lucca_budget_waits_total") - metrics_before.total(
         "sync_lucca_budget_waits_total"
     )

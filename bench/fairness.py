@@ -25,14 +25,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import (
-    Stack,
-    full_sync,
-    log,
-    markdown_table,
-    summary_ms,
-    write_results,
-)
+from bench.common import bench_stack, full_sync, log
+from bench.results import markdown_table, summary_ms, write_results
 from bench.scenario import LIFTED, Change, Service, shuffled
 
 
@@ -87,7 +81,7 @@ async def with_a(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     phases: list[dict[str, Any]] = []
-    with Stack("fairness") as stack:
+    with bench_stack("fairness") as stack:
         async with httpx.AsyncClient(timeout=120) as http:
             service = await Service.start(stack, args.scim, http)
             service.start_worker(LUCCA_BUDGET_OVERRIDE=LIFTED)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bench.common import percentile
+from bench.results import percentile
 from simulators.lucca.webhooks import make_event
 
 

@@ -25,28 +25,20 @@ from typing import Any
 
 import httpx
 
-from bench.common import (
-    Proc,
-    Stack,
-    cpu_meter,
-    finish_profile,
-    full_sync,
-    log,
-    lucca_counters,
-    markdown_table,
-    redis_client,
-    start_profile,
-    write_results,
-)
+from bench.common import bench_stack, full_sync, log, lucca_counters, redis_client
+from bench.profiles import finish_profile, start_profile
+from bench.results import markdown_table, write_results
 from bench.scenario import LIFTED, Service
+from stack.meters import cpu_meter, peak_rss_mb, reset_peak, rss_mb
+from stack.processes import Child
 
 BURST = 10  # bucket_capacity(40)
 BUDGET = 40
 
 
-async def _sample_rss(worker: Proc, peak: list[float], stop: asyncio.Event) -> None:
+async def _sample_rss(worker: Child, peak: list[float], stop: asyncio.Event) -> None:
     while not stop.is_set():
-        peak[0] = max(peak[0], worker.rss_mb())
+        peak[0] = max(peak[0], rss_mb(worker))
         await asyncio.sleep(0.25)
 
 
@@ -58,8 +50,8 @@ async def one_run(
     assert worker is not None
     await lucca_counters(service.http, tenant, reset=True)
     before = await service.metrics()
-    reset = worker.reset_peak()
-    sampled = [worker.rss_mb()]
+    reset = reset_peak(worker)
+    sampled = [rss_mb(worker)]
     stop = asyncio.Event()
     sampler = asyncio.create_task(_sample_rss(worker, sampled, stop))
     spy = None
@@ -115,7 +107,7 @@ async def one_run(
         # What the run kept in Redis: managed profiles snapshotted, Lucca ids seen, users
         # re-synced in the finish step (their manager was not found on their page), suspensions.
         "run_sets": {"snapshot": snapshot, "seen": seen, "follow_ups": follow, "suspend": suspend},
-        "peak_rss_mb": round(worker.peak_rss_mb() if reset else sampled[0], 1),
+        "peak_rss_mb": round(peak_rss_mb(worker) if reset else sampled[0], 1),
         "peak_rss_sampled_mb": round(sampled[0], 1),
         # Under the real budget this run's Lucca requests take at least this long.
         "budget_floor_s": round(max(0, lucca_total - BURST) / BUDGET * 60, 1),
@@ -127,7 +119,7 @@ async def one_run(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     sizes = [int(s) for s in args.sizes.split(",")]
-    with Stack("reconcile") as stack:
+    with bench_stack("reconcile") as stack:
         async with httpx.AsyncClient(timeout=120) as http:
             service = await Service.start(stack, args.scim, http)
             for size in sizes:
@@ -138,7 +130,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await service.add_tenant(name, size)
                 log(f"  generated in {time.perf_counter() - started:.1f} s")
                 assert service.worker is not None
-                idle_rss = service.worker.rss_mb()
+                idle_rss = rss_mb(service.worker)
                 for label in ("first", "second"):
                     log(f"{size:,} employees, {label} run")
                     profile = args.profile and label == "second"

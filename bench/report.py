@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.common import RESULTS, markdown_table
+from bench.results import RESULTS, markdown_table
 
 
 def _load(name: str) -> dict[str, Any] | None:

@@ -17,18 +17,18 @@ import httpx
 
 from bench.common import (
     SCIM_TOKEN,
-    Metrics,
-    Proc,
-    Stack,
     Tenant,
     add_tenant,
+    bench_env,
     iso_seconds,
     log,
     mutate,
     post_event,
-    scrape,
-    service_env,
+    redis_client,
 )
+from bench.metrics import Metrics, scrape
+from stack.processes import Child
+from stack.services import Stack
 
 LIFTED = "1000000"  # LUCCA_BUDGET_OVERRIDE: requests per minute, i.e. no budget at all
 
@@ -50,13 +50,13 @@ class Change:
 class Service:
     stack: Stack
     scim_kind: str
-    redis: Proc
-    lucca: Proc
-    scim: Proc
-    web: Proc
+    redis: Child
+    lucca: Child
+    scim: Child
+    web: Child
     env: dict[str, str]
     http: httpx.AsyncClient
-    worker: Proc | None = None
+    worker: Child | None = None
     tenants: dict[str, Tenant] = field(default_factory=dict)
 
     @classmethod
@@ -65,8 +65,8 @@ class Service:
     ) -> Service:
         redis = stack.redis()
         lucca = stack.lucca()
-        scim = stack.scim(scim_kind)
-        full_env = service_env(redis, lucca, **env)
+        scim = stack.elevo(scim_kind, token=SCIM_TOKEN)
+        full_env = bench_env(redis, lucca, **env)
         web = stack.web(full_env)
         return cls(stack, scim_kind, redis, lucca, scim, web, full_env, http)
 
@@ -76,9 +76,9 @@ class Service:
 
     @property
     def scim_base(self) -> str:
-        return f"http://127.0.0.1:{self.scim.port}"
+        return self.scim.url
 
-    def start_worker(self, **env: str) -> Proc:
+    def start_worker(self, **env: str) -> Child:
         if self.worker is not None:
             self.stack.stop(self.worker)
         self.env.update(env)
@@ -91,7 +91,7 @@ class Service:
             self.http,
             name=name,
             web_url=self.web_url,
-            lucca_url=f"http://127.0.0.1:{self.lucca.port}",
+            lucca_url=self.lucca.url,
             scim_base=self.scim_base,
             size=size,
             seed=seed,
@@ -232,8 +232,6 @@ class Service:
 
     async def run_times(self, tenant: Tenant, changes: list[Change]) -> dict[str, float]:
         """run id -> finished_at (the service's own record of the Elevo write), seconds."""
-        from bench.common import redis_client
-
         client = redis_client(self.env["REDIS_URL"])
         found: dict[str, float] = {}
         try:

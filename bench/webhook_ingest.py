@@ -20,31 +20,21 @@ import asyncio
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import (
-    BIN,
-    PY,
-    WEBHOOK_SECRET,
-    Proc,
-    Stack,
-    add_tenant,
-    command_delta,
-    cpu_meter,
-    finish_profile,
-    free_port,
-    log,
-    markdown_table,
-    redis_client,
-    redis_commands,
-    service_env,
-    start_profile,
-    write_results,
-)
+from bench.common import WEBHOOK_SECRET, add_tenant, bench_env, bench_stack, log, redis_client
+from bench.metrics import command_delta, redis_commands
+from bench.profiles import finish_profile, start_profile
+from bench.results import markdown_table, write_results
+from stack.meters import cpu_meter
+from stack.ports import free_port
+from stack.processes import Child
+from stack.procfile import child_env, procfile_command
 
 TENANT = "acme"
 
@@ -71,7 +61,7 @@ def _load(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
         out = Path(handle.name)
     connections = args.connections if mode == "closed" else args.open_connections
     argv = [
-        PY,
+        sys.executable,
         "-m",
         "bench.loadgen",
         "--url",
@@ -100,41 +90,31 @@ def _load(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     phases: list[dict[str, Any]] = []
     profile: dict[str, Any] | None = None
-    with Stack("ingest") as stack:
+    with bench_stack("ingest") as stack:
         redis = stack.redis()
         lucca = stack.lucca()
-        env = service_env(redis, lucca)
+        env = bench_env(redis, lucca)
         web = stack.web(env)
         anchor_port = free_port()
         anchor_redis = f"redis://127.0.0.1:{redis.port}/1"
-        anchor = stack.start(
-            "anchor",
-            [
-                str(BIN / "uvicorn"),
-                "--factory",
-                "bench.anchor_app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(anchor_port),
-                "--no-access-log",
-                "--timeout-graceful-shutdown",
-                "10",
-            ],
-            env={"REDIS_URL": anchor_redis, "ANCHOR_SECRET": WEBHOOK_SECRET},
-            port=anchor_port,
-        )
+        # The anchor app served exactly as the Procfile serves the service's web app.
+        anchor_argv = [
+            "bench.anchor_app:create_app" if word == "app.main:create_app" else word
+            for word in procfile_command("web", {"PORT": str(anchor_port)})
+        ]
+        anchor_env = child_env(REDIS_URL=anchor_redis, ANCHOR_SECRET=WEBHOOK_SECRET)
+        anchor = stack.sup.start("anchor", anchor_argv, anchor_env, port=anchor_port)
         web_url = f"http://127.0.0.1:{env['PORT']}"
         async with httpx.AsyncClient(timeout=60) as http:
             await add_tenant(
                 http,
                 name=TENANT,
                 web_url=web_url,
-                lucca_url=f"http://127.0.0.1:{lucca.port}",
+                lucca_url=lucca.url,
                 scim_base="http://127.0.0.1:9",
                 size=10,
             )
-        targets: dict[str, tuple[Proc, str, str]] = {
+        targets: dict[str, tuple[Child, str, str]] = {
             "service": (web, f"{web_url}/webhooks/lucca/{TENANT}", env["REDIS_URL"]),
             "anchor": (
                 anchor,

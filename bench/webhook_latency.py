@@ -30,18 +30,9 @@ from typing import Any
 
 import httpx
 
-from bench.common import (
-    Stack,
-    bucket_delta,
-    full_sync,
-    histogram_quantile,
-    log,
-    lucca_counters,
-    markdown_table,
-    redis_client,
-    summary_ms,
-    write_results,
-)
+from bench.common import bench_stack, full_sync, log, lucca_counters, redis_client
+from bench.metrics import bucket_delta, histogram_quantile
+from bench.results import markdown_table, summary_ms, write_results
 from bench.scenario import LIFTED, Change, Service, shuffled
 
 HISTOGRAM = "sync_webhook_to_elevo_seconds"
@@ -121,7 +112,7 @@ def summarise(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     phases: list[dict[str, Any]] = []
-    with Stack("latency") as stack:
+    with bench_stack("latency") as stack:
         async with httpx.AsyncClient(timeout=60) as http:
             service = await Service.start(stack, args.scim, http)
             service.start_worker(LUCCA_BUDGET_OVERRIDE=LIFTED)

@@ -33,19 +33,12 @@ from app.resources import job_deserializer, job_serializer
 from app.sync.enqueue import enqueue_user_syncs
 from app.sync.records import Records
 from bench.anchor_worker import DONE_KEY
-from bench.common import (
-    BIN,
-    SCIM_TOKEN,
-    Stack,
-    cpu_meter,
-    full_sync,
-    log,
-    lucca_counters,
-    markdown_table,
-    redis_client,
-    write_results,
-)
+from bench.common import SCIM_TOKEN, bench_stack, full_sync, log, lucca_counters, redis_client
+from bench.results import markdown_table, write_results
 from bench.scenario import LIFTED, Change, Service, shuffled
+from stack.meters import cpu_meter
+from stack.procfile import child_env, procfile_command
+from stack.services import Stack
 
 
 async def _mutate_all(service: Service, users: list[str], stamp: str) -> list[Change]:
@@ -112,17 +105,16 @@ async def anchor_phase(
     within: float,
 ) -> dict[str, Any]:  # fmt: skip
     tenant = service.tenants["acme"]
-    worker = stack.start(
-        "anchor-worker",
-        [str(BIN / "arq"), "bench.anchor_worker.WorkerSettings"],
-        env={
-            "REDIS_URL": service.env["REDIS_URL"],
-            "ANCHOR_LUCCA_URL": f"{tenant.lucca_url}/{tenant.subdomain}",
-            "ANCHOR_LUCCA_KEY": tenant.api_key,
-            "ANCHOR_SCIM_URL": tenant.scim_url,
-            "ANCHOR_SCIM_TOKEN": SCIM_TOKEN,
-        },
+    env = child_env(
+        REDIS_URL=service.env["REDIS_URL"],
+        ANCHOR_LUCCA_URL=f"{tenant.lucca_url}/{tenant.subdomain}",
+        ANCHOR_LUCCA_KEY=tenant.api_key,
+        ANCHOR_SCIM_URL=tenant.scim_url,
+        ANCHOR_SCIM_TOKEN=SCIM_TOKEN,
     )
+    # The Procfile's worker line with the anchor's settings instead of the service's.
+    argv = [*procfile_command("worker", env)[:-1], "bench.anchor_worker.WorkerSettings"]
+    worker = stack.sup.start("anchor-worker", argv, env)
     await asyncio.sleep(2.0)  # arq's start-up
     await pool.delete(DONE_KEY)
     procs = {"worker": worker, "scim": service.scim, "lucca": service.lucca}
@@ -183,7 +175,7 @@ async def _why(service: Service, users: list[str]) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     phases: list[dict[str, Any]] = []
-    with Stack("throughput") as stack:
+    with bench_stack("throughput") as stack:
         async with httpx.AsyncClient(timeout=120) as http:
             service = await Service.start(stack, args.scim, http)
             service.start_worker(LUCCA_BUDGET_OVERRIDE=LIFTED)

@@ -1,32 +1,17 @@
-"""The machinery under `scripts/demo.py`: child processes, waiting, printing, and typed views of
-the Lucca simulator (its control API) and of Elevo (SCIM) for the demo's story to use.
+"""The machinery under `scripts/demo.py`: printing, and typed views of the Lucca simulator and
+of Elevo (SCIM) for the demo's story to use. The demo's processes: `demo_stack.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import os
 import random
-import re
-import secrets
-import shlex
-import signal
-import socket
-import subprocess
 import sys
-import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import IO, Any
-
-import httpx
-import redis.asyncio as aioredis
-from cryptography.fernet import Fernet
+from typing import Any
 
 from app.core import scim
 from app.core.lucca_user import LuccaUser, parse_user
@@ -34,317 +19,16 @@ from app.core.profile import ElevoProfile
 from app.core.rules import Standing, standing_of
 from app.elevo import ElevoClient
 from app.errors import InvalidLuccaUser
-from simulators.consistency import Report, check
+from stack.checks import all_profiles
+from stack.ports import Probe
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent  # not resolved: the venv's bin, not the base Python's
 TENANT = "acme"
-OWNER_KEY = "demo:owner"  # held while a demo runs: two demos must not share a database
-_VAR = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
 
 Check = Callable[[ElevoProfile], bool]
-Probe = Callable[[], Awaitable[bool]]
 
 
 class DemoError(RuntimeError):
     """The demo cannot go on; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def procfile_command(kind: str, env: Mapping[str, str]) -> list[str]:
-    """The Procfile's `kind:` line as argv, `$VARS` taken from `env`, run from the venv."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == kind:
-            argv = [_VAR.sub(lambda m: env[m[1]], word) for word in shlex.split(command)]
-            return [str(VENV_BIN / argv[0]), *argv[1:]]
-    raise DemoError(f"the Procfile has no {kind}: line")
-
-
-# -- child processes --------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return "\n".join(f"    {line}" for line in text)
-
-
-@dataclass
-class Children:
-    """Every process the demo starts, and their stop, together."""
-
-    log_dir: Path
-    started: list[Child] = field(default_factory=list)
-    _logs: list[IO[bytes]] = field(default_factory=list)
-    _markers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def pid_file(self) -> Path:
-        return self.log_dir.parent / "pids.json"
-
-    def start(self, name: str, argv: list[str], env: Mapping[str, str], url: str) -> Child:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
-        log = log_path.open("wb")
-        self._logs.append(log)
-        # A session of its own: Ctrl-C reaches the demo alone, which stops them in order.
-        process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.started.append(Child(name, process, log_path, url))
-        # What stop_leftovers needs to recognise them, should this demo die without cleaning up.
-        self._markers[str(process.pid)] = " ".join(argv[:2])
-        self.pid_file.write_text(json.dumps({"owner": os.getpid(), "children": self._markers}))
-        return self.started[-1]
-
-    def check_alive(self) -> None:
-        for child in self.started:
-            code = child.process.poll()
-            if code is not None:
-                raise DemoError(
-                    f"{child.name} exited ({code}); the end of {child.log}:\n{child.tail()}"
-                )
-
-    def stop_all(self, wait: float = 15.0) -> None:
-        """SIGTERM to every child at once, SIGKILL to those still up after `wait` seconds."""
-        # A second Ctrl-C must not cut the stop short and leave some running.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            for child in self.started:
-                if child.process.poll() is None:
-                    child.process.terminate()
-            deadline = time.monotonic() + wait
-            for child in self.started:
-                try:
-                    child.process.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.process.kill()
-                    child.process.wait()
-            if self.started:  # else the pid file is another demo's, or none
-                self.pid_file.unlink(missing_ok=True)
-            self.started.clear()
-            self._markers.clear()
-            for log in self._logs:
-                log.close()
-            self._logs.clear()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def stop_leftovers(self) -> int:
-        """Stop what an earlier demo left running (killed before it could clean up).
-
-        Refuses while that demo is still alive: two demos of one checkout would share logs.
-        """
-        try:
-            recorded = json.loads(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return 0
-        owner = recorded.get("owner")
-        if owner and f"{owner}" != str(os.getpid()) and "demo.py" in _cmdline(owner):
-            raise DemoError(f"another demo (pid {owner}) runs from this checkout: wait for it")
-        stopped = 0
-        for pid, marker in recorded.get("children", {}).items():
-            if marker in _cmdline(pid):  # still ours, not a reused pid
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(int(pid), signal.SIGTERM)
-                    stopped += 1
-        if stopped:
-            time.sleep(1)
-        self.pid_file.unlink(missing_ok=True)
-        return stopped
-
-
-def _cmdline(pid: object) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-async def wait_until(
-    probe: Probe, what: str, *, within: float, every: float = 0.05, children: Children | None = None
-) -> float:
-    """Poll `probe` until it holds; the seconds that took. DemoError after `within` seconds."""
-    start = time.monotonic()
-    while True:
-        with contextlib.suppress(httpx.HTTPError, OSError):
-            if await probe():
-                return time.monotonic() - start
-        if children is not None:
-            children.check_alive()
-        if time.monotonic() - start > within:
-            raise DemoError(f"{what}: not within {within:.0f}s")
-        await asyncio.sleep(every)
-
-
-# -- the stack ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    """The running pieces, their addresses and the credentials that tie them together."""
-
-    http: httpx.AsyncClient
-    children: Children
-    redis_url: str
-    redis: aioredis.Redis = field(init=False)
-    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    api_key: str = field(default_factory=lambda: f"lucca-{secrets.token_hex(12)}")
-    scim_token: str = field(default_factory=lambda: f"elevo-{secrets.token_hex(12)}")
-    webhook_secret: str = field(default_factory=lambda: f"whsec-{secrets.token_hex(16)}")
-    ports: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.redis = aioredis.Redis.from_url(self.redis_url)
-        self._heartbeat: asyncio.Task[None] | None = None
-
-    async def claim_redis(self) -> None:
-        """Empty the demo's database, unless another demo is using it right now."""
-        owner = await self.redis.get(OWNER_KEY)
-        if owner is not None:
-            raise DemoError(
-                f"another demo (pid {owner.decode()}) is using {self.redis_url}: wait for it,"
-                " or give this one another database (DEMO_REDIS_DB)"
-            )
-        await self.redis.flushdb()
-
-        async def beat() -> None:
-            while True:
-                await self.redis.set(OWNER_KEY, os.getpid(), ex=30)
-                await asyncio.sleep(10)
-
-        self._heartbeat = asyncio.create_task(beat())
-
-    async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            await self.redis.delete(OWNER_KEY)
-        await self.redis.aclose()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
-
-    @property
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
-
-    @property
-    def scim_url(self) -> str:
-        return f"{self.url('elevo')}/{TENANT}/v2"
-
-    async def start(self, size: int, seed: int) -> None:
-        """Empty the demo's Redis database, start the four processes, wait until they answer."""
-        await self.claim_redis()
-        self.ports = {name: free_port() for name in ("lucca", "elevo", "web", "metrics")}
-        base = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        company = f"{TENANT}:{size}:{seed}:{self.api_key}"
-        lucca = [sys.executable, "-m", "simulators.lucca", "--port", str(self.ports["lucca"])]
-        lucca += ["--company", company, "--rate-limit", "50"]
-        self.children.start("lucca", lucca, base, self.url("lucca"))
-        contracts = ROOT / "contracts" / "elevo"
-        scim = [str(VENV_BIN / "scim2-server"), "--bearer-token", self.scim_token]
-        scim += ["--schema", str(contracts / "schemas.json"), "--dynamic-tenants"]
-        scim += ["--resource-type", str(contracts / "resource-types.json")]
-        self.children.start(
-            "elevo", [*scim, "--port", str(self.ports["elevo"])], base, self.url("elevo")
-        )
-        env = base | {
-            "REDIS_URL": self.redis_url,
-            "ADMIN_TOKEN": self.admin_token,
-            "SECRETS_KEY": Fernet.generate_key().decode(),
-            "LUCCA_URL_TEMPLATE": f"{self.url('lucca')}/{{subdomain}}",
-            "ALLOW_HTTP_ELEVO": "true",
-            "PORT": str(self.ports["web"]),
-            "WORKER_METRICS_PORT": str(self.ports["metrics"]),
-            "LOG_LEVEL": "WARNING",
-        }
-        self.children.start("web", procfile_command("web", env), env, self.url("web"))
-        self.children.start("worker", procfile_command("worker", env), env, self.url("metrics"))
-
-    def readiness(self) -> dict[str, Probe]:
-        """How each child shows it is ready (the worker: ARQ's health-check key)."""
-
-        async def answers(url: str, token: str | None = None) -> bool:
-            headers = {"Authorization": f"Bearer {token}"} if token else None
-            return (await self.http.get(url, headers=headers)).status_code == 200
-
-        async def worker() -> bool:
-            return bool(await self.redis.exists("arq:queue:health-check"))
-
-        return {
-            "lucca": lambda: answers(f"{self.url('lucca')}/_control/{TENANT}"),
-            "elevo": lambda: answers(f"{self.scim_url}/Users?count=1", self.scim_token),
-            "web": lambda: answers(f"{self.url('web')}/readyz"),
-            "worker": worker,
-        }
-
-    async def run(
-        self,
-        run_id: str,
-        *,
-        within: float,
-        progress: Callable[[str], None] = lambda _: None,
-        strict: bool = True,
-    ) -> dict[str, Any]:
-        """Poll `GET /sync/{tenant}/runs/{id}` until the run has ended; its record.
-
-        After `within` seconds: DemoError, or the record as it stands when not `strict`.
-        """
-        url = f"{self.url('web')}/sync/{TENANT}/runs/{run_id}"
-        deadline = time.monotonic() + within
-        while True:
-            run: dict[str, Any] = (await self.http.get(url, headers=self.admin)).json()
-            if run.get("state") in {"done", "failed", "held"} or (
-                not strict and time.monotonic() > deadline
-            ):
-                return run
-            if time.monotonic() > deadline:
-                raise DemoError(f"run {run_id} still {run.get('state')} after {within:.0f}s")
-            self.children.check_alive()
-            progress(
-                f"  run {run_id}: {run.get('state')}, {run.get('processed', 0)} users processed"
-            )
-            await asyncio.sleep(0.2)
-
-    async def keep(self, say: Callable[[str], None]) -> None:
-        """Keep the services up until Ctrl-C (or one of them exits), saying how to reach them."""
-        say("\nThe services keep running (--keep) until Ctrl-C:")
-        for child in self.children.started:
-            say(f"  {child.name:<7} {child.url}")
-        say(f"  ADMIN_TOKEN={self.admin_token}  (status: GET {self.url('web')}/sync/{TENANT})")
-        say(f"  Elevo token {self.scim_token}  (profiles: GET {self.scim_url}/Users)")
-        while True:
-            self.children.check_alive()
-            await asyncio.sleep(1)
-
-    async def metric(self, name: str) -> float:
-        """The sum of one worker metric over its labels (Prometheus text format)."""
-        text = (await self.http.get(f"{self.url('metrics')}/metrics")).text
-        pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.MULTILINE)
-        return sum(float(value) for value in pattern.findall(text))
 
 
 # -- printing ---------------------------------------------------------------------------------
@@ -386,55 +70,6 @@ class Out:
 
 
 # -- Lucca and Elevo, as the story sees them ----------------------------------------------------
-
-
-class LuccaControl:
-    """The simulator's control API for one company (simulators/lucca/control.py)."""
-
-    def __init__(self, http: httpx.AsyncClient, base: str) -> None:
-        self._http = http
-        self._base = f"{base}/_control/{TENANT}"
-
-    async def mutate(self, op: str, **arguments: Any) -> list[dict[str, Any]]:
-        response = await self._http.post(f"{self._base}/mutations", json={"op": op, **arguments})
-        if response.status_code != 200:
-            raise DemoError(f"the simulator refused {op}: {response.status_code} {response.text}")
-        events: list[dict[str, Any]] = response.json()["events"]
-        return events
-
-    async def dump(self) -> dict[str, Any]:
-        return await self._get("users")
-
-    async def counters(self) -> dict[str, Any]:
-        return await self._get("counters")
-
-    async def _get(self, resource: str) -> dict[str, Any]:
-        response = await self._http.get(f"{self._base}/{resource}")
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
-
-
-async def all_profiles(elevo: ElevoClient) -> list[ElevoProfile]:
-    found: list[ElevoProfile] = []
-    while True:
-        page = await elevo.list_page(start_index=len(found) + 1, count=1000)
-        found.extend(page.profiles)
-        if not page.profiles or len(found) >= page.total:
-            return found
-
-
-async def consistency(
-    lucca: LuccaControl, elevo: ElevoClient, skip_field: str, custom_fields: Mapping[str, str]
-) -> tuple[Report, int]:
-    """simulators.consistency over the whole Lucca dump and every Elevo profile."""
-    dump = await lucca.dump()
-    profiles = await all_profiles(elevo)
-    today = date.fromisoformat(dump["today"])
-    found = check(
-        dump["users"], profiles, skip_field=skip_field, custom_fields=custom_fields, today=today
-    )
-    return found, len(profiles)
 
 
 def counts_text(counts: Mapping[str, int]) -> str:

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from stack.procfile import ROOT
 from tests.conftest import TEST_REDIS_URL
-from tests.e2e.harness import ROOT
 
 pytestmark = pytest.mark.e2e
 

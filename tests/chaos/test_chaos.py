@@ -1,4 +1,4 @@
-"""The chaos suite (bench/chaos.py) at the reduced size CI affords: about two minutes.
+"""The chaos suite (bench/chaos/) at the reduced size CI affords: about two minutes.
 
 150 employees, 300 changes sent as webhooks with duplicates and reordering, while Lucca
 answers 5% 500s and 429 bursts, the fault proxy in front of scim2-server answers 5% 503s and
@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 
-from bench.chaos import ChaosOptions, run
+from bench.chaos.options import ChaosOptions
+from bench.chaos.run import run
 
 pytestmark = [
     pytest.mark.e2e,

@@ -1,4 +1,8 @@
-"""One fixture per real component: scim2-server, the Lucca simulator, the service."""
+"""One fixture per real component: scim2-server, the Lucca simulator, the service.
+
+scim2-server and the Lucca simulator's server come from `stack/`; the service runs in the
+test's event loop so that tests can move its injected clock.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,16 @@ from arq.connections import ArqRedis
 
 from simulators.lucca.app import create_lucca_app
 from simulators.lucca.company import Registry
+from stack.inprocess import ThreadedServer
 from tests.conftest import make_settings
-from tests.e2e.harness import ScimServer, Service, ThreadedServer, start_service
+from tests.e2e.harness import ScimServer, Service, start_service
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
-def scim_server() -> Iterator[ScimServer]:
-    server = ScimServer()
+def scim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
+    server = ScimServer(tmp_path_factory.mktemp("scim2-server"))
     yield server
     server.stop()
 

@@ -1,9 +1,12 @@
 """The real components of an end-to-end test, started over loopback.
 
 - Elevo: the real `scim2-server` in a subprocess (one per test session; a tenant per test).
-- Lucca: the project's simulator under uvicorn in a thread (one per session).
-- The service: its web app under uvicorn and an ARQ worker, in the test's event loop,
-  against the real Redis; fresh for every test.
+- Lucca: the project's simulator under uvicorn in a thread (one per session), so that tests
+  change its companies directly.
+- The service: its web app under uvicorn and an ARQ worker, in the test's event loop (the
+  tests move its injected clock), against the real Redis; fresh for every test.
+
+Ports, the scim2-server process and the threaded server come from `stack/`.
 """
 
 from __future__ import annotations
@@ -11,10 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,66 +35,25 @@ from app.sync.context import Clock
 from simulators.consistency import Report, check
 from simulators.lucca.company import Company, Registry
 from simulators.lucca.webhooks import Event, WebhookSender
+from stack.checks import all_profiles
+from stack.ports import free_port
+from stack.services import Stack
 from workers.worker import worker_options
 
-ROOT = Path(__file__).resolve().parents[2]
 SCIM_TOKEN = "elevo-test-token"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 class ScimServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        scim = Path(sys.executable).with_name("scim2-server")
-        self.process = subprocess.Popen(  # noqa: S603 - our own test server
-            [
-                str(scim),
-                "--schema", str(ROOT / "contracts/elevo/schemas.json"),
-                "--resource-type", str(ROOT / "contracts/elevo/resource-types.json"),
-                "--bearer-token", SCIM_TOKEN,
-                "--dynamic-tenants",
-                "--port", str(self.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port)
-        self.base = f"http://127.0.0.1:{self.port}"
+    """The contract's scim2-server, supervised by the stack; one per test session."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._stack = Stack(log_dir)
+        child = self._stack.elevo("scim2", token=SCIM_TOKEN, name="scim2-server")
+        self.port = child.port
+        self.base = child.url
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-class ThreadedServer:
-    """A uvicorn server in a thread of its own (for the Lucca simulator)."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self._stack.sup.stop_all()
 
 
 @dataclass
@@ -199,14 +157,7 @@ class Tenant:
         return statuses
 
     async def profiles(self) -> list[ElevoProfile]:
-        found: list[ElevoProfile] = []
-        start = 1
-        while True:
-            page = await self.elevo.list_page(start_index=start, count=1000)
-            found.extend(page.profiles)
-            if not page.profiles or len(found) >= page.total:
-                return found
-            start += len(page.profiles)
+        return await all_profiles(self.elevo)
 
     async def profile(self, user_id: int | str) -> ElevoProfile | None:
         return await self.elevo.find_by_external_id(str(user_id))

@@ -15,17 +15,10 @@ from prometheus_client import REGISTRY
 from app.core import scim
 from simulators.lucca.company import Registry
 from simulators.lucca.generator import generate_company
+from stack.ports import free_port, wait_for_port
 from tests.conftest import make_settings
 from tests.e2e.conftest import FakeClock, ServiceFactory
-from tests.e2e.harness import (
-    ScimServer,
-    Service,
-    Tenant,
-    eventually,
-    free_port,
-    start_service,
-    wait_for_port,
-)
+from tests.e2e.harness import ScimServer, Service, Tenant, eventually, start_service
 from tests.e2e.stories import small_company
 
 pytestmark = pytest.mark.e2e

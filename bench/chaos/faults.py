@@ -1,0 +1,102 @@
+"""What the suite does to the service: faults in Lucca and Elevo, killed workers, Redis down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shutil
+import time
+
+from redis.exceptions import RedisError
+
+from bench.chaos.options import ChaosOptions, Summary
+from bench.chaos.pieces import ChaosStack, pending_work
+
+
+async def inject_faults(chaos: ChaosStack, options: ChaosOptions) -> None:
+    """Lucca answers some 500s; the proxy answers some 503s and lets some requests hang."""
+    await chaos.lucca().counters(reset=True)
+    await chaos.lucca().faults({"error_rate": options.lucca_error_rate, "seed": options.seed})
+    proxy = f"{chaos.url('proxy')}/_proxy"
+    (await chaos.http.delete(f"{proxy}/counters")).raise_for_status()
+    faults = {
+        "error_rate": options.proxy_error_rate,
+        "timeout_rate": options.proxy_timeout_rate,
+        "seed": options.seed,
+    }
+    (await chaos.http.put(f"{proxy}/faults", json=faults)).raise_for_status()
+
+
+async def clear_faults(chaos: ChaosStack, summary: Summary) -> None:
+    """No more faults; what was injected goes to the summary."""
+    lucca = chaos.lucca()
+    await lucca.faults(None)
+    summary.lucca_counters = await lucca.counters()
+    proxy = f"{chaos.url('proxy')}/_proxy"
+    (await chaos.http.delete(f"{proxy}/faults")).raise_for_status()
+    summary.proxy_counters = (await chaos.http.get(f"{proxy}/counters")).json()
+
+
+async def lucca_429_burst(chaos: ChaosStack, options: ChaosOptions, index: int) -> None:
+    """The next requests to Lucca answer 429 with Retry-After."""
+    burst = {
+        "status": 429,
+        "count": options.lucca_429_burst_size,
+        "retry_after": options.lucca_429_retry_after,
+    }
+    await chaos.lucca().faults({"force": burst})
+    chaos.log(f"change {index}: a burst of {burst['count']} Lucca 429s")
+
+
+async def kill_worker(chaos: ChaosStack, summary: Summary, rng: random.Random, index: int) -> None:
+    """SIGKILL one of the two workers (its supervisor starts it again)."""
+    name = rng.choice(["worker-1", "worker-2"])
+    running = -1
+    with contextlib.suppress(RedisError):
+        assert chaos.redis is not None
+        running = (await pending_work(chaos.redis))[1]
+    pid = chaos.sup.kill(name)
+    what = f"{name} (pid {pid}) at change {index}, {running} jobs in progress"
+    summary.worker_kills.append(what if pid else f"{name} was down at change {index}")
+    chaos.log(f"SIGKILL {what}")
+
+
+async def _shutdown_redis(chaos: ChaosStack) -> None:
+    cli = shutil.which("redis-cli")
+    if cli:
+        shutdown = await asyncio.create_subprocess_exec(
+            cli, "-p", str(chaos.pieces["redis"].port), "shutdown",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await shutdown.wait()
+    else:  # the same command through redis-py; the connection drops as it succeeds
+        with contextlib.suppress(RedisError):
+            assert chaos.redis is not None
+            await chaos.redis.shutdown()
+
+
+async def restart_redis(
+    chaos: ChaosStack, summary: Summary, options: ChaosOptions, index: int
+) -> None:
+    """SHUTDOWN (which flushes the AOF), `redis_downtime` seconds down, then the same port and
+    data directory again."""
+    child = chaos.sup.children["redis"]
+    child.stopping = True
+    started = time.monotonic()
+    await _shutdown_redis(chaos)
+    child.exits.append(await asyncio.to_thread(child.popen.wait, 30))
+    await asyncio.sleep(options.redis_downtime)
+    chaos.sup.spawn(child)
+    assert chaos.redis is not None
+    redis = chaos.redis
+
+    async def answers() -> bool:
+        return bool(await redis.ping())
+
+    await chaos.wait(answers, "redis answers again")
+    down = time.monotonic() - started
+    keys = await redis.dbsize()
+    what = f"at change {index}: SHUTDOWN (AOF flushed), back in {down:.1f}s with {keys} keys"
+    summary.redis_restarts.append(what)
+    chaos.log(f"Redis restarted {what}")
