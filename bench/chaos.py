@@ -62,11 +62,11 @@ import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from redis.exceptions import RedisError
 
+from app.clients.elevo import ElevoClient
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import parse_user
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, standing_of
-from app.elevo import ElevoClient
-from app.errors import InvalidLuccaUser
 from app.secret import Secret
 from simulators.consistency import check
 from simulators.lucca.generator import FIRST_NAMES, JOB_TITLES, LANGUAGES, LAST_NAMES

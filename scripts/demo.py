@@ -49,8 +49,8 @@ from demo_support import (
     wait_until,
 )
 
+from app.clients.elevo import ElevoClient
 from app.core import scim
-from app.elevo import ElevoClient
 from app.secret import Secret
 from simulators.lucca.webhooks import Event, WebhookSender, leave_created_event
 

@@ -28,12 +28,12 @@ import httpx
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
+from app.clients.elevo import ElevoClient
 from app.core import scim
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser, parse_user
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, standing_of
-from app.elevo import ElevoClient
-from app.errors import InvalidLuccaUser
 from simulators.consistency import Report, check
 
 ROOT = Path(__file__).resolve().parents[1]

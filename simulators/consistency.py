@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser, parse_user
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
-from app.errors import InvalidLuccaUser
 
 
 @dataclass
