@@ -86,11 +86,11 @@ class TenantContexts:
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
         config = await self._store.get(tenant)
-        context = None
+        tenant_ctx = None
         if config is not None:
-            context = build_context(config, self._settings, self._http, self._clock)
-        self._cache[tenant] = (time.monotonic(), context)
-        return context
+            tenant_ctx = build_context(config, self._settings, self._http, self._clock)
+        self._cache[tenant] = (time.monotonic(), tenant_ctx)
+        return tenant_ctx
 
     def forget(self, tenant: str) -> None:
         self._cache.pop(tenant, None)

@@ -27,9 +27,6 @@ class Job(StrEnum):
     TICK = "cron:tick"  # ARQ's name for the cron job of `tick`
 
 
-ReconcileStep = Job  # one of RECONCILE_SNAPSHOT, RECONCILE_PAGE, RECONCILE_FINISH
-
-
 async def enqueue_user_syncs(
     redis: ArqRedis,
     tenant: str,
@@ -63,8 +60,9 @@ async def enqueue_user_syncs(
 
 
 async def enqueue_reconcile_step(
-    redis: ArqRedis, step: ReconcileStep, tenant: str, run_id: str, arg: int
+    redis: ArqRedis, step: Job, tenant: str, run_id: str, arg: int
 ) -> None:
+    """Queue a reconciliation step (RECONCILE_SNAPSHOT, _PAGE or _FINISH) with its argument."""
     # A fixed id per step: a step re-queued after a crash is not queued twice.
     job_id = keys.step_job_id(step.value, tenant, run_id, arg)
     await queue.enqueue(redis, step.value, tenant, run_id, arg, job_id=job_id)

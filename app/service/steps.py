@@ -25,7 +25,8 @@ from app.service.reconcile import (
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
 from app.service.runs import fail_run
-from app.store.failures import Failures, run_failures
+from app.store import keys
+from app.store.failures import Failures
 from app.store.runs import RunState
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
     run = await res.runs.get(tenant, run_id)
     if tenant_ctx is None or run is None:
         return Done("unknown tenant or run")
-    failures_key = run_failures(tenant, run_id)
+    failures_key = keys.run_failures(tenant, run_id)
     try:
         done = str(await step(res, tenant_ctx, RunOptions.of(run)))
         pipe = res.redis.pipeline(transaction=False)

@@ -17,8 +17,7 @@ from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
 from app.service.schedule import schedule_contract_ends
-from app.store import queue
-from app.store.failures import user_failures
+from app.store import keys, queue
 from app.store.locks import UserLock
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ async def sync_user(
             res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
         )
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
-        failures_key = user_failures(tenant, user_id)
+        failures_key = keys.failures(tenant, user_id)
         try:
             outcome = await employee.sync(user_id)
         except LuccaThrottled as exc:  # waiting for the budget is no failure
@@ -95,7 +94,7 @@ async def _give_up(
     res: Resources, tenant: str, user_id: str, run_id: str | None, failures: int, exc: Exception
 ) -> None:
     """Not retried for ever: recorded against the user; the next reconciliation tries again."""
-    await res.failures.clear(user_failures(tenant, user_id))
+    await res.failures.clear(keys.failures(tenant, user_id))
     reason = f"gave up after {failures - 1} failed tries: {exc}"
     decision = Decision(user_id, Action.ERROR, reason)
     await record_decision(

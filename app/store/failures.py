@@ -9,20 +9,12 @@ from __future__ import annotations
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import keys
-
 FAILURE_MEMORY_SECONDS = 6 * 3600
 
 
-def user_failures(tenant: str, user_id: str) -> str:
-    return keys.failures(tenant, user_id)
-
-
-def run_failures(tenant: str, run_id: str) -> str:
-    return keys.run_part(tenant, run_id, "failures")
-
-
 class Failures:
+    """Counters under keys.failures (a user's sync) or keys.run_failures (a run's steps)."""
+
     def __init__(self, redis: ArqRedis) -> None:
         self._redis = redis
 

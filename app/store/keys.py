@@ -112,6 +112,11 @@ def run(tenant: str, run_id: str) -> str:
     return f"t:{tenant}:run:{run_id}"
 
 
+def run_failures(tenant: str, run_id: str) -> str:
+    """Consecutive failed tries of a run's steps."""
+    return run_part(tenant, run_id, "failures")
+
+
 def run_part(tenant: str, run_id: str, part: str) -> str:
     """A run's working sets: the Elevo snapshot ("elevo", "by-ext", "by-name", "managed"),
     the Lucca users seen ("seen"), what waits for the finish ("suspend", "follow", "retry"),
