@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.logs import configure_logging
-from app.resources import Resources
 from app.routes import health, metrics, openapi, sync, tenants, webhooks
+from app.service.context import Clock, system_clock
+from app.service.resources import Resources
 from app.settings import Settings
-from app.sync.context import Clock, system_clock
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import sys
 from arq import create_pool
 
 from app.crypto import SecretBox
-from app.resources import redis_settings
+from app.service.resources import redis_settings
 from app.settings import Settings
-from app.tenant_store import TenantStore
+from app.store.tenants import TenantStore
 
 
 async def rotate(settings: Settings) -> int:

@@ -39,7 +39,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS, ROOT, log, machine, markdown_table, write_results
+from bench.common import log
+from bench.results import RESULTS, machine, markdown_table, write_results
+from stack.procfile import ROOT
 
 Picker = Callable[[Mapping[str, Any]], float]
 

@@ -29,9 +29,9 @@ import httpx
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
-from app.resources import job_deserializer, job_serializer
-from app.sync.enqueue import enqueue_user_syncs
-from app.sync.records import Records
+from app.serialization import job_deserializer, job_serializer
+from app.service.jobs import enqueue_user_syncs
+from app.store.runs import RunMode, RunStore, Trigger, TriggerKind, draft_run
 from bench.anchor_worker import DONE_KEY
 from bench.common import SCIM_TOKEN, bench_stack, full_sync, log, lucca_counters, redis_client
 from bench.results import markdown_table, write_results
@@ -71,9 +71,10 @@ async def service_phase(
     service: Service, pool: ArqRedis, changes: list[Change], within: float
 ) -> dict[str, Any]:
     tenant = service.tenants["acme"]
-    records = Records(pool, 3600)
-    run_id = await records.create_run(
-        tenant.name, mode="users", trigger="bench", expected=len(changes)
+    runs = RunStore(pool, 3600)
+    run_id = await runs.create(
+        tenant.name,
+        draft_run(mode=RunMode.USERS, trigger=Trigger(TriggerKind.BENCH), expected=len(changes)),
     )
     key = f"t:{tenant.name}:run:{run_id}"
     assert service.worker is not None
@@ -89,7 +90,8 @@ async def service_phase(
 
         finished = await _wait(done, within)
         elapsed = time.perf_counter() - started
-    counts = await records.get_run(tenant.name, run_id)
+    report = await runs.report(tenant.name, run_id)
+    counts = report.document() if report else None
     return {
         "enqueue_s": round(enqueued, 2),
         "finished": finished,

@@ -38,7 +38,7 @@ from demo_support import (
     percentile,
 )
 
-from app.elevo import ElevoClient
+from app.clients.elevo import ElevoClient
 from app.secret import Secret
 from simulators.lucca.webhooks import WebhookSender
 from stack.checks import all_profiles, consistency

@@ -18,8 +18,8 @@ from demo_support import (
     suspended,
 )
 
+from app.clients.elevo import ElevoClient
 from app.core import scim
-from app.elevo import ElevoClient
 from simulators.lucca.webhooks import Event, leave_created_event
 from stack.lucca_control import LuccaControl
 from stack.ports import Probe

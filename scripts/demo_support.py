@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.clients.elevo import ElevoClient
 from app.core import scim
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser, parse_user
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, standing_of
-from app.elevo import ElevoClient
-from app.errors import InvalidLuccaUser
 from stack.checks import all_profiles
 from stack.ports import Probe
 

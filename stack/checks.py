@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from app.clients.elevo import ElevoClient
 from app.core.profile import ElevoProfile
-from app.elevo import ElevoClient
 from simulators.consistency import Report, check
 from stack.lucca_control import LuccaControl
 

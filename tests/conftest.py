@@ -12,7 +12,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from cryptography.fernet import Fernet
 
-from app.resources import job_deserializer, job_serializer
+from app.serialization import job_deserializer, job_serializer
 from app.settings import Settings
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")

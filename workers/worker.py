@@ -7,71 +7,61 @@ from typing import Any
 
 from arq import cron, func
 from arq.typing import WorkerCoroutine
+from arq.worker import Function
 from prometheus_client import start_http_server
 
 from app.logs import configure_logging
-from app.resources import Resources, job_deserializer, job_serializer, redis_settings
+from app.serialization import job_deserializer, job_serializer
+from app.service.jobs import Job
+from app.service.resources import Resources, redis_settings
+from app.service.steps import RECONCILE_MAX_TRIES, RECONCILE_TIMEOUT
+from app.service.sync_user import SYNC_USER_MAX_TRIES, SYNC_USER_TIMEOUT
 from app.settings import Settings
-from workers.jobs import (
-    RECONCILE_MAX_TRIES,
-    RECONCILE_TIMEOUT,
-    SYNC_USER_MAX_TRIES,
-    SYNC_USER_TIMEOUT,
-    plan_users,
-    poll_changes_job,
-    reconcile_finish_job,
-    reconcile_page_job,
-    reconcile_snapshot,
-    sync_department,
-    sync_user,
-    sync_user_due,
-    tick,
-)
+from workers import jobs
 
 log = logging.getLogger(__name__)
 
 
+def _run_step(coroutine: WorkerCoroutine, job: Job) -> Function:
+    """A job of a run: short, retried through budget waits (failures are counted apart)."""
+    return func(
+        coroutine,
+        name=job.value,
+        timeout=RECONCILE_TIMEOUT,
+        max_tries=RECONCILE_MAX_TRIES,
+        keep_result=0,
+    )
+
+
 def functions() -> list[Any]:
+    # Names from the enum: a misspelt one fails here, at import, not when a job is queued.
     return [
-        func(sync_user, timeout=SYNC_USER_TIMEOUT, max_tries=SYNC_USER_MAX_TRIES, keep_result=60),
         func(
-            reconcile_snapshot,
-            timeout=RECONCILE_TIMEOUT,
-            max_tries=RECONCILE_MAX_TRIES,
+            jobs.sync_user,
+            name=Job.SYNC_USER.value,
+            timeout=SYNC_USER_TIMEOUT,
+            max_tries=SYNC_USER_MAX_TRIES,
+            keep_result=60,
+        ),
+        _run_step(jobs.reconcile_snapshot, Job.RECONCILE_SNAPSHOT),
+        _run_step(jobs.reconcile_page, Job.RECONCILE_PAGE),
+        _run_step(jobs.reconcile_finish, Job.RECONCILE_FINISH),
+        _run_step(jobs.poll_changes, Job.POLL_CHANGES),
+        _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
+        _run_step(jobs.plan_users, Job.PLAN_USERS),
+        func(
+            jobs.sync_user_due,
+            name=Job.SYNC_USER_DUE.value,
+            timeout=30,
+            max_tries=10,
             keep_result=0,
         ),
-        func(
-            reconcile_page_job,
-            name="reconcile_page",
-            timeout=RECONCILE_TIMEOUT,
-            max_tries=RECONCILE_MAX_TRIES,
-            keep_result=0,
-        ),
-        func(
-            reconcile_finish_job,
-            name="reconcile_finish",
-            timeout=RECONCILE_TIMEOUT,
-            max_tries=RECONCILE_MAX_TRIES,
-            keep_result=0,
-        ),
-        func(
-            poll_changes_job,
-            name="poll_changes",
-            timeout=RECONCILE_TIMEOUT,
-            max_tries=RECONCILE_MAX_TRIES,
-            keep_result=0,
-        ),
-        func(
-            sync_department, timeout=RECONCILE_TIMEOUT, max_tries=RECONCILE_MAX_TRIES, keep_result=0
-        ),
-        func(plan_users, timeout=RECONCILE_TIMEOUT, max_tries=RECONCILE_MAX_TRIES, keep_result=0),
-        func(sync_user_due, timeout=30, max_tries=10, keep_result=0),
     ]
 
 
 def cron_jobs() -> list[Any]:
     # unique=True: several workers enqueue one tick per minute between them.
-    return [cron(tick, second=0, unique=True, timeout=50, keep_result=0)]
+    return [cron(jobs.tick, name=Job.TICK.value, second=0, unique=True, timeout=50, keep_result=0)]
 
 
 def serve_metrics(port: int, host: str) -> None:

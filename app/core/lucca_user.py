@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.errors import InvalidLuccaUser
+from app.core.errors import InvalidLuccaUser
 
 BASE_FIELDS = (
     "id",

@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 from app.core import scim
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser, as_text, value_at
-from app.errors import InvalidLuccaUser
 
 
 class Standing(StrEnum):

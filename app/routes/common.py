@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.resources import Resources
+from app.service.resources import Resources
 
 TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # use fullmatch
 

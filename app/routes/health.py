@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.routes.common import resources_of
+from app.service.health import store_ready
 
 
 async def healthz(request: Request) -> Response:
@@ -15,9 +15,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    try:
-        await resources_of(request).redis.ping()
-    except (RedisError, OSError):
+    if not await store_ready(resources_of(request)):
         return JSONResponse({"status": "redis unreachable"}, status_code=503)
     return JSONResponse({"status": "ready"})
 

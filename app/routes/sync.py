@@ -14,10 +14,17 @@ from starlette.routing import Route
 
 from app.auth import require_admin
 from app.core.lucca_user import user_id_of
-from app.resources import Resources
 from app.routes.common import TENANT_PATTERN, error, resources_of
-from app.sync.runs import start_run
-from app.tenant_store import TenantStoreError
+from app.service.errors import TenantUnreadable
+from app.service.resources import Resources
+from app.service.runs import (
+    RunRequest,
+    history_document,
+    request_run,
+    run_document,
+    status_document,
+)
+from app.service.tenants import get_tenant
 
 MODES = ("full", "changes")
 RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}")
@@ -28,7 +35,7 @@ class BadRequest(Exception):
     pass
 
 
-def parse_trigger(body: Any) -> dict[str, Any]:
+def parse_trigger(body: Any) -> RunRequest:
     """Validate a trigger body; raises BadRequest with a message for the caller."""
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
@@ -47,21 +54,17 @@ def parse_trigger(body: Any) -> dict[str, Any]:
         ids = [user_id_of({"id": u}) for u in users]
         if any(i is None for i in ids):
             raise BadRequest("every user id must be a positive integer (number or string)")
-        return {
-            "mode": "users",
-            "users": [i for i in ids if i],
-            "dry_run": body.get("dry_run", False),
-        }
+        return RunRequest.of_users([i for i in ids if i], dry_run=body.get("dry_run", False))
     mode = body.get("mode", "full")
     if mode not in MODES:
         raise BadRequest(f"mode must be one of {', '.join(MODES)}")
     if body.get("confirm_suspensions") and mode != "full":
         raise BadRequest("confirm_suspensions goes with mode full")
-    return {
-        "mode": mode,
-        "dry_run": body.get("dry_run", False),
-        "confirm_suspensions": body.get("confirm_suspensions", False),
-    }
+    return RunRequest.of_mode(
+        mode,
+        dry_run=body.get("dry_run", False),
+        confirm_suspensions=body.get("confirm_suspensions", False),
+    )
 
 
 async def _known_tenant(request: Request) -> tuple[Resources, str] | Response:
@@ -71,8 +74,8 @@ async def _known_tenant(request: Request) -> tuple[Resources, str] | Response:
     if not TENANT_PATTERN.fullmatch(tenant):
         return error(404, "unknown_tenant", "no such tenant")
     try:
-        config = await res.tenants.get(tenant)
-    except TenantStoreError:
+        config = await get_tenant(res, tenant)
+    except TenantUnreadable:
         return error(500, "tenant_unreadable", "the tenant's stored secrets do not decrypt")
     if config is None:
         return error(404, "unknown_tenant", "no such tenant")
@@ -105,39 +108,19 @@ async def trigger(request: Request, res: Resources, tenant: str) -> Response:
         return error(400, "bad_json", "body is not JSON")
     except BadRequest as exc:
         return error(400, "bad_request", str(exc))
-    run_id = await start_run(res, tenant, trigger_spec, trigger="api")
+    run_id = await request_run(res, tenant, trigger_spec)
     return JSONResponse({"run": run_id}, status_code=202)
 
 
 @_for_known_tenant
 async def status(request: Request, res: Resources, tenant: str) -> Response:
-    notes = await res.records.notes(tenant)
-    held_users = orjson.loads(notes["held_users"]) if notes.get("held_users") else []
-    return JSONResponse(
-        {
-            "tenant": tenant,
-            "last_event_at": notes.get("last_event") or None,
-            "last_full_run_at": notes.get("last_full_run") or None,
-            "queue_depth": await res.redis.zcard("arq:queue"),
-            "safety_guard": {
-                "holding": bool(notes.get("held_run")),
-                "run": notes.get("held_run") or None,
-                "users": held_users,
-            },
-            "permission_loss": notes.get("permission_loss") or None,
-            "lucca_key_error": notes.get("lucca_key_error") or None,
-            "elevo_token_error": notes.get("elevo_token_error") or None,
-            "last_poll_at": notes.get("last_poll") or None,
-            "failing_users": await res.records.user_errors(tenant),
-            "runs": await res.records.recent_runs(tenant),
-        }
-    )
+    return JSONResponse(await status_document(res, tenant))
 
 
 @_for_known_tenant
 async def run_detail(request: Request, res: Resources, tenant: str) -> Response:
     run_id = request.path_params["run_id"]
-    run = await res.records.get_run(tenant, run_id) if RUN_ID.fullmatch(run_id) else None
+    run = await run_document(res, tenant, run_id) if RUN_ID.fullmatch(run_id) else None
     if run is None:
         return error(404, "unknown_run", "no such run (or it expired)")
     return JSONResponse(run)
@@ -148,8 +131,7 @@ async def user_history(request: Request, res: Resources, tenant: str) -> Respons
     user_id = request.path_params["user_id"]
     if user_id_of({"id": user_id}) is None:
         return error(400, "bad_user", "user id must be a positive integer")
-    history = await res.records.history(tenant, user_id)
-    return JSONResponse({"tenant": tenant, "user": user_id, "history": history})
+    return JSONResponse(await history_document(res, tenant, user_id))
 
 
 routes = [

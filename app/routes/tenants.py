@@ -19,9 +19,8 @@ from starlette.routing import Route
 
 from app.auth import require_admin
 from app.routes.common import error, resources_of
-from app.sync import keys
-from app.sync.runs import purge_tenant_state, start_run
-from app.tenant_store import TenantStoreError
+from app.service import tenants as tenant_admin
+from app.service.errors import TenantUnreadable
 from app.tenants import TenantValidationError, parse_tenant, tenant_view, validate_tenant_name
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ def _admin(handler: Handler) -> Handler:
                 return error(400, "invalid_tenant", exc.message)
         try:
             return await handler(request)
-        except TenantStoreError as exc:
+        except TenantUnreadable as exc:
             # The SECRETS_KEY in use cannot read what is stored: an operator must act.
             log.error("tenant config unreadable: %s", exc)
             return error(500, "tenant_unreadable", str(exc))
@@ -67,12 +66,7 @@ async def put_tenant(request: Request) -> Response:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         return error(400, "invalid_json", "the body is not valid JSON")
-    try:
-        existing = await resources.tenants.get(tenant)
-    except TenantStoreError as exc:
-        # A body with every secret may still replace an unreadable config (the way out).
-        log.warning("replacing an unreadable tenant config: %s", exc)
-        existing = None
+    existing = await tenant_admin.replaceable_config(resources, tenant)
     try:
         config = parse_tenant(
             tenant,
@@ -82,15 +76,7 @@ async def put_tenant(request: Request) -> Response:
         )
     except TenantValidationError as exc:
         return error(400, "invalid_config", exc.message)
-    created = await resources.tenants.put(config)
-    # This process may have cached the old config, or the tenant's absence.
-    resources.contexts.forget(tenant)
-    await resources.records.note(
-        tenant, lucca_key_error="", elevo_token_error="", permission_loss=""
-    )
-    if await resources.redis.delete(keys.lucca_revoked(tenant)):
-        # Lucca had refused the old key: catch up on what the sync missed meanwhile.
-        await start_run(resources, tenant, {"mode": "full"}, trigger="key-replaced")
+    created = await tenant_admin.put_tenant(resources, config)
     log.info("tenant %s %s", tenant, "created" if created else "replaced")
     return JSONResponse(tenant_view(config), status_code=201 if created else 200)
 
@@ -99,7 +85,7 @@ async def put_tenant(request: Request) -> Response:
 async def get_tenant(request: Request) -> Response:
     resources = resources_of(request)
     tenant = request.path_params["tenant"]
-    config = await resources.tenants.get(tenant)
+    config = await tenant_admin.get_tenant(resources, tenant)
     if config is None:
         return error(404, "unknown_tenant", f"no tenant {tenant!r}")
     return JSONResponse(tenant_view(config))
@@ -109,10 +95,8 @@ async def get_tenant(request: Request) -> Response:
 async def delete_tenant(request: Request) -> Response:
     resources = resources_of(request)
     tenant = request.path_params["tenant"]
-    if not await resources.tenants.delete(tenant):
+    if not await tenant_admin.delete_tenant(resources, tenant):
         return error(404, "unknown_tenant", f"no tenant {tenant!r}")
-    resources.contexts.forget(tenant)
-    await purge_tenant_state(resources.redis, tenant)
     log.info("tenant %s deleted", tenant)
     return Response(status_code=204)
 
@@ -120,7 +104,7 @@ async def delete_tenant(request: Request) -> Response:
 @_admin
 async def list_tenants(request: Request) -> Response:
     resources = resources_of(request)
-    return JSONResponse({"tenants": await resources.tenants.list()})
+    return JSONResponse({"tenants": await tenant_admin.list_tenants(resources)})
 
 
 routes: list[Route] = [

@@ -13,7 +13,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from app.elevo import ElevoClient
+from app.clients.elevo import ElevoClient
 from app.secret import Secret
 from bench.chaos.options import CUSTOM_FIELDS, SKIP_FIELD, TENANT, ChaosOptions
 from stack.lucca_control import LuccaControl

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import orjson
 
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import parse_user
 from app.core.rules import Standing, standing_of
-from app.errors import InvalidLuccaUser
 from bench.chaos.options import CUSTOM_FIELDS, SKIP_FIELD, TENANT, Summary
 from bench.chaos.pieces import ChaosStack
 from stack.checks import consistency

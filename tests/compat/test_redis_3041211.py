@@ -28,7 +28,7 @@ from arq.worker import Worker
 from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
-from app.resources import Resources
+from app.service.resources import Resources
 from simulators import fastscim
 from simulators.lucca.app import create_lucca_app
 from simulators.lucca.company import Company, Registry

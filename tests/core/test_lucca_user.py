@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import BASE_FIELDS, as_text, parse_user, projection, value_at
-from app.errors import InvalidLuccaUser
 from tests.factories import LOGIN, MAIL, make_lucca_item, make_lucca_user
 
 # --- parse_user --------------------------------------------------------------------------

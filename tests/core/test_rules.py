@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from app.core import scim
+from app.core.errors import InvalidLuccaUser
 from app.core.rules import Standing, desired_attributes, skip_value, standing_of
-from app.errors import InvalidLuccaUser
 from tests.factories import (
     LOGIN,
     MAIL,

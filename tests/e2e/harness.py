@@ -24,14 +24,15 @@ import httpx
 import uvicorn
 from arq.worker import Worker
 
+from app.clients.elevo import ElevoClient
 from app.core.profile import ElevoProfile
 from app.core.tenant import GuardConfig, TenantConfig
-from app.elevo import ElevoClient
 from app.main import create_app
-from app.resources import Resources
 from app.secret import Secret
+from app.service.context import Clock
+from app.service.resources import Resources
+from app.service.runs import run_document
 from app.settings import Settings
-from app.sync.context import Clock
 from simulators.consistency import Report, check
 from simulators.lucca.company import Company, Registry
 from simulators.lucca.webhooks import Event, WebhookSender
@@ -184,7 +185,7 @@ class Tenant:
 
     async def wait_run(self, run_id: str, within: float = 60.0) -> dict[str, Any]:
         async def ended() -> dict[str, Any] | None:
-            run = await self.service.resources.records.get_run(self.name, run_id)
+            run = await run_document(self.service.resources, self.name, run_id)
             return run if run and run["state"] in {"done", "failed", "held"} else None
 
         return await eventually(ended, timeout=within)

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from app.core import scim
 from app.core.tenant import GuardConfig
+from app.service.runs import recent_run_documents
 from simulators.lucca.company import Company
 from simulators.lucca.generator import generate_company
 from tests.e2e.harness import Service, Tenant
@@ -260,6 +261,6 @@ async def test_two_workers_start_one_nightly_run_per_tenant(service: Service, cl
     ctx = {"resources": service.resources}
     started = await asyncio.gather(tick(ctx), tick(ctx), tick(ctx))
     assert sum(started) == 1
-    runs = await service.resources.records.recent_runs(tenant.name)
+    runs = await recent_run_documents(service.resources, tenant.name)
     nightly = [r for r in runs if r["trigger"] == "nightly"]
     assert len(nightly) == 1

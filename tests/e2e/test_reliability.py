@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.core import scim
+from app.service.runs import recent_run_documents, run_document
 from simulators.lucca.company import Registry
 from simulators.lucca.generator import generate_company
 from stack.ports import free_port, wait_for_port
@@ -115,7 +116,7 @@ async def test_a_revoked_key_is_flagged_not_hammered(service: Service) -> None:
         f"{service.url}/tenants/{tenant.name}", json=body, headers=service.admin_headers
     )
     assert put.status_code == 200
-    runs = await service.resources.records.recent_runs(tenant.name)
+    runs = await recent_run_documents(service.resources, tenant.name)
     catch_up = next(r for r in runs if r["trigger"] == "key-replaced")
     done = await tenant.wait_run(str(catch_up["id"]))
     assert done["state"] == "done"
@@ -189,7 +190,7 @@ async def test_a_big_reconciliation_does_not_hold_up_another_tenants_webhooks(
 
 
 async def _running(service: Service, tenant: str, run_id: str) -> bool:
-    run = await service.resources.records.get_run(tenant, run_id)
+    run = await run_document(service.resources, tenant, run_id)
     return bool(run and run["state"] == "running")
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
+from app.service.runs import recent_run_documents
 from simulators.lucca.webhooks import (
     leave_created_event,
     lucca_timestamp,
@@ -28,7 +29,7 @@ async def acme(service: Service) -> Tenant:
 
 
 async def runs_of(tenant: Tenant) -> list[dict[str, object]]:
-    return await tenant.service.resources.records.recent_runs(tenant.name)
+    return await recent_run_documents(tenant.service.resources, tenant.name)
 
 
 @pytest.mark.parametrize("param", ["echo", "challenge"])

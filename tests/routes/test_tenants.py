@@ -12,11 +12,11 @@ from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from app.resources import Resources
 from app.routes import tenants
 from app.secret import Secret
+from app.service.resources import Resources
 from app.settings import Settings
-from app.tenant_store import config_key
+from app.store import keys
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
 
 API_KEY = "lucca-api-key-0a1b2c3d"
@@ -304,9 +304,9 @@ async def test_unreadable_config_is_a_500_until_replaced(
     client: httpx.AsyncClient, resources: Resources
 ) -> None:
     await put(client, "acme", body())
-    stored = orjson.loads(await resources.redis.get(config_key("acme")))
+    stored = orjson.loads(await resources.redis.get(keys.tenant_config("acme")))
     stored["elevo"]["token"] = stored["lucca"]["api_key"]
-    await resources.redis.set(config_key("acme"), orjson.dumps(stored))
+    await resources.redis.set(keys.tenant_config("acme"), orjson.dumps(stored))
     response = await client.get("/tenants/acme", headers=AUTH)
     assert response.status_code == 500
     assert response.json()["error"] == "tenant_unreadable"

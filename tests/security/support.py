@@ -15,7 +15,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
-from app.resources import Resources
+from app.service.resources import Resources
 from app.settings import Settings
 from tests.conftest import TEST_ADMIN_TOKEN
 

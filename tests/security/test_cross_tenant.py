@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from app.sync import keys
+from app.store import keys
 from tests.security.support import (
     ACME_API_KEY,
     ACME_ELEVO_TOKEN,

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from arq.connections import ArqRedis
 
-from app.sync import keys
-from app.tenant_store import config_key
+from app.store import keys
 from tests.conftest import make_settings
 from tests.security.conftest import register_tenants
 from tests.security.support import ADMIN, Served, serve
@@ -45,7 +44,8 @@ async def test_sync_routes_answer_a_json_error_for_an_unreadable_config(
     lenient: Served, method: str, path: str
 ) -> None:
     redis = lenient.resources.redis
-    await redis.set(config_key("beta"), (await redis.get(config_key("acme"))) or b"")
+    acme = await redis.get(keys.tenant_config("acme"))
+    await redis.set(keys.tenant_config("beta"), acme or b"")
     response = await lenient.client.request(method, path, headers=ADMIN, json={})
     assert response.headers["content-type"] == "application/json", response.text
     assert response.json()["error"] == "tenant_unreadable"

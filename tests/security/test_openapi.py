@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from app.main import create_app
 from app.openapi import openapi_document
-from app.resources import Resources
+from app.service.resources import Resources
 from tests.conftest import make_settings
 from tests.security.support import Served
 

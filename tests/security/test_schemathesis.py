@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.applications import Starlette
 
 from app.main import create_app
-from app.sync import keys
+from app.store import keys
 from tests.conftest import TEST_REDIS_URL, make_settings
 from tests.security.conftest import register_tenants
 from tests.security.support import ACME_WEBHOOK, ADMIN, leaked, serve, signed_headers

@@ -13,7 +13,8 @@ from arq.connections import ArqRedis
 from cryptography.fernet import Fernet
 
 from app.rotate_keys import rotate
-from app.tenant_store import TENANTS_KEY, TenantStoreError, config_key
+from app.store import keys
+from app.store.tenants import TenantStoreError
 from tests.conftest import TEST_ADMIN_TOKEN, TEST_REDIS_URL, make_settings
 from tests.security.conftest import register_tenants
 from tests.security.support import (
@@ -58,7 +59,7 @@ async def webhook_status(secrets_key: str, tenant: str = "acme") -> int:
 async def test_stored_configs_hold_no_clear_secret(served: Served) -> None:
     redis = served.resources.redis
     for tenant in ("acme", "beta"):
-        raw = await redis.get(config_key(tenant))
+        raw = await redis.get(keys.tenant_config(tenant))
         assert raw is not None
         assert leaked(raw) == []
         document = orjson.loads(raw)
@@ -69,7 +70,7 @@ async def test_stored_configs_hold_no_clear_secret(served: Served) -> None:
 async def test_key_rotation_end_to_end(redis: ArqRedis) -> None:
     async with serve(make_settings(SECRETS_KEY=OLD_KEY)) as app:
         await register_tenants(app)
-    before = await redis.get(config_key("acme"))
+    before = await redis.get(keys.tenant_config("acme"))
     # Not yet rotated: the new key alone cannot read what the old one wrote.
     status, text = await tenant_answer(NEW_KEY)
     assert (status, orjson.loads(text)["error"]) == (500, "tenant_unreadable")
@@ -78,7 +79,7 @@ async def test_key_rotation_end_to_end(redis: ArqRedis) -> None:
     # Every process runs with `new,old`; both still read everything meanwhile.
     assert (await tenant_answer(f"{NEW_KEY},{OLD_KEY}"))[0] == 200
     assert await rotate(make_settings(SECRETS_KEY=f"{NEW_KEY},{OLD_KEY}")) == 2
-    assert await redis.get(config_key("acme")) != before
+    assert await redis.get(keys.tenant_config("acme")) != before
 
     # `old` dropped: `new` alone reads every secret right (the webhook secret verifies).
     status, text = await tenant_answer(NEW_KEY)
@@ -130,16 +131,16 @@ async def test_a_malformed_key_fails_the_command_without_printing_it(redis: ArqR
 
 async def test_a_document_copied_to_another_tenant_does_not_decrypt(served: Served) -> None:
     redis = served.resources.redis
-    stolen = await redis.get(config_key("acme"))
+    stolen = await redis.get(keys.tenant_config("acme"))
     assert stolen is not None
     # Someone with Redis access files acme's document under a tenant of their own...
-    await redis.set(config_key("mallory"), stolen)
-    await redis.sadd(TENANTS_KEY, "mallory")
+    await redis.set(keys.tenant_config("mallory"), stolen)
+    await redis.sadd(keys.tenants(), "mallory")
     response = await served.client.get("/tenants/mallory", headers=ADMIN)
     assert (response.status_code, response.json()["error"]) == (500, "tenant_unreadable")
     assert leaked(response.content) == []
     # ... or over beta's: beta stops working, but never runs with acme's credentials.
-    await redis.set(config_key("beta"), stolen)
+    await redis.set(keys.tenant_config("beta"), stolen)
     response = await served.client.get("/tenants/beta", headers=ADMIN)
     assert (response.status_code, response.json()["error"]) == (500, "tenant_unreadable")
     body = employee_updated()
@@ -153,12 +154,12 @@ async def test_a_document_copied_to_another_tenant_does_not_decrypt(served: Serv
 
 async def test_a_token_moved_to_another_field_does_not_decrypt(served: Served) -> None:
     redis = served.resources.redis
-    raw = await redis.get(config_key("acme"))
+    raw = await redis.get(keys.tenant_config("acme"))
     assert raw is not None
     document = orjson.loads(raw)
     # The Elevo token field now holds the Lucca API key's token: it must not be sent to Elevo.
     document["elevo"]["token"] = document["lucca"]["api_key"]
-    await redis.set(config_key("acme"), orjson.dumps(document))
+    await redis.set(keys.tenant_config("acme"), orjson.dumps(document))
     response = await served.client.get("/tenants/acme", headers=ADMIN)
     assert (response.status_code, response.json()["error"]) == (500, "tenant_unreadable")
     assert leaked(response.content, [ACME_API_KEY, ACME_ELEVO_TOKEN]) == []
@@ -166,10 +167,10 @@ async def test_a_token_moved_to_another_field_does_not_decrypt(served: Served) -
 
 async def test_rotation_names_a_tenant_it_cannot_read(served: Served) -> None:
     redis = served.resources.redis
-    stolen = await redis.get(config_key("acme"))
+    stolen = await redis.get(keys.tenant_config("acme"))
     assert stolen is not None
-    await redis.set(config_key("mallory"), stolen)
-    await redis.sadd(TENANTS_KEY, "mallory")
+    await redis.set(keys.tenant_config("mallory"), stolen)
+    await redis.sadd(keys.tenants(), "mallory")
     current = served.resources.settings.secrets_keys[0].reveal()
     with pytest.raises(TenantStoreError, match="mallory") as failure:
         await rotate(make_settings(SECRETS_KEY=f"{NEW_KEY},{current}"))

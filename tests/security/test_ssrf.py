@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
-from app.elevo import validate_scim_url
-from app.lucca import lucca_base_url
-from app.resources import new_http_client
+from app.clients.elevo import validate_scim_url
+from app.clients.http import new_http_client
+from app.clients.lucca import lucca_base_url
 from app.settings import DEFAULT_LUCCA_URL_TEMPLATE
-from app.tenant_store import TENANTS_KEY, config_key
+from app.store import keys
 from tests.conftest import make_settings
 from tests.security.cases import SCIM_URLS, SUBDOMAINS
 from tests.security.support import ACME_WEBHOOK, ADMIN, Served, signed_headers
@@ -82,12 +82,12 @@ async def test_a_config_tampered_with_in_redis_is_refused_on_read(
     served: Served, section: str, field: str, value: str
 ) -> None:
     redis = served.resources.redis
-    raw = await redis.get(config_key("acme"))
+    raw = await redis.get(keys.tenant_config("acme"))
     assert raw is not None
     document = orjson.loads(raw)
     document[section][field] = value
-    await redis.set(config_key("mallory"), orjson.dumps(document))
-    await redis.sadd(TENANTS_KEY, "mallory")
+    await redis.set(keys.tenant_config("mallory"), orjson.dumps(document))
+    await redis.sadd(keys.tenants(), "mallory")
     response = await served.client.get("/tenants/mallory", headers=ADMIN)
     assert (response.status_code, response.json()["error"]) == (500, "tenant_unreadable")
     body = b'{"id": "1", "topic": "employee.updated", "data": {"id": "2"}}'

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from app.routes.webhooks import MAX_BODY_BYTES
-from app.sync import keys
+from app.store import keys
 from tests.security.support import (
     ACME_BODY,
     ACME_WEBHOOK,

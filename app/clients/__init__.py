@@ -1,0 +1,1 @@
+"""The upstream clients: Lucca's REST API, Elevo's SCIM API, and what they share."""

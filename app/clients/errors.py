@@ -1,0 +1,91 @@
+"""The upstream errors; third-party errors are translated into these at the edges.
+
+SyncError (app/core/errors.py)
+├── UpstreamError            an external system failed; `retryable` says whether to retry
+│   ├── RateLimited          429, with Retry-After (the base of both rate limits below)
+│   ├── LuccaError
+│   │   ├── LuccaAuthError       401/403: the API key is wrong or was revoked
+│   │   ├── LuccaRateLimited     429 (also a RateLimited)
+│   │   └── LuccaUnavailable     transport error, timeout, 408, 5xx
+│   └── ElevoError
+│       ├── ElevoAuthError       401/403
+│       ├── ElevoRateLimited     429 (also a RateLimited)
+│       ├── ElevoUnavailable     transport error, timeout, 5xx
+│       ├── ElevoConflict        409 (uniqueness)
+│       ├── ElevoPreconditionFailed  412 (If-Match)
+│       ├── ElevoNotFound        404
+│       └── ElevoRejected        other 4xx (a 400 from Elevo)
+└── InvalidLuccaUser         one Lucca user's data is of the wrong shape (app/core/errors.py)
+"""
+
+from __future__ import annotations
+
+from app.core.errors import SyncError
+
+
+class UpstreamError(SyncError):
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimited(UpstreamError):
+    """429: the system asks us to wait `retry_after` seconds (None when it did not say)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class LuccaError(UpstreamError):
+    """Lucca answered with an error, or could not be reached."""
+
+
+class LuccaAuthError(LuccaError):
+    """The API key is wrong, revoked, or lacks a permission: retrying does not help."""
+
+
+class LuccaRateLimited(LuccaError, RateLimited):
+    """Lucca's 429."""
+
+
+class LuccaUnavailable(LuccaError):
+    retryable = True
+
+
+class ElevoError(UpstreamError):
+    """Elevo's SCIM API answered with an error, or could not be reached."""
+
+
+class ElevoAuthError(ElevoError):
+    pass
+
+
+class ElevoRateLimited(ElevoError, RateLimited):
+    """Elevo's 429."""
+
+
+class ElevoUnavailable(ElevoError):
+    retryable = True
+
+
+class ElevoConflict(ElevoError):
+    """409: the userName (or another unique value) is taken by another profile."""
+
+
+class ElevoPreconditionFailed(ElevoError):
+    """412: the profile changed since it was read; read it again."""
+
+    retryable = True
+
+
+class ElevoNotFound(ElevoError):
+    pass
+
+
+class ElevoRejected(ElevoError):
+    """A 4xx other than the above: the request itself is wrong for Elevo."""

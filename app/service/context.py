@@ -1,0 +1,96 @@
+"""A tenant's clients and clock, built from its stored config and cached per process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from app.clients.elevo import ElevoClient, validate_scim_url
+from app.clients.lucca import LuccaClient, lucca_base_url
+from app.core.lucca_user import projection
+from app.core.tenant import TenantConfig
+from app.metrics import elevo_hook, lucca_hook
+from app.settings import Settings
+from app.store.tenants import TenantStore
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    config: TenantConfig
+    lucca: LuccaClient
+    elevo: ElevoClient
+    clock: Clock
+
+    @property
+    def tenant(self) -> str:
+        return self.config.tenant
+
+    def now_local(self) -> datetime:
+        return self.clock().astimezone(ZoneInfo(self.config.timezone))
+
+    def today(self) -> date:
+        return self.now_local().date()
+
+
+def build_context(
+    config: TenantConfig, settings: Settings, http: httpx.AsyncClient, clock: Clock
+) -> TenantContext:
+    lucca = LuccaClient(
+        http,
+        lucca_base_url(settings.lucca_url_template, config.lucca_subdomain, config.lucca_domain),
+        config.lucca_api_key,
+        fields=projection(config.custom_fields.values()),
+        skip_field=config.skip_field,
+        on_response=lucca_hook(config.tenant),
+    )
+    elevo = ElevoClient(
+        http,
+        validate_scim_url(config.elevo_scim_url, allow_http=settings.allow_http_elevo),
+        config.elevo_token,
+        on_response=elevo_hook(config.tenant),
+    )
+    return TenantContext(config=config, lucca=lucca, elevo=elevo, clock=clock)
+
+
+class TenantContexts:
+    """Contexts by tenant; a config change reaches a running process within `ttl` seconds."""
+
+    def __init__(
+        self,
+        store: TenantStore,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        clock: Clock = system_clock,
+        ttl: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._http = http
+        self._clock = clock
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, TenantContext | None]] = {}
+
+    async def get(self, tenant: str) -> TenantContext | None:
+        cached = self._cache.get(tenant)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        config = await self._store.get(tenant)
+        tenant_ctx = None
+        if config is not None:
+            tenant_ctx = build_context(config, self._settings, self._http, self._clock)
+        self._cache[tenant] = (time.monotonic(), tenant_ctx)
+        return tenant_ctx
+
+    def forget(self, tenant: str) -> None:
+        self._cache.pop(tenant, None)

@@ -1,0 +1,149 @@
+"""Accepting a Lucca change notice: dedupe it, record its run, queue its work.
+
+The dedupe mark and the enqueue succeed or fail together: a notice that could not be queued
+leaves no mark, so Lucca's retry is not taken for a duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
+
+from app.core.events import Notice, NoticeKind, notice_of
+from app.metrics import WEBHOOK_EVENTS
+from app.service.context import TenantContext
+from app.service.errors import Unavailable
+from app.service.jobs import enqueue_department, enqueue_poll, enqueue_user_syncs
+from app.service.resources import Resources
+from app.store import keys, queue
+from app.store.runs import RunMode, Trigger, draft_run, utcnow_iso
+from app.store.tenants import TenantStoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What became of a notice: its kind ("users", "ignored", ...), its run, and why."""
+
+    status: str
+    run: str | None = None
+    reason: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        return {"status": self.status, "run": self.run, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """The notice was accepted before."""
+
+    def document(self) -> dict[str, Any]:
+        return {"status": "duplicate"}
+
+
+NoticeResult = Accepted | Duplicate
+
+
+async def webhook_context(res: Resources, tenant: str) -> TenantContext | None:
+    """The tenant's context for a webhook; Unavailable when it cannot be read now.
+
+    Cached per process for a few seconds: the hot path reads no config from Redis.
+    """
+    try:
+        return await res.contexts.get(tenant)
+    except (RedisError, TenantStoreError) as exc:
+        # Never 404/410 for a tenant that may exist: Lucca would suspend the endpoint.
+        raise Unavailable("cannot read tenant configuration; retry later") from exc
+
+
+def _unavailable(tenant: str) -> Unavailable:
+    log.warning("tenant=%s webhook not queued: redis unavailable", tenant)
+    WEBHOOK_EVENTS.labels(tenant, "unavailable").inc()
+    return Unavailable("cannot queue the event; retry later")
+
+
+def _duplicate(tenant: str) -> Duplicate:
+    WEBHOOK_EVENTS.labels(tenant, "duplicate").inc()
+    return Duplicate()
+
+
+async def accept_notice(res: Resources, tenant: str, event: dict[str, Any]) -> NoticeResult:
+    """Queue what a verified event asks for; raises Unavailable when Redis cannot take it."""
+    notice = notice_of(event)
+    event_id = event.get("id")
+    dedupe_key = keys.event(tenant, str(event_id)) if isinstance(event_id, str | int) else None
+    if notice.kind is NoticeKind.USERS:
+        return await _accept_users(res, tenant, notice, dedupe_key)
+    try:
+        if dedupe_key is not None:
+            ttl = res.settings.webhook_dedupe_seconds
+            if not await queue.set_mark(res.redis, dedupe_key, ttl):
+                return _duplicate(tenant)
+        try:
+            run_id = await _queue(res, tenant, notice)
+        except BaseException:
+            if dedupe_key is not None:  # Lucca's retry must find no mark of a lost event
+                await queue.forget_mark(res.redis, dedupe_key)
+            raise
+        await res.records.note(tenant, last_event=utcnow_iso())
+    except RedisError as exc:
+        raise _unavailable(tenant) from exc
+    WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
+    log.info("tenant=%s event=%s topic=%s -> %s", tenant, event_id, notice.topic, notice.kind)
+    return Accepted(notice.kind.value, run_id, notice.reason or None)
+
+
+async def _accept_users(
+    res: Resources, tenant: str, notice: Notice, dedupe_key: str | None
+) -> NoticeResult:
+    """The hot path: dedupe mark and generations, then the run record with its jobs (two
+    round trips to Redis)."""
+    run = draft_run(
+        mode=RunMode.USERS, trigger=Trigger.webhook(notice.topic), expected=len(notice.user_ids)
+    )
+
+    def stage(pipe: Pipeline) -> None:
+        res.runs.stage(pipe, tenant, run)
+        res.records.stage_note(pipe, tenant, last_event=run.created_at)
+
+    dedupe = (dedupe_key, res.settings.webhook_dedupe_seconds) if dedupe_key else None
+    try:
+        queued = await enqueue_user_syncs(
+            res.redis, tenant, notice.user_ids, run_id=run.id, dedupe=dedupe, also=stage
+        )
+    except RedisError as exc:
+        if dedupe_key is not None:  # Lucca's retry must find no mark of a lost event
+            with contextlib.suppress(RedisError):
+                await queue.forget_mark(res.redis, dedupe_key)
+        raise _unavailable(tenant) from exc
+    if queued is None:
+        return _duplicate(tenant)
+    WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
+    return Accepted(notice.kind.value, run.id, None)
+
+
+async def _queue(res: Resources, tenant: str, notice: Notice) -> str | None:
+    if notice.kind is NoticeKind.DEPARTMENT:
+        run_id = await res.runs.create(
+            tenant, draft_run(mode=RunMode.DEPARTMENT, trigger=Trigger.webhook(notice.topic))
+        )
+        assert notice.department_id is not None
+        await enqueue_department(res.redis, tenant, notice.department_id, run_id)
+        return run_id
+    if notice.kind is NoticeKind.MALFORMED:
+        # The event is unreadable but says something changed: ask Lucca what did.
+        new = draft_run(
+            mode=RunMode.CHANGES,
+            trigger=Trigger.malformed_webhook(notice.topic),
+            reason=notice.reason,
+        )
+        run_id = await res.runs.create(tenant, new)
+        await enqueue_poll(res.redis, tenant, run_id)
+        return run_id
+    return None

@@ -1,0 +1,40 @@
+"""Recording what the sync decided: the user's history, its error, and its run's count."""
+
+from __future__ import annotations
+
+from app.core.decision import Decision
+from app.metrics import DECISIONS
+from app.store.records import Records
+from app.store.runs import RunStore, utcnow_iso
+
+
+async def record_decision(
+    records: Records,
+    runs: RunStore,
+    tenant: str,
+    decision: Decision,
+    *,
+    run_id: str | None,
+    written: bool,
+    error: str | None = None,
+    dry_run: bool = False,
+) -> None:
+    """Record one decision in the user's history, the tenant's errors and the run."""
+    if not dry_run:
+        DECISIONS.labels(tenant, decision.action.value).inc()
+    entry = decision.plan_entry() | {
+        "at": utcnow_iso(),
+        "run": run_id,
+        "written": written,
+        "dry_run": dry_run,
+    }
+    if error:
+        entry["error"] = error
+    # A plan is no evidence of a failing user, nor of a fixed one.
+    failing = None if dry_run else bool(error)
+    await records.add(tenant, decision.user, entry, failing=failing)
+    if run_id is not None:
+        plan_entry = entry if dry_run else None
+        await runs.count(tenant, run_id, decision.user, decision.action.value, plan_entry)
+        if error and not dry_run:
+            await runs.note_error(tenant, run_id, decision.user, error)

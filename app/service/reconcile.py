@@ -1,0 +1,344 @@
+"""Full reconciliation as a chain of short jobs: snapshot Elevo, walk Lucca pages, finish.
+
+ARQ keeps a killed job's in-progress key for the largest timeout of all functions, so no
+step may be long: each job handles one page (1000 Lucca users) and queues the next.
+
+    reconcile_snapshot(start)  managed Elevo profiles -> Redis, page by page
+    reconcile_page(offset)     one Lucca page: decide and write; suspensions wait
+    reconcile_finish()         confirm the vanished by id, weigh suspensions, apply or hold
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from app.clients.errors import UpstreamError
+from app.clients.lucca import LuccaBatch
+from app.core.decision import Action, Decision
+from app.core.errors import InvalidLuccaUser
+from app.core.rules import Standing, standing_of
+from app.core.tenant import GuardConfig
+from app.service.batcher import MAX_IDS_PER_REQUEST, LuccaThrottled
+from app.service.context import TenantContext
+from app.service.employee import EmployeeSync
+from app.service.outcomes import record_decision
+from app.service.resources import Resources
+from app.service.schedule import schedule_contract_ends
+from app.store.links import ProfileLinks
+from app.store.runs import Run, RunState, utcnow_iso
+from app.store.snapshot import RunSets, Snapshot
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+SNAPSHOT_PAGE = 500
+WRITE_CONCURRENCY = 16
+# Follow-ups of follow-ups (a chain of managers created at the end) settle within a few passes;
+# what is left is picked up by the reports' own wait (keys.awaiting_manager) or the next run.
+FINISH_PASSES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    run_id: str
+    dry_run: bool
+    confirm_suspensions: bool
+
+    @classmethod
+    def of(cls, run: Run) -> RunOptions:
+        return cls(run_id=run.id, dry_run=run.dry_run, confirm_suspensions=run.confirm_suspensions)
+
+
+def guard_holds(
+    suspensions: int, active_managed: int, guard: GuardConfig, lucca_empty: bool
+) -> bool:
+    """The safety guard (sync-rules.md): hold on an empty Lucca, or on too many suspensions."""
+    if suspensions == 0:
+        return False
+    if lucca_empty:
+        return True
+    too_many_share = suspensions > guard.max_suspend_ratio * active_managed
+    return too_many_share and suspensions > guard.max_suspend_count
+
+
+async def take_budget(res: Resources, tenant_ctx: TenantContext) -> None:
+    wait = await res.budget.take(tenant_ctx.tenant, tenant_ctx.config.lucca_requests_per_minute)
+    if wait > 0:
+        raise LuccaThrottled(tenant_ctx.tenant, wait)
+
+
+async def snapshot_page(
+    res: Resources, tenant_ctx: TenantContext, run_id: str, start: int
+) -> int | None:
+    """Store one page of every Elevo profile; the next start index, or None when done.
+
+    Every profile, not only the managed ones, with indexes by externalId and by userName:
+    then a page can decide without asking Elevo who holds what.
+    """
+    page = await tenant_ctx.elevo.list_page(start_index=start, count=SNAPSHOT_PAGE)
+    await RunSets(res.redis, tenant_ctx.tenant, run_id).store_profiles(page.profiles)
+    following = start + len(page.profiles)
+    if not page.profiles or following > page.total:
+        return None
+    return following
+
+
+def manager_waves(user_ids: Iterable[str], batch: LuccaBatch) -> list[list[str]]:
+    """The users in waves, managers before the people they manage (within this batch).
+
+    A manager outside the batch, or a cycle, does not hold anyone back.
+    """
+    depth: dict[str, int] = {}
+    for user_id in user_ids:
+        chain: list[str] = []
+        current: str | None = user_id
+        while current is not None and current not in depth and current not in chain:
+            chain.append(current)
+            user = batch.users.get(current)
+            manager = user.manager_id if user is not None else None
+            current = manager if manager in batch.users else None
+        base = depth[current] + 1 if current is not None and current in depth else 0
+        for offset, member in enumerate(reversed(chain)):
+            depth[member] = base + offset
+    waves: dict[int, list[str]] = {}
+    for user_id in user_ids:
+        waves.setdefault(depth[user_id], []).append(user_id)
+    return [waves[level] for level in sorted(waves)]
+
+
+def user_name_owners(batch: LuccaBatch, skip_field: str, today: date) -> dict[str, str]:
+    """For a userName several active Lucca users share, the lowest id owns it."""
+    owners: dict[str, str] = {}
+    for user_id in sorted(batch.users, key=int):
+        user = batch.users[user_id]
+        try:
+            active = standing_of(user, skip_field=skip_field, today=today) is Standing.ACTIVE
+        except InvalidLuccaUser:
+            continue
+        if active and user.user_name:
+            owners.setdefault(user.user_name.casefold(), user_id)
+    return owners
+
+
+async def _sync_many(
+    employee: EmployeeSync,
+    user_ids: Sequence[str],
+    batch: LuccaBatch,
+    *,
+    retry_later: set[str] | None = None,
+) -> None:
+    """Sync users in bounded concurrency, managers first.
+
+    With `retry_later`, a user whose sync meets a passing error (a 5xx, a timeout, a reset
+    connection) is put there instead of failing the whole step: one flaky answer must not
+    make a thousand users be synced again.
+    """
+    gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def one(user_id: str) -> None:
+        async with gate:
+            try:
+                await employee.sync(user_id, batch)
+            except (UpstreamError, LuccaThrottled) as exc:
+                if retry_later is None:
+                    raise
+                log.info(
+                    "tenant=%s user=%s left for the run's end: %s", employee.tenant, user_id, exc
+                )
+                retry_later.add(user_id)
+
+    for wave in manager_waves(user_ids, batch):
+        await asyncio.gather(*(one(uid) for uid in wave))
+
+
+async def _remember_pending(sets: RunSets, employee: EmployeeSync) -> None:
+    summary = employee.summary()
+    suspensions = {user_id: d.reason for user_id, d in summary.deferred.items()}
+    await sets.keep_pending(suspensions, summary.follow_ups)
+
+
+def _employee(
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    *,
+    fetch_managers: bool,
+    defer_suspensions: bool = True,
+    snapshot: Snapshot | None = None,
+    batch: LuccaBatch | None = None,
+) -> EmployeeSync:
+    async def fetch(user_id: str) -> LuccaBatch:
+        return await res.batcher.fetch(
+            tenant_ctx.tenant,
+            tenant_ctx.lucca,
+            tenant_ctx.config.lucca_requests_per_minute,
+            user_id,
+        )
+
+    owners = None
+    if batch is not None:
+        owners = user_name_owners(batch, tenant_ctx.config.skip_field, tenant_ctx.today())
+    return EmployeeSync(
+        tenant_ctx,
+        res,
+        fetch,
+        run_id=options.run_id,
+        dry_run=options.dry_run,
+        defer_suspensions=defer_suspensions,
+        fetch_managers=fetch_managers,
+        snapshot=snapshot,
+        user_name_owners=owners,
+    )
+
+
+async def reconcile_page(
+    res: Resources, tenant_ctx: TenantContext, options: RunOptions, offset: int
+) -> bool:
+    """Sync one Lucca page; True when more pages follow."""
+    await take_budget(res, tenant_ctx)
+    batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE)
+    tenant = tenant_ctx.tenant
+    sets = RunSets(res.redis, tenant, options.run_id)
+    seen = list(batch.users) + list(batch.invalid)
+    await sets.mark_seen(seen, batch.item_count)
+    if batch.item_count and batch.skip_field_visible and not options.dry_run:
+        await res.records.note(tenant, permission_loss="")  # the key sees the field again
+    snapshot = await sets.snapshot_for(batch, list(batch.users))
+    employee = _employee(
+        res, tenant_ctx, options, fetch_managers=False, snapshot=snapshot, batch=batch
+    )
+    retry_later: set[str] = set()
+    await _sync_many(employee, seen, batch, retry_later=retry_later)
+    await _remember_pending(sets, employee)
+    if retry_later:
+        await sets.retry_later(retry_later)
+    if not options.dry_run:
+        await schedule_contract_ends(res, tenant_ctx, employee.summary().contract_ends)
+    return batch.item_count >= PAGE_SIZE
+
+
+async def _fetch_ids(
+    res: Resources, tenant_ctx: TenantContext, user_ids: Sequence[str]
+) -> LuccaBatch:
+    """One by-id request per 500 users, merged."""
+    users: dict[str, Any] = {}
+    invalid: dict[str, str] = {}
+    visible = True
+    count = 0
+    for start in range(0, len(user_ids), MAX_IDS_PER_REQUEST):
+        await take_budget(res, tenant_ctx)
+        part = await tenant_ctx.lucca.fetch_by_ids(user_ids[start : start + MAX_IDS_PER_REQUEST])
+        users.update(part.users)
+        invalid.update(part.invalid)
+        visible = visible and part.skip_field_visible
+        count += part.item_count
+    return LuccaBatch(users=users, invalid=invalid, item_count=count, skip_field_visible=visible)
+
+
+def _merged(first: LuccaBatch, second: LuccaBatch) -> LuccaBatch:
+    return LuccaBatch(
+        users={**first.users, **second.users},
+        invalid={**first.invalid, **second.invalid},
+        item_count=first.item_count + second.item_count,
+        skip_field_visible=first.skip_field_visible and second.skip_field_visible,
+    )
+
+
+async def _follow_ups_due(res: Resources, tenant: str, sets: RunSets) -> set[str]:
+    """The users whose manager got a profile after they were synced in this run.
+
+    A manager who still has none (excluded, left, gone, in conflict) changes nothing for them:
+    they already hold the empty manager field, and re-reading them would cost Lucca requests.
+    """
+    waiting = await sets.follow_ups()
+    managers = sorted(set(waiting.values()))
+    if not managers:
+        return set()
+    linked = await ProfileLinks(res.redis, tenant).profile_ids(managers)
+    has_profile = {m for m, pid in zip(managers, linked, strict=True) if pid is not None}
+    return {user for user, manager in waiting.items() if manager in has_profile}
+
+
+async def reconcile_finish(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+    """Confirm the vanished, finish the follow-ups, then suspend or hold. Returns the state."""
+    tenant = tenant_ctx.tenant
+    sets = RunSets(res.redis, tenant, options.run_id)
+    seen = await sets.members("seen")
+    managed = await sets.members("managed")
+    follow = await _follow_ups_due(res, tenant, sets)
+    follow |= await sets.members("retry")
+    # A listing cut short must not suspend anyone: only a fetch by id confirms "gone".
+    to_check = (managed - seen) | follow
+    checked: set[str] = set()
+    for _ in range(FINISH_PASSES):
+        if not to_check:
+            break
+        employee = await _check(res, tenant_ctx, options, sorted(to_check, key=int))
+        await _remember_pending(sets, employee)
+        checked |= to_check
+        # A manager created in this pass has reports that waited for it: they go next.
+        to_check = set(employee.summary().follow_ups) - checked
+    return await _weigh_suspensions(res, tenant_ctx, options, sets)
+
+
+async def _check(
+    res: Resources, tenant_ctx: TenantContext, options: RunOptions, user_ids: list[str]
+) -> EmployeeSync:
+    """Sync these users after a fetch by id; their managers ride along in the same fetch."""
+    batch = await _fetch_ids(res, tenant_ctx, user_ids)
+    managers = {u.manager_id for u in batch.users.values() if u.manager_id} - set(user_ids)
+    if managers:
+        batch = _merged(batch, await _fetch_ids(res, tenant_ctx, sorted(managers, key=int)))
+    # The vanished are looked up by their externalId: Lucca no longer has them.
+    users_at_hand = sorted(set(user_ids) | set(batch.users), key=int)
+    sets = RunSets(res.redis, tenant_ctx.tenant, options.run_id)
+    snapshot = await sets.snapshot_for(batch, users_at_hand)
+    employee = _employee(res, tenant_ctx, options, fetch_managers=True, snapshot=snapshot)
+    await _sync_many(employee, user_ids, batch)
+    return employee
+
+
+async def _weigh_suspensions(
+    res: Resources, tenant_ctx: TenantContext, options: RunOptions, sets: RunSets
+) -> str:
+    tenant, run_id = tenant_ctx.tenant, options.run_id
+    pending = await sets.suspensions()
+    run = await res.runs.get(tenant, run_id)
+    lucca_empty = (run.lucca_users if run else 0) == 0
+    active = run.active_managed if run else 0
+    holds = guard_holds(len(pending), active, tenant_ctx.config.guard, lucca_empty)
+    if holds and not options.confirm_suspensions:
+        for user_id, reason in sorted(pending.items()):
+            why = f"held by the safety guard: {reason}"
+            await record_decision(
+                res.records,
+                res.runs,
+                tenant,
+                Decision(user_id, Action.HELD, why),
+                run_id=run_id,
+                written=False,
+                dry_run=options.dry_run,
+            )
+        held = sorted(pending, key=int)
+        await res.runs.set_state(tenant, run_id, RunState.HELD, held=held)
+        if not options.dry_run:
+            await res.records.note(tenant, held_run=run_id, held_users=orjson.dumps(held).decode())
+        return "held"
+    if pending:
+        # Profiles are read afresh, not from the snapshot: a retried step must see its own
+        # earlier writes.
+        ids = sorted(pending, key=int)
+        batch = await _fetch_ids(res, tenant_ctx, ids)
+        employee = _employee(res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False)
+        await _sync_many(employee, ids, batch)
+    await res.runs.set_state(tenant, run_id, RunState.DONE)
+    if not options.dry_run:
+        await res.records.note(tenant, last_full_run=utcnow_iso(), held_run="", held_users="")
+    return "done"

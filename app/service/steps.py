@@ -1,0 +1,164 @@
+"""The short jobs of a run (reconciliation steps, polls, departments, dry runs), each run under
+one retry policy: budget waits defer, passing failures defer with backoff, the rest fail the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from app.clients.errors import UpstreamError
+from app.service.batcher import LuccaThrottled
+from app.service.context import TenantContext
+from app.service.employee import EmployeeSync
+from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
+from app.service.polling import poll_changes
+from app.service.reconcile import (
+    PAGE_SIZE,
+    RunOptions,
+    reconcile_finish,
+    reconcile_page,
+    snapshot_page,
+    take_budget,
+)
+from app.service.resources import Resources
+from app.service.results import Defer, Done, JobResult, retry_delay
+from app.service.runs import fail_run
+from app.store import keys
+from app.store.failures import Failures
+from app.store.runs import RunState
+
+log = logging.getLogger(__name__)
+
+RECONCILE_TIMEOUT = 60
+RECONCILE_MAX_TRIES = 1000  # budget waits count as tries; failures are counted apart
+MAX_STEP_FAILURES = 10
+
+Step = Callable[[Resources, TenantContext, RunOptions], Awaitable[str]]
+
+
+async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobResult:
+    """Run one step of a run with the retry policy shared by every step."""
+    tenant_ctx = await res.contexts.get(tenant)
+    run = await res.runs.get(tenant, run_id)
+    if tenant_ctx is None or run is None:
+        return Done("unknown tenant or run")
+    failures_key = keys.run_failures(tenant, run_id)
+    try:
+        done = str(await step(res, tenant_ctx, RunOptions.of(run)))
+        pipe = res.redis.pipeline(transaction=False)
+        Failures.stage_clear(pipe, failures_key)  # consecutive failures only
+        res.full_run_lock.stage_refresh(pipe, tenant)  # alive: keep the lock
+        await pipe.execute()
+        return Done(done)
+    except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
+        return Defer(retry_delay(exc, 1))
+    except UpstreamError as exc:
+        failures = await res.failures.count(failures_key)
+        if exc.retryable and failures <= MAX_STEP_FAILURES:
+            log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)
+            return Defer(retry_delay(exc, failures))
+        return Done(await fail_run(res, tenant, run_id, str(exc)))
+    except Exception as exc:
+        # A bug must not leave the run "running" for ever, nor the full-run lock held.
+        log.exception("tenant=%s run=%s step crashed", tenant, run_id)
+        return Done(await fail_run(res, tenant, run_id, f"internal error: {type(exc).__name__}"))
+
+
+async def reconcile_snapshot_step(
+    res: Resources, tenant: str, run_id: str, start: int = 1
+) -> JobResult:
+    async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        if start == 1:
+            await res.runs.set_state(tenant, run_id, RunState.RUNNING)
+        following = await snapshot_page(res, tenant_ctx, run_id, start)
+        if following is not None:
+            await enqueue_reconcile_step(
+                res.redis, Job.RECONCILE_SNAPSHOT, tenant, run_id, following
+            )
+        else:
+            await enqueue_reconcile_step(res.redis, Job.RECONCILE_PAGE, tenant, run_id, 0)
+        return "ok"
+
+    return await run_step(res, tenant, run_id, step)
+
+
+async def reconcile_page_step(res: Resources, tenant: str, run_id: str, offset: int) -> JobResult:
+    async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        more = await reconcile_page(res, tenant_ctx, options, offset)
+        if more:
+            await enqueue_reconcile_step(
+                res.redis, Job.RECONCILE_PAGE, tenant, run_id, offset + PAGE_SIZE
+            )
+        else:
+            await enqueue_reconcile_step(res.redis, Job.RECONCILE_FINISH, tenant, run_id, 0)
+        return "ok"
+
+    return await run_step(res, tenant, run_id, step)
+
+
+async def reconcile_finish_step(res: Resources, tenant: str, run_id: str) -> JobResult:
+    async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        state = await reconcile_finish(res, tenant_ctx, options)
+        await res.full_run_lock.release(tenant)
+        return state
+
+    return await run_step(res, tenant, run_id, step)
+
+
+async def poll_changes_step(res: Resources, tenant: str, run_id: str) -> JobResult:
+    async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        return f"{await poll_changes(res, tenant_ctx, run_id)} changed"
+
+    return await run_step(res, tenant, run_id, step)
+
+
+async def sync_department(
+    res: Resources, tenant: str, department_id: str, run_id: str
+) -> JobResult:
+    """A department was renamed: every member's profile shows the new name."""
+
+    async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            await take_budget(res, tenant_ctx)
+            batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, department_id=department_id)
+            ids.extend([*batch.users, *batch.invalid])
+            if batch.item_count < PAGE_SIZE:
+                break
+            offset += PAGE_SIZE
+        await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
+        if ids:
+            await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
+        else:
+            await res.runs.set_state(tenant, run_id, RunState.DONE)
+        return f"{len(ids)} members"
+
+    return await run_step(res, tenant, run_id, step)
+
+
+async def plan_users(res: Resources, tenant: str, run_id: str, user_ids: list[str]) -> JobResult:
+    """Dry run of a user list: the plan, nothing written."""
+
+    async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        await res.runs.set_state(tenant, run_id, RunState.RUNNING)
+        fetch = partial(
+            res.batcher.fetch,
+            tenant,
+            tenant_ctx.lucca,
+            tenant_ctx.config.lucca_requests_per_minute,
+        )
+        employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id, dry_run=True)
+        for user_id in user_ids:
+            await employee.sync(user_id)
+        return "planned"
+
+    return await run_step(res, tenant, run_id, step)
+
+
+async def sync_user_due(res: Resources, tenant: str, user_id: str) -> str:
+    """A contract's last day has passed: re-check that user now, no event needed."""
+    await enqueue_user_syncs(res.redis, tenant, [user_id])
+    return "queued"

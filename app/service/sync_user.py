@@ -1,0 +1,131 @@
+"""The per-user sync job's body: superseded, busy, throttled, retried, given up or handed over."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, datetime
+from functools import partial
+
+from app.clients.errors import UpstreamError
+from app.core.decision import Action, Decision
+from app.metrics import JOBS, WEBHOOK_TO_ELEVO
+from app.service.batcher import LuccaThrottled
+from app.service.employee import EmployeeSync
+from app.service.jobs import Job, enqueue_user_syncs
+from app.service.outcomes import record_decision
+from app.service.resources import Resources
+from app.service.results import Defer, Done, JobResult, retry_delay
+from app.service.schedule import schedule_contract_ends
+from app.store import keys, queue
+from app.store.locks import UserLock
+
+log = logging.getLogger(__name__)
+
+# Short: after a SIGKILL, ARQ re-runs a job once the largest timeout of all functions passes.
+SYNC_USER_TIMEOUT = 30
+# ARQ's tries also count waits for the Lucca budget and for a busy user, which are no failures;
+# real failures are counted apart (app/store/failures.py) and end the retries after this many.
+SYNC_USER_MAX_TRIES = 1000
+MAX_UPSTREAM_FAILURES = 10
+
+
+async def sync_user(
+    res: Resources,
+    tenant: str,
+    user_id: str,
+    generation: int,
+    run_id: str | None = None,
+    *,
+    job_try: int = 1,
+) -> JobResult:
+    """Bring one employee's Elevo profile in line with Lucca (level-triggered, idempotent)."""
+    latest = await queue.latest_generation(res.redis, tenant, user_id)
+    if latest is not None and latest > generation:
+        if run_id is not None:
+            await res.runs.count(tenant, run_id, user_id, "superseded")
+        return Done("superseded")
+    defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
+    lock = UserLock(res.redis, tenant, user_id)
+    wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
+    if wait:
+        # The holder may finish long before its lock would expire: look again soon.
+        return await defer(
+            min(wait, res.settings.user_cooldown_seconds + random.uniform(0.05, 0.25))
+        )
+    synced = True
+    try:
+        tenant_ctx = await res.contexts.get(tenant)
+        if tenant_ctx is None:
+            return Done("unknown tenant")
+        fetch = partial(
+            res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
+        )
+        employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
+        failures_key = keys.failures(tenant, user_id)
+        try:
+            outcome = await employee.sync(user_id)
+        except LuccaThrottled as exc:  # waiting for the budget is no failure
+            synced = False  # nothing was done: the next try must not wait for a cooldown
+            return await defer(retry_delay(exc, 1))
+        except UpstreamError as exc:  # only retryable ones reach here
+            synced = False
+            failures = await res.failures.count(failures_key)
+            if failures > MAX_UPSTREAM_FAILURES:
+                await _give_up(res, tenant, user_id, run_id, failures, exc)
+                return Done("gave up")
+            log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
+            return await defer(retry_delay(exc, failures))
+        await res.failures.clear(failures_key)
+        summary = employee.summary()
+        await schedule_contract_ends(res, tenant_ctx, summary.contract_ends)
+        follow_ups = set(summary.follow_ups) - {user_id}
+        if follow_ups:
+            await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
+        if outcome.written and run_id is not None:
+            await observe_webhook_lag(res, tenant, run_id)
+        JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
+        return Done(outcome.decision.action.value)
+    finally:
+        await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
+
+
+async def _give_up(
+    res: Resources, tenant: str, user_id: str, run_id: str | None, failures: int, exc: Exception
+) -> None:
+    """Not retried for ever: recorded against the user; the next reconciliation tries again."""
+    await res.failures.clear(keys.failures(tenant, user_id))
+    reason = f"gave up after {failures - 1} failed tries: {exc}"
+    decision = Decision(user_id, Action.ERROR, reason)
+    await record_decision(
+        res.records, res.runs, tenant, decision, run_id=run_id, written=False, error=reason
+    )
+    log.warning("tenant=%s user=%s %s", tenant, user_id, reason)
+
+
+async def observe_webhook_lag(res: Resources, tenant: str, run_id: str) -> None:
+    """Receipt of the webhook -> this Elevo write, for the lag histogram."""
+    run = await res.runs.get(tenant, run_id)
+    if run is None or not run.created_at or not run.trigger.from_webhook:
+        return
+    received = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
+    WEBHOOK_TO_ELEVO.observe(max(0.0, (datetime.now(UTC) - received).total_seconds()))
+
+
+async def _defer(
+    res: Resources,
+    tenant: str,
+    user_id: str,
+    generation: int,
+    run_id: str | None,
+    job_try: int,
+    delay: float,
+) -> JobResult:
+    """Retry later; a job out of tries hands over to a fresh one, so no change is dropped."""
+    if job_try < SYNC_USER_MAX_TRIES - 1:
+        return Defer(delay)
+    await enqueue_user_syncs(res.redis, tenant, [user_id], run_id=run_id, defer_seconds=delay)
+    log.warning(
+        "tenant=%s user=%s gen=%s handed over after many tries", tenant, user_id, generation
+    )
+    return Done("handed over")

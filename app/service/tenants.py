@@ -1,0 +1,61 @@
+"""The tenant admin use cases behind PUT/GET/DELETE /tenants/{tenant} and GET /tenants."""
+
+from __future__ import annotations
+
+import logging
+
+from app.core.tenant import TenantConfig
+from app.service.errors import TenantUnreadable
+from app.service.resources import Resources
+from app.service.runs import FULL_RUN, purge_tenant_state, start_run
+from app.store.runs import Trigger, TriggerKind
+from app.store.tenants import TenantStoreError
+
+log = logging.getLogger(__name__)
+
+
+async def get_tenant(res: Resources, tenant: str) -> TenantConfig | None:
+    """The tenant's config, None for no such tenant; TenantUnreadable when it does not decrypt."""
+    try:
+        return await res.tenants.get(tenant)
+    except TenantStoreError as exc:
+        raise TenantUnreadable(str(exc)) from None
+
+
+async def replaceable_config(res: Resources, tenant: str) -> TenantConfig | None:
+    """The config a PUT body updates; an unreadable one counts as none."""
+    try:
+        return await res.tenants.get(tenant)
+    except TenantStoreError as exc:
+        # A body with every secret may still replace an unreadable config (the way out).
+        log.warning("replacing an unreadable tenant config: %s", exc)
+        return None
+
+
+async def put_tenant(res: Resources, config: TenantConfig) -> bool:
+    """Store the config; True when the tenant is new.
+
+    The tenant's flags are cleared for the new credentials to prove themselves, and a tenant
+    whose Lucca key had been refused catches up on what the sync missed meanwhile.
+    """
+    tenant = config.tenant
+    created = await res.tenants.put(config)
+    # This process may have cached the old config, or the tenant's absence.
+    res.contexts.forget(tenant)
+    await res.records.note(tenant, lucca_key_error="", elevo_token_error="", permission_loss="")
+    if await res.budget.clear_revoked(tenant):
+        await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.KEY_REPLACED))
+    return created
+
+
+async def delete_tenant(res: Resources, tenant: str) -> bool:
+    """Forget the tenant and purge its sync state; False when there was no such tenant."""
+    if not await res.tenants.delete(tenant):
+        return False
+    res.contexts.forget(tenant)
+    await purge_tenant_state(res, tenant)
+    return True
+
+
+async def list_tenants(res: Resources) -> list[str]:
+    return await res.tenants.list()

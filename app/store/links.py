@@ -1,0 +1,47 @@
+"""Which Elevo profile is whose: the id map, and the reports waiting for a manager's profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from arq.connections import ArqRedis
+
+from app.store import keys
+
+# How long a report waits, in Redis, for its manager to get a profile (the nightly run after).
+AWAITING_MANAGER_SECONDS = 7 * 24 * 3600
+
+
+class ProfileLinks:
+    def __init__(self, redis: ArqRedis, tenant: str) -> None:
+        self._redis = redis
+        self._tenant = tenant
+
+    async def profile_id(self, user_id: str) -> str | None:
+        cached = await self._redis.hget(keys.idmap(self._tenant), user_id)
+        return None if cached is None else str(cached.decode())
+
+    async def profile_ids(self, user_ids: Sequence[str]) -> list[str | None]:
+        linked = await self._redis.hmget(keys.idmap(self._tenant), list(user_ids))
+        return [None if pid is None else pid.decode() for pid in linked]
+
+    async def remember(self, user_id: str, profile_id: str) -> None:
+        await self._redis.hset(keys.idmap(self._tenant), user_id, profile_id)
+
+    async def forget(self, user_id: str) -> None:
+        await self._redis.hdel(keys.idmap(self._tenant), user_id)
+
+    async def await_manager(self, manager_id: str, user_id: str) -> None:
+        key = keys.awaiting_manager(self._tenant, manager_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.sadd(key, user_id)
+        pipe.expire(key, AWAITING_MANAGER_SECONDS)
+        await pipe.execute()
+
+    async def take_waiting(self, manager_id: str) -> set[str]:
+        """The reports that waited for this manager's profile; they wait no more."""
+        key = keys.awaiting_manager(self._tenant, manager_id)
+        waiting = await self._redis.smembers(key)
+        if waiting:
+            await self._redis.delete(key)
+        return {member.decode() for member in waiting}

@@ -1,0 +1,74 @@
+"""Locks: one sync at a time per user (with a cooldown in which later notices collapse), and
+one full reconciliation at a time per tenant."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
+
+from app.store import keys
+
+# Only the holder may shorten or drop the key: compare its token first.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  local keep = tonumber(ARGV[2])
+  if keep > 0 then redis.call('PEXPIRE', KEYS[1], keep) else redis.call('DEL', KEYS[1]) end
+  return 1
+end
+return 0
+"""
+
+
+class UserLock:
+    def __init__(self, redis: ArqRedis, tenant: str, user_id: str) -> None:
+        self._redis = redis
+        self._key = keys.busy(tenant, user_id)
+        self._token = secrets.token_hex(8)
+        self._since = 0.0
+
+    async def acquire(self, hold_seconds: float) -> float:
+        """0 when acquired, else seconds until the current holder's hold ends."""
+        acquired = await self._redis.set(
+            self._key, self._token, nx=True, px=max(1, int(hold_seconds * 1000))
+        )
+        if acquired:
+            self._since = time.monotonic()
+            return 0.0
+        remaining_ms = await self._redis.pttl(self._key)
+        return max(0.05, int(remaining_ms) / 1000.0)
+
+    async def release(self, cooldown_seconds: float) -> None:
+        """Keep the key until `cooldown_seconds` after acquiring, then let it go."""
+        elapsed = time.monotonic() - self._since
+        keep_ms = int((cooldown_seconds - elapsed) * 1000)
+        await self._redis.eval(_RELEASE, 1, self._key, self._token, str(max(0, keep_ms)))
+
+
+# Refreshed by every step of the run: a run whose step died (a timeout, a lost worker) frees
+# the tenant within this time instead of blocking its next runs.
+FULL_RUN_LOCK_SECONDS = 15 * 60
+
+
+class FullRunLock:
+    """The tenant's running full reconciliation, if any."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self._redis = redis
+
+    async def claim(self, tenant: str, run_id: str) -> str | None:
+        """None when `run_id` now holds the lock, else the id of the run holding it."""
+        key = keys.active_full_run(tenant)
+        if await self._redis.set(key, run_id, nx=True, ex=FULL_RUN_LOCK_SECONDS):
+            return None
+        running = await self._redis.get(key)
+        return running.decode() if running else run_id
+
+    def stage_refresh(self, pipe: Pipeline, tenant: str) -> None:
+        """The run is alive: keep the lock."""
+        pipe.expire(keys.active_full_run(tenant), FULL_RUN_LOCK_SECONDS)
+
+    async def release(self, tenant: str) -> None:
+        await self._redis.delete(keys.active_full_run(tenant))

@@ -1,0 +1,102 @@
+"""The low-level job writes: generations, dedupe marks and ARQ job records.
+
+This module knows how a job is written, never which jobs exist (app/service/jobs.py does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.jobs import serialize_job
+from redis.asyncio.client import Pipeline
+
+from app.serialization import job_serializer
+from app.store import keys
+
+JOB_EXPIRY_MS = 24 * 3600 * 1000  # ARQ's own default: a job not started in a day expires
+
+
+# The notice's dedupe mark and its generations in one step: a duplicate bumps nothing (a bumped
+# generation without its job would make the queued job stand down for a change never queued).
+_ACCEPT = """
+if ARGV[1] ~= '' then
+  if not redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) then return false end
+end
+local generations = {}
+for i = 1, #KEYS do generations[i] = redis.call('INCR', KEYS[i]) end
+return generations
+"""
+
+Stage = Callable[[Pipeline], None]
+
+
+async def bump_generations(
+    redis: ArqRedis, tenant: str, user_ids: Sequence[str], dedupe: tuple[str, int] | None
+) -> list[int] | None:
+    """Each user's new generation, or None when the dedupe mark says the notice is a duplicate."""
+    mark, ttl = dedupe if dedupe is not None else ("", 0)
+    generations = await redis.eval(
+        _ACCEPT, len(user_ids), *(keys.gen(tenant, uid) for uid in user_ids), mark, str(ttl)
+    )
+    if generations is None:
+        return None
+    return [int(generation) for generation in generations]
+
+
+async def latest_generation(redis: ArqRedis, tenant: str, user_id: str) -> int | None:
+    latest = await redis.get(keys.gen(tenant, user_id))
+    return None if latest is None else int(latest)
+
+
+async def write_jobs(
+    redis: ArqRedis,
+    function: str,
+    jobs: Sequence[tuple[str, tuple[Any, ...]]],
+    *,
+    defer_seconds: float | None = None,
+    also: Stage | None = None,
+) -> None:
+    """Write (job id, arguments) jobs of one function, with `also`, in one transaction.
+
+    The job ids must be new (ARQ's WATCH/EXISTS dance is skipped): a caller that cannot
+    promise that uses `enqueue`.
+    """
+    now_ms = int(time.time() * 1000)
+    score = now_ms + int((defer_seconds or 0) * 1000)
+    pipe = redis.pipeline(transaction=True)
+    if also is not None:
+        also(pipe)
+    for job_id, args in jobs:
+        payload = serialize_job(function, args, {}, None, now_ms, serializer=job_serializer)
+        pipe.psetex(keys.job(job_id), score - now_ms + JOB_EXPIRY_MS, payload)
+        pipe.zadd(keys.queue(), {job_id: score})
+    await pipe.execute()
+
+
+async def enqueue(
+    redis: ArqRedis,
+    function: str,
+    *args: Any,
+    job_id: str | None = None,
+    defer_until: datetime | None = None,
+) -> None:
+    """One job through ARQ (which refuses a job id already queued)."""
+    await redis.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer_until)
+
+
+async def depth(redis: ArqRedis) -> int:
+    """How many jobs are queued."""
+    return int(await redis.zcard(keys.queue()))
+
+
+async def forget_mark(redis: ArqRedis, mark: str) -> None:
+    await redis.delete(mark)
+
+
+async def set_mark(redis: ArqRedis, mark: str, ttl_seconds: int) -> bool:
+    """Set a dedupe mark; False when it was already set."""
+    return bool(await redis.set(mark, b"1", nx=True, ex=ttl_seconds))

@@ -1,0 +1,66 @@
+"""Per-user history, the users whose sync fails, and the tenant's status notes (in Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
+
+from app.store import keys
+
+HISTORY_LENGTH = 200
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Records:
+    def __init__(self, redis: ArqRedis, retention_seconds: int) -> None:
+        self._redis = redis
+        self._retention = retention_seconds
+
+    # -- per user -------------------------------------------------------------------------
+
+    async def add(
+        self, tenant: str, user_id: str, entry: Mapping[str, Any], *, failing: bool | None
+    ) -> None:
+        """Push one entry on the user's history; `failing` marks (True) or clears (False)
+        the user's last error, None leaves it as it is."""
+        blob = orjson.dumps(entry, default=str)
+        pipe = self._redis.pipeline(transaction=False)
+        history = keys.history(tenant, user_id)
+        pipe.lpush(history, blob)
+        pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
+        pipe.expire(history, self._retention)
+        if failing is True:
+            pipe.hset(keys.user_errors(tenant), user_id, blob.decode())
+        elif failing is False:
+            pipe.hdel(keys.user_errors(tenant), user_id)
+        await pipe.execute()
+
+    async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(keys.history(tenant, user_id), 0, -1)
+        return [orjson.loads(item) for item in raw]
+
+    async def user_errors(self, tenant: str) -> dict[str, Any]:
+        raw = await self._redis.hgetall(keys.user_errors(tenant))
+        return {_text(k): orjson.loads(v) for k, v in raw.items()}
+
+    # -- tenant status --------------------------------------------------------------------
+
+    def stage_note(self, pipe: Pipeline, tenant: str, **facts: str) -> None:
+        pipe.hset(keys.status(tenant), mapping=facts)
+
+    async def note(self, tenant: str, **facts: str) -> None:
+        """Tenant-level facts for GET /sync/{tenant} (last event, last full run, flags)."""
+        await self._redis.hset(keys.status(tenant), mapping=facts)
+
+    async def notes(self, tenant: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(keys.status(tenant))
+        return {_text(k): _text(v) for k, v in raw.items()}

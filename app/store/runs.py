@@ -1,0 +1,339 @@
+"""Run records: the one writer of a run's hash, its per-user outcomes, errors and plan.
+
+Layout (app/store/keys.py): `run` a hash of the run's fields, as text; `run_users` Lucca id ->
+outcome; `run_errors` Lucca id -> error; `run_plan` Lucca id -> plan entry (dry runs);
+`runs` the tenant's run ids by start time. The field names and encodings are a stored format.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
+
+from app.store import keys
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    HELD = "held"
+
+    @property
+    def final(self) -> bool:
+        return self in {RunState.DONE, RunState.FAILED, RunState.HELD}
+
+
+class RunMode(StrEnum):
+    FULL = "full"  # a reconciliation of every user
+    CHANGES = "changes"  # a poll of what Lucca changed since the last one
+    USERS = "users"  # a list of users (an API call, a webhook)
+    DEPARTMENT = "department"  # the members of a renamed department
+
+
+class TriggerKind(StrEnum):
+    API = "api"
+    NIGHTLY = "nightly"
+    POLL = "poll"
+    KEY_REPLACED = "key-replaced"  # a new Lucca key after Lucca refused the old one
+    BENCH = "bench"  # bench/worker_throughput.py
+    WEBHOOK = "webhook"
+    WEBHOOK_MALFORMED = "webhook:malformed"  # an unreadable event: a poll asks Lucca instead
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What started a run; a webhook's trigger carries its topic."""
+
+    kind: TriggerKind
+    topic: str | None = None
+
+    @classmethod
+    def webhook(cls, topic: str) -> Trigger:
+        return cls(TriggerKind.WEBHOOK, topic)
+
+    @classmethod
+    def malformed_webhook(cls, topic: str) -> Trigger:
+        return cls(TriggerKind.WEBHOOK_MALFORMED, topic)
+
+    @classmethod
+    def parse(cls, text: str) -> Trigger:
+        for kind in (TriggerKind.WEBHOOK_MALFORMED, TriggerKind.WEBHOOK):
+            if text.startswith(f"{kind.value}:"):
+                return cls(kind, text[len(kind.value) + 1 :])
+        return cls(TriggerKind(text))
+
+    @property
+    def from_webhook(self) -> bool:
+        return self.kind in {TriggerKind.WEBHOOK, TriggerKind.WEBHOOK_MALFORMED}
+
+    def __str__(self) -> str:
+        return self.kind.value if self.topic is None else f"{self.kind.value}:{self.topic}"
+
+
+def utcnow_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run record not yet written: its id sorts by creation time."""
+
+    id: str
+    created_at: str
+    fields: Mapping[str, str | int]
+
+
+def draft_run(
+    *,
+    mode: RunMode,
+    trigger: Trigger,
+    dry_run: bool = False,
+    expected: int | None = None,
+    confirm_suspensions: bool | None = None,
+    reason: str | None = None,
+) -> NewRun:
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    created_at = utcnow_iso()
+    fields: dict[str, str | int] = {
+        "id": run_id,
+        "mode": mode.value,
+        "trigger": str(trigger),
+        "dry_run": int(dry_run),
+        "state": RunState.QUEUED.value,
+        "created_at": created_at,
+    }
+    if expected is not None:
+        fields["expected"] = expected
+    # Stored JSON-encoded, as the first version stored every "extra" field.
+    if confirm_suspensions is not None:
+        fields["confirm_suspensions"] = orjson.dumps(int(confirm_suspensions)).decode()
+    if reason is not None:
+        fields["reason"] = orjson.dumps(reason).decode()
+    return NewRun(id=run_id, created_at=created_at, fields=fields)
+
+
+# The fields a job reads (cheap on a run of 100k users: no counts).
+_HEADER = (
+    "id",
+    "mode",
+    "trigger",
+    "state",
+    "dry_run",
+    "created_at",
+    "expected",
+    "confirm_suspensions",
+    "lucca_users",
+    "active_managed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run record's fields, typed."""
+
+    id: str
+    mode: RunMode
+    trigger: Trigger
+    state: RunState
+    dry_run: bool
+    created_at: str
+    expected: int | None = None
+    confirm_suspensions: bool = False
+    lucca_users: int = 0  # counted by a reconciliation's pages
+    active_managed: int = 0  # active managed profiles in a reconciliation's snapshot
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> Run:
+        expected = fields.get("expected")
+        return cls(
+            id=fields["id"],
+            mode=RunMode(fields["mode"]),
+            trigger=Trigger.parse(fields["trigger"]),
+            state=RunState(fields["state"]),
+            dry_run=fields.get("dry_run") == "1",
+            created_at=fields.get("created_at", ""),
+            expected=int(expected) if expected else None,
+            confirm_suspensions=fields.get("confirm_suspensions") == "1",
+            lucca_users=int(fields.get("lucca_users") or 0),
+            active_managed=int(fields.get("active_managed") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """A run with its outcomes, as GET /sync/{tenant}/runs/{id} shows it."""
+
+    run: Run
+    fields: Mapping[str, str]  # the stored hash, in its order, as text
+    counts: Mapping[str, int]
+    processed: int
+    errors: Mapping[str, str]
+    plan: Sequence[Any] | None  # a dry run's plan entries, by Lucca id
+
+    def document(self, *, with_plan: bool = True) -> dict[str, Any]:
+        document: dict[str, Any] = {"counts": dict(self.counts), "processed": self.processed}
+        for key, value in self.fields.items():
+            if key in {"expected", "dry_run"}:
+                document[key] = int(value)
+            elif value[:1] in {"[", "{"}:
+                document[key] = orjson.loads(value)
+            else:
+                document[key] = value
+        document["dry_run"] = bool(document.get("dry_run"))
+        document["errors"] = dict(self.errors)
+        if with_plan and self.plan is not None:
+            document["plan"] = list(self.plan)
+        return document
+
+
+# A step re-run after a retry finds its own earlier writes done and says "unchanged", and a
+# profile created early in a run may be updated later (its manager came after it): the run
+# still did what the first pass did, so a lesser outcome never hides a creation or a write.
+_NOTE_OUTCOME = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+local new = ARGV[2]
+local lesser = new == 'unchanged' or new == 'superseded'
+  or (new == 'update' and (previous == 'create' or previous == 'adopt'))
+if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[1], new) end
+return redis.call('HLEN', KEYS[1])
+"""
+
+
+class RunStore:
+    def __init__(self, redis: ArqRedis, retention_seconds: int) -> None:
+        self._redis = redis
+        self._retention = retention_seconds
+
+    async def create(self, tenant: str, new: NewRun) -> str:
+        pipe = self._redis.pipeline(transaction=True)
+        self.stage(pipe, tenant, new)
+        await pipe.execute()
+        return new.id
+
+    def stage(self, pipe: Pipeline, tenant: str, new: NewRun) -> None:
+        """Add a new run record's writes to a pipeline (so it lands with its jobs)."""
+        pipe.hset(keys.run(tenant, new.id), mapping=dict(new.fields))
+        pipe.expire(keys.run(tenant, new.id), self._retention)
+        pipe.zadd(keys.runs(tenant), {new.id: datetime.now(UTC).timestamp()})
+
+    async def set_state(
+        self,
+        tenant: str,
+        run_id: str,
+        state: RunState,
+        *,
+        expected: int | None = None,
+        error: str | None = None,
+        merged_into: str | None = None,
+        held: Sequence[str] | None = None,
+    ) -> None:
+        fields: dict[str, str | int | bytes] = {"state": state.value}
+        if expected is not None:
+            fields["expected"] = expected
+        if error is not None:
+            fields["error"] = error
+        if merged_into is not None:
+            fields["merged_into"] = merged_into
+        if held is not None:
+            fields["held"] = orjson.dumps(list(held))
+        if state.final:
+            fields["finished_at"] = utcnow_iso()
+        if state is RunState.RUNNING:
+            fields["started_at"] = utcnow_iso()
+        await self._redis.hset(keys.run(tenant, run_id), mapping=fields)
+
+    @staticmethod
+    def stage_add(pipe: Pipeline, tenant: str, run_id: str, field: str, amount: int) -> None:
+        """Add to a counter of a reconciliation ("lucca_users", "active_managed")."""
+        pipe.hincrby(keys.run(tenant, run_id), field, amount)
+
+    async def count(
+        self,
+        tenant: str,
+        run_id: str,
+        user_id: str,
+        action: str,
+        plan_entry: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Note a user's outcome in a run; a run that knows how many to expect finishes itself.
+
+        One entry per user: a step re-run after a crash or a retry neither counts a user twice
+        nor repeats it in the plan, and its "unchanged" does not hide what the first pass did.
+        """
+        run_key = keys.run(tenant, run_id)
+        users_key = keys.run_users(tenant, run_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.eval(_NOTE_OUTCOME, 1, users_key, user_id, action)
+        pipe.hget(run_key, "expected")
+        pipe.hget(run_key, "state")
+        pipe.expire(users_key, self._retention)
+        if plan_entry is not None:
+            plan_key = keys.run_plan(tenant, run_id)
+            pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())
+            pipe.expire(plan_key, self._retention)
+        results = await pipe.execute()
+        processed, expected, state = results[0], _text(results[1]), _text(results[2])
+        if state in {"queued", "running"} and expected is not None and processed >= int(expected):
+            await self.set_state(tenant, run_id, RunState.DONE)
+        elif state == "queued":
+            await self.set_state(tenant, run_id, RunState.RUNNING)
+
+    async def note_error(self, tenant: str, run_id: str, user_id: str, error: str) -> None:
+        await self._redis.hset(keys.run_errors(tenant, run_id), user_id, error)
+
+    async def get(self, tenant: str, run_id: str) -> Run | None:
+        """The run's fields without its counts (cheap on a run of 100k users)."""
+        values = await self._redis.hmget(keys.run(tenant, run_id), list(_HEADER))
+        if values[0] is None:
+            return None
+        fields = {n: text for n, v in zip(_HEADER, values, strict=True) if (text := _text(v))}
+        return Run.from_fields(fields)
+
+    async def report(self, tenant: str, run_id: str) -> RunReport | None:
+        raw = await self._redis.hgetall(keys.run(tenant, run_id))
+        if not raw:
+            return None
+        fields = {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+        actions = await self._redis.hvals(keys.run_users(tenant, run_id))
+        errors = await self._redis.hgetall(keys.run_errors(tenant, run_id))
+        run = Run.from_fields(fields)
+        plan = None
+        if run.dry_run:
+            entries = await self._redis.hgetall(keys.run_plan(tenant, run_id))
+            plan = [orjson.loads(entries[k]) for k in sorted(entries, key=int)]
+        return RunReport(
+            run=run,
+            fields=fields,
+            counts=dict(Counter(a.decode() for a in actions)),
+            processed=len(actions),
+            errors={_text(k) or "": _text(v) or "" for k, v in errors.items()},
+            plan=plan,
+        )
+
+    async def recent(self, tenant: str, limit: int = 10) -> list[RunReport]:
+        ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
+        found = []
+        for run_id in ids:
+            report = await self.report(tenant, _text(run_id) or "")
+            if report is None:  # expired: forget it
+                await self._redis.zrem(keys.runs(tenant), run_id)
+            else:
+                found.append(report)
+        return found

@@ -1,0 +1,124 @@
+"""A reconciliation's working sets in Redis: the Elevo snapshot, who Lucca listed, and what
+waits for the run's end. Every key lives a day (keys.run_part)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import orjson
+from arq.connections import ArqRedis
+
+from app.clients.lucca import LuccaBatch
+from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
+from app.store import keys
+from app.store.runs import RunStore
+
+RUN_KEY_TTL = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a reconciliation read of Elevo at its start, for the users at hand.
+
+    `profiles`: each user's profile (linked by externalId, else the one with its userName);
+    `profile_ids`: Lucca id -> profile id for every linked profile (managers included). When
+    `complete`, a user found in neither has no profile: no lookup is sent to Elevo.
+    """
+
+    profiles: Mapping[str, ElevoProfile]
+    profile_ids: Mapping[str, str]
+    complete: bool = True
+
+
+class RunSets:
+    def __init__(self, redis: ArqRedis, tenant: str, run_id: str) -> None:
+        self._redis = redis
+        self._tenant = tenant
+        self._run_id = run_id
+
+    def _key(self, part: str) -> str:
+        return keys.run_part(self._tenant, self._run_id, part)
+
+    async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> None:
+        """One page of every Elevo profile, indexed by externalId and by userName."""
+        pipe = self._redis.pipeline(transaction=False)
+        active = 0
+        for profile in profiles:
+            pipe.hset(
+                self._key("elevo"), profile.id, orjson.dumps(profile_to_dict(profile)).decode()
+            )
+            if profile.external_id:
+                pipe.hset(self._key("by-ext"), profile.external_id, profile.id)
+                if profile.managed:
+                    pipe.sadd(self._key("managed"), profile.external_id)
+                    active += profile.active
+            if profile.user_name:
+                pipe.hset(self._key("by-name"), profile.user_name.casefold(), profile.id)
+        for part in ("elevo", "by-ext", "by-name", "managed"):
+            pipe.expire(self._key(part), RUN_KEY_TTL)
+        RunStore.stage_add(pipe, self._tenant, self._run_id, "active_managed", active)
+        await pipe.execute()
+
+    async def snapshot_for(self, batch: LuccaBatch, user_ids: Sequence[str]) -> Snapshot:
+        """The snapshot's answers for these users and their managers (three round trips)."""
+        redis = self._redis
+        managers = {u.manager_id for u in batch.users.values() if u.manager_id}
+        linked_ids = sorted(set(user_ids) | managers)
+        names = {uid: u.user_name.casefold() for uid, u in batch.users.items() if u.user_name}
+        by_ext = await redis.hmget(self._key("by-ext"), linked_ids) if linked_ids else []
+        profile_ids = {
+            uid: pid.decode() for uid, pid in zip(linked_ids, by_ext, strict=True) if pid
+        }
+        named = list(names.values())
+        by_name = await redis.hmget(self._key("by-name"), named) if named else []
+        name_ids = {name: pid.decode() for name, pid in zip(named, by_name, strict=True) if pid}
+        wanted = {uid: profile_ids.get(uid) or name_ids.get(names.get(uid, "")) for uid in user_ids}
+        scim_ids = sorted({pid for pid in wanted.values() if pid})
+        blobs = await redis.hmget(self._key("elevo"), scim_ids) if scim_ids else []
+        loaded = {
+            pid: profile_from_dict(orjson.loads(blob))
+            for pid, blob in zip(scim_ids, blobs, strict=True)
+            if blob is not None
+        }
+        profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
+        return Snapshot(profiles=profiles, profile_ids=profile_ids)
+
+    async def mark_seen(self, user_ids: Sequence[str], item_count: int) -> None:
+        """The users a Lucca page listed, and the page's count on the run."""
+        pipe = self._redis.pipeline(transaction=False)
+        if user_ids:
+            pipe.sadd(self._key("seen"), *user_ids)
+        pipe.expire(self._key("seen"), RUN_KEY_TTL)
+        RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_users", item_count)
+        await pipe.execute()
+
+    async def keep_pending(
+        self, suspensions: Mapping[str, str], follow_ups: Mapping[str, str]
+    ) -> None:
+        """Suspensions (user -> reason) and follow-ups (user -> manager) for the finish."""
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id, reason in suspensions.items():
+            pipe.hset(self._key("suspend"), user_id, reason)
+        for user_id, manager_id in follow_ups.items():
+            pipe.hset(self._key("follow"), user_id, manager_id)
+        for part in ("suspend", "follow"):
+            pipe.expire(self._key(part), RUN_KEY_TTL)
+        await pipe.execute()
+
+    async def retry_later(self, user_ids: Iterable[str]) -> None:
+        ids = list(user_ids)
+        await self._redis.sadd(self._key("retry"), *ids)
+        await self._redis.expire(self._key("retry"), RUN_KEY_TTL)
+
+    async def follow_ups(self) -> dict[str, str]:
+        raw = await self._redis.hgetall(self._key("follow"))
+        return {user.decode(): manager.decode() for user, manager in raw.items()}
+
+    async def suspensions(self) -> dict[str, str]:
+        raw = await self._redis.hgetall(self._key("suspend"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def members(self, part: str) -> set[str]:
+        """A set part: "seen", "managed" or "retry"."""
+        return {m.decode() for m in await self._redis.smembers(self._key(part))}

@@ -1,1 +1,0 @@
-"""The sync's edges: Redis state, batching, budgets, and the per-employee sync with its I/O."""

@@ -1,0 +1,113 @@
+"""Per-tenant batching of Lucca reads, the shared read cache, and the budget's effect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+from arq.connections import ArqRedis
+
+from app.clients.errors import LuccaAuthError, LuccaRateLimited
+from app.clients.lucca import LuccaClient
+from app.secret import Secret
+from app.service.batcher import LuccaBatcher, LuccaThrottled
+from app.store.budget import LuccaBudget
+from app.store.read_cache import LuccaReadCache
+from tests.factories import make_lucca_item
+
+
+class FakeLucca:
+    """Answers `id=` requests with one item per id, and remembers every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[str]] = []
+        self.status = 200
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        ids = request.url.params["id"].split(",")
+        self.requests.append(ids)
+        if self.status != 200:
+            return httpx.Response(self.status, headers={"Retry-After": "9"}, json={})
+        items = [make_lucca_item(id=int(i), mail=f"u{i}@acme.test") for i in ids]
+        return httpx.Response(200, content=orjson.dumps({"data": {"items": items}}))
+
+
+@pytest.fixture
+def lucca() -> FakeLucca:
+    return FakeLucca()
+
+
+@pytest.fixture
+async def client(lucca: FakeLucca) -> AsyncIterator[LuccaClient]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lucca)) as http:
+        yield LuccaClient(
+            http, "http://lucca.test/acme", Secret("k"), fields="id", skip_field="e_skip_elevo_sync"
+        )
+
+
+def batcher(redis: ArqRedis) -> LuccaBatcher:
+    return LuccaBatcher(LuccaBudget(redis), LuccaReadCache(redis), window=0.01)
+
+
+async def test_concurrent_jobs_of_a_tenant_share_one_request(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    shared = batcher(redis)
+    ids = [str(i) for i in range(1, 51)]
+    batches = await asyncio.gather(*(shared.fetch("acme", client, 40, uid) for uid in ids))
+    assert len(lucca.requests) == 1
+    assert sorted(lucca.requests[0], key=int) == ids
+    assert all(uid in batch.users for uid, batch in zip(ids, batches, strict=True))
+
+
+async def test_a_read_serves_later_jobs_until_a_newer_notice(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    await redis.set("t:acme:gen:7", 3)
+    await batcher(redis).fetch("acme", client, 40, "7")
+    again = await batcher(redis).fetch("acme", client, 40, "7")  # another process
+    assert len(lucca.requests) == 1
+    assert "7" in again.users
+    await redis.incr("t:acme:gen:7")  # a notice after the read: the read is stale
+    await batcher(redis).fetch("acme", client, 40, "7")
+    assert len(lucca.requests) == 2
+
+
+async def test_a_spent_budget_defers_and_the_next_request_serves_the_deferred(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    shared = batcher(redis)
+    budget = LuccaBudget(redis)
+    while await budget.take("acme", 40) == 0:
+        pass
+    with pytest.raises(LuccaThrottled) as throttled:
+        await shared.fetch("acme", client, 40, "5")
+    assert throttled.value.wait > 0
+    assert lucca.requests == []
+    await redis.delete("t:acme:lucca-budget")  # the budget refills
+    await shared.fetch("acme", client, 40, "6")
+    assert sorted(lucca.requests[0]) == ["5", "6"]  # the deferred user rode along
+    deferred = await shared.fetch("acme", client, 40, "5")
+    assert "5" in deferred.users
+    assert len(lucca.requests) == 1
+
+
+async def test_a_429_cools_the_tenant_down(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    lucca.status = 429
+    with pytest.raises(LuccaRateLimited):
+        await batcher(redis).fetch("acme", client, 40, "5")
+    assert 8000 < await redis.pttl("t:acme:lucca-cooldown") <= 9000
+
+
+async def test_a_flagged_key_is_not_used(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    await redis.set("t:acme:lucca-revoked", "Lucca answered 401")
+    with pytest.raises(LuccaAuthError, match="not calling Lucca"):
+        await batcher(redis).fetch("acme", client, 40, "5")
+    assert lucca.requests == []
