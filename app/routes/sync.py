@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
 
+import msgspec
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.api.errors import ApiError, error_response
+from app.api.schemas import parse_trigger
 from app.auth import require_admin
 from app.core.lucca_user import user_id_of
 from app.resources import Resources
@@ -19,49 +21,7 @@ from app.routes.common import TENANT_PATTERN, error, resources_of
 from app.sync.runs import start_run
 from app.tenant_store import TenantStoreError
 
-MODES = ("full", "changes")
 RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}")
-MAX_USERS_PER_REQUEST = 10_000
-
-
-class BadRequest(Exception):
-    pass
-
-
-def parse_trigger(body: Any) -> dict[str, Any]:
-    """Validate a trigger body; raises BadRequest with a message for the caller."""
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    unknown = set(body) - {"mode", "users", "dry_run", "confirm_suspensions"}
-    if unknown:
-        raise BadRequest(f"unknown keys: {', '.join(sorted(unknown))}")
-    for flag in ("dry_run", "confirm_suspensions"):
-        if not isinstance(body.get(flag, False), bool):
-            raise BadRequest(f"{flag} must be true or false")
-    if "users" in body:
-        if "mode" in body:
-            raise BadRequest("send either users or mode, not both")
-        users = body["users"]
-        if not isinstance(users, list) or not users or len(users) > MAX_USERS_PER_REQUEST:
-            raise BadRequest(f"users must be a list of 1 to {MAX_USERS_PER_REQUEST} ids")
-        ids = [user_id_of({"id": u}) for u in users]
-        if any(i is None for i in ids):
-            raise BadRequest("every user id must be a positive integer (number or string)")
-        return {
-            "mode": "users",
-            "users": [i for i in ids if i],
-            "dry_run": body.get("dry_run", False),
-        }
-    mode = body.get("mode", "full")
-    if mode not in MODES:
-        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
-    if body.get("confirm_suspensions") and mode != "full":
-        raise BadRequest("confirm_suspensions goes with mode full")
-    return {
-        "mode": mode,
-        "dry_run": body.get("dry_run", False),
-        "confirm_suspensions": body.get("confirm_suspensions", False),
-    }
 
 
 async def _known_tenant(request: Request) -> tuple[Resources, str] | Response:
@@ -97,15 +57,12 @@ def _for_known_tenant(handler: TenantHandler) -> Callable[[Request], Awaitable[R
 
 @_for_known_tenant
 async def trigger(request: Request, res: Resources, tenant: str) -> Response:
-    raw = await request.body()
     try:
-        body = orjson.loads(raw) if raw.strip() else {}
-        trigger_spec = parse_trigger(body)
-    except orjson.JSONDecodeError:
-        return error(400, "bad_json", "body is not JSON")
-    except BadRequest as exc:
-        return error(400, "bad_request", str(exc))
-    run_id = await start_run(res, tenant, trigger_spec, trigger="api")
+        run_request = parse_trigger(await request.body())
+    except ApiError as exc:
+        return error_response(exc)
+    # start_run takes the trigger as a dict until it takes the RunRequest itself.
+    run_id = await start_run(res, tenant, msgspec.to_builtins(run_request), trigger="api")
     return JSONResponse({"run": run_id}, status_code=202)
 
 

@@ -11,18 +11,19 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Final
 
-import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.api.errors import ApiError, error_response
+from app.api.responses import tenant_view
+from app.api.schemas import parse_tenant, validate_tenant_name
 from app.auth import require_admin
 from app.routes.common import error, resources_of
 from app.sync import keys
 from app.sync.runs import purge_tenant_state, start_run
 from app.tenant_store import TenantStoreError
-from app.tenants import TenantValidationError, parse_tenant, tenant_view, validate_tenant_name
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ def _admin(handler: Handler) -> Handler:
         if tenant is not None:
             try:
                 validate_tenant_name(tenant)
-            except TenantValidationError as exc:
-                return error(400, "invalid_tenant", exc.message)
+            except ApiError as exc:
+                return error_response(exc)
         try:
             return await handler(request)
         except TenantStoreError as exc:
@@ -63,10 +64,7 @@ def _admin(handler: Handler) -> Handler:
 async def put_tenant(request: Request) -> Response:
     resources = resources_of(request)
     tenant = request.path_params["tenant"]
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return error(400, "invalid_json", "the body is not valid JSON")
+    body = await request.body()
     try:
         existing = await resources.tenants.get(tenant)
     except TenantStoreError as exc:
@@ -80,8 +78,8 @@ async def put_tenant(request: Request) -> Response:
             existing=existing,
             allow_http_elevo=resources.settings.allow_http_elevo,
         )
-    except TenantValidationError as exc:
-        return error(400, "invalid_config", exc.message)
+    except ApiError as exc:
+        return error_response(exc)
     created = await resources.tenants.put(config)
     # This process may have cached the old config, or the tenant's absence.
     resources.contexts.forget(tenant)
