@@ -86,10 +86,10 @@ class ApiError(Exception):
         return cls(STATUS_OF[code], code, detail, headers)
 
     @classmethod
-    def unknown_tenant(cls) -> ApiError:
-        # The same answer for an invalid name and an absent tenant: a name that cannot be
+    def unknown_tenant(cls, detail: str = "no such tenant") -> ApiError:
+        # The same code for an invalid name and an absent tenant: a name that cannot be
         # stored is simply one no tenant has.
-        return cls.of(ErrorCode.UNKNOWN_TENANT, "no such tenant")
+        return cls.of(ErrorCode.UNKNOWN_TENANT, detail)
 
     @classmethod
     def unknown_run(cls) -> ApiError:

@@ -35,8 +35,8 @@ from app.core.lucca_user import user_id_of
 from app.core.tenant import GuardConfig, LuccaDomain, TenantConfig
 from app.secret import REDACTED, Secret
 
-# Every pattern is anchored; `fullmatch` of the compiled pattern is the whole check (msgspec's
-# `search` lets a trailing newline through `$`, so the Structs check `fullmatch` again).
+# Anchored patterns, for msgspec and the OpenAPI document alike. msgspec applies them with
+# `re.search`, where `$` also matches before a final newline: `_whole` checks them again.
 TENANT_PATTERN: Final = "^[a-z0-9][a-z0-9-]{0,62}$"
 SUBDOMAIN_PATTERN: Final = "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 FIELD_CODE_PATTERN: Final = "^[A-Za-z0-9_]{1,100}$"
@@ -117,6 +117,10 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _whole(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None
+
+
 def _has_control(text: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
@@ -138,7 +142,7 @@ class LuccaBody(Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         _require(
-            re.fullmatch(SUBDOMAIN_PATTERN, self.subdomain) is not None,
+            _whole(SUBDOMAIN_PATTERN, self.subdomain),
             "`subdomain` must be a lowercase DNS label (a-z, 0-9 and inner '-', at most 63 "
             "characters), e.g. 'acme' for acme.ilucca.net",
         )
@@ -195,12 +199,12 @@ class TenantBody(Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.skip_field is not None:
             _require(
-                re.fullmatch(FIELD_CODE_PATTERN, self.skip_field) is not None,
+                _whole(FIELD_CODE_PATTERN, self.skip_field),
                 "`skip_field` must be a Lucca field code of letters, digits and '_'",
             )
         if self.nightly_at is not None:
             _require(
-                re.fullmatch(NIGHTLY_AT_PATTERN, self.nightly_at) is not None,
+                _whole(NIGHTLY_AT_PATTERN, self.nightly_at),
                 "`nightly_at` must be a local time 'HH:MM', e.g. '02:00'",
             )
         # Membership, not ZoneInfo(value): a name is never turned into a file path here.
@@ -216,7 +220,7 @@ class TenantBody(Struct, forbid_unknown_fields=True):
                 "without quotes or backslashes",
             )
             _require(
-                re.fullmatch(FIELD_PATH_PATTERN, path) is not None,
+                _whole(FIELD_PATH_PATTERN, path),
                 "`custom_fields`: a value must be a Lucca v3 field path such as "
                 "'legalEntity.name' or 'extendedData.e_cost_center'",
             )
@@ -261,7 +265,10 @@ class RunRequest(Struct, frozen=True, kw_only=True):
 def validate_tenant_name(tenant: str) -> str:
     """The name itself, or `unknown_tenant`: a name that cannot be stored names no tenant."""
     if not TENANT_RE.fullmatch(tenant):
-        raise ApiError.unknown_tenant()
+        raise ApiError.unknown_tenant(
+            "no such tenant: a tenant name is 1 to 63 characters of a-z, 0-9 and '-', "
+            "starting with a letter or digit"
+        )
     return tenant
 
 
