@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from app.api.errors import EXCEPTION_HANDLERS, ApiError, error_response
+from app.api.routes import health, metrics, openapi, sync, tenants, webhooks
 from app.logs import configure_logging
-from app.routes import health, metrics, openapi, sync, tenants, webhooks
 from app.service.context import Clock, system_clock
 from app.service.resources import Resources
 from app.settings import Settings
@@ -21,25 +21,9 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
-_ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _ERROR_CODES.get(exc.status_code, "http_error")
-    return JSONResponse(
-        {"error": code, "detail": exc.detail},
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
-
-
 async def _redis_down(request: Request, exc: Exception) -> Response:
     log.warning("redis unavailable while serving %s", request.url.path)
-    return JSONResponse(
-        {"error": "unavailable", "detail": "state store unavailable; retry later"},
-        status_code=503,
-    )
+    return error_response(ApiError.unavailable())
 
 
 def create_app(
@@ -74,5 +58,5 @@ def create_app(
             *openapi.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, RedisError: _redis_down},
+        exception_handlers={**EXCEPTION_HANDLERS, RedisError: _redis_down},
     )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
 
 from app.secret import Secret
 
-DEFAULT_SKIP_FIELD = "e_skip_elevo_sync"
-DEFAULT_TIMEZONE = "Europe/Paris"
-DEFAULT_LUCCA_DOMAIN = "ilucca.net"
-LUCCA_DOMAINS = ("ilucca.net", "ilucca-test.net", "ilucca-demo.net", "ilucca.ch")
+LuccaDomain = Literal["ilucca.net", "ilucca-test.net", "ilucca-demo.net", "ilucca.ch"]
+LUCCA_DOMAINS: Final[tuple[str, ...]] = get_args(LuccaDomain)
+DEFAULT_LUCCA_DOMAIN: Final[LuccaDomain] = "ilucca.net"
+DEFAULT_SKIP_FIELD: Final = "e_skip_elevo_sync"
+DEFAULT_TIMEZONE: Final = "Europe/Paris"
+DEFAULT_NIGHTLY_AT: Final = "02:00"
+DEFAULT_LUCCA_REQUESTS_PER_MINUTE: Final = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +34,7 @@ class TenantConfig:
     lucca_api_key: Secret
     elevo_scim_url: str
     elevo_token: Secret
-    lucca_domain: str = DEFAULT_LUCCA_DOMAIN
+    lucca_domain: LuccaDomain = DEFAULT_LUCCA_DOMAIN
     # Every listed secret is accepted (rotation); the first is the current one.
     webhook_secrets: tuple[Secret, ...] = ()
     skip_field: str = DEFAULT_SKIP_FIELD
@@ -38,9 +42,9 @@ class TenantConfig:
     custom_fields: Mapping[str, str] = field(default_factory=dict)
     timezone: str = DEFAULT_TIMEZONE
     # Local time "HH:MM" of the nightly reconciliation.
-    nightly_at: str = "02:00"
+    nightly_at: str = DEFAULT_NIGHTLY_AT
     guard: GuardConfig = field(default_factory=GuardConfig)
     # This sync's share of the customer's 50 requests per minute.
-    lucca_requests_per_minute: int = 40
+    lucca_requests_per_minute: int = DEFAULT_LUCCA_REQUESTS_PER_MINUTE
     # Seconds between `changes` polls; None for a tenant whose webhooks are trusted alone.
     poll_interval_seconds: int | None = None

@@ -1,7 +1,7 @@
 """Tenant configs in Redis: one JSON document per tenant, its secrets encrypted.
 
 Layout:
-    tenant:{tenant}:config  the config in the admin API body's shape (app/tenants.py), plus a
+    tenant:{tenant}:config  the config in the admin API body's shape (app/schemas/tenant.py), plus a
                             "format" version; `lucca.api_key`, `elevo.token` and each entry of
                             the `lucca.webhook_secret` list are SecretBox tokens, the rest is clear
     tenants                 a set of every tenant name
@@ -22,8 +22,10 @@ from redis.exceptions import WatchError
 
 from app.core.tenant import TenantConfig
 from app.crypto import SecretBox, SecretDecryptError
+from app.schemas.common import TENANT_RE
+from app.schemas.errors import InvalidDocument
+from app.schemas.tenant import parse_tenant, tenant_view
 from app.store import keys
-from app.tenants import TENANT_RE, TenantValidationError, parse_tenant, tenant_view
 
 FORMAT: Final = 1
 
@@ -149,7 +151,7 @@ class TenantStore:
             return parse_tenant(tenant, document, existing=None, allow_http_elevo=True)
         except SecretDecryptError as exc:
             raise TenantStoreError(f"stored config of tenant {tenant!r}: {exc}") from None
-        except TenantValidationError as exc:
+        except InvalidDocument as exc:
             raise TenantStoreError(
                 f"stored config of tenant {tenant!r} is invalid: {exc}"
             ) from None
@@ -178,7 +180,7 @@ def _checked(config: TenantConfig) -> TenantConfig:
         return parse_tenant(
             config.tenant, tenant_view(config), existing=config, allow_http_elevo=True
         )
-    except TenantValidationError as exc:
+    except InvalidDocument as exc:
         raise ValueError(f"invalid config for tenant {config.tenant!r}: {exc}") from None
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from app.routes.tenants import MAX_BODY_BYTES as TENANT_MAX_BODY_BYTES
-from app.routes.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
+from app.api.routes.tenants import MAX_BODY_BYTES as TENANT_MAX_BODY_BYTES
+from app.api.routes.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.security.support import (
     ACME_API_KEY,
@@ -342,53 +342,53 @@ def _md(value: str) -> str:
 
 CONFIG_CASES = [
     *[
-        BadInput(PUT_TENANT, f"`lucca.subdomain` {_md(v)} ({why})", 400, "invalid_config",
+        BadInput(PUT_TENANT, f"`lucca.subdomain` {_md(v)} ({why})", 400, "invalid_body",
                  put(gamma(lucca__subdomain=v)))
         for v, why in SUBDOMAINS
     ],
     *[
-        BadInput(PUT_TENANT, f"`elevo.scim_url` {_md(v)} ({why})", 400, "invalid_config",
+        BadInput(PUT_TENANT, f"`elevo.scim_url` {_md(v)} ({why})", 400, "invalid_body",
                  put(gamma(elevo__scim_url=v)))
         for v, why in SCIM_URLS
     ],
-    BadInput(PUT_TENANT, "`lucca.domain` `evil.com`", 400, "invalid_config",
+    BadInput(PUT_TENANT, "`lucca.domain` `evil.com`", 400, "invalid_body",
              put(gamma(lucca__domain="evil.com"))),
-    BadInput(PUT_TENANT, "`lucca.api_key` with CR LF (header injection)", 400, "invalid_config",
+    BadInput(PUT_TENANT, "`lucca.api_key` with CR LF (header injection)", 400, "invalid_body",
              put(gamma(lucca__api_key="key\r\nX-Evil: 1"))),
-    BadInput(PUT_TENANT, "`elevo.token` of 4097 characters", 400, "invalid_config",
+    BadInput(PUT_TENANT, "`elevo.token` of 4097 characters", 400, "invalid_body",
              put(gamma(elevo__token="t" * 4097))),
-    BadInput(PUT_TENANT, "`lucca.webhook_secret` listing a secret twice", 400, "invalid_config",
+    BadInput(PUT_TENANT, "`lucca.webhook_secret` listing a secret twice", 400, "invalid_body",
              put(gamma(lucca__webhook_secret=["s1", "s1"]))),
-    BadInput(PUT_TENANT, "new tenant without `lucca.api_key`", 400, "invalid_config",
+    BadInput(PUT_TENANT, "new tenant without `lucca.api_key`", 400, "invalid_body",
              put(gamma(lucca__api_key=None))),
-    BadInput(PUT_TENANT, "new tenant with `elevo.token` `***`", 400, "invalid_config",
+    BadInput(PUT_TENANT, "new tenant with `elevo.token` `***`", 400, "invalid_body",
              put(gamma(elevo__token="***"))),
-    BadInput(PUT_TENANT, "unknown key `admin`", 400, "invalid_config",
+    BadInput(PUT_TENANT, "unknown key `admin`", 400, "invalid_body",
              put({**gamma(), "admin": True})),
     BadInput(PUT_TENANT, "`custom_fields` name with a `\"` (SCIM filter injection)", 400,
-             "invalid_config", put(gamma(custom_fields={'x" or "1"="1': "legalEntity.name"}))),
-    BadInput(PUT_TENANT, "`custom_fields` path `a..b`", 400, "invalid_config",
+             "invalid_body", put(gamma(custom_fields={'x" or "1"="1': "legalEntity.name"}))),
+    BadInput(PUT_TENANT, "`custom_fields` path `a..b`", 400, "invalid_body",
              put(gamma(custom_fields={"x": "a..b"}))),
-    BadInput(PUT_TENANT, "`timezone` `../../etc/passwd`", 400, "invalid_config",
+    BadInput(PUT_TENANT, "`timezone` `../../etc/passwd`", 400, "invalid_body",
              put(gamma(timezone="../../etc/passwd"))),
-    BadInput(PUT_TENANT, "`nightly_at` `25:00`", 400, "invalid_config",
+    BadInput(PUT_TENANT, "`nightly_at` `25:00`", 400, "invalid_body",
              put(gamma(nightly_at="25:00"))),
     BadInput(PUT_TENANT, "`lucca_requests_per_minute` 51 (over Lucca's budget)", 400,
-             "invalid_config", put(gamma(lucca_requests_per_minute=51))),
-    BadInput(PUT_TENANT, "`guard.max_suspend_ratio` 2", 400, "invalid_config",
+             "invalid_body", put(gamma(lucca_requests_per_minute=51))),
+    BadInput(PUT_TENANT, "`guard.max_suspend_ratio` 2", 400, "invalid_body",
              put(gamma(guard={"max_suspend_ratio": 2}))),
-    BadInput(PUT_TENANT, "body `[]`", 400, "invalid_config", put([])),
-    BadInput(PUT_TENANT, "body not JSON", 400, "invalid_json", put(None, raw=b"{lucca")),
+    BadInput(PUT_TENANT, "body `[]`", 400, "invalid_body", put([])),
+    BadInput(PUT_TENANT, "body not JSON", 400, "bad_json", put(None, raw=b"{lucca")),
     BadInput(PUT_TENANT, "`guard.max_suspend_count` 10²³ (read as a float)", 400,
-             "invalid_config", put(gamma(guard={"max_suspend_count": 10**23 * 1.0}))),
-    BadInput(PUT_TENANT, "number `1e400` (infinite)", 400, "invalid_json",
+             "invalid_body", put(gamma(guard={"max_suspend_count": 10**23 * 1.0}))),
+    BadInput(PUT_TENANT, "number `1e400` (infinite)", 400, "bad_json",
              put(None, raw=b'{"guard": {"max_suspend_ratio": 1e400}}')),
     BadInput(PUT_TENANT, f"body over {TENANT_MAX_BODY_BYTES} bytes", 413, None,
              put(None, raw=b"{" + b" " * TENANT_MAX_BODY_BYTES + b"}")),
-    BadInput(PUT_TENANT, "tenant name `ACME`", 400, "invalid_tenant", put(gamma(), tenant="ACME")),
-    BadInput(PUT_TENANT, "tenant name of 64 characters", 400, "invalid_tenant",
+    BadInput(PUT_TENANT, "tenant name `ACME`", 404, "unknown_tenant", put(gamma(), tenant="ACME")),
+    BadInput(PUT_TENANT, "tenant name of 64 characters", 404, "unknown_tenant",
              put(gamma(), tenant="a" * 64)),
-    BadInput(PUT_TENANT, "tenant name `-acme`", 400, "invalid_tenant",
+    BadInput(PUT_TENANT, "tenant name `-acme`", 404, "unknown_tenant",
              put(gamma(), tenant="-acme")),
 ]  # fmt: skip
 
@@ -406,21 +406,21 @@ def sync(method: str, path: str, body: bytes | None = None) -> Callable[[], Sent
 SYNC = "POST /sync/{tenant}"
 SYNC_CASES = [
     BadInput(SYNC, "body not JSON", 400, "bad_json", sync("POST", "/sync/acme", b"{mode")),
-    BadInput(SYNC, "`users` and `mode` together", 400, "bad_request",
+    BadInput(SYNC, "`users` and `mode` together", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"users": ["1"], "mode": "full"}')),
-    BadInput(SYNC, "`users` `[]`", 400, "bad_request",
+    BadInput(SYNC, "`users` `[]`", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"users": []}')),
-    BadInput(SYNC, "`users` `[-1]`", 400, "bad_request",
+    BadInput(SYNC, "`users` `[-1]`", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"users": [-1]}')),
-    BadInput(SYNC, "`users` `[\"\u00b2\"]` (a non-ASCII digit)", 400, "bad_request",
+    BadInput(SYNC, "`users` `[\"\u00b2\"]` (a non-ASCII digit)", 400, "invalid_body",
              sync("POST", "/sync/acme", '{"users": ["\u00b2"]}'.encode())),
-    BadInput(SYNC, "`users` `[\"1 OR 1=1\"]`", 400, "bad_request",
+    BadInput(SYNC, "`users` `[\"1 OR 1=1\"]`", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"users": ["1 OR 1=1"]}')),
-    BadInput(SYNC, "`mode` `delete`", 400, "bad_request",
+    BadInput(SYNC, "`mode` `delete`", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"mode": "delete"}')),
-    BadInput(SYNC, "`dry_run` `\"yes\"`", 400, "bad_request",
+    BadInput(SYNC, "`dry_run` `\"yes\"`", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"dry_run": "yes"}')),
-    BadInput(SYNC, "unknown key `tenant` (another tenant in the body)", 400, "bad_request",
+    BadInput(SYNC, "unknown key `tenant` (another tenant in the body)", 400, "invalid_body",
              sync("POST", "/sync/acme", b'{"tenant": "beta"}')),
     BadInput(SYNC, "unknown tenant `ghost`", 404, "unknown_tenant",
              sync("POST", "/sync/ghost", b"{}")),

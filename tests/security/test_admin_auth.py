@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.auth import require_admin
-from app.openapi import openapi_document
+from app.api.auth import require_admin
+from app.api.openapi import openapi_document
 from app.secret import Secret
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.security.support import ACME_BODY, ADMIN, Served, leaked

@@ -7,8 +7,8 @@ from typing import Any, cast
 
 from starlette.routing import Route
 
+from app.api.openapi import openapi_document
 from app.main import create_app
-from app.openapi import openapi_document
 from app.service.resources import Resources
 from tests.conftest import make_settings
 from tests.security.support import Served
@@ -40,7 +40,7 @@ def described_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_every_route_is_described_and_every_described_path_exists() -> None:
     routes, described = app_operations(), described_operations(openapi_document())
-    assert routes - described == set(), "routes missing from app/openapi.py"
+    assert routes - described == set(), "routes missing from app/api/openapi.py"
     assert described - routes == set(), "described operations the app does not have"
 
 

@@ -17,7 +17,7 @@ import orjson
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from app.routes.webhooks import MAX_BODY_BYTES
+from app.api.routes.webhooks import MAX_BODY_BYTES
 from tests.security.support import (
     ACME_API_KEY,
     ACME_WEBHOOK,

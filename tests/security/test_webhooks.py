@@ -7,7 +7,7 @@ import uuid
 import orjson
 import pytest
 
-from app.routes.webhooks import MAX_BODY_BYTES
+from app.api.routes.webhooks import MAX_BODY_BYTES
 from app.store import keys
 from tests.security.support import (
     ACME_BODY,

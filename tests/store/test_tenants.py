@@ -212,7 +212,7 @@ async def test_an_invalid_stored_document_is_reported(store: TenantStore, redis:
     document = orjson.loads(await redis.get(keys.tenant_config("acme")))
     document["timezone"] = "Mars/Olympus"
     await redis.set(keys.tenant_config("acme"), orjson.dumps(document))
-    with pytest.raises(TenantStoreError, match="'acme' is invalid: timezone"):
+    with pytest.raises(TenantStoreError, match="'acme' is invalid: `timezone`"):
         await store.get("acme")
 
 

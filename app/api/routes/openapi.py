@@ -1,4 +1,4 @@
-"""`GET /openapi.json`: the service's OpenAPI 3.1 description (app/openapi.py)."""
+"""`GET /openapi.json`: the service's OpenAPI 3.1 description (app/api/openapi.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.openapi import openapi_document
+from app.api.openapi import openapi_document
 
 
 async def openapi(request: Request) -> Response:

@@ -13,9 +13,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from app.api.auth import resources_of
+from app.api.errors import ApiError, ErrorCode
 from app.metrics import WEBHOOK_EVENTS
-from app.routes.common import TENANT_PATTERN, error, resources_of
-from app.service.errors import Unavailable
+from app.schemas.common import TENANT_RE
 from app.service.notices import accept_notice, webhook_context
 from app.signatures import SignatureError, verify
 
@@ -58,24 +59,22 @@ async def activate(request: Request) -> Response:
 async def receive(request: Request) -> Response:
     tenant = request.path_params["tenant"]
     res = resources_of(request)
-    if not TENANT_PATTERN.fullmatch(tenant):
-        return error(404, "unknown_tenant", "no such tenant")
+    if not TENANT_RE.fullmatch(tenant):
+        raise ApiError.unknown_tenant()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in {"application/json", "application/cloudevents+json"}:
-        return error(415, "unsupported_media_type", "send application/json")
+        raise ApiError.of(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
     try:
         body = await _read_body(request)
     except _TooLarge:
-        return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+        raise ApiError.of(ErrorCode.TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes") from None
     except ClientDisconnect:
-        return error(400, "disconnected", "the body was cut short")
-    try:
-        tenant_ctx = await webhook_context(res, tenant)
-    except Unavailable as exc:
-        # Never 404/410 for a tenant that may exist: Lucca would suspend the endpoint.
-        return error(503, "unavailable", str(exc))
+        raise ApiError.of(ErrorCode.DISCONNECTED, "the body was cut short") from None
+    # Unavailable (a 503, never a 404 or 410 for a tenant that may exist: Lucca would
+    # suspend the endpoint) is answered by the service errors' handler.
+    tenant_ctx = await webhook_context(res, tenant)
     if tenant_ctx is None:
-        return error(404, "unknown_tenant", "no such tenant")
+        raise ApiError.unknown_tenant()
     try:
         verify(
             tenant_ctx.config.webhook_secrets,
@@ -87,18 +86,15 @@ async def receive(request: Request) -> Response:
     except SignatureError as exc:
         log.info("tenant=%s webhook refused: %s", tenant, exc)
         WEBHOOK_EVENTS.labels(tenant, "bad_signature").inc()
-        return error(401, "bad_signature", str(exc))
+        raise ApiError.of(ErrorCode.BAD_SIGNATURE, str(exc)) from None
     try:
         event = orjson.loads(body)
     except orjson.JSONDecodeError:
         event = None
     if not isinstance(event, dict):
         WEBHOOK_EVENTS.labels(tenant, "bad_json").inc()
-        return error(400, "bad_json", "body is not a JSON object")
-    try:
-        accepted = await accept_notice(res, tenant, event)
-    except Unavailable as exc:
-        return error(503, "unavailable", str(exc))
+        raise ApiError.bad_json("body is not a JSON object")
+    accepted = await accept_notice(res, tenant, event)
     return JSONResponse(accepted.document(), status_code=202)
 
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.routes.common import resources_of
+from app.api.auth import resources_of
 from app.service.health import store_ready
 
 

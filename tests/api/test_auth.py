@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from app.auth import bearer_token, require_admin
+from app.api.auth import bearer_token, require_admin
+from app.api.errors import ApiError, ErrorCode
 from app.secret import Secret
 
 TOKEN = "admin-token-5f4e3d2c1b"
@@ -60,8 +60,8 @@ def test_require_admin_accepts_the_token() -> None:
     ],
 )
 def test_require_admin_refuses(headers: tuple[tuple[str, str], ...]) -> None:
-    with pytest.raises(HTTPException) as info:
+    with pytest.raises(ApiError) as info:
         require_admin(request(*headers), Secret(TOKEN))
-    assert info.value.status_code == 401
+    assert (info.value.status, info.value.code) == (401, ErrorCode.UNAUTHORIZED)
     assert info.value.headers == {"WWW-Authenticate": "Bearer"}
     assert TOKEN not in str(info.value.detail)

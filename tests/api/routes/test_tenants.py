@@ -12,7 +12,8 @@ from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from app.routes import tenants
+from app.api.errors import EXCEPTION_HANDLERS
+from app.api.routes import tenants
 from app.secret import Secret
 from app.service.resources import Resources
 from app.settings import Settings
@@ -52,7 +53,7 @@ async def serve(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Re
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Resources]]:
         yield {"resources": resources}
 
-    app = Starlette(routes=tenants.routes, lifespan=lifespan)
+    app = Starlette(routes=tenants.routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 
     try:
         # ASGITransport sends no lifespan events: run the lifespan here and hand each request
@@ -167,18 +168,18 @@ async def test_new_tenant_without_secrets_is_a_400(client: httpx.AsyncClient) ->
     del partial["elevo"]["token"]
     response = await put(client, "acme", partial)
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid_config", "detail": "elevo.token is required"}
+    assert response.json() == {"error": "invalid_body", "detail": "$.elevo.token is required"}
 
 
 @pytest.mark.parametrize(
     ("content", "error"),
     [
-        (b"{not json", "invalid_json"),
-        (b"", "invalid_json"),
-        (b"\xff\xfe", "invalid_json"),
-        (b'{"a": NaN}', "invalid_json"),
-        (b"[]", "invalid_config"),
-        (b"null", "invalid_config"),
+        (b"{not json", "bad_json"),
+        (b"", "bad_json"),
+        (b"\xff\xfe", "bad_json"),
+        (b'{"a": NaN}', "bad_json"),
+        (b"[]", "invalid_body"),
+        (b"null", "invalid_body"),
     ],
 )
 async def test_put_bad_bodies(client: httpx.AsyncClient, content: bytes, error: str) -> None:
@@ -202,7 +203,7 @@ async def test_put_invalid_config_names_the_field(
 ) -> None:
     response = await put(client, "acme", body(**change))
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_config"
+    assert response.json()["error"] == "invalid_body"
     assert field in response.json()["detail"]
     assert_no_secret(response.text)
 
@@ -290,14 +291,15 @@ async def test_list(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 @pytest.mark.parametrize("tenant", ["Acme", "acme.corp", "-acme", "a" * 64, "acme%0A", "ac_me"])
-async def test_invalid_tenant_names_are_a_400(
+async def test_invalid_tenant_names_are_a_404(
     client: httpx.AsyncClient, method: str, tenant: str
 ) -> None:
     response = await client.request(
         method, f"/tenants/{tenant}", content=orjson.dumps(body()), headers=AUTH
     )
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_tenant"
+    # A name that cannot be stored names no tenant: the same answer as an absent one.
+    assert response.status_code == 404
+    assert response.json()["error"] == "unknown_tenant"
 
 
 async def test_unreadable_config_is_a_500_until_replaced(

@@ -7,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.auth import require_admin
+from app.api.auth import require_admin, resources_of
 from app.metrics import QUEUE_DEPTH
-from app.routes.common import resources_of
 from app.service.health import queue_depth, queue_name
 
 

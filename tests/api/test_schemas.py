@@ -4,16 +4,13 @@ import copy
 import re
 from typing import Any
 
+import orjson
 import pytest
 
 from app.core.tenant import GuardConfig, TenantConfig
+from app.schemas.errors import InvalidDocument, InvalidName, NotJson
+from app.schemas.tenant import parse_tenant, tenant_view, validate_tenant_name
 from app.secret import Secret
-from app.tenants import (
-    TenantValidationError,
-    parse_tenant,
-    tenant_view,
-    validate_tenant_name,
-)
 
 API_KEY = "lucca-api-key-123"
 ELEVO_TOKEN = "elevo-token-456"
@@ -44,12 +41,26 @@ def parse(
     return parse_tenant(tenant, value, existing=existing, allow_http_elevo=allow_http)
 
 
-def rejects(value: object, match: str, **kwargs: Any) -> TenantValidationError:
-    with pytest.raises(TenantValidationError, match=match) as info:
+def names_the_path(detail: str, path: str) -> bool:
+    """msgspec's `... - at `$.a.b``, `$.a.b[0]` or `in `$.a.b``; ours `$.a.b is ...`; or a
+    Struct's own check, "`b` ... - at `$.a`"."""
+    parent, _, leaf = path.rpartition(".")
+    return (
+        re.search(rf"`{re.escape(path)}(\[|`)", detail) is not None
+        or detail.startswith(f"{path} ")
+        or (f"`{leaf}`" in detail and detail.endswith(f" - at `{parent}`"))
+    )
+
+
+def rejects(value: object, path: str, match: str | None = None, **kwargs: Any) -> InvalidDocument:
+    with pytest.raises(InvalidDocument, match=match) as info:
         parse(value, **kwargs)
+    error = info.value
+    assert type(error) is InvalidDocument  # not NotJson, nor InvalidName
+    assert names_the_path(str(error), path), (str(error), path)
     for secret in (API_KEY, ELEVO_TOKEN, WEBHOOK):
-        assert secret not in str(info.value)
-    return info.value
+        assert secret not in str(error)
+    return error
 
 
 def without(path: str) -> dict[str, Any]:
@@ -140,14 +151,14 @@ def test_null_domain_takes_the_default() -> None:
 
 @pytest.mark.parametrize("value", [None, [], "x", 1, True])
 def test_body_must_be_an_object(value: object) -> None:
-    rejects(value, "the body must be a JSON object")
+    rejects(value, "$", "Expected `object`")
 
 
 @pytest.mark.parametrize("field", ["lucca", "elevo"])
 @pytest.mark.parametrize("value", [None, [], "acme", 3])
 def test_sections_must_be_objects(field: str, value: object) -> None:
     # null for a section is "missing" (required), any other non-object is the wrong type.
-    rejects(body(**{field: value}), rf"^{field} (must be a JSON object|is required)$")
+    rejects(body(**{field: value}), f"$.{field}", "Expected `object`")
 
 
 @pytest.mark.parametrize(
@@ -155,19 +166,18 @@ def test_sections_must_be_objects(field: str, value: object) -> None:
     ["lucca", "elevo", "lucca.subdomain", "lucca.api_key", "elevo.scim_url", "elevo.token"],
 )
 def test_each_required_field(path: str) -> None:
-    rejects(without(path), rf"^{re.escape(path)} is required$")
+    rejects(without(path), f"$.{path}", "required")
 
 
 @pytest.mark.parametrize("path", ["lucca.subdomain", "lucca.api_key", "elevo.scim_url"])
 def test_required_field_null(path: str) -> None:
     head, _, tail = path.partition(".")
-    rejects(body(**{head: {tail: None}}), rf"^{re.escape(path)} is required$")
+    rejects(body(**{head: {tail: None}}), f"$.{path}", "(required|got `null`)")
 
 
 def test_unknown_top_level_keys_are_named() -> None:
-    error = rejects(body(extra=1, another=2), "unknown key")
-    assert "another" in error.message
-    assert "extra" in error.message
+    error = rejects(body(extra=1, another=2), "$.extra", "unknown field")
+    assert "extra" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -175,12 +185,12 @@ def test_unknown_top_level_keys_are_named() -> None:
     [("lucca", "lucca.url"), ("elevo", "elevo.base_url"), ("guard", "guard.max")],
 )
 def test_unknown_nested_keys_are_named(section: str, name: str) -> None:
-    rejects(body(**{section: {name.partition(".")[2]: 1}}), rf"unknown key\(s\): {name}")
+    rejects(body(**{section: {name.partition(".")[2]: 1}}), f"$.{name}", "unknown field")
 
 
 def test_unknown_key_names_are_truncated() -> None:
-    error = rejects(body(**{"k" * 1000: 1}), "unknown key")
-    assert len(error.message) < 200
+    error = rejects(body(**{"k" * 1000: 1}), "$", "unknown field")
+    assert len(str(error)) < 200
 
 
 def test_tenant_view_is_the_request_shape() -> None:
@@ -203,7 +213,10 @@ def test_valid_tenant_names(tenant: str) -> None:
     ["", "-acme", "Acme", "a" * 64, "ac me", "acme.corp", "acme/x", "acme:x", "acme\n", "é", "a_b"],
 )
 def test_invalid_tenant_names(tenant: str) -> None:
-    rejects(body(), "tenant name", tenant=tenant)
+    with pytest.raises(InvalidName):
+        parse(body(), tenant=tenant)
+    with pytest.raises(InvalidName):
+        validate_tenant_name(tenant)
 
 
 # -- lucca.subdomain (SSRF) -------------------------------------------------------------------
@@ -242,12 +255,12 @@ def test_valid_subdomains(subdomain: str) -> None:
     ],
 )
 def test_ssrf_subdomains_are_rejected(subdomain: str) -> None:
-    rejects(body(lucca={"subdomain": subdomain}), r"lucca\.subdomain must be a lowercase DNS label")
+    rejects(body(lucca={"subdomain": subdomain}), "$.lucca.subdomain")
 
 
 @pytest.mark.parametrize("value", [1, ["acme"], {"a": 1}, True])
 def test_subdomain_must_be_a_string(value: object) -> None:
-    rejects(body(lucca={"subdomain": value}), r"lucca\.subdomain must be a string")
+    rejects(body(lucca={"subdomain": value}), "$.lucca.subdomain", "Expected `str`")
 
 
 # -- lucca.domain -----------------------------------------------------------------------------
@@ -262,7 +275,7 @@ def test_lucca_domains(domain: str) -> None:
 
 @pytest.mark.parametrize("domain", ["evil.com", "ILUCCA.NET", "ilucca.net.", "", 1, ["ilucca.net"]])
 def test_other_lucca_domains_are_rejected(domain: object) -> None:
-    rejects(body(lucca={"domain": domain}), r"lucca\.domain must be one of ilucca\.net")
+    rejects(body(lucca={"domain": domain}), "$.lucca.domain")
 
 
 # -- secrets ----------------------------------------------------------------------------------
@@ -272,23 +285,23 @@ def test_other_lucca_domains_are_rejected(domain: object) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (1, "must be a string"),
-        (["k"], "must be a string"),
-        ("", "must not be empty"),
+        (1, "Expected `str"),
+        (["k"], "Expected `str"),
+        ("", "length >= 1"),
         ("   ", "must not be empty"),
-        ("line\nbreak", "must not contain control characters"),
-        ("tab\there", "must not contain control characters"),
-        ("x" * 4097, "must be at most 4096"),
+        ("line\nbreak", "(matching regex|control characters)"),
+        ("tab\there", "matching regex"),
+        ("x" * 4097, "length <= 4096"),
     ],
 )
 def test_bad_secrets(field: str, value: object, message: str) -> None:
     section = "lucca" if field == "api_key" else "elevo"
-    rejects(body(**{section: {field: value}}), rf"^{section}\.{field} {message}")
+    rejects(body(**{section: {field: value}}), f"$.{section}.{field}", message)
 
 
 def test_a_bad_secret_is_never_echoed() -> None:
     bad = "secret\nvalue-that-must-not-leak"
-    with pytest.raises(TenantValidationError) as info:
+    with pytest.raises(InvalidDocument) as info:
         parse(body(lucca={"api_key": bad}))
     assert "must-not-leak" not in str(info.value)
 
@@ -309,19 +322,19 @@ def test_webhook_secret_null_or_empty_removes_it(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "message"),
+    ("value", "path", "message"),
     [
-        (1, r"lucca\.webhook_secret must be a string or a list of strings"),
-        ({"a": "b"}, r"lucca\.webhook_secret must be a string or a list of strings"),
-        (["ok", 2], r"lucca\.webhook_secret\[1\] must be a string"),
-        (["ok", ""], r"lucca\.webhook_secret\[1\] must not be empty"),
-        ("", r"lucca\.webhook_secret must not be empty"),
-        (["same", "same"], "the same secret twice"),
-        (["***", "new"], "cannot mix"),
+        (1, "$.lucca.webhook_secret", "Expected `str | array | null`"),
+        ({"a": "b"}, "$.lucca.webhook_secret", "Expected `str | array | null`"),
+        (["ok", 2], "$.lucca.webhook_secret[1]", "Expected `str`"),
+        (["ok", ""], "$.lucca.webhook_secret[1]", "length >= 1"),
+        ("", "$.lucca.webhook_secret", "length >= 1"),
+        (["same", "same"], "$.lucca.webhook_secret", "a secret twice"),
+        (["***", "new"], "$.lucca.webhook_secret", "cannot mix"),
     ],
 )
-def test_bad_webhook_secrets(value: object, message: str) -> None:
-    rejects(body(lucca={"webhook_secret": value}), message)
+def test_bad_webhook_secrets(value: object, path: str, message: str) -> None:
+    rejects(body(lucca={"webhook_secret": value}), path, message)
 
 
 def stored() -> TenantConfig:
@@ -358,14 +371,14 @@ def test_sent_secrets_replace_the_stored_ones() -> None:
 
 
 def test_a_required_secret_cannot_be_removed_by_null() -> None:
-    rejects(body(lucca={"api_key": None}), r"lucca\.api_key is required", existing=stored())
-    rejects(body(elevo={"token": None}), r"elevo\.token is required", existing=stored())
+    rejects(body(lucca={"api_key": None}), "$.lucca.api_key", "is required", existing=stored())
+    rejects(body(elevo={"token": None}), "$.elevo.token", "is required", existing=stored())
 
 
 @pytest.mark.parametrize("path", ["lucca.api_key", "elevo.token"])
 def test_redacted_secret_without_a_stored_one_is_required(path: str) -> None:
     head, _, tail = path.partition(".")
-    rejects(body(**{head: {tail: "***"}}), rf"{re.escape(path)} is required")
+    rejects(body(**{head: {tail: "***"}}), f"$.{path}", "is required")
 
 
 def test_non_secret_fields_are_not_kept_from_the_stored_config() -> None:
@@ -395,7 +408,7 @@ def test_https_scim_urls(url: str, stored_as: str) -> None:
 
 def test_http_scim_url_needs_the_allow_flag() -> None:
     url = "http://127.0.0.1:8090/acme/v2"
-    rejects(body(elevo={"scim_url": url}), r"elevo\.scim_url must be an absolute https URL")
+    rejects(body(elevo={"scim_url": url}), "$.elevo.scim_url", "must be an absolute https URL")
     assert parse(body(elevo={"scim_url": url}), allow_http=True).elevo_scim_url == url
 
 
@@ -428,11 +441,13 @@ def test_http_scim_url_needs_the_allow_flag() -> None:
     ],
 )
 def test_bad_scim_urls(url: str, message: str, allow_http: bool) -> None:
-    rejects(body(elevo={"scim_url": url}), rf"^elevo\.scim_url .*{message}", allow_http=allow_http)
+    # msgspec refuses what does not even start as http(s):// with its own message.
+    message = f"({message}|matching regex)"
+    rejects(body(elevo={"scim_url": url}), "$.elevo.scim_url", message, allow_http=allow_http)
 
 
 def test_scim_url_must_be_a_string() -> None:
-    rejects(body(elevo={"scim_url": ["https://a"]}), r"elevo\.scim_url must be a string")
+    rejects(body(elevo={"scim_url": ["https://a"]}), "$.elevo.scim_url", "Expected `str`")
 
 
 # -- skip_field, custom_fields ----------------------------------------------------------------
@@ -447,7 +462,7 @@ def test_valid_skip_fields(code: str) -> None:
     "code", ["", "e-skip", "e skip", "extendedData.e_skip", "é", "e_x\n", 1, ["e_x"], "x" * 101]
 )
 def test_bad_skip_fields(code: object) -> None:
-    rejects(body(skip_field=code), "^skip_field must be a Lucca field code")
+    rejects(body(skip_field=code), "$.skip_field")
 
 
 @pytest.mark.parametrize(
@@ -465,22 +480,22 @@ def test_valid_custom_field_paths(path: str) -> None:
     ["", ".", "a.", ".a", "a..b", "1a", "a.1b", "a-b", "a b", "a/b", "a.b.c.d.e.f.g.h.i", 1, None],
 )
 def test_bad_custom_field_paths(path: object) -> None:
-    rejects(body(custom_fields={"cost": path}), r"custom_fields\['cost'\] must be a Lucca v3 field")
+    rejects(body(custom_fields={"cost": path}), "$.custom_fields")
 
 
 @pytest.mark.parametrize("name", ["", " ", 'a"b', "a\\b", "a\nb", "x" * 129])
 def test_bad_custom_field_names(name: str) -> None:
-    rejects(body(custom_fields={name: "legalEntity.name"}), "an Elevo custom field name")
+    rejects(body(custom_fields={name: "legalEntity.name"}), "$.custom_fields")
 
 
 @pytest.mark.parametrize("value", [[], "a", 1])
 def test_custom_fields_must_be_an_object(value: object) -> None:
-    rejects(body(custom_fields=value), "^custom_fields must be a JSON object")
+    rejects(body(custom_fields=value), "$.custom_fields", "Expected `object | null`")
 
 
 def test_custom_fields_count_is_bounded() -> None:
     many = {f"f{i}": "legalEntity.name" for i in range(101)}
-    rejects(body(custom_fields=many), "more than 100")
+    rejects(body(custom_fields=many), "$.custom_fields", "length <= 100")
 
 
 # -- timezone, nightly_at ---------------------------------------------------------------------
@@ -495,7 +510,7 @@ def test_valid_timezones(zone: str) -> None:
     "zone", ["Mars/Olympus", "europe/paris", "", "../../etc/passwd", "/etc/localtime", "+02:00", 1]
 )
 def test_bad_timezones(zone: object) -> None:
-    rejects(body(timezone=zone), "^timezone must be an IANA time zone")
+    rejects(body(timezone=zone), "$.timezone")
 
 
 @pytest.mark.parametrize("at", ["00:00", "02:00", "09:30", "23:59"])
@@ -505,7 +520,7 @@ def test_valid_nightly_times(at: str) -> None:
 
 @pytest.mark.parametrize("at", ["24:00", "2:00", "02:60", "0200", "02:00:00", "", 200, "ab:cd"])
 def test_bad_nightly_times(at: object) -> None:
-    rejects(body(nightly_at=at), "^nightly_at must be a local time")
+    rejects(body(nightly_at=at), "$.nightly_at")
 
 
 # -- guard, budget, poll interval -------------------------------------------------------------
@@ -520,7 +535,7 @@ def test_valid_guard_ratios(ratio: float) -> None:
 
 @pytest.mark.parametrize("ratio", [-0.1, 1.01, 2, "0.1", True, float("nan"), float("inf"), []])
 def test_bad_guard_ratios(ratio: object) -> None:
-    rejects(body(guard={"max_suspend_ratio": ratio}), r"^guard\.max_suspend_ratio must be")
+    rejects(body(guard={"max_suspend_ratio": ratio}), "$.guard.max_suspend_ratio")
 
 
 @pytest.mark.parametrize("count", [0, 1, 5, 10_000])
@@ -531,12 +546,12 @@ def test_valid_guard_counts(count: int) -> None:
 
 @pytest.mark.parametrize("count", [-1, 1.5, 5.0, "5", True, False])
 def test_bad_guard_counts(count: object) -> None:
-    rejects(body(guard={"max_suspend_count": count}), r"^guard\.max_suspend_count must be")
+    rejects(body(guard={"max_suspend_count": count}), "$.guard.max_suspend_count")
 
 
 @pytest.mark.parametrize("value", [[], "x", 1])
 def test_guard_must_be_an_object(value: object) -> None:
-    rejects(body(guard=value), "^guard must be a JSON object")
+    rejects(body(guard=value), "$.guard", "Expected `object | null`")
 
 
 @pytest.mark.parametrize("rpm", [1, 40, 50])
@@ -546,7 +561,7 @@ def test_valid_lucca_budgets(rpm: int) -> None:
 
 @pytest.mark.parametrize("rpm", [0, 51, -1, 10.0, "40", True])
 def test_bad_lucca_budgets(rpm: object) -> None:
-    rejects(body(lucca_requests_per_minute=rpm), r"^lucca_requests_per_minute must be an integer")
+    rejects(body(lucca_requests_per_minute=rpm), "$.lucca_requests_per_minute")
 
 
 @pytest.mark.parametrize("seconds", [30, 60, 86_400])
@@ -556,7 +571,7 @@ def test_valid_poll_intervals(seconds: int) -> None:
 
 @pytest.mark.parametrize("seconds", [0, 29, -30, 86_401, 60.0, "60", True])
 def test_bad_poll_intervals(seconds: object) -> None:
-    rejects(body(poll_interval_seconds=seconds), "^poll_interval_seconds must be an integer")
+    rejects(body(poll_interval_seconds=seconds), "$.poll_interval_seconds")
 
 
 # -- the redacted view ------------------------------------------------------------------------
@@ -620,9 +635,41 @@ def test_parse_does_not_mutate_the_body() -> None:
     ],
 )
 def test_an_elevo_url_naming_an_internal_address_is_refused(url: str) -> None:
-    rejects(body(elevo={"scim_url": url}), "private or local address")
+    rejects(body(elevo={"scim_url": url}), "$.elevo.scim_url", "private or local address")
 
 
 def test_local_use_may_name_a_local_elevo() -> None:
     config = parse(body(elevo={"scim_url": "http://127.0.0.1:8090/acme/v2"}), allow_http=True)
     assert config.elevo_scim_url == "http://127.0.0.1:8090/acme/v2"
+
+
+# -- errors name the path, never the value ----------------------------------------------------
+
+LEAKY = "sk_live_SECRET-looking-value"
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"lucca": {"subdomain": LEAKY}}, "$.lucca.subdomain"),
+        ({"lucca": {"domain": LEAKY}}, "$.lucca.domain"),
+        ({"lucca": {"api_key": LEAKY + "\x00"}}, "$.lucca.api_key"),
+        ({"lucca": {"webhook_secret": [LEAKY, LEAKY]}}, "$.lucca.webhook_secret"),
+        ({"elevo": {"scim_url": LEAKY}}, "$.elevo.scim_url"),
+        ({"elevo": {"scim_url": f"https://{LEAKY}@elevo.example/v2"}}, "$.elevo.scim_url"),
+        ({"skip_field": LEAKY + "!"}, "$.skip_field"),
+        ({"custom_fields": {LEAKY: LEAKY + ".."}}, "$.custom_fields"),
+        ({"timezone": LEAKY}, "$.timezone"),
+        ({"nightly_at": LEAKY}, "$.nightly_at"),
+    ],
+)
+def test_an_invalid_value_is_never_echoed(change: dict[str, Any], path: str) -> None:
+    error = rejects(body(**change), path)
+    assert "SECRET" not in str(error)
+
+
+def test_bytes_are_decoded_and_non_json_is_bad_json() -> None:
+    assert parse(orjson.dumps(body())) == parse(body())
+    for raw in (b"{not json", b"", b"\xff\xfe", b'{"a": NaN}', b'{"g": 1e400}'):
+        with pytest.raises(NotJson):
+            parse(raw)

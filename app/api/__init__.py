@@ -1,0 +1,1 @@
+"""The HTTP API: request and response schemas, errors, the OpenAPI document."""

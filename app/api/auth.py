@@ -1,0 +1,77 @@
+"""Who may call: the admin bearer token of `/tenants/*`, `/sync/*` and `/metrics` (service.md
+`ADMIN_TOKEN`), and the guards every admin route goes through."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.errors import ApiError, ErrorCode
+from app.schemas.tenant import validate_tenant_name
+from app.secret import Secret
+from app.service.resources import Resources
+from app.service.tenants import get_tenant
+
+UNAUTHORIZED_DETAIL = "a valid admin bearer token is required"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+TenantEndpoint = Callable[[Request, Resources, str], Awaitable[Response]]
+
+
+def resources_of(request: Request) -> Resources:
+    resources: Resources = request.state.resources
+    return resources
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def require_admin(request: Request, admin_token: Secret) -> None:
+    """Raise a 401 `ApiError` unless the request carries the admin token."""
+    token = bearer_token(request)
+    # Comparing digests keeps both the content and the length of the token out of the timing.
+    expected = hashlib.sha256(admin_token.reveal().encode()).digest()
+    given = hashlib.sha256((token or "").encode()).digest()
+    if token is None or not hmac.compare_digest(given, expected):
+        raise ApiError.of(
+            ErrorCode.UNAUTHORIZED, UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def admin(endpoint: Endpoint) -> Endpoint:
+    """The admin token first, then a well-formed tenant name when the path has one."""
+
+    @wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        require_admin(request, resources_of(request).settings.admin_token)
+        tenant = request.path_params.get("tenant")
+        if tenant is not None:
+            validate_tenant_name(tenant)
+        return await endpoint(request)
+
+    return guarded
+
+
+def known_tenant(endpoint: TenantEndpoint) -> Endpoint:
+    """`admin`, then a tenant that exists; the endpoint gets the resources and the name."""
+
+    @admin
+    @wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        res, tenant = resources_of(request), request.path_params["tenant"]
+        if await get_tenant(res, tenant) is None:
+            raise ApiError.unknown_tenant()
+        return await endpoint(request, res, tenant)
+
+    return guarded

@@ -1,0 +1,361 @@
+"""The service's OpenAPI 3.1 description, served at `GET /openapi.json`.
+
+The schemas are generated from the Structs of app/api/schemas.py and app/api/responses.py; only
+the paths, their parameters and their responses are written here. tests/security/test_openapi.py
+keeps the paths in step with the app's routes, and schemathesis checks every answer against
+the document. Each error response lists the `ErrorCode`s it can carry.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Final
+
+import msgspec
+
+from app.api.errors import ErrorCode
+from app.api.responses import (
+    ErrorBody,
+    Health,
+    LuccaEvent,
+    RunStarted,
+    SyncStatus,
+    TenantList,
+    UserHistory,
+    WebhookAccepted,
+)
+from app.api.responses import Run as RunDocument
+from app.api.routes.tenants import MAX_BODY_BYTES as TENANT_MAX_BODY_BYTES
+from app.api.routes.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
+from app.api.schemas import SyncTrigger
+from app.schemas.common import RUN_ID_PATTERN, TENANT_PATTERN, USER_ID_PATTERN
+from app.schemas.tenant import TenantBody, TenantView
+
+Schema = dict[str, Any]
+
+_REF: Final = "#/components/schemas/{name}"
+_COMPONENTS: Final = (
+    ErrorBody,
+    Health,
+    TenantBody,
+    TenantView,
+    TenantList,
+    LuccaEvent,
+    WebhookAccepted,
+    SyncTrigger,
+    RunStarted,
+    RunDocument,
+    SyncStatus,
+    UserHistory,
+)
+ADMIN: Final[list[dict[str, list[str]]]] = [{"adminBearer": []}]
+
+# The contract's example; "***" keeps a stored secret (the example never carries one).
+_TENANT_EXAMPLE: Final = {
+    "lucca": {
+        "subdomain": "acme",
+        "domain": "ilucca.net",
+        "api_key": "***",
+        "webhook_secret": "***",
+    },
+    "elevo": {"scim_url": "https://elevo.example/acme/scim/v2", "token": "***"},
+    "skip_field": "e_skip_elevo_sync",
+    "custom_fields": {"cost_center": "extendedData.e_cost_center", "site": "legalEntity.name"},
+    "timezone": "Europe/Paris",
+}
+_TRIGGER_EXAMPLES: Final = {
+    "full": {"value": {"mode": "full"}},
+    "changes": {"value": {"mode": "changes", "dry_run": True}},
+    "users": {"value": {"users": ["416", 417]}},
+    "release": {"value": {"mode": "full", "confirm_suspensions": True}},
+}
+
+
+def _ref(struct: type[msgspec.Struct]) -> Schema:
+    return {"$ref": _REF.format(name=struct.__name__)}
+
+
+def _json(schema: Schema | type[msgspec.Struct], description: str) -> Schema:
+    body = schema if isinstance(schema, dict) else _ref(schema)
+    return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+def _text(description: str) -> Schema:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _error(description: str, *codes: ErrorCode) -> Schema:
+    only_these = {"type": "object", "properties": {"error": {"enum": [c.value for c in codes]}}}
+    return _json({"allOf": [_ref(ErrorBody), only_these]}, description)
+
+
+def _body(struct: type[msgspec.Struct], *, required: bool, **examples: Any) -> Schema:
+    media: Schema = {"schema": _ref(struct), **({"examples": examples} if examples else {})}
+    return {"required": required, "content": {"application/json": media}}
+
+
+def _path_param(name: str, pattern: str | None, description: str, example: str) -> Schema:
+    schema: Schema = {"type": "string", **({"pattern": pattern} if pattern else {})}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+        "example": example,
+    }
+
+
+def _header(name: str, description: str) -> Schema:
+    schema = {"type": "string"}
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_TENANT: Final = _path_param(
+    "tenant",
+    TENANT_PATTERN,
+    "The tenant's name: 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'.",
+    "acme",
+)
+_UNAUTHORIZED: Final = {
+    **_error("Missing or wrong admin bearer token.", ErrorCode.UNAUTHORIZED),
+    "headers": {
+        "WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}, "required": True}
+    },
+}
+_UNAVAILABLE: Final = _error(
+    "Redis, which holds all state, is unreachable; retry.", ErrorCode.UNAVAILABLE
+)
+_UNREADABLE: Final = _error(
+    "The stored config does not decrypt with any SECRETS_KEY key: an operator must act.",
+    ErrorCode.TENANT_UNREADABLE,
+)
+_NO_TENANT: Final = _error(
+    "No such tenant (or not a valid tenant name).", ErrorCode.UNKNOWN_TENANT, ErrorCode.NOT_FOUND
+)
+_BAD_BODY: Final = _error(
+    "Not JSON, or not a valid body (the detail names the field, never a value).",
+    ErrorCode.BAD_JSON,
+    ErrorCode.INVALID_BODY,
+)
+
+
+def _admin(operation_id: str, responses: Schema, **extra: Any) -> Schema:
+    """An operation behind the admin bearer: it may also answer 401 and 503."""
+    every = {"401": _UNAUTHORIZED, "503": _UNAVAILABLE, **responses}
+    return {"operationId": operation_id, "security": ADMIN, **extra, "responses": every}
+
+
+def _health_paths() -> dict[str, Schema]:
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "The process is up.",
+                "responses": {"200": _json(Health, "Up: status ok.")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Redis is reachable.",
+                "responses": {
+                    "200": _json(Health, "Ready: status ready."),
+                    "503": _json(Health, "Redis does not answer: status redis unreachable."),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (text exposition format); labels name tenants.",
+                "security": ADMIN,
+                "responses": {"200": _text("The metrics."), "401": _UNAUTHORIZED},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This description.",
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+            }
+        },
+    }
+
+
+def _tenant_paths() -> dict[str, Schema]:
+    return {
+        "/tenants": {
+            "get": _admin("listTenants", {"200": _json(TenantList, "Every tenant's name, sorted.")})
+        },
+        "/tenants/{tenant}": {
+            "parameters": [_TENANT],
+            "get": _admin(
+                "getTenant",
+                {
+                    "200": _json(TenantView, "The config, secrets redacted."),
+                    "404": _NO_TENANT,
+                    "500": _UNREADABLE,
+                },
+            ),
+            "put": _admin(
+                "putTenant",
+                {
+                    "200": _json(TenantView, "Replaced; the stored config."),
+                    "201": _json(TenantView, "Created; the stored config."),
+                    "400": _BAD_BODY,
+                    "404": _NO_TENANT,
+                    "413": _text(f"Body over {TENANT_MAX_BODY_BYTES} bytes."),
+                    "500": _UNREADABLE,
+                },
+                requestBody=_body(TenantBody, required=True, contract={"value": _TENANT_EXAMPLE}),
+            ),
+            "delete": _admin(
+                "deleteTenant", {"204": {"description": "Deleted."}, "404": _NO_TENANT}
+            ),
+        },
+    }
+
+
+_WEBHOOK_DESCRIPTION: Final = (
+    "The raw body is signed: Lucca-Signature = base64(HMAC-SHA256(secret, Lucca-Timestamp + '.' "
+    "+ body)), the timestamp within 5 minutes of now; every active secret of the tenant is "
+    "tried. Nothing is queued unless the signature holds; an event id seen in the last 7 days "
+    "answers 202 duplicate."
+)
+
+
+def _webhook_paths() -> dict[str, Schema]:
+    event = {"schema": _ref(LuccaEvent)}
+    activate = {
+        "operationId": "activateWebhook",
+        "summary": "Lucca's activation: echoes `echo` (or `challenge`).",
+        "description": "The tenant is not looked up: any name answers the echo.",
+        "parameters": [
+            _path_param("tenant", None, "Any name.", "acme"),
+            {"name": "echo", "in": "query", "schema": {"type": "string"}},
+            {"name": "challenge", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": _text("The value, echoed."),
+            "400": _text("Neither echo nor challenge was given."),
+        },
+    }
+    receive = {
+        "operationId": "receiveWebhook",
+        "summary": "A Lucca change notification.",
+        "description": _WEBHOOK_DESCRIPTION,
+        "parameters": [
+            _TENANT,
+            _header("Lucca-Timestamp", "ISO 8601 time of this attempt."),
+            _header("Lucca-Signature", "base64 HMAC-SHA256 of timestamp.body."),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": event, "application/cloudevents+json": event},
+        },
+        "responses": {
+            "202": _json(WebhookAccepted, "Queued, ignored as irrelevant, or a duplicate."),
+            "400": _error(
+                "Signed, but not a JSON object (or cut short).",
+                ErrorCode.BAD_JSON,
+                ErrorCode.DISCONNECTED,
+            ),
+            "401": _error("Missing, wrong, stale or future signature.", ErrorCode.BAD_SIGNATURE),
+            "404": _NO_TENANT,
+            "413": _error(f"Body over {WEBHOOK_MAX_BODY_BYTES} bytes.", ErrorCode.TOO_LARGE),
+            "415": _error("Not application/json.", ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+            "503": _error(
+                "Redis is unreachable or the tenant's config is unreadable: Lucca retries "
+                "(never 404/410 for a tenant that may exist).",
+                ErrorCode.UNAVAILABLE,
+            ),
+        },
+    }
+    return {"/webhooks/lucca/{tenant}": {"get": activate, "post": receive}}
+
+
+def _sync_paths() -> dict[str, Schema]:
+    run_id = _path_param(
+        "run_id", RUN_ID_PATTERN, "A run id as POST /sync answered it.", "20260101T000000-abcdef"
+    )
+    user_id = _path_param("user_id", USER_ID_PATTERN, "A Lucca user id.", "416")
+    no_run = _error(
+        "No such tenant, or no such run (or it expired).",
+        ErrorCode.UNKNOWN_TENANT,
+        ErrorCode.UNKNOWN_RUN,
+        ErrorCode.NOT_FOUND,
+    )
+    return {
+        "/sync/{tenant}": {
+            "parameters": [_TENANT],
+            "post": _admin(
+                "triggerSync",
+                {
+                    "202": _json(RunStarted, "The run (the running one for a full run)."),
+                    "400": _BAD_BODY,
+                    "404": _NO_TENANT,
+                },
+                requestBody=_body(SyncTrigger, required=False, **_TRIGGER_EXAMPLES),
+            ),
+            "get": _admin(
+                "syncStatus",
+                {"200": _json(SyncStatus, "The tenant's sync status."), "404": _NO_TENANT},
+            ),
+        },
+        "/sync/{tenant}/runs/{run_id}": {
+            "parameters": [_TENANT, run_id],
+            "get": _admin("getRun", {"200": _json(RunDocument, "The run."), "404": no_run}),
+        },
+        "/sync/{tenant}/users/{user_id}": {
+            "parameters": [_TENANT, user_id],
+            "get": _admin(
+                "userHistory",
+                {
+                    "200": _json(UserHistory, "Every decision and write, newest first."),
+                    "400": _error("The user id is not a positive integer.", ErrorCode.BAD_USER),
+                    "404": _NO_TENANT,
+                },
+            ),
+        },
+    }
+
+
+def _schemas() -> dict[str, Schema]:
+    _, components = msgspec.json.schema_components(_COMPONENTS, ref_template=_REF)
+    # What msgspec cannot say: a trigger holds users or a mode, never both.
+    components["SyncTrigger"]["not"] = {"required": ["users", "mode"]}
+    return components
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once; callers must not mutate it)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Lucca -> Elevo sync",
+            "version": "0.1.0",
+            "description": (
+                "Near-real-time sync of Lucca employees into Elevo profiles (SCIM). "
+                "Errors answer {error, detail}; no answer ever carries a secret."
+            ),
+        },
+        "paths": {**_health_paths(), **_tenant_paths(), **_webhook_paths(), **_sync_paths()},
+        "components": {
+            "securitySchemes": {
+                "adminBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "ADMIN_TOKEN, for /tenants/* and /sync/*.",
+                }
+            },
+            "schemas": _schemas(),
+        },
+    }

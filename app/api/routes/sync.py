@@ -1,0 +1,51 @@
+"""`/sync/{tenant}`: start runs (the Elevo backend, operators) and read what the sync did."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.api.auth import known_tenant
+from app.api.errors import ApiError
+from app.api.schemas import parse_trigger
+from app.core.lucca_user import user_id_of
+from app.schemas.common import RUN_ID_RE
+from app.service.resources import Resources
+from app.service.runs import history_document, request_run, run_document, status_document
+
+
+@known_tenant
+async def trigger(request: Request, res: Resources, tenant: str) -> Response:
+    run_id = await request_run(res, tenant, parse_trigger(await request.body()))
+    return JSONResponse({"run": run_id}, status_code=202)
+
+
+@known_tenant
+async def status(request: Request, res: Resources, tenant: str) -> Response:
+    return JSONResponse(await status_document(res, tenant))
+
+
+@known_tenant
+async def run_detail(request: Request, res: Resources, tenant: str) -> Response:
+    run_id = request.path_params["run_id"]
+    run = await run_document(res, tenant, run_id) if RUN_ID_RE.fullmatch(run_id) else None
+    if run is None:
+        raise ApiError.unknown_run()
+    return JSONResponse(run)
+
+
+@known_tenant
+async def user_history(request: Request, res: Resources, tenant: str) -> Response:
+    user_id = request.path_params["user_id"]
+    if user_id_of({"id": user_id}) is None:
+        raise ApiError.bad_user()
+    return JSONResponse(await history_document(res, tenant, user_id))
+
+
+routes = [
+    Route("/sync/{tenant}", trigger, methods=["POST"]),
+    Route("/sync/{tenant}", status, methods=["GET"]),
+    Route("/sync/{tenant}/runs/{run_id}", run_detail, methods=["GET"]),
+    Route("/sync/{tenant}/users/{user_id}", user_history, methods=["GET"]),
+]

@@ -1,0 +1,62 @@
+"""The Elevo SCIM URL a tenant config may name: where the Elevo token will be sent (SSRF)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Final
+from urllib.parse import urlsplit
+
+from app.schemas.errors import InvalidDocument
+
+_HOST_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+_IPV6_RE: Final = re.compile(r"[0-9a-f:.]+")
+_PATH: Final = "$.elevo.scim_url"
+
+
+def scim_url(raw: str, *, allow_http: bool) -> str:
+    """The URL, normalised (lowercase scheme, no trailing slash); `InvalidDocument` otherwise."""
+    schemes = ("https", "http") if allow_http else ("https",)
+    expected = "an absolute http(s) URL" if allow_http else "an absolute https URL"
+    if any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in raw):
+        raise _refused("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise _refused(f"must be {expected}") from None
+    if parts.scheme.lower() not in schemes:
+        raise _refused(f"must be {expected}")
+    if "@" in parts.netloc:
+        raise _refused("must not contain user information")
+    if "?" in raw or "#" in raw:
+        raise _refused("must not have a query or a fragment")
+    host = parts.hostname or ""
+    if not _valid_host(host):
+        raise _refused(f"must be {expected} with a host")
+    if not allow_http and _internal_address(host):
+        # The Elevo token would be sent there: no loopback, private or metadata addresses.
+        raise _refused("must not name a private or local address")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    # Without a trailing slash, clients append "/Users" to it as they are.
+    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _refused(rule: str) -> InvalidDocument:
+    return InvalidDocument(f"{_PATH} {rule}")
+
+
+def _internal_address(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
+    return not address.is_global
+
+
+def _valid_host(host: str) -> bool:
+    if ":" in host:  # an IPv6 literal, brackets already removed by urlsplit
+        return bool(_IPV6_RE.fullmatch(host))
+    return bool(_HOST_RE.fullmatch(host)) and ".." not in host
