@@ -113,7 +113,7 @@ def _judged(address: IPAddress) -> tuple[IPAddress, ...]:
         return (address,)
     embedded = embedded_ipv4(address)
     if address.sixtofour is not None or address.teredo is not None:
-        # Global unicast space: the relay must be reachable and the embedded host allowed.
+        # These live in global unicast space: the address and the hosts it embeds must all pass.
         return (address, *embedded)
     return embedded or (address,)
 

@@ -6,17 +6,8 @@ fake), so that "refused" also proves nothing was connected to.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any
 
-import anyio
-import httpcore
-import httpx
 import pytest
 
 from app.clients.egress import (
@@ -24,18 +15,21 @@ from app.clients.egress import (
     EgressPolicy,
     EgressRefused,
     GuardedBackend,
-    Resolver,
     Unreachable,
     embedded_ipv4,
-    guarded_transport,
     literal_address,
     parse_allowed_networks,
-    system_resolver,
     validate_host_literal,
 )
+from tests.clients.egress_fakes import (
+    LOCAL,
+    STRICT,
+    FakeResolver,
+    RecordingNetwork,
+    client,
+    refusal,
+)
 
-STRICT = EgressPolicy()  # ALLOW_HTTP_ELEVO=false, no ELEVO_ALLOWED_NETWORKS
-LOCAL = EgressPolicy(allow_loopback=True)  # ALLOW_HTTP_ELEVO=true
 PUBLIC_IP = "93.184.215.14"
 
 # Every host the issue found accepted, as a URL spells it; httpx itself rejects 0177.0.0.1.
@@ -83,95 +77,6 @@ REFUSED = [
 ]
 NOT_LOOPBACK = ["10.0.0.1", "169.254.169.254", "0.0.0.0", "::", "fe80::1"]  # noqa: S104
 PUBLIC = [PUBLIC_IP, "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
-
-
-@dataclass
-class FakeResolver:
-    answers: Mapping[str, Sequence[str]]
-    asked: list[str] = field(default_factory=list)
-
-    async def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.asked.append(host)
-        if host not in self.answers:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return self.answers[host]
-
-
-class RecordingStream(httpcore.AsyncMockStream):
-    def __init__(self, network: RecordingNetwork) -> None:
-        super().__init__([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-        self._network = network
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._network.sent += buffer
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self._network.tls_names.append(server_hostname)
-        return self
-
-
-@dataclass
-class RecordingNetwork(httpcore.AsyncNetworkBackend):
-    """Answers 200 to whatever connects, and records where it was asked to connect."""
-
-    connects: list[tuple[str, int]] = field(default_factory=list)
-    tls_names: list[str | None] = field(default_factory=list)
-    sent: bytes = b""
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connects.append((host, port))
-        return RecordingStream(self)
-
-
-class FilteredNetwork(httpcore.AsyncNetworkBackend):
-    """A firewall dropping every packet: connecting times out, as anyio's backend reports it."""
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            with anyio.fail_after(timeout):
-                await anyio.sleep_forever()
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        raise AssertionError("unreachable")
-
-
-def client(
-    policy: EgressPolicy,
-    resolver: Resolver | None = None,
-    network: httpcore.AsyncNetworkBackend | None = None,
-    connect_timeout: float = 5.0,
-) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=guarded_transport(policy, resolver or FakeResolver({}), network=network),
-        timeout=httpx.Timeout(5.0, connect=connect_timeout),
-    )
-
-
-async def refusal(http: httpx.AsyncClient, url: str) -> httpx.ConnectError:
-    async with http:
-        with pytest.raises(httpx.ConnectError) as caught:
-            await http.get(url)
-    return caught.value
-
 
 # --- the policy ---------------------------------------------------------------------------
 
@@ -355,114 +260,3 @@ async def test_a_name_that_does_not_resolve_is_unreachable_not_refused() -> None
 async def test_a_unix_socket_is_refused() -> None:
     with pytest.raises(EgressRefused):
         await GuardedBackend(LOCAL).connect_unix_socket("/run/redis.sock")
-
-
-# --- against a real local server ----------------------------------------------------------
-
-
-@dataclass
-class LocalServer:
-    port: int = 0
-    connections: int = 0
-
-
-async def serve(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: LocalServer
-) -> None:
-    seen.connections += 1
-    data = await reader.read(4096)
-    if data.startswith(b"GET"):
-        while b"\r\n\r\n" not in data:
-            data += await reader.read(4096)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-    else:  # a TLS handshake: this port is open but speaks no TLS
-        writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
-
-
-@pytest.fixture
-async def local_server() -> AsyncIterator[LocalServer]:
-    seen = LocalServer()
-    server = await asyncio.start_server(lambda r, w: serve(r, w, seen), "127.0.0.1", 0)
-    seen.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield seen
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-async def test_loopback_is_reached_only_when_allowed(local_server: LocalServer) -> None:
-    resolver = FakeResolver({"elevo.local": ["127.0.0.1"]})
-    async with client(LOCAL, resolver) as http:
-        by_address = await http.get(f"http://127.0.0.1:{local_server.port}/scim/v2/Users")
-        by_name = await http.get(f"http://elevo.local:{local_server.port}/scim/v2/Users")
-    assert (by_address.status_code, by_name.status_code) == (200, 200)
-    assert by_name.text == "ok"
-    assert local_server.connections == 2
-
-    for url in (
-        f"http://127.0.0.1:{local_server.port}/",
-        f"http://elevo.local:{local_server.port}/",
-        f"http://2130706433:{local_server.port}/",
-    ):
-        await refusal(client(STRICT, resolver), url)
-    assert local_server.connections == 2  # the refused requests never connected
-
-
-async def test_closed_filtered_and_non_tls_ports_fail_alike(local_server: LocalServer) -> None:
-    resolver = FakeResolver({"tenant.example": ["127.0.0.1"]})
-    closed = await refusal(client(LOCAL, resolver), f"https://tenant.example:{closed_port()}/")
-    filtered = await refusal(
-        client(LOCAL, resolver, FilteredNetwork(), connect_timeout=0.2),
-        "https://tenant.example:9/",
-    )
-    open_but_not_tls = await refusal(
-        client(LOCAL, resolver), f"https://tenant.example:{local_server.port}/"
-    )
-    assert local_server.connections == 1
-    errors = [closed, filtered, open_but_not_tls]
-    assert {(type(e), str(e)) for e in errors} == {
-        (httpx.ConnectError, "could not reach tenant.example")
-    }
-
-
-def ipv6_loopback_available() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback here")
-async def test_ipv6_loopback_with_allow_loopback() -> None:
-    seen = LocalServer()
-    server = await asyncio.start_server(lambda r, w: serve(r, w, seen), "::1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        async with client(LOCAL) as http:
-            assert (await http.get(f"http://[::1]:{port}/")).status_code == 200
-        await refusal(client(STRICT), f"http://[::1]:{port}/")
-    assert seen.connections == 1
-
-
-async def test_the_system_resolver_by_default(local_server: LocalServer) -> None:
-    # localhost comes from /etc/hosts: no DNS needed.
-    assert {"127.0.0.1", "::1"} & set(await system_resolver("localhost", local_server.port))
-    async with client_with_system_resolver(LOCAL) as http:
-        response = await http.get(f"http://localhost:{local_server.port}/")
-    assert response.status_code == 200
-    await refusal(client_with_system_resolver(STRICT), f"http://localhost:{local_server.port}/")
-    assert local_server.connections == 1
-
-
-def client_with_system_resolver(policy: EgressPolicy) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=guarded_transport(policy))
