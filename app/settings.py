@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.clients.egress import EgressPolicy, IPNetwork, parse_allowed_networks
 from app.secret import Secret
 
 DEFAULT_LUCCA_URL_TEMPLATE = "https://{subdomain}.{domain}"
@@ -57,6 +58,13 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    try:
+        return parse_allowed_networks(environ.get(name, ""))
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process reads from its environment.
@@ -70,6 +78,8 @@ class Settings:
     secrets_keys: tuple[Secret, ...]
     lucca_url_template: str = DEFAULT_LUCCA_URL_TEMPLATE
     allow_http_elevo: bool = False
+    # Private networks outbound URLs may resolve to (a proxy, an on-premises Elevo).
+    elevo_allowed_networks: tuple[IPNetwork, ...] = ()
     port: int = 8000
     log_level: str = "INFO"
     # Events for one user within this window after a sync collapse into one trailing sync.
@@ -103,6 +113,7 @@ class Settings:
             secrets_keys=keys,
             lucca_url_template=template,
             allow_http_elevo=_bool(env, "ALLOW_HTTP_ELEVO", False),
+            elevo_allowed_networks=_networks(env, "ELEVO_ALLOWED_NETWORKS"),
             port=int(_number(env, "PORT", 8000)),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 2.0),
@@ -115,4 +126,11 @@ class Settings:
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
             worker_metrics_host=env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
+        )
+
+    def egress_policy(self) -> EgressPolicy:
+        """Where tenant-configured URLs may lead: public addresses, loopback too when
+        ALLOW_HTTP_ELEVO is true, and ELEVO_ALLOWED_NETWORKS."""
+        return EgressPolicy(
+            allow_loopback=self.allow_http_elevo, allowed_networks=self.elevo_allowed_networks
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
 
+from app.clients.egress import AddressNotAllowed, EgressPolicy
 from app.settings import Settings, SettingsError
 
 BASE = {"REDIS_URL": "redis://r/0", "ADMIN_TOKEN": "adm-secret-0123456789", "SECRETS_KEY": "k1, k2"}
@@ -64,3 +66,27 @@ def test_the_procfile_has_the_two_processes_of_the_contract() -> None:
     assert "app.main:create_app" in lines["web"]
     assert "$PORT" in lines["web"]
     assert lines["worker"].startswith("arq workers.settings.WorkerSettings")
+
+
+def test_elevo_allowed_networks_and_the_egress_policy() -> None:
+    default = Settings.from_env(BASE).egress_policy()
+    assert default == EgressPolicy(allow_loopback=False, allowed_networks=())
+    settings = Settings.from_env(
+        BASE | {"ALLOW_HTTP_ELEVO": "true", "ELEVO_ALLOWED_NETWORKS": "10.0.0.0/8, fd00::/8"}
+    )
+    assert settings.elevo_allowed_networks == (
+        ip_network("10.0.0.0/8"),
+        ip_network("fd00::/8"),
+    )
+    policy = settings.egress_policy()
+    assert policy.allow_loopback is True
+    policy.check(ip_address("10.1.2.3"))
+    with pytest.raises(AddressNotAllowed):
+        policy.check(ip_address("192.168.1.1"))
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.1/8", "10.0.0.0/8,not-a-network", "fd00::/129"])
+def test_a_bad_allowed_network_stops_the_start(bad: str) -> None:
+    with pytest.raises(SettingsError, match="ELEVO_ALLOWED_NETWORKS") as caught:
+        Settings.from_env(BASE | {"ELEVO_ALLOWED_NETWORKS": bad})
+    assert bad.split(",")[-1] in str(caught.value)
