@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from app.clients.egress import guarded_transport
 from app.secret import REDACTED, Secret
 from app.settings import Settings
 
@@ -19,16 +20,23 @@ ResponseHook = Callable[[str, int], None]
 
 
 def new_http_client(settings: Settings) -> httpx.AsyncClient:
-    # No redirects and no proxy variables: a tenant's URL must not lead anywhere else.
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
-        follow_redirects=False,
-        trust_env=False,
+    # No redirects and no proxy variables: a tenant's URL must not lead anywhere else. Every
+    # connection resolves its host and checks each address against the egress policy (no
+    # loopback, private or metadata address unless the settings allow it), for stored
+    # configurations too.
+    transport = guarded_transport(
+        settings.egress_policy(),
         # Idle connections close before the usual 5 s server keep-alive does: reusing one the
         # server is closing fails a request (a POST cannot be retried blindly).
         limits=httpx.Limits(
             max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0
         ),
+    )
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
+        follow_redirects=False,
+        trust_env=False,
+        transport=transport,
     )
 
 

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from app.clients.egress import EgressPolicy, guarded_transport, system_resolver
+from app.clients.http import new_http_client
 from tests.clients.egress_fakes import LOCAL, STRICT, FakeResolver, FilteredNetwork, client, refusal
+from tests.conftest import make_settings
 
 
 @dataclass
@@ -120,3 +122,22 @@ async def test_the_system_resolver_by_default(local_server: LocalServer) -> None
 
 def client_with_system_resolver(policy: EgressPolicy) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=guarded_transport(policy))
+
+
+async def test_the_service_http_client_checks_every_connection(local_server: LocalServer) -> None:
+    """`new_http_client` (Lucca and Elevo, stored configurations included) carries the guard:
+    loopback only with ALLOW_HTTP_ELEVO=true."""
+    url = f"http://127.0.0.1:{local_server.port}/scim/v2/Users"
+    strict = new_http_client(make_settings(ALLOW_HTTP_ELEVO="false"))
+    try:
+        with pytest.raises(httpx.ConnectError, match="address not allowed"):
+            await strict.get(url)
+    finally:
+        await strict.aclose()
+    assert local_server.connections == 0
+    local = new_http_client(make_settings(ALLOW_HTTP_ELEVO="true"))
+    try:
+        assert (await local.get(url)).status_code == 200
+    finally:
+        await local.aclose()
+    assert local_server.connections == 1
