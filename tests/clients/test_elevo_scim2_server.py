@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +15,7 @@ from app.clients.elevo import ElevoClient
 from app.clients.errors import ElevoAuthError, ElevoConflict, ElevoPreconditionFailed
 from app.core import scim
 from app.secret import Secret
+from stack.services import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -26,58 +24,11 @@ CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "elevo"
 SERVER = Path(sys.executable).parent / "scim2-server"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_up(process: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"scim2-server exited with {process.returncode}")
-        try:
-            httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=1)
-        except httpx.TransportError:
-            time.sleep(0.05)
-        else:
-            return
-    raise RuntimeError("scim2-server did not answer within 20 s")
-
-
 @pytest.fixture(scope="module")
-def scim_server() -> Iterator[str]:
+def scim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The root URL of a scim2-server serving the contract's schemas, any tenant on demand."""
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 (a fixed executable and arguments)
-        [
-            str(SERVER),
-            "--schema",
-            str(CONTRACT / "schemas.json"),
-            "--resource-type",
-            str(CONTRACT / "resource-types.json"),
-            "--bearer-token",
-            TOKEN,
-            "--dynamic-tenants",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    root = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, f"{root}/probe/v2/ServiceProviderConfig")
-        yield root
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with Stack(tmp_path_factory.mktemp("scim2-server")) as stack:
+        yield stack.elevo("scim2", token=TOKEN).url
 
 
 @pytest.fixture

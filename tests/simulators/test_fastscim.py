@@ -7,9 +7,7 @@ servers; their transcripts, with server-made ids and timestamps left out, must b
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from app.core.decision import Change
 from app.core.patch import create_resource, patch_operations
 from app.core.profile import profile_from_scim
 from simulators.fastscim import create_app
+from stack.services import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -31,41 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(sys.executable).parent / "scim2-server"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def scim2_root() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - a fixed executable and arguments
-        [
-            str(SERVER),
-            "--schema", str(ROOT / "contracts/elevo/schemas.json"),
-            "--resource-type", str(ROOT / "contracts/elevo/resource-types.json"),
-            "--bearer-token", TOKEN, "--dynamic-tenants", "--port", str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{root}/probe/v2/Users", headers={"Authorization": f"Bearer {TOKEN}"})
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("scim2-server did not start") from None
-            time.sleep(0.05)
-    yield root
-    process.terminate()
-    process.wait(timeout=10)
+def scim2_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with Stack(tmp_path_factory.mktemp("scim2-server")) as stack:
+        yield stack.elevo("scim2", token=TOKEN).url
 
 
 @pytest.fixture
