@@ -26,12 +26,14 @@ from app.clients.http import ResponseHook, check_header_secret, parse_retry_afte
 from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser, parse_user, user_id_of
 from app.core.tenant import LUCCA_DOMAINS
+from app.schemas.common import SUBDOMAIN_PATTERN
 from app.secret import Secret
 
 MAX_PAGE: Final = 1000
 USERS_PATH: Final = "/api/v3/users"
 
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# The subdomain pattern of the tenant configuration, checked again where the URL is built.
+_LABEL = re.compile(SUBDOMAIN_PATTERN)
 _USER_ID = re.compile(r"[0-9]+")
 # Characters a query value keeps as they are: Lucca's own docs write `id=1,2`,
 # `fields=manager[id]` and `modifiedAt=since,2025-01-01T08:45:23`.
