@@ -25,7 +25,6 @@ import pytest
 import uvicorn
 from arq.connections import ArqRedis
 from arq.worker import Worker
-from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
 from app.service.resources import Resources
@@ -33,6 +32,7 @@ from simulators import fastscim
 from simulators.lucca.app import create_lucca_app
 from simulators.lucca.company import Company, Registry
 from simulators.lucca.webhooks import WebhookSender
+from tests.asgi import asgi_client
 from tests.conftest import make_settings
 from workers.worker import worker_options
 
@@ -139,16 +139,8 @@ async def service(lucca_port: int) -> AsyncIterator[tuple[httpx.AsyncClient, Res
     resources = await Resources.create(settings)
     app = create_app(settings, resources=resources)
     try:
-        # ASGITransport sends no lifespan events: run the lifespan here, as a server does.
-        async with app.router.lifespan_context(app) as state:
-
-            async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
-                scope["state"] = dict(state or {})
-                await app(scope, receive, send)
-
-            transport = httpx.ASGITransport(app=with_state)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sync") as client:
-                yield client, resources
+        async with asgi_client(app) as client:
+            yield client, resources
     finally:
         await resources.aclose()
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
 from app.service.resources import Resources
 from app.settings import Settings
+from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
@@ -119,18 +119,7 @@ async def serve(settings: Settings, *, raise_app_exceptions: bool = True) -> Asy
     resources = await Resources.create(settings)
     app = create_app(settings, resources=resources)
     try:
-        # ASGITransport sends no lifespan events: run the lifespan here and hand each request
-        # its state, as a server does.
-        async with app.router.lifespan_context(app) as state:
-
-            async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
-                scope["state"] = dict(state or {})
-                await app(scope, receive, send)
-
-            transport = httpx.ASGITransport(
-                app=with_state, raise_app_exceptions=raise_app_exceptions
-            )
-            async with httpx.AsyncClient(transport=transport, base_url="http://sync") as client:
-                yield Served(client, resources)
+        async with asgi_client(app, raise_app_exceptions=raise_app_exceptions) as client:
+            yield Served(client, resources)
     finally:
         await resources.aclose()

@@ -10,7 +10,6 @@ import orjson
 import pytest
 from arq.connections import ArqRedis
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
 
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import tenants
@@ -18,6 +17,7 @@ from app.secret import Secret
 from app.service.resources import Resources
 from app.settings import Settings
 from app.store import keys
+from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
 
 API_KEY = "lucca-api-key-0a1b2c3d"
@@ -56,17 +56,8 @@ async def serve(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Re
     app = Starlette(routes=tenants.routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 
     try:
-        # ASGITransport sends no lifespan events: run the lifespan here and hand each request
-        # its state, as a server does.
-        async with app.router.lifespan_context(app) as state:
-
-            async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
-                scope["state"] = dict(state or {})
-                await app(scope, receive, send)
-
-            transport = httpx.ASGITransport(app=with_state)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sync") as client:
-                yield client, resources
+        async with asgi_client(app) as client:
+            yield client, resources
     finally:
         await resources.aclose()
 
