@@ -36,6 +36,18 @@ def make_settings(**overrides: object) -> Settings:
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+class Recorder:
+    """A MockTransport handler that records each request and answers with ``answer``."""
+
+    def __init__(self, answer: Handler) -> None:
+        self.answer = answer
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answer(request)
+
+
 @pytest.fixture
 async def http_for() -> AsyncIterator[Callable[[Handler], httpx.AsyncClient]]:
     """httpx clients over `MockTransport(handler)`, closed after the test."""

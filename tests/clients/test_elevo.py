@@ -22,23 +22,11 @@ from app.clients.errors import (
 )
 from app.core import scim
 from app.secret import Secret
-from tests.conftest import Handler
+from tests.conftest import Handler, Recorder
 
 TOKEN = "elevo-token-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 BASE = "https://acme.elevo.example/scim/v2"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-class Recorder:
-    """A MockTransport handler that records each request and answers with ``answer``."""
-
-    def __init__(self, answer: Handler) -> None:
-        self.answer = answer
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.answer(request)
 
 
 def resource(profile_id: str, *, version: str | None = 'W/"1"', **fields: Any) -> dict[str, Any]:

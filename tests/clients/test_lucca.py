@@ -16,24 +16,12 @@ from app.clients.http import parse_retry_after
 from app.clients.lucca import LuccaBatch, LuccaClient, lucca_base_url
 from app.core.lucca_user import projection
 from app.secret import Secret
-from tests.conftest import Handler
+from tests.conftest import Handler, Recorder
 
 KEY = "lucca-key-5f1e2d3c4b5a69788796a5b4c3d2e1f0"
 BASE = "http://127.0.0.1:8081/acme"
 FIELDS = projection(["legalEntity.name", "extendedData.e_cost_center"])
 SKIP = "e_skip_elevo_sync"
-
-
-class Recorder:
-    """A MockTransport handler that records each request and answers with ``answer``."""
-
-    def __init__(self, answer: Handler) -> None:
-        self.answer = answer
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.answer(request)
 
 
 def envelope(items: list[Any]) -> httpx.Response:
