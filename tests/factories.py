@@ -18,6 +18,8 @@ from typing import Any
 from app.core import scim
 from app.core.lucca_user import LuccaUser, parse_user
 from app.core.profile import ElevoProfile, profile_from_scim
+from app.core.tenant import TenantConfig
+from app.secret import Secret
 
 TODAY = date(2025, 3, 14)
 SKIP_FIELD = "e_skip_elevo_sync"
@@ -30,6 +32,7 @@ PROFILE_ID = "2819c223-7f76-453a-919d-413861904646"
 MANAGER_PROFILE_ID = "0b7c1a4e-5d2f-4e8a-9c3b-6f1d2e3a4b5c"
 SCIM_BASE = "https://acme.elevo.example/scim/v2"
 LUCCA_SOURCE = "https://acme.ilucca.net"
+TENANT = "acme"
 
 
 def make_lucca_item(**overrides: Any) -> dict[str, Any]:
@@ -148,3 +151,19 @@ def make_event(topic: str, data: Any, /, **overrides: Any) -> dict[str, Any]:
 def lucca_ref(kind: str, ident: object) -> dict[str, str]:
     """A Lucca API reference ``{id, type, url}`` as events carry them (ids are strings)."""
     return {"id": str(ident), "type": kind, "url": f"{LUCCA_SOURCE}/lucca-api/{kind}s/{ident}"}
+
+
+def make_tenant_config(**overrides: Any) -> TenantConfig:
+    """Tenant ``acme``: its Lucca is ``acme`` under the test settings' URL template, its Elevo
+    is ``SCIM_BASE``, its skip field ``SKIP_FIELD``, no custom fields (so that the other
+    factories' defaults agree with what the sync wants)."""
+    values: dict[str, Any] = {
+        "tenant": TENANT,
+        "lucca_subdomain": TENANT,
+        "lucca_api_key": Secret("lucca-api-key-0123456789abcdef"),
+        "elevo_scim_url": SCIM_BASE,
+        "elevo_token": Secret("elevo-token-0123456789abcdef"),
+        "skip_field": SKIP_FIELD,
+    }
+    values.update(overrides)
+    return TenantConfig(**values)

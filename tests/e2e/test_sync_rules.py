@@ -39,8 +39,12 @@ async def profile_where(
 
 
 async def last_action(tenant: Tenant, user_id: int) -> str:
-    history = await tenant.service.resources.records.history(tenant.name, str(user_id))
-    return str(history[0]["action"]) if history else ""
+    # The history is written just after the Elevo write a test waited for: wait for it too.
+    async def probe() -> str | None:
+        history = await tenant.service.resources.records.history(tenant.name, str(user_id))
+        return str(history[0]["action"]) if history else None
+
+    return await eventually(probe, timeout=5.0)
 
 
 async def test_a_hire_creates_a_profile_with_every_synced_field(acme: Tenant) -> None:

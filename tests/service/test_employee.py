@@ -1,0 +1,601 @@
+"""The employee use case: EmployeeSync against the Lucca and Elevo fakes and a real Redis.
+
+Each test states the path taken (the outcome's action), its effects on Elevo (the requests
+sent, counted) and in Redis (history, errors, id map, run counts, plan, status notes).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from app.clients.errors import ElevoUnavailable
+from app.clients.lucca import LuccaBatch
+from app.core import scim
+from app.core.decision import Action
+from app.service.context import TenantContext
+from app.service.employee import PERMISSION_LOSS, EmployeeSync, Outcome
+from app.service.resources import Resources
+from app.store import keys
+from app.store.links import ProfileLinks
+from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.snapshot import Snapshot
+from tests.factories import (
+    LUCCA_ID,
+    MAIL,
+    MANAGER_LUCCA_ID,
+    MANAGER_PROFILE_ID,
+    PROFILE_ID,
+    SKIP_FIELD,
+    TENANT,
+    make_profile,
+)
+from tests.fakes import Upstreams, scim_error
+
+API = Trigger(TriggerKind.API)
+
+
+def employee(res: Resources, tenant_ctx: TenantContext, **options: Any) -> EmployeeSync:
+    """An EmployeeSync reading Lucca straight through the tenant's client (no batching)."""
+
+    async def fetch(user_id: str) -> LuccaBatch:
+        return await tenant_ctx.lucca.fetch_by_ids([user_id])
+
+    return EmployeeSync(tenant_ctx, res, fetch, **options)
+
+
+async def new_run(res: Resources, *, dry_run: bool = False) -> str:
+    draft = draft_run(mode=RunMode.USERS, trigger=API, dry_run=dry_run)
+    return await res.runs.create(TENANT, draft)
+
+
+async def link_manager(res: Resources) -> None:
+    """Camille's manager (Lucca 12) has the profile make_scim_user() names as manager."""
+    await ProfileLinks(res.redis, TENANT).remember(MANAGER_LUCCA_ID, MANAGER_PROFILE_ID)
+
+
+async def last_entry(res: Resources, user_id: str = LUCCA_ID) -> dict[str, Any]:
+    history = await res.records.history(TENANT, user_id)
+    assert history, f"nothing recorded for {user_id}"
+    return history[0]
+
+
+def patch_operations(upstreams: Upstreams) -> list[list[dict[str, Any]]]:
+    return [body["Operations"] for body in upstreams.elevo.bodies("PATCH")]
+
+
+# -- the paths of the sync-rules table --------------------------------------------------------
+
+
+async def test_a_new_employee_gets_a_profile_linked_to_it(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    run_id = await new_run(res)
+    outcome = await employee(res, tenant_ctx, run_id=run_id).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    assert outcome.written
+    assert outcome.decision.profile_id == "p-1"
+    [created] = upstreams.elevo.bodies("POST")
+    assert created["externalId"] == LUCCA_ID
+    assert created["userName"] == MAIL
+    assert created[scim.ELEVO]["syncSource"] == "lucca"
+    assert await ProfileLinks(res.redis, TENANT).profile_id(LUCCA_ID) == "p-1"
+    entry = await last_entry(res)
+    assert entry["action"] == "create"
+    assert entry["run"] == run_id
+    assert entry["written"] is True
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.counts == {"create": 1}
+
+
+async def test_an_update_patches_the_fields_that_differ_and_nothing_else(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add(jobTitle="Lead developer")
+    upstreams.elevo.add()
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.UPDATE
+    assert outcome.decision.profile_id == PROFILE_ID
+    assert patch_operations(upstreams) == [
+        [{"op": "replace", "path": "title", "value": "Lead developer"}]
+    ]
+    # No list rewritten: no If-Match needed.
+    assert "If-Match" not in upstreams.elevo.writes()[0].headers
+    assert upstreams.elevo.profiles[PROFILE_ID]["title"] == "Lead developer"
+    # Level-triggered: the same sync again finds nothing to write.
+    again = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert again.decision.action is Action.UNCHANGED
+    assert len(upstreams.elevo.writes()) == 1
+
+
+async def test_a_hand_made_profile_with_the_users_name_is_adopted(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add()
+    upstreams.elevo.add(externalId=None, elevo={"syncSource": None})
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ADOPT
+    assert outcome.decision.profile_id == PROFILE_ID
+    [operations] = patch_operations(upstreams)
+    paths = {op["path"]: op["value"] for op in operations}
+    assert paths == {"externalId": LUCCA_ID, scim.SYNC_SOURCE: "lucca"}
+    assert await ProfileLinks(res.redis, TENANT).profile_id(LUCCA_ID) == PROFILE_ID
+
+
+async def test_an_employee_hired_again_is_reactivated(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add()
+    upstreams.elevo.add(active=False)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.REACTIVATE
+    assert patch_operations(upstreams) == [[{"op": "replace", "path": "active", "value": True}]]
+
+
+async def test_an_employee_who_left_is_suspended(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add(dtContractEnd="2025-02-28T00:00:00")
+    upstreams.elevo.add()
+    sync = employee(res, tenant_ctx)
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.SUSPEND
+    assert outcome.decision.reason == "contract ended"
+    assert patch_operations(upstreams) == [[{"op": "replace", "path": "active", "value": False}]]
+    assert sync.summary().contract_ends == {}  # already ended: nothing to re-check
+
+
+async def test_an_employee_gone_from_lucca_is_suspended(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.elevo.add()
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.SUSPEND
+    assert outcome.decision.reason == "no longer in Lucca"
+    assert patch_operations(upstreams) == [[{"op": "replace", "path": "active", "value": False}]]
+
+
+async def test_a_ticked_skip_box_releases_the_profile(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(extendedData={SKIP_FIELD: {"id": 1, "value": True}})
+    upstreams.elevo.add()
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.RELEASE
+    assert patch_operations(upstreams) == [[{"op": "remove", "path": scim.SYNC_SOURCE}]]
+    assert "syncSource" not in upstreams.elevo.profiles[PROFILE_ID][scim.ELEVO]
+
+
+async def test_an_excluded_employee_without_a_profile_is_skipped_without_a_write(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(extendedData={SKIP_FIELD: True})
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.SKIPPED
+    assert upstreams.elevo.writes() == []
+
+
+# -- conflicts ----------------------------------------------------------------------------
+
+
+async def test_a_user_name_held_by_another_employees_profile_is_a_conflict(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    upstreams.elevo.add(externalId="999")
+    run_id = await new_run(res)
+    outcome = await employee(res, tenant_ctx, run_id=run_id).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CONFLICT
+    assert outcome.decision.profile_id is None  # never someone else's profile
+    assert outcome.error is not None
+    assert "externalId 999" in outcome.error
+    assert upstreams.elevo.writes() == []
+    assert LUCCA_ID in await res.records.user_errors(TENANT)
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.errors == {LUCCA_ID: outcome.error}
+
+
+async def test_a_create_refused_with_409_is_a_conflict(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    upstreams.elevo.script("POST", lambda _: scim_error(409, "uniqueness"))
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CONFLICT
+    assert outcome.error is not None
+    assert outcome.error.startswith("Elevo refused the create")
+    assert await ProfileLinks(res.redis, TENANT).profile_id(LUCCA_ID) is None
+
+
+async def test_a_profile_created_meanwhile_by_another_job_is_decided_again(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add()
+
+    def created_meanwhile(_: Any) -> Any:
+        upstreams.elevo.add()  # the other job's profile, exactly as this one wanted it
+        return scim_error(409, "uniqueness")
+
+    upstreams.elevo.script("POST", created_meanwhile)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.UNCHANGED
+    assert outcome.decision.profile_id == PROFILE_ID
+    assert [r.method for r in upstreams.elevo.writes()] == ["POST"]
+
+
+async def test_a_user_name_owned_by_another_lucca_user_is_not_created(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    sync = employee(res, tenant_ctx, user_name_owners={MAIL.upper().casefold(): "7"})
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CONFLICT
+    assert "Lucca user 7's" in outcome.decision.reason
+    assert upstreams.elevo.writes() == []
+
+
+# -- one user's own errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"extendedData": {SKIP_FIELD: {"value": "yes"}}}, "should be a checkbox"),
+        ({"mail": None, "login": None}, "neither mail nor login"),
+        ({"firstName": 12}, "should be text"),
+    ],
+    ids=["bad-skip-value", "no-mail-nor-login", "invalid-item"],
+)
+async def test_a_users_bad_data_is_that_users_error(
+    res: Resources,
+    tenant_ctx: TenantContext,
+    upstreams: Upstreams,
+    overrides: dict[str, Any],
+    message: str,
+) -> None:
+    upstreams.lucca.add(manager=None, **overrides)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ERROR
+    assert outcome.error is not None
+    assert message in outcome.error
+    assert upstreams.elevo.writes() == []
+    errors = await res.records.user_errors(TENANT)
+    assert errors[LUCCA_ID]["error"] == outcome.error
+
+
+async def test_a_skip_field_the_key_cannot_see_changes_nobody(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(extendedData={})
+    upstreams.elevo.add()
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ERROR
+    assert outcome.error == PERMISSION_LOSS
+    assert upstreams.elevo.requests == []
+    assert (await res.records.notes(TENANT))["permission_loss"] == PERMISSION_LOSS
+
+
+async def test_a_user_fixed_after_an_error_leaves_the_failing_list(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None, mail=None, login=None)
+    await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert LUCCA_ID in await res.records.user_errors(TENANT)
+    upstreams.lucca.add(manager=None)
+    await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert await res.records.user_errors(TENANT) == {}
+
+
+# -- managers -----------------------------------------------------------------------------
+
+
+async def test_a_manager_without_a_profile_is_synced_first(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    upstreams.lucca.add(id=int(MANAGER_LUCCA_ID), mail="helene@acme.example", manager=None)
+    sync = employee(res, tenant_ctx)
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    manager, report = upstreams.elevo.bodies("POST")
+    assert manager["externalId"] == MANAGER_LUCCA_ID
+    assert report["externalId"] == LUCCA_ID
+    assert report[scim.ENTERPRISE]["manager"] == {"value": "p-1"}
+    assert (await last_entry(res, MANAGER_LUCCA_ID))["action"] == "create"
+    assert sync.summary().follow_ups == {}
+    # The manager is done for this instance: asked again, nothing more is sent.
+    requests = len(upstreams.elevo.requests)
+    again = await sync.sync(MANAGER_LUCCA_ID)
+    assert again.decision.profile_id == "p-1"
+    assert len(upstreams.elevo.requests) == requests
+
+
+async def test_a_manager_linked_in_elevo_is_found_there_and_remembered(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    upstreams.elevo.add(
+        id=MANAGER_PROFILE_ID, externalId=MANAGER_LUCCA_ID, userName="helene@acme.example"
+    )
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    [created] = upstreams.elevo.bodies("POST")
+    assert created[scim.ENTERPRISE]["manager"] == {"value": MANAGER_PROFILE_ID}
+    links = ProfileLinks(res.redis, TENANT)
+    assert await links.profile_id(MANAGER_LUCCA_ID) == MANAGER_PROFILE_ID
+    assert [r.url.path for r in upstreams.lucca.requests] == ["/acme/api/v3/users"]  # 416 only
+
+
+async def test_a_manager_cycle_syncs_one_without_its_manager_and_asks_for_a_follow_up(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()  # 416, managed by 12
+    upstreams.lucca.add(
+        id=int(MANAGER_LUCCA_ID), mail="helene@acme.example", manager={"id": int(LUCCA_ID)}
+    )
+    sync = employee(res, tenant_ctx)
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    manager, report = upstreams.elevo.bodies("POST")
+    assert manager["externalId"] == MANAGER_LUCCA_ID
+    assert "manager" not in manager[scim.ENTERPRISE]  # its manager (416) had no profile yet
+    assert report[scim.ENTERPRISE]["manager"] == {"value": "p-1"}
+    # 12 comes back now that 416 has a profile.
+    assert sync.summary().follow_ups == {MANAGER_LUCCA_ID: LUCCA_ID}
+    waiting = keys.awaiting_manager(TENANT, LUCCA_ID)
+    assert not await res.redis.exists(waiting)  # taken by 416's creation
+
+
+async def test_without_manager_reads_a_report_waits_for_its_managers_profile(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    upstreams.lucca.add(id=int(MANAGER_LUCCA_ID), mail="helene@acme.example", manager=None)
+    first = employee(res, tenant_ctx, fetch_managers=False)
+    outcome = await first.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    assert "manager" not in upstreams.elevo.bodies("POST")[0][scim.ENTERPRISE]
+    assert first.summary().follow_ups == {LUCCA_ID: MANAGER_LUCCA_ID}
+    waiting = keys.awaiting_manager(TENANT, MANAGER_LUCCA_ID)
+    assert await res.redis.smembers(waiting) == {LUCCA_ID.encode()}
+    # When the manager gets its profile, the report is handed back for a sync.
+    later = employee(res, tenant_ctx)
+    await later.sync(MANAGER_LUCCA_ID)
+    assert later.summary().follow_ups == {LUCCA_ID: MANAGER_LUCCA_ID}
+    assert not await res.redis.exists(waiting)
+
+
+async def test_a_manager_in_the_page_at_hand_is_synced_from_it(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    upstreams.lucca.add(id=int(MANAGER_LUCCA_ID), mail="helene@acme.example", manager=None)
+    page = await tenant_ctx.lucca.list_page(0)
+    lucca_reads = len(upstreams.lucca.requests)
+
+    async def no_fetch(user_id: str) -> LuccaBatch:
+        raise AssertionError(f"{user_id} is in the page: no Lucca read")
+
+    sync = EmployeeSync(tenant_ctx, res, no_fetch)
+    outcome = await sync.sync(LUCCA_ID, page)
+    assert outcome.decision.action is Action.CREATE
+    assert [b["externalId"] for b in upstreams.elevo.bodies("POST")] == [MANAGER_LUCCA_ID, LUCCA_ID]
+    assert len(upstreams.lucca.requests) == lucca_reads
+
+
+# -- stale writes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [412, 404])
+async def test_a_stale_write_reads_the_profile_again_and_retries(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams, status: int
+) -> None:
+    await link_manager(res)
+    links = ProfileLinks(res.redis, TENANT)
+    await links.remember(LUCCA_ID, PROFILE_ID)
+    upstreams.lucca.add(mail="camille.martin@new.example")  # rewrites emails: If-Match
+    upstreams.elevo.add()
+    upstreams.elevo.script("PATCH", lambda _: scim_error(status))
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.UPDATE
+    assert outcome.written
+    patches = [r for r in upstreams.elevo.requests if r.method == "PATCH"]
+    assert len(patches) == 2
+    assert all(r.headers["If-Match"] == 'W/"1"' for r in patches)
+    # Read afresh by externalId after the link was forgotten, then linked again.
+    lookups = [r.url.params.get("filter", "") for r in upstreams.elevo.requests]
+    assert f'externalId eq "{LUCCA_ID}"' in lookups
+    assert await links.profile_id(LUCCA_ID) == PROFILE_ID
+
+
+async def test_a_profile_that_keeps_changing_is_an_error_after_a_few_tries(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add(mail="camille.martin@new.example")
+    upstreams.elevo.add()
+    upstreams.elevo.fail_next("PATCH", 412, times=3)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ERROR
+    assert outcome.error is not None
+    assert "kept changing" in outcome.error
+    assert len(upstreams.elevo.bodies("PATCH")) == 3
+
+
+async def test_a_stale_snapshot_is_read_afresh_after_a_stale_write(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(jobTitle="Lead developer")
+    upstreams.elevo.add(meta={"version": 'W/"2"'})  # changed since the snapshot
+    snapshot = Snapshot(
+        profiles={LUCCA_ID: make_profile()},
+        profile_ids={MANAGER_LUCCA_ID: MANAGER_PROFILE_ID},
+    )
+    upstreams.elevo.script("PATCH", lambda _: scim_error(404))
+    sync = employee(res, tenant_ctx, snapshot=snapshot, fetch_managers=False)
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.UPDATE
+    assert len(upstreams.elevo.bodies("PATCH")) == 2
+
+
+async def test_a_complete_snapshot_without_the_user_means_no_profile_no_lookup(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    snapshot = Snapshot(profiles={}, profile_ids={MANAGER_LUCCA_ID: MANAGER_PROFILE_ID})
+    outcome = await employee(res, tenant_ctx, snapshot=snapshot).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    assert [r.method for r in upstreams.elevo.requests] == ["POST"]
+
+
+async def test_a_link_to_a_deleted_profile_is_forgotten_and_the_profile_found_again(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    links = ProfileLinks(res.redis, TENANT)
+    await links.remember(LUCCA_ID, "p-deleted")
+    upstreams.lucca.add()
+    upstreams.elevo.add()
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.UNCHANGED
+    assert outcome.decision.profile_id == PROFILE_ID
+    assert await links.profile_id(LUCCA_ID) == PROFILE_ID
+
+
+async def test_an_update_refused_with_409_is_a_conflict_on_the_users_own_profile(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add(jobTitle="Lead developer")
+    upstreams.elevo.add()
+    upstreams.elevo.script("PATCH", lambda _: scim_error(409, "uniqueness"))
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CONFLICT
+    assert outcome.decision.profile_id == PROFILE_ID
+    assert outcome.error is not None
+    assert outcome.error.startswith("Elevo refused the update")
+    assert upstreams.elevo.profiles[PROFILE_ID]["title"] == "Développeuse"
+
+
+# -- upstream errors ----------------------------------------------------------------------
+
+
+async def test_a_lucca_401_flags_the_key_and_records_the_user(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.fail_next("GET", 401)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ERROR
+    assert outcome.decision.reason.startswith("LuccaAuthError: ")
+    assert await res.budget.revoked(TENANT) == outcome.error
+    assert 0 < await res.redis.ttl(keys.lucca_revoked(TENANT)) <= 600
+    assert (await res.records.notes(TENANT))["lucca_key_error"] == outcome.error
+    assert upstreams.elevo.requests == []
+    assert LUCCA_ID in await res.records.user_errors(TENANT)
+
+
+async def test_an_elevo_401_notes_the_token_error(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    upstreams.elevo.fail_next("GET", 401)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ERROR
+    assert outcome.decision.reason.startswith("ElevoAuthError: ")
+    notes = await res.records.notes(TENANT)
+    assert notes["elevo_token_error"] == outcome.error
+    assert "lucca_key_error" not in notes
+    assert await res.budget.revoked(TENANT) is None
+
+
+async def test_a_retryable_error_is_left_to_the_job_and_records_nothing(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    upstreams.elevo.fail_next("GET", 503)
+    with pytest.raises(ElevoUnavailable):
+        await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert await res.records.history(TENANT, LUCCA_ID) == []
+
+
+# -- dry runs and reconciliations ----------------------------------------------------------
+
+
+async def test_a_dry_run_writes_nothing_to_elevo_and_records_a_plan(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()  # its manager (12) has no profile and is not in Lucca: gone
+    upstreams.lucca.add(id=417, mail="bob@acme.example", jobTitle="CTO", manager=None)
+    upstreams.elevo.add(
+        id="p-bob",
+        externalId="417",
+        userName="bob@acme.example",
+        emails=[{"value": "bob@acme.example", "type": "work", "primary": True}],
+        enterprise={"manager": None},
+    )
+    run_id = await new_run(res, dry_run=True)
+    sync = employee(res, tenant_ctx, run_id=run_id, dry_run=True)
+    created = await sync.sync(LUCCA_ID)
+    updated = await sync.sync("417")
+    assert (created.decision.action, created.written) == (Action.CREATE, False)
+    assert (updated.decision.action, updated.written) == (Action.UPDATE, False)
+    assert upstreams.elevo.writes() == []
+    assert not await res.redis.exists(keys.awaiting_manager(TENANT, MANAGER_LUCCA_ID))
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.plan is not None
+    plan = {entry["user"]: entry for entry in report.plan}
+    assert plan["417"]["action"] == "update"
+    assert plan["417"]["diff"] == {"title": {"old": "Développeuse", "new": "CTO"}}
+    assert plan[LUCCA_ID]["action"] == "create"
+    assert plan[LUCCA_ID]["dry_run"] is True
+    assert (await last_entry(res))["dry_run"] is True
+
+
+async def test_a_reconciliation_defers_its_suspensions_to_the_guard(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.elevo.add()  # gone from Lucca
+    run_id = await new_run(res)
+    sync = employee(res, tenant_ctx, run_id=run_id, defer_suspensions=True)
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome == Outcome(outcome.decision, written=False)
+    assert outcome.decision.action is Action.SUSPEND
+    assert sync.summary().deferred == {LUCCA_ID: outcome.decision}
+    assert upstreams.elevo.writes() == []
+    # Recorded only once the guard has weighed the run.
+    assert await res.records.history(TENANT, LUCCA_ID) == []
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.processed == 0
+
+
+async def test_a_future_contract_end_is_left_to_re_check_on_time(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None, dtContractEnd="2025-06-30T00:00:00")
+    sync = employee(res, tenant_ctx)
+    outcome = await sync.sync(LUCCA_ID)
+    assert outcome.decision.action is Action.CREATE
+    assert sync.summary().contract_ends == {LUCCA_ID: date(2025, 6, 30)}
+
+
+async def test_the_summary_is_a_copy(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None, dtContractEnd="2025-06-30T00:00:00")
+    sync = employee(res, tenant_ctx)
+    before = sync.summary()
+    await sync.sync(LUCCA_ID)
+    assert before.contract_ends == {}
+    assert sync.tenant == TENANT

@@ -1,0 +1,218 @@
+"""The short jobs of a run: the retry policy every step shares, then each step's effects
+(a reconciliation driven step by step, a plan, a department, a poll, a contract's end)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.clients.errors import LuccaAuthError, LuccaUnavailable
+from app.core import scim
+from app.service import steps
+from app.service.batcher import LuccaThrottled
+from app.service.context import TenantContext
+from app.service.jobs import Job
+from app.service.reconcile import RunOptions
+from app.service.resources import Resources
+from app.service.results import Defer, Done
+from app.service.runs import RunRequest, request_run
+from app.store import keys
+from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from tests.factories import LUCCA_ID, PROFILE_ID, TENANT
+from tests.fakes import Upstreams, queued, queued_job
+
+API = Trigger(TriggerKind.API)
+
+
+async def new_run(res: Resources, mode: RunMode = RunMode.FULL) -> str:
+    return await res.runs.create(TENANT, draft_run(mode=mode, trigger=API))
+
+
+async def state_of(res: Resources, run_id: str) -> RunState:
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    return run.state
+
+
+# -- the retry policy ---------------------------------------------------------------------
+
+
+async def test_a_step_done_clears_the_failures_and_keeps_the_full_run_lock(
+    res: Resources,
+) -> None:
+    run_id = await new_run(res)
+    await res.full_run_lock.claim(TENANT, run_id)
+    await res.redis.expire(keys.active_full_run(TENANT), 5)
+    await res.redis.set(keys.run_failures(TENANT, run_id), 3)
+    seen: list[RunOptions] = []
+
+    async def step(_: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
+        seen.append(options)
+        return "ok"
+
+    assert await steps.run_step(res, TENANT, run_id, step) == Done("ok")
+    assert seen == [RunOptions(run_id=run_id, dry_run=False, confirm_suspensions=False)]
+    assert not await res.redis.exists(keys.run_failures(TENANT, run_id))
+    assert await res.redis.ttl(keys.active_full_run(TENANT)) > 60
+
+
+async def test_a_spent_budget_defers_the_step_and_never_fails_the_run(res: Resources) -> None:
+    run_id = await new_run(res)
+
+    async def step(*_: object) -> str:
+        raise LuccaThrottled(TENANT, 7.0)
+
+    result = await steps.run_step(res, TENANT, run_id, step)
+    assert isinstance(result, Defer)
+    assert 7.0 <= result.seconds <= 8.0
+    assert not await res.redis.exists(keys.run_failures(TENANT, run_id))
+    assert await state_of(res, run_id) is RunState.QUEUED
+
+
+async def test_a_passing_failure_defers_with_backoff_until_too_many(res: Resources) -> None:
+    run_id = await new_run(res)
+    await res.full_run_lock.claim(TENANT, run_id)
+
+    async def step(*_: object) -> str:
+        raise LuccaUnavailable("Lucca answered 503", status=503)
+
+    first = await steps.run_step(res, TENANT, run_id, step)
+    assert isinstance(first, Defer)
+    assert 0.5 <= first.seconds <= 1.5
+    assert await res.redis.get(keys.run_failures(TENANT, run_id)) == b"1"
+    await res.redis.set(keys.run_failures(TENANT, run_id), steps.MAX_STEP_FAILURES)
+    assert await steps.run_step(res, TENANT, run_id, step) == Done("failed")
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.run.state is RunState.FAILED
+    assert report.fields["error"] == "Lucca answered 503"
+    assert not await res.redis.exists(keys.active_full_run(TENANT))  # the tenant is free
+
+
+async def test_a_permanent_failure_fails_the_run_at_once(res: Resources) -> None:
+    run_id = await new_run(res)
+
+    async def step(*_: object) -> str:
+        raise LuccaAuthError("the API key was refused", status=401)
+
+    assert await steps.run_step(res, TENANT, run_id, step) == Done("failed")
+    assert await state_of(res, run_id) is RunState.FAILED
+
+
+async def test_a_crashing_step_fails_the_run_and_frees_the_tenant(res: Resources) -> None:
+    run_id = await new_run(res)
+    await res.full_run_lock.claim(TENANT, run_id)
+
+    async def step(*_: object) -> str:
+        raise KeyError("a bug")
+
+    assert await steps.run_step(res, TENANT, run_id, step) == Done("failed")
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.fields["error"] == "internal error: KeyError"
+    assert not await res.redis.exists(keys.active_full_run(TENANT))
+
+
+@pytest.mark.parametrize(("tenant", "known_run"), [("ghost", True), (TENANT, False)])
+async def test_a_step_of_an_unknown_tenant_or_run_does_nothing(
+    res: Resources, tenant: str, known_run: bool
+) -> None:
+    run_id = await new_run(res) if known_run else "no-such-run"
+
+    async def step(*_: object) -> str:
+        raise AssertionError("not run")
+
+    assert await steps.run_step(res, tenant, run_id, step) == Done("unknown tenant or run")
+
+
+# -- the steps ----------------------------------------------------------------------------
+
+
+async def test_a_full_reconciliation_step_by_step(res: Resources, upstreams: Upstreams) -> None:
+    upstreams.lucca.add(manager=None)  # 416: new
+    upstreams.lucca.add(id=417, mail="bob@acme.example", manager={"id": int(LUCCA_ID)})
+    upstreams.elevo.add(id="p-gone", externalId="9", userName="gone@acme.example")
+    run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL))
+    snapshot_job = keys.step_job_id(Job.RECONCILE_SNAPSHOT.value, TENANT, run_id, 1)
+    assert snapshot_job in await queued(res)
+
+    assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+    assert await state_of(res, run_id) is RunState.RUNNING
+    page_job = keys.step_job_id(Job.RECONCILE_PAGE.value, TENANT, run_id, 0)
+    assert await queued_job(res, page_job) == (Job.RECONCILE_PAGE.value, (TENANT, run_id, 0))
+
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    finish_job = keys.step_job_id(Job.RECONCILE_FINISH.value, TENANT, run_id, 0)
+    assert finish_job in await queued(res)
+
+    assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.run.state is RunState.DONE
+    assert report.counts == {"create": 2, "suspend": 1}
+    bob = next(b for b in upstreams.elevo.bodies("POST") if b["externalId"] == "417")
+    camille = upstreams.elevo.profiles[bob[scim.ENTERPRISE]["manager"]["value"]]
+    assert camille["externalId"] == LUCCA_ID  # managers first within a page
+    assert upstreams.elevo.profiles["p-gone"]["active"] is False
+    assert not await res.redis.exists(keys.active_full_run(TENANT))
+    assert (await res.records.notes(TENANT))["last_full_run"]
+
+
+async def test_a_planned_user_list_writes_nothing(res: Resources, upstreams: Upstreams) -> None:
+    upstreams.lucca.add(manager=None, jobTitle="CTO")
+    upstreams.elevo.add(enterprise={"manager": None})
+    run_id = await request_run(res, TENANT, RunRequest.of_users([LUCCA_ID], dry_run=True))
+    assert await steps.plan_users(res, TENANT, run_id, [LUCCA_ID]) == Done("planned")
+    assert upstreams.elevo.writes() == []
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.run.state is RunState.DONE  # one user expected, one planned
+    assert report.plan is not None
+    [entry] = report.plan
+    assert (entry["action"], entry["diff"]) == (
+        "update",
+        {"title": {"old": "Développeuse", "new": "CTO"}},
+    )
+    assert PROFILE_ID in upstreams.elevo.profiles
+
+
+async def test_a_renamed_department_queues_a_sync_of_each_member(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    upstreams.lucca.add(id=417, mail="bob@acme.example")
+    upstreams.lucca.add(id=418, mail="eve@acme.example", department={"id": 8, "name": "Sales"})
+    run_id = await new_run(res, RunMode.DEPARTMENT)
+    assert await steps.sync_department(res, TENANT, "7", run_id) == Done("2 members")
+    assert [r.url.params["departmentId"] for r in upstreams.lucca.requests] == ["7"]
+    assert set(await queued(res)) == {
+        keys.sync_job_id(TENANT, LUCCA_ID, 1),
+        keys.sync_job_id(TENANT, "417", 1),
+    }
+    _, args = await queued_job(res, keys.sync_job_id(TENANT, "417", 1))
+    assert args == (TENANT, "417", 1, run_id)
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert (run.state, run.expected) == (RunState.RUNNING, 2)
+
+
+async def test_an_empty_department_ends_its_run(res: Resources, upstreams: Upstreams) -> None:
+    run_id = await new_run(res, RunMode.DEPARTMENT)
+    assert await steps.sync_department(res, TENANT, "99", run_id) == Done("0 members")
+    assert await queued(res) == {}
+    assert await state_of(res, run_id) is RunState.DONE
+
+
+async def test_a_poll_queues_what_changed_and_moves_the_watermark(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    run_id = await new_run(res, RunMode.CHANGES)
+    assert await steps.poll_changes_step(res, TENANT, run_id) == Done("1 changed")
+    assert "modifiedAt" in upstreams.lucca.requests[0].url.params
+    assert set(await queued(res)) == {keys.sync_job_id(TENANT, LUCCA_ID, 1)}
+    assert await res.redis.exists(keys.watermark(TENANT))
+
+
+async def test_a_contract_end_due_queues_a_sync(res: Resources) -> None:
+    assert await steps.sync_user_due(res, TENANT, LUCCA_ID) == "queued"
+    assert set(await queued(res)) == {keys.sync_job_id(TENANT, LUCCA_ID, 1)}

@@ -1,0 +1,112 @@
+"""The ARQ adapters: a Defer becomes ARQ's Retry with that delay, a Done its word; ARQ's
+`job_try` reaches the service; each registered name runs its own adapter.
+
+(That every Job value is registered is tests/workers/test_worker.py's.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from arq import Retry
+
+from app.service.jobs import Job, enqueue_user_syncs
+from app.service.resources import Resources
+from app.service.sync_user import SYNC_USER_MAX_TRIES
+from app.store import keys
+from app.store.locks import UserLock
+from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from tests.factories import LUCCA_ID, TENANT
+from tests.fakes import Upstreams
+from workers import jobs
+from workers.worker import cron_jobs, functions
+
+
+def ctx_for(res: Resources, job_try: int = 1) -> dict[str, Any]:
+    """ARQ's ctx as a worker started by a test hands it to a job."""
+    return {"resources": res, "owns_resources": False, "job_try": job_try}
+
+
+async def generation(res: Resources) -> int:
+    await enqueue_user_syncs(res.redis, TENANT, [LUCCA_ID])
+    return int(await res.redis.get(keys.gen(TENANT, LUCCA_ID)))
+
+
+async def test_a_done_sync_returns_its_action(res: Resources, upstreams: Upstreams) -> None:
+    upstreams.lucca.add(manager=None)
+    result = await jobs.sync_user({"resources": res}, TENANT, LUCCA_ID, await generation(res))
+    assert result == "create"
+
+
+async def test_a_deferred_sync_raises_retry_with_that_delay(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    gen = await generation(res)
+    await UserLock(res.redis, TENANT, LUCCA_ID).acquire(40)
+    with pytest.raises(Retry) as retry:
+        await jobs.sync_user(ctx_for(res), TENANT, LUCCA_ID, gen)
+    assert retry.value.defer_score is not None
+    assert 50 <= retry.value.defer_score <= (res.settings.user_cooldown_seconds + 0.25) * 1000
+    assert upstreams.lucca.requests == []
+
+
+async def test_arqs_try_reaches_the_service(res: Resources) -> None:
+    gen = await generation(res)
+    await UserLock(res.redis, TENANT, LUCCA_ID).acquire(40)
+    ctx = ctx_for(res, job_try=SYNC_USER_MAX_TRIES - 1)
+    assert await jobs.sync_user(ctx, TENANT, LUCCA_ID, gen) == "handed over"
+    assert int(await res.redis.get(keys.gen(TENANT, LUCCA_ID))) == gen + 1
+
+
+async def test_a_throttled_step_raises_retry(res: Resources, upstreams: Upstreams) -> None:
+    run_id = await res.runs.create(
+        TENANT, draft_run(mode=RunMode.FULL, trigger=Trigger(TriggerKind.API))
+    )
+    await res.budget.cool_down(TENANT, 9.0)
+    with pytest.raises(Retry) as retry:
+        await jobs.reconcile_page(ctx_for(res), TENANT, run_id, 0)
+    assert retry.value.defer_score is not None
+    assert 8_000 <= retry.value.defer_score <= 10_000
+    assert upstreams.lucca.requests == []
+
+
+@pytest.mark.parametrize(
+    ("adapter", "args"),
+    [
+        (jobs.reconcile_snapshot, ("run",)),
+        (jobs.reconcile_page, ("run", 0)),
+        (jobs.reconcile_finish, ("run", 0)),
+        (jobs.poll_changes, ("run",)),
+        (jobs.sync_department, ("7", "run")),
+        (jobs.plan_users, ("run", [LUCCA_ID])),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+async def test_a_step_of_an_unknown_run_is_done(res: Resources, adapter: Any, args: Any) -> None:
+    assert await adapter(ctx_for(res), TENANT, *args) == "unknown tenant or run"
+
+
+async def test_a_due_contract_end_and_the_tick(res: Resources) -> None:
+    assert await jobs.sync_user_due(ctx_for(res), TENANT, LUCCA_ID) == "queued"
+    assert await res.redis.exists(keys.job(keys.sync_job_id(TENANT, LUCCA_ID, 1)))
+    # 10:00 in Paris, no polls configured: nothing is due.
+    assert await jobs.tick(ctx_for(res)) == 0
+
+
+def test_each_registered_name_runs_the_adapter_of_that_name() -> None:
+    registered = {f.name: f.coroutine for f in functions()}
+    for name, coroutine in registered.items():
+        assert coroutine is getattr(jobs, Job(name).value)
+    [tick] = cron_jobs()
+    assert tick.coroutine is jobs.tick
+
+
+def test_arq_gives_a_sync_the_tries_its_hand_over_counts_on() -> None:
+    [sync] = [f for f in functions() if f.name == Job.SYNC_USER.value]
+    assert sync.max_tries == SYNC_USER_MAX_TRIES
+
+
+def test_a_misspelt_job_name_fails_where_it_is_written() -> None:
+    with pytest.raises(AttributeError):
+        _ = Job.SYNC_USERS  # type: ignore[attr-defined]  # mypy refuses it too
