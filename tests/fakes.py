@@ -21,14 +21,26 @@ import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job as ArqJob
 
+from app.clients.lucca import LuccaBatch
 from app.core import scim
 from app.core.profile import profile_from_scim
 from app.serialization import job_deserializer
 from app.service.context import TenantContext, TenantContexts
+from app.service.employee import EmployeeSync
 from app.service.resources import Resources
 from app.store import keys
+from app.store.links import ProfileLinks
+from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
 from tests.conftest import Handler, make_settings
-from tests.factories import TENANT, make_lucca_item, make_scim_user, make_tenant_config
+from tests.factories import (
+    LUCCA_ID,
+    MANAGER_LUCCA_ID,
+    MANAGER_PROFILE_ID,
+    TENANT,
+    make_lucca_item,
+    make_scim_user,
+    make_tenant_config,
+)
 
 # The tenant's "today" is factories.TODAY (2025-03-14) in Europe/Paris.
 NOW = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
@@ -205,6 +217,39 @@ class Upstreams:
         if request.url.host == LUCCA_HOST:
             return self.lucca(request)
         return self.elevo(request)
+
+
+# -- the employee use case over the fakes ----------------------------------------------------
+
+
+def employee(res: Resources, tenant_ctx: TenantContext, **options: Any) -> EmployeeSync:
+    """An EmployeeSync reading Lucca straight through the tenant's client (no batching)."""
+
+    async def fetch(user_id: str) -> LuccaBatch:
+        return await tenant_ctx.lucca.fetch_by_ids([user_id])
+
+    return EmployeeSync(tenant_ctx, res, fetch, **options)
+
+
+async def new_run(res: Resources, *, dry_run: bool = False) -> str:
+    """A run of a user list, asked through the API."""
+    draft = draft_run(mode=RunMode.USERS, trigger=Trigger(TriggerKind.API), dry_run=dry_run)
+    return await res.runs.create(TENANT, draft)
+
+
+async def link_manager(res: Resources) -> None:
+    """Camille's manager (Lucca 12) has the profile make_scim_user() names as manager."""
+    await ProfileLinks(res.redis, TENANT).remember(MANAGER_LUCCA_ID, MANAGER_PROFILE_ID)
+
+
+async def last_entry(res: Resources, user_id: str = LUCCA_ID) -> dict[str, Any]:
+    history = await res.records.history(TENANT, user_id)
+    assert history, f"nothing recorded for {user_id}"
+    return history[0]
+
+
+def patch_operations(upstreams: Upstreams) -> list[list[dict[str, Any]]]:
+    return [body["Operations"] for body in upstreams.elevo.bodies("PATCH")]
 
 
 # -- ARQ's queue, read back from Redis ----------------------------------------------------
