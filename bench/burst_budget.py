@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 
-from app.core.profile import profile_from_scim
 from bench.common import bench_stack, full_sync, log, lucca_counters, post_event, redis_client
 from bench.results import markdown_table, write_results
 from bench.scenario import Change, Service, shuffled
@@ -35,10 +34,9 @@ async def consistency(service: Service, name: str) -> dict[str, Any]:
     dump = (await service.http.get(f"{tenant.lucca_url}/_control/{tenant.subdomain}/users")).json()
     from datetime import date
 
-    profiles = [profile_from_scim(p) for p in await service.profiles(tenant)]
     report = check(
         dump["users"],
-        profiles,
+        await service.profiles(tenant),
         skip_field="e_skip_elevo_sync",
         custom_fields={},
         today=date.fromisoformat(dump["today"]),

@@ -27,6 +27,7 @@ from bench.common import (
     redis_client,
 )
 from bench.metrics import Metrics, scrape
+from stack.checks import raw_users
 from stack.processes import Child
 from stack.services import Stack
 
@@ -106,23 +107,8 @@ class Service:
     # -- Elevo -----------------------------------------------------------------------------
 
     async def profiles(self, tenant: Tenant) -> list[dict[str, Any]]:
-        """Every SCIM User of the tenant, page by page."""
-        found: list[dict[str, Any]] = []
-        start = 1
-        headers = {"Authorization": f"Bearer {SCIM_TOKEN}"}
-        while True:
-            response = await self.http.get(
-                f"{tenant.scim_url}/Users",
-                params={"startIndex": str(start), "count": "1000"},
-                headers=headers,
-                timeout=120,
-            )
-            response.raise_for_status()
-            body = response.json()
-            found.extend(body["Resources"])
-            start += len(body["Resources"])
-            if not body["Resources"] or start > body["totalResults"]:
-                return found
+        """Every SCIM User of the tenant, raw."""
+        return await raw_users(self.http, tenant.scim_url, SCIM_TOKEN)
 
     async def active_managed(self, tenant: Tenant) -> dict[str, str]:
         """Lucca id -> SCIM id of every active profile the sync manages."""

@@ -41,7 +41,7 @@ from demo_support import (
 from app.clients.elevo import ElevoClient
 from app.secret import Secret
 from simulators.lucca.webhooks import WebhookSender
-from stack.checks import all_profiles, consistency
+from stack.checks import ScimAccess, all_profiles, consistency
 from stack.lucca_control import LuccaControl
 from stack.ports import StackError, wait_until
 from stack.procfile import ROOT
@@ -202,6 +202,7 @@ async def summary(
     now, then = await lucca.counters(), tally.lucca_after_full
     by_id, listings = now["by_id"] - then["by_id"], now["listings"] - then["listings"]
     waits = await stack.metric("sync_lucca_budget_waits_total")
+    scim = ScimAccess(stack.http, stack.scim_url, stack.creds.scim_token)
     rows = {
         "full run": f"{run['processed']} users in {run['seconds']:.1f}s: "
         + counts_text(run["counts"]),
@@ -214,11 +215,11 @@ async def summary(
         f"and {listings} listing(s) for the changes; {waits:.0f} waited for the tenant's "
         f"budget (40/min, bursts of 10), {now['by_status'].get('429', 0)} answered 429",
     }
-    found = await consistency(lucca, elevo, skip_field=SKIP, custom_fields=CUSTOM)
+    found = await consistency(lucca, scim, skip_field=SKIP, custom_fields=CUSTOM)
     deadline = time.monotonic() + 20
     while not found.report.ok and time.monotonic() < deadline:  # a last write may be landing
         await asyncio.sleep(0.5)
-        found = await consistency(lucca, elevo, skip_field=SKIP, custom_fields=CUSTOM)
+        found = await consistency(lucca, scim, skip_field=SKIP, custom_fields=CUSTOM)
     report = found.report
     rows["consistency"] = (
         f"{report.checked} Lucca users against {len(found.profiles)} Elevo profiles "

@@ -4,9 +4,8 @@ An independent second reading of contracts/sync-rules.md and contracts/elevo/REA
 parses raw Lucca v3 items and SCIM Users itself and imports nothing from `app`, so a bug in the
 sync's mapping or skip rules shows up here as a mismatch instead of being repeated by the judge.
 
-Profiles may be raw SCIM resources (dicts, as Elevo returns them) or the sync's typed profiles;
-the latter are read by attribute name (duck typing), through their raw `emails` and
-`customFields` lists and their flat view of the other synced attributes.
+Profiles are raw SCIM resources (dicts, as Elevo returns them; stack/checks.py reads them), never
+the sync's own parsed profiles: its SCIM parsing is part of what is judged.
 """
 
 from __future__ import annotations
@@ -223,25 +222,7 @@ def employee_from(
 # -- Elevo ----------------------------------------------------------------------------------
 
 
-def held_from(profile: Any, custom_names: Iterable[str]) -> Held:
-    """A raw SCIM User (a Mapping) or a typed profile read by its attribute names."""
-    if isinstance(profile, Mapping):
-        return _held_from_scim(profile, custom_names)
-    flat: Mapping[str, Any] = profile.attributes
-    return _held(
-        scim_id=str(profile.id),
-        external_id=profile.external_id,
-        user_name=profile.user_name,
-        active=profile.active,
-        sync_source=profile.sync_source,
-        flat={label: flat.get(path) for label, path in FLAT_PATHS.items()},
-        emails=profile.emails,
-        custom=profile.custom_fields,
-        custom_names=custom_names,
-    )
-
-
-def _held_from_scim(resource: Mapping[str, Any], custom_names: Iterable[str]) -> Held:
+def held_from(resource: Mapping[str, Any], custom_names: Iterable[str]) -> Held:
     name = resource.get("name") or {}
     enterprise = resource.get(ENTERPRISE) or {}
     elevo = resource.get(ELEVO) or {}
@@ -300,7 +281,7 @@ def _held(
 
 def check(
     lucca_items: Iterable[Mapping[str, Any]],
-    profiles: Iterable[Any],
+    profiles: Iterable[Mapping[str, Any]],
     *,
     skip_field: str,
     custom_fields: Mapping[str, str],
@@ -308,7 +289,7 @@ def check(
 ) -> Report:
     """Every Lucca user against every profile: what the rules expect versus what Elevo holds.
 
-    `profiles` are raw SCIM Users or the sync's typed profiles (see the module's docstring).
+    `profiles` are raw SCIM Users, as Elevo returns them.
     """
     report = Report()
     employees: dict[str, Employee] = {}

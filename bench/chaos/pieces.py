@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from app.clients.elevo import ElevoClient
 from app.secret import Secret
 from bench.chaos.options import CUSTOM_FIELDS, SKIP_FIELD, TENANT, ChaosOptions
+from stack.checks import ScimAccess
 from stack.lucca_control import LuccaControl
 from stack.ports import wait_until
 from stack.processes import Child, Supervisor
@@ -52,8 +53,11 @@ class ChaosStack:
 
     def elevo(self) -> ElevoClient:
         """Elevo straight, not through the proxy: what the checks read."""
-        scim_url = f"{self.url('scim')}/{TENANT}/v2"
-        return ElevoClient(self.http, scim_url, Secret(self.creds.scim_token))
+        return ElevoClient(self.http, self.scim_access().scim_url, Secret(self.creds.scim_token))
+
+    def scim_access(self) -> ScimAccess:
+        """The same, for reading the profiles raw (the consistency checker)."""
+        return ScimAccess(self.http, f"{self.url('scim')}/{TENANT}/v2", self.creds.scim_token)
 
     def lucca(self) -> LuccaControl:
         return LuccaControl(self.http, self.url("lucca"), TENANT)

@@ -33,7 +33,7 @@ class Verdict:
 async def verdict(chaos: ChaosStack) -> Verdict:
     """Elevo against the rules, and the profiles suspended although active in Lucca."""
     found = await consistency(
-        chaos.lucca(), chaos.elevo(), skip_field=SKIP_FIELD, custom_fields=CUSTOM_FIELDS
+        chaos.lucca(), chaos.scim_access(), skip_field=SKIP_FIELD, custom_fields=CUSTOM_FIELDS
     )
     by_external = {p.external_id: p for p in found.profiles if p.external_id}
     wrong = []

@@ -36,7 +36,7 @@ from app.settings import Settings
 from simulators.consistency import Report, check
 from simulators.lucca.company import Company, Registry
 from simulators.lucca.webhooks import Event, WebhookSender
-from stack.checks import all_profiles
+from stack.checks import all_profiles, raw_users
 from stack.ports import free_port
 from stack.services import Stack
 from workers.worker import worker_options
@@ -165,9 +165,10 @@ class Tenant:
 
     async def consistency(self) -> Report:
         items = self.company.users()
+        scim_users = await raw_users(self.service.http, self.config.elevo_scim_url, SCIM_TOKEN)
         return check(
             items,
-            await self.profiles(),
+            scim_users,
             skip_field=self.config.skip_field,
             custom_fields=self.config.custom_fields,
             today=self.company.today(),

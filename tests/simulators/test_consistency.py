@@ -16,7 +16,6 @@ import pytest
 
 from app.core import patch, rules
 from app.core.lucca_user import parse_user
-from app.core.profile import profile_from_scim
 from simulators import consistency
 from simulators.consistency import check
 
@@ -110,13 +109,6 @@ def test_profiles_the_rules_imply_are_consistent() -> None:
     assert report.mismatches == []
     assert report.conflicts == []
     assert report.checked == 2
-
-
-def test_typed_profiles_read_like_raw_ones() -> None:
-    profiles = [profile_from_scim(scim(1)), profile_from_scim(scim(2))]
-    assert run([lucca(1), lucca(2)], profiles).mismatches == []
-    wrong = profile_from_scim(scim(2, title="Chief"))
-    assert run([lucca(1), lucca(2)], [profiles[0], wrong]).mismatches
 
 
 def test_a_department_that_differs_is_a_mismatch() -> None:
