@@ -6,7 +6,7 @@ so that a mistake shared by the sync's core and the checker cannot hide.
 
 from __future__ import annotations
 
-import ast
+import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -92,16 +92,11 @@ def with_ticked(item: dict[str, Any], value: Any) -> dict[str, Any]:
 
 
 def test_it_imports_nothing_from_the_app() -> None:
-    tree = ast.parse(Path(consistency.__file__).read_text())
-    imported = {
-        name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for name in (
-            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-        )
-    }
-    assert not {name for name in imported if name == "app" or name.startswith("app.")}
+    # Lines, not ast.parse: CPython 3.11.7's AST depth check trips at random late in a session.
+    source = Path(consistency.__file__).read_text()
+    imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.MULTILINE)
+    assert imports  # the pattern does find the module's imports
+    assert not [name for name in imports if name == "app" or name.startswith("app.")]
 
 
 def test_profiles_the_rules_imply_are_consistent() -> None:
