@@ -68,6 +68,7 @@ _TRIGGER_EXAMPLES: Final = {
     "changes": {"value": {"mode": "changes", "dry_run": True}},
     "users": {"value": {"users": ["416", 417]}},
     "release": {"value": {"mode": "full", "confirm_suspensions": True}},
+    "accept_skip_field_loss": {"value": {"accept_skip_field_loss": True}},
 }
 
 

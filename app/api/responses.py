@@ -84,6 +84,7 @@ class Run(Struct, kw_only=True):
     dry_run: bool
     errors: dict[str, str | None]
     plan: list[PlanEntry] | UnsetType = UNSET
+    waiting: str | UnsetType = UNSET  # why it held its changes, applied once that clears
 
 
 class SafetyGuard(Struct):
@@ -99,6 +100,7 @@ class SyncStatus(Struct):
     queue_depth: Annotated[int, Meta(ge=0)]
     safety_guard: SafetyGuard
     permission_loss: str | None
+    skip_field_warning: str | None  # the last full run saw the skip field on nobody
     lucca_key_error: str | None
     elevo_token_error: str | None
     last_poll_at: str | None

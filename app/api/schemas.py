@@ -27,6 +27,13 @@ class SyncTrigger(Struct, forbid_unknown_fields=True):
     confirm_suspensions: Annotated[
         bool, Meta(description="Releases the suspensions a safety guard holds; mode full only.")
     ] = False
+    accept_skip_field_loss: Annotated[
+        bool,
+        Meta(
+            description="The customer removed the exclusion checkbox on purpose: lifts the"
+            " permission-loss flag, then runs a full reconciliation; mode full only, no dry run."
+        ),
+    ] = False
 
     def __post_init__(self) -> None:
         require(
@@ -35,6 +42,11 @@ class SyncTrigger(Struct, forbid_unknown_fields=True):
         require(
             not self.confirm_suspensions or self.mode in ("full", UNSET) or self.users is not UNSET,
             "`confirm_suspensions` goes with mode full",
+        )
+        require(
+            not self.accept_skip_field_loss
+            or (self.mode in ("full", UNSET) and self.users is UNSET and not self.dry_run),
+            "`accept_skip_field_loss` goes with a full run that is not a dry run",
         )
         if self.users is not UNSET:
             require(
@@ -53,4 +65,5 @@ def parse_trigger(raw: bytes) -> RunRequest:
         "full" if trigger.mode is UNSET else trigger.mode,
         dry_run=trigger.dry_run,
         confirm_suspensions=trigger.confirm_suspensions,
+        accept_skip_field_loss=trigger.accept_skip_field_loss,
     )

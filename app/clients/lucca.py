@@ -88,15 +88,15 @@ class LuccaBatch:
     """One answer of ``/api/v3/users``, typed.
 
     ``invalid`` maps a user id to the reason its item was refused; an item with no usable
-    id is keyed ``#<position in the answer>``. ``skip_field_visible`` is False when no item
-    showed the skip field in its ``extendedData`` (the API key may have lost the right to
-    see it); an empty answer proves nothing and reads True.
+    id is keyed ``#<position in the answer>``. ``skip_field_shown`` holds the ids of the items
+    whose ``extendedData`` carries the skip field, ticked or not: Lucca leaves out a field never
+    set, and the whole section when the API key loses the right to see it.
     """
 
     users: dict[str, LuccaUser]
     invalid: dict[str, str]
     item_count: int
-    skip_field_visible: bool
+    skip_field_shown: frozenset[str] = frozenset()
 
 
 class LuccaClient:
@@ -141,7 +141,7 @@ class LuccaClient:
             raise ValueError(f"Lucca user ids are digits, not {bad[0][:40]!r}")
         if not unique:
             # An empty `id=` filter might be ignored and list everybody: ask nothing.
-            return LuccaBatch(users={}, invalid={}, item_count=0, skip_field_visible=True)
+            return LuccaBatch(users={}, invalid={}, item_count=0)
         query = {
             "id": ",".join(unique),
             "formerEmployees": "true",
@@ -227,14 +227,14 @@ class LuccaClient:
     def _batch(self, items: list[Any]) -> LuccaBatch:
         users: dict[str, LuccaUser] = {}
         invalid: dict[str, str] = {}
-        visible = not items
+        shown: set[str] = set()
         for position, item in enumerate(items):
             if not isinstance(item, Mapping):
                 invalid[f"#{position}"] = f"is a {type(item).__name__}, not an object"
                 continue
             extended = item.get("extendedData")
             if isinstance(extended, Mapping) and self._skip_field in extended:
-                visible = True
+                shown.add(user_id_of(item) or f"#{position}")
             try:
                 user = parse_user(item)
             except InvalidLuccaUser as exc:
@@ -242,7 +242,7 @@ class LuccaClient:
                 continue
             users[user.id] = user
         return LuccaBatch(
-            users=users, invalid=invalid, item_count=len(items), skip_field_visible=visible
+            users=users, invalid=invalid, item_count=len(items), skip_field_shown=frozenset(shown)
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -27,7 +27,9 @@ from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
+from app.service.skip_field import HELD_REASON
 from app.store.links import ProfileLinks
+from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,6 @@ MAX_MANAGER_DEPTH = 20
 MAX_STALE_RETRIES = 3
 # After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
 REVOKED_KEY_HOLD_SECONDS = 600
-PERMISSION_LOSS = "skip field not visible to the API key: nobody is changed until it is"
 
 Fetch = Callable[[str], Awaitable[LuccaBatch]]
 
@@ -85,6 +86,7 @@ class EmployeeSync:
         fetch_managers: bool = True,
         snapshot: Snapshot | None = None,
         user_name_owners: Mapping[str, str] | None = None,
+        skip_field_decided: bool = False,
     ) -> None:
         self._ctx = tenant_ctx
         self._res = res
@@ -110,10 +112,21 @@ class EmployeeSync:
         self._follow_ups: dict[str, str] = {}
         self._deferred: dict[str, Decision] = {}  # suspensions waiting for the guard
         self._contract_ends: dict[str, date] = {}  # future last days, to re-check on time
+        self._skip_memory = SkipFieldMemory(res.redis, tenant_ctx.tenant)
+        # True when a complete listing of this run showed the skip field on someone: an absent
+        # field is then unticked even for an employee last seen excluded.
+        self._skip_field_decided = skip_field_decided
+        self._last_seen_excluded: dict[str, bool] = {}  # read from the memory, per user
 
     @property
     def tenant(self) -> str:
         return self._ctx.tenant
+
+    async def preload_skip_memory(self, user_ids: Iterable[str]) -> None:
+        """Read in one round trip who of these users was last seen excluded (a page of 1000)."""
+        ids = [uid for uid in user_ids if uid not in self._last_seen_excluded]
+        excluded = await self._skip_memory.excluded_among(ids)
+        self._last_seen_excluded.update({uid: uid in excluded for uid in ids})
 
     def summary(self) -> Summary:
         """What the syncs so far left to do (a copy: later syncs do not change it)."""
@@ -173,9 +186,6 @@ class EmployeeSync:
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
     ) -> Outcome:
-        if not batch.skip_field_visible:
-            await self._res.records.note(self._ctx.tenant, permission_loss=PERMISSION_LOSS)
-            return _error(user_id, PERMISSION_LOSS)
         if user_id in batch.invalid:
             return _error(user_id, batch.invalid[user_id])
         user = batch.users.get(user_id)
@@ -183,10 +193,13 @@ class EmployeeSync:
             standing = standing_of(user, skip_field=self._ctx.config.skip_field, today=self._today)
         except InvalidLuccaUser as exc:
             return _error(user_id, str(exc))
+        held = user is not None and await self._held_by_skip_field(user_id, standing, batch)
         if standing is Standing.ACTIVE and user is not None and user.contract_end is not None:
             self._contract_ends[user_id] = user.contract_end
         for _ in range(MAX_STALE_RETRIES):
             profile = await self._find_profile(user_id, user)
+            if held:
+                return _held(user_id, profile)
             try:
                 desired = await self._desired(user, standing, profile, visiting)
             except InvalidLuccaUser as exc:
@@ -204,6 +217,31 @@ class EmployeeSync:
                 self._read_afresh.add(user_id)
                 continue
         return _error(user_id, "the Elevo profile kept changing during the sync; will retry")
+
+    async def _held_by_skip_field(
+        self, user_id: str, standing: Standing, batch: LuccaBatch
+    ) -> bool:
+        """Absent means unticked, except for an employee last seen excluded (sync-rules.md).
+
+        Keeps the memory of who was last seen excluded up to date along the way.
+        """
+        was_excluded = self._last_seen_excluded.get(user_id)
+        if was_excluded is None:
+            was_excluded = bool(await self._skip_memory.excluded_among([user_id]))
+            self._last_seen_excluded[user_id] = was_excluded
+        if standing is Standing.EXCLUDED:
+            if not was_excluded and not self._dry_run:
+                await self._skip_memory.note(excluded=[user_id])
+                self._last_seen_excluded[user_id] = True
+            return False
+        if not was_excluded:
+            return False
+        if user_id in batch.skip_field_shown or self._skip_field_decided:
+            if not self._dry_run:  # unticked now, or absent while others show it: unticked
+                await self._skip_memory.note(unticked=[user_id])
+                self._last_seen_excluded[user_id] = False
+            return False
+        return True
 
     def _claimed(self, decision: Decision, desired: Mapping[str, Any] | None) -> Decision:
         if decision.action is not Action.CREATE or desired is None:
@@ -334,6 +372,12 @@ class EmployeeSync:
 
 def _error(user_id: str, message: str) -> Outcome:
     return Outcome(Decision(user_id, Action.ERROR, message), written=False, error=message)
+
+
+def _held(user_id: str, profile: ElevoProfile | None) -> Outcome:
+    # The profile stays the employee's, so that its reports keep their manager.
+    own = profile.id if profile is not None and profile.external_id == user_id else None
+    return Outcome(Decision(user_id, Action.HELD, HELD_REASON, profile_id=own), written=False)
 
 
 def _conflict(decision: Decision, exc: ElevoConflict) -> Outcome:

@@ -31,6 +31,12 @@ from app.service.employee import EmployeeSync
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.schedule import schedule_contract_ends
+from app.service.skip_field import (
+    field_expected,
+    hold_for_permission_loss,
+    is_permission_loss,
+    remember_listing,
+)
 from app.store.links import ProfileLinks
 from app.store.runs import Run, RunState, utcnow_iso
 from app.store.snapshot import RunSets, Snapshot
@@ -173,6 +179,7 @@ def _employee(
     defer_suspensions: bool = True,
     snapshot: Snapshot | None = None,
     batch: LuccaBatch | None = None,
+    skip_field_decided: bool = False,
 ) -> EmployeeSync:
     async def fetch(user_id: str) -> LuccaBatch:
         return await res.batcher.fetch(
@@ -195,6 +202,7 @@ def _employee(
         fetch_managers=fetch_managers,
         snapshot=snapshot,
         user_name_owners=owners,
+        skip_field_decided=skip_field_decided,
     )
 
 
@@ -207,13 +215,24 @@ async def reconcile_page(
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
     seen = list(batch.users) + list(batch.invalid)
-    await sets.mark_seen(seen, batch.item_count)
-    if batch.item_count and batch.skip_field_visible and not options.dry_run:
-        await res.records.note(tenant, permission_loss="")  # the key sees the field again
+    shown = await sets.mark_seen(seen, batch.item_count, len(batch.skip_field_shown))
+    more = batch.item_count >= PAGE_SIZE
+    if not shown and await field_expected(res, tenant):
+        # Nobody so far shows the skip field that the last listing showed: maybe the key lost
+        # it. Only the complete listing can tell, so the finish decides these users.
+        await sets.keep_undecided([uid for uid in seen if uid.isdigit()])  # not "#<position>"
+        return more
     snapshot = await sets.snapshot_for(batch, list(batch.users))
     employee = _employee(
-        res, tenant_ctx, options, fetch_managers=False, snapshot=snapshot, batch=batch
+        res,
+        tenant_ctx,
+        options,
+        fetch_managers=False,
+        snapshot=snapshot,
+        batch=batch,
+        skip_field_decided=shown > 0,
     )
+    await employee.preload_skip_memory(batch.users)
     retry_later: set[str] = set()
     await _sync_many(employee, seen, batch, retry_later=retry_later)
     await _remember_pending(sets, employee)
@@ -221,7 +240,7 @@ async def reconcile_page(
         await sets.retry_later(retry_later)
     if not options.dry_run:
         await schedule_contract_ends(res, tenant_ctx, employee.summary().contract_ends)
-    return batch.item_count >= PAGE_SIZE
+    return more
 
 
 async def _fetch_ids(
@@ -230,16 +249,18 @@ async def _fetch_ids(
     """One by-id request per 500 users, merged."""
     users: dict[str, Any] = {}
     invalid: dict[str, str] = {}
-    visible = True
+    shown: set[str] = set()
     count = 0
     for start in range(0, len(user_ids), MAX_IDS_PER_REQUEST):
         await take_budget(res, tenant_ctx)
         part = await tenant_ctx.lucca.fetch_by_ids(user_ids[start : start + MAX_IDS_PER_REQUEST])
         users.update(part.users)
         invalid.update(part.invalid)
-        visible = visible and part.skip_field_visible
+        shown |= part.skip_field_shown
         count += part.item_count
-    return LuccaBatch(users=users, invalid=invalid, item_count=count, skip_field_visible=visible)
+    return LuccaBatch(
+        users=users, invalid=invalid, item_count=count, skip_field_shown=frozenset(shown)
+    )
 
 
 def _merged(first: LuccaBatch, second: LuccaBatch) -> LuccaBatch:
@@ -247,7 +268,7 @@ def _merged(first: LuccaBatch, second: LuccaBatch) -> LuccaBatch:
         users={**first.users, **second.users},
         invalid={**first.invalid, **second.invalid},
         item_count=first.item_count + second.item_count,
-        skip_field_visible=first.skip_field_visible and second.skip_field_visible,
+        skip_field_shown=first.skip_field_shown | second.skip_field_shown,
     )
 
 
@@ -270,17 +291,27 @@ async def reconcile_finish(res: Resources, tenant_ctx: TenantContext, options: R
     """Confirm the vanished, finish the follow-ups, then suspend or hold. Returns the state."""
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
+    run = await res.runs.get(tenant, options.run_id)
+    listed, shown = (run.lucca_users, run.skip_field_shown) if run else (0, 0)
+    undecided = await sets.members("undecided")
+    if await is_permission_loss(res, tenant, listed=listed, shown=shown):
+        return await hold_for_permission_loss(
+            res, tenant_ctx, options.run_id, undecided, dry_run=options.dry_run
+        )
+    if not options.dry_run:
+        await remember_listing(res, tenant_ctx, listed=listed, shown=shown, loss=False)
     seen = await sets.members("seen")
     managed = await sets.members("managed")
     follow = await _follow_ups_due(res, tenant, sets)
     follow |= await sets.members("retry")
     # A listing cut short must not suspend anyone: only a fetch by id confirms "gone".
-    to_check = (managed - seen) | follow
+    to_check = (managed - seen) | follow | undecided
     checked: set[str] = set()
     for _ in range(FINISH_PASSES):
         if not to_check:
             break
-        employee = await _check(res, tenant_ctx, options, sorted(to_check, key=int))
+        ids = sorted(to_check, key=int)
+        employee = await _check(res, tenant_ctx, options, ids, skip_field_decided=shown > 0)
         await _remember_pending(sets, employee)
         checked |= to_check
         # A manager created in this pass has reports that waited for it: they go next.
@@ -289,7 +320,12 @@ async def reconcile_finish(res: Resources, tenant_ctx: TenantContext, options: R
 
 
 async def _check(
-    res: Resources, tenant_ctx: TenantContext, options: RunOptions, user_ids: list[str]
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    user_ids: list[str],
+    *,
+    skip_field_decided: bool = False,
 ) -> EmployeeSync:
     """Sync these users after a fetch by id; their managers ride along in the same fetch."""
     batch = await _fetch_ids(res, tenant_ctx, user_ids)
@@ -300,7 +336,15 @@ async def _check(
     users_at_hand = sorted(set(user_ids) | set(batch.users), key=int)
     sets = RunSets(res.redis, tenant_ctx.tenant, options.run_id)
     snapshot = await sets.snapshot_for(batch, users_at_hand)
-    employee = _employee(res, tenant_ctx, options, fetch_managers=True, snapshot=snapshot)
+    employee = _employee(
+        res,
+        tenant_ctx,
+        options,
+        fetch_managers=True,
+        snapshot=snapshot,
+        skip_field_decided=skip_field_decided,
+    )
+    await employee.preload_skip_memory(batch.users)
     await _sync_many(employee, user_ids, batch)
     return employee
 

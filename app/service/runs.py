@@ -11,6 +11,7 @@ import orjson
 
 from app.service import jobs
 from app.service.resources import Resources
+from app.service.skip_field import start_afresh
 from app.store import queue
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
 from app.store.tenants import purge_state
@@ -20,13 +21,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RunRequest:
-    """What a run is asked to do: `users` goes with mode USERS, `confirm_suspensions` with
-    FULL."""
+    """What a run is asked to do: `users` goes with mode USERS, `confirm_suspensions` and
+    `accept_skip_field_loss` with FULL."""
 
     mode: RunMode
     users: tuple[str, ...] = ()
     dry_run: bool = False
     confirm_suspensions: bool = False
+    accept_skip_field_loss: bool = False
 
     @classmethod
     def of_users(cls, user_ids: list[str], *, dry_run: bool = False) -> RunRequest:
@@ -34,10 +36,20 @@ class RunRequest:
 
     @classmethod
     def of_mode(
-        cls, mode: str, *, dry_run: bool = False, confirm_suspensions: bool = False
+        cls,
+        mode: str,
+        *,
+        dry_run: bool = False,
+        confirm_suspensions: bool = False,
+        accept_skip_field_loss: bool = False,
     ) -> RunRequest:
         """A run of every user ("full") or of what changed ("changes")."""
-        return cls(RunMode(mode), dry_run=dry_run, confirm_suspensions=confirm_suspensions)
+        return cls(
+            RunMode(mode),
+            dry_run=dry_run,
+            confirm_suspensions=confirm_suspensions,
+            accept_skip_field_loss=accept_skip_field_loss,
+        )
 
 
 FULL_RUN = RunRequest(RunMode.FULL)
@@ -80,7 +92,14 @@ async def start_run(res: Resources, tenant: str, request: RunRequest, *, trigger
 
 
 async def request_run(res: Resources, tenant: str, request: RunRequest) -> str:
-    """A run asked for through the API (POST /sync/{tenant})."""
+    """A run asked for through the API (POST /sync/{tenant}).
+
+    Accepting the loss of the skip field (the customer removed the checkbox on purpose) lifts
+    the flag and forgets who was last seen excluded; the full run that follows applies what
+    the loss held.
+    """
+    if request.accept_skip_field_loss:
+        await start_afresh(res, tenant)
     return await start_run(res, tenant, request, trigger=Trigger(TriggerKind.API))
 
 
@@ -115,6 +134,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
             "users": held_users,
         },
         "permission_loss": notes.get("permission_loss") or None,
+        "skip_field_warning": notes.get("skip_field_warning") or None,
         "lucca_key_error": notes.get("lucca_key_error") or None,
         "elevo_token_error": notes.get("elevo_token_error") or None,
         "last_poll_at": notes.get("last_poll") or None,

@@ -108,6 +108,17 @@ def watermark(tenant: str) -> str:
     return f"t:{tenant}:watermark"
 
 
+def skip_excluded(tenant: str) -> str:
+    """Set of the users whose skip field was last seen ticked (sync-rules.md, absent means
+    unticked): one of them whose field vanishes is held until a complete listing decides."""
+    return f"t:{tenant}:skip-field:excluded"
+
+
+def skip_listing(tenant: str) -> str:
+    """How many employees showed the skip field in the tenant's last complete listing."""
+    return f"t:{tenant}:skip-field:listing"
+
+
 def run(tenant: str, run_id: str) -> str:
     return f"t:{tenant}:run:{run_id}"
 
@@ -119,7 +130,8 @@ def run_failures(tenant: str, run_id: str) -> str:
 
 def run_part(tenant: str, run_id: str, part: str) -> str:
     """A run's working sets: the Elevo snapshot ("elevo", "by-ext", "by-name", "managed"),
-    the Lucca users seen ("seen"), what waits for the finish ("suspend", "follow", "retry"),
+    the Lucca users seen ("seen"), what waits for the finish ("suspend", "follow", "retry",
+    "undecided": listed before the run knew whether the key still sees the skip field),
     and the consecutive failures of its steps ("failures")."""
     return f"{run(tenant, run_id)}:{part}"
 

@@ -57,7 +57,7 @@ class LuccaReadCache:
                 "gen": generation,
                 "item": dict(user.raw) if user is not None else None,
                 "invalid": batch.invalid.get(user_id),
-                "visible": batch.skip_field_visible,
+                "shown": user_id in batch.skip_field_shown,
             }
             pipe.set(keys.lucca_read(tenant, user_id), orjson.dumps(entry), ex=CACHE_SECONDS)
         if user_ids:
@@ -91,5 +91,5 @@ def _as_batch(user_id: str, entry: dict[str, object]) -> LuccaBatch:
         users=users,
         invalid=problems,
         item_count=len(users) + len(problems),
-        skip_field_visible=bool(entry.get("visible", True)),
+        skip_field_shown=frozenset({user_id}) if entry.get("shown") else frozenset(),
     )

@@ -141,6 +141,7 @@ _HEADER = (
     "confirm_suspensions",
     "lucca_users",
     "active_managed",
+    "skip_field_shown",
 )
 
 
@@ -158,6 +159,7 @@ class Run:
     confirm_suspensions: bool = False
     lucca_users: int = 0  # counted by a reconciliation's pages
     active_managed: int = 0  # active managed profiles in a reconciliation's snapshot
+    skip_field_shown: int = 0  # a reconciliation's listed users showing the skip field
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Run:
@@ -173,6 +175,7 @@ class Run:
             confirm_suspensions=fields.get("confirm_suspensions") == "1",
             lucca_users=int(fields.get("lucca_users") or 0),
             active_managed=int(fields.get("active_managed") or 0),
+            skip_field_shown=int(fields.get("skip_field_shown") or 0),
         )
 
 
@@ -243,8 +246,13 @@ class RunStore:
         error: str | None = None,
         merged_into: str | None = None,
         held: Sequence[str] | None = None,
+        waiting: str | None = None,
     ) -> None:
+        """`waiting`: why a run ended without doing its work (sync-rules.md, "nothing waits for
+        ever"): what it held is applied once that reason clears."""
         fields: dict[str, str | int | bytes] = {"state": state.value}
+        if waiting is not None:
+            fields["waiting"] = waiting
         if expected is not None:
             fields["expected"] = expected
         if error is not None:
@@ -261,7 +269,8 @@ class RunStore:
 
     @staticmethod
     def stage_add(pipe: Pipeline, tenant: str, run_id: str, field: str, amount: int) -> None:
-        """Add to a counter of a reconciliation ("lucca_users", "active_managed")."""
+        """Add to a counter of a reconciliation ("lucca_users", "active_managed",
+        "skip_field_shown")."""
         pipe.hincrby(keys.run(tenant, run_id), field, amount)
 
     async def count(

@@ -84,14 +84,23 @@ class RunSets:
         profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
         return Snapshot(profiles=profiles, profile_ids=profile_ids)
 
-    async def mark_seen(self, user_ids: Sequence[str], item_count: int) -> None:
-        """The users a Lucca page listed, and the page's count on the run."""
+    async def mark_seen(self, user_ids: Sequence[str], item_count: int, skip_shown: int) -> int:
+        """The users a Lucca page listed, and its counts on the run: items, and items showing
+        the skip field. Returns how many showed the skip field in the run's pages so far."""
         pipe = self._redis.pipeline(transaction=False)
         if user_ids:
             pipe.sadd(self._key("seen"), *user_ids)
         pipe.expire(self._key("seen"), RUN_KEY_TTL)
         RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_users", item_count)
-        await pipe.execute()
+        RunStore.stage_add(pipe, self._tenant, self._run_id, "skip_field_shown", skip_shown)
+        results = await pipe.execute()
+        return int(results[-1])
+
+    async def keep_undecided(self, user_ids: Sequence[str]) -> None:
+        """Users listed before the run saw the skip field on anyone: the finish decides them."""
+        if user_ids:
+            await self._redis.sadd(self._key("undecided"), *user_ids)
+            await self._redis.expire(self._key("undecided"), RUN_KEY_TTL)
 
     async def keep_pending(
         self, suspensions: Mapping[str, str], follow_ups: Mapping[str, str]
@@ -120,5 +129,5 @@ class RunSets:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def members(self, part: str) -> set[str]:
-        """A set part: "seen", "managed" or "retry"."""
+        """A set part: "seen", "managed", "retry" or "undecided"."""
         return {m.decode() for m in await self._redis.smembers(self._key(part))}

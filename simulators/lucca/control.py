@@ -3,8 +3,11 @@
     GET    /_control                     {"companies": [{"subdomain", "users"}]}
     PUT    /_control/{sub}               create or replace a generated company -> 201
            {"api_key": "...", "size": 0, "seed": 0, "today": "2025-03-03" | null,
-            "timezone": "Europe/Paris", "rate_limit": 50 | null, "skip_code": "e_skip_elevo_sync"}
-           (only api_key is required; rate_limit defaults to the registry's)
+            "timezone": "Europe/Paris", "rate_limit": 50 | null, "skip_code": "e_skip_elevo_sync",
+            "skip_presence": "some" | "nobody" | "everyone"}
+           (only api_key is required; rate_limit defaults to the registry's; skip_presence
+           says who has the skip field: most not, by default; hide_extension_section below
+           makes the key lose it)
     GET    /_control/{sub}               summary: users, version, today, faults, rate limit
     DELETE /_control/{sub}               -> 204
     GET    /_control/{sub}/users         every user (former ones too), departments, legal entities
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 from datetime import date
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfoNotFoundError
 
 import orjson
@@ -37,7 +40,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators.lucca.company import Company, Registry
-from simulators.lucca.generator import generate_company
+from simulators.lucca.generator import SKIP_PRESENCES, SkipPresence, generate_company
 from simulators.lucca.responses import error_response, json_response
 from simulators.lucca.v3 import UnknownEntity
 
@@ -48,7 +51,9 @@ MUTATIONS = frozenset(
     }
 )  # fmt: skip
 _DATE_ARGS = ("start", "end")
-_CREATE_KEYS = {"api_key", "size", "seed", "today", "timezone", "rate_limit", "skip_code"}
+_CREATE_KEYS = {
+    "api_key", "size", "seed", "today", "timezone", "rate_limit", "skip_code", "skip_presence",
+}  # fmt: skip
 _FAULT_KEYS = {"error_rate", "seed", "latency", "truncate_to", "rate_limit", "force"}
 
 
@@ -61,6 +66,13 @@ def _optional_int(body: dict[str, Any], key: str, default: int | None) -> int | 
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise BadRequest(f"{key} must be an integer or null")
     return value
+
+
+def _skip_presence(body: dict[str, Any]) -> SkipPresence:
+    value = body.get("skip_presence", "some")
+    if value not in SKIP_PRESENCES:
+        raise BadRequest(f"skip_presence must be one of {', '.join(SKIP_PRESENCES)}")
+    return cast(SkipPresence, value)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -188,6 +200,7 @@ class _Control:
             clock=self.registry.clock,
             rate_limit=_optional_int(body, "rate_limit", self.registry.rate_limit),
             skip_code=body.get("skip_code", "e_skip_elevo_sync"),
+            skip_presence=_skip_presence(body),
         )
         self.registry.add(company)
         return json_response(summary(company), 201)

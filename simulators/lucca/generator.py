@@ -7,6 +7,12 @@ mails `first.last@<subdomain>.example` with a few missing (login only) and a cou
 about 3% excluded (the skip checkbox, sometimes as a bare `true`), 5% departed (only returned
 with `formerEmployees=true`), 2% hired in the future, 1% leaving in the future, and custom
 `e_cost_center` (text), `e_remote` (boolean) and `e_languages` (multi-valued) fields.
+
+The skip checkbox is where Lucca puts it: a field never set is left out of `extendedData`, so
+by default (`skip_presence="some"`) most employees have no skip field at all, about a quarter
+of the others have it `false`, and the excluded have it `true`. `"nobody"` makes a company
+where the checkbox was never ticked nor unticked (no employee has the field, nobody is
+excluded); `"everyone"` gives every employee the field, ticked or not.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import random
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final, Literal
 
 from simulators.lucca.clock import Clock, utc_now
 from simulators.lucca.company import DEFAULT_SKIP_CODE, DEFAULT_TIMEZONE, Company, User
@@ -59,6 +65,10 @@ LANGUAGES = ("Français", "Anglais", "Espagnol", "Allemand", "Italien", "Portuga
 # By count: every set of that many languages (random.sample is slow at this volume).
 _LANGUAGE_SETS = tuple(tuple(itertools.combinations(LANGUAGES, k)) for k in range(4))
 ROOT_TITLES = ("Président-directeur général", "Directrice générale déléguée", "Fondateur")
+SkipPresence = Literal["some", "nobody", "everyone"]
+SKIP_PRESENCES: Final = ("some", "nobody", "everyone")
+# With skip_presence="some": the share of the employees not excluded who have it `false`.
+SKIP_UNTICKED_SHARE: Final = 0.25
 
 
 def _slug(text: str) -> str:
@@ -82,6 +92,7 @@ class _Plan:
     future_hires: set[int]
     leaving: set[int]
     excluded: set[int]
+    with_skip_field: set[int]  # who has the skip field at all, ticked or not
     mails: list[str | None]
     logins: list[str]
 
@@ -97,13 +108,17 @@ def generate_company(
     clock: Clock = utc_now,
     rate_limit: int | None = DEFAULT_RATE_LIMIT,
     skip_code: str = DEFAULT_SKIP_CODE,
+    skip_presence: SkipPresence = "some",
 ) -> Company:
     """A company of `size` users; `today` (default: the clock's local date) anchors the dates.
 
-    `api_key` defaults to `key-<subdomain>`.
+    `api_key` defaults to `key-<subdomain>`; `skip_presence` says who has the skip field
+    (module docstring).
     """
     if size < 0:
         raise ValueError("size must not be negative")
+    if skip_presence not in SKIP_PRESENCES:
+        raise ValueError(f"skip_presence must be one of {', '.join(SKIP_PRESENCES)}")
     company = Company(
         subdomain,
         api_key or f"key-{subdomain}",
@@ -116,6 +131,9 @@ def generate_company(
     day = today or company.today()
     _add_structure(company, rng)
     plan = _plan(rng, size, len(company.departments), subdomain)
+    # Its own stream: every other value is the same whatever the presence.
+    presence = random.Random(f"{subdomain}:{size}:{seed}:skip-field")
+    plan.with_skip_field = _with_skip_field(presence, size, plan.excluded, skip_presence)
     company.load(_build_users(company, rng, plan, day))
     return company
 
@@ -129,6 +147,17 @@ def _add_structure(company: Company, rng: random.Random) -> None:
     first_id = rng.randrange(3, 20)
     for offset, dept in enumerate(chosen):
         company.add_department(dept, first_id + offset)
+
+
+def _with_skip_field(
+    rng: random.Random, size: int, excluded: set[int], presence: SkipPresence
+) -> set[int]:
+    if presence == "nobody":
+        return set()
+    if presence == "everyone":
+        return set(range(size))
+    draws = [rng.random() for _ in range(size)]
+    return {i for i in range(size) if i in excluded or draws[i] < SKIP_UNTICKED_SHARE}
 
 
 def _plan(rng: random.Random, size: int, n_departments: int, subdomain: str) -> _Plan:
@@ -162,6 +191,7 @@ def _plan(rng: random.Random, size: int, n_departments: int, subdomain: str) -> 
         future_hires=future,
         leaving=leaving,
         excluded=excluded,
+        with_skip_field=set(),
         mails=mails,
         logins=logins,
     )
@@ -285,7 +315,8 @@ def _extended(company: Company, rng: random.Random, i: int, plan: _Plan) -> dict
     cost_center = None if rng.random() < 0.05 else f"CC-{plan.departments[i] + 10:02d}"
     spoken = rng.choice(_LANGUAGE_SETS[rng.choice((0, 1, 1, 2, 2, 3))])
     return {
-        company.skip_code: skip,
+        # Lucca leaves out a checkbox never set.
+        **({company.skip_code: skip} if i in plan.with_skip_field else {}),
         "e_cost_center": {"id": value_id(), "value": cost_center},
         "e_remote": {"id": value_id(), "value": rng.random() < 0.4},
         "e_languages": [{"id": value_id(), "value": language} for language in spoken],

@@ -162,7 +162,7 @@ async def test_fetch_by_ids_sends_one_filtered_request(lucca_for, calls) -> None
 async def test_fetch_by_ids_of_nobody_asks_nothing(lucca_for) -> None:
     recorder = Recorder(lambda _: envelope([user(1)]))
     batch = await lucca_for(recorder).fetch_by_ids([])
-    assert batch == LuccaBatch(users={}, invalid={}, item_count=0, skip_field_visible=True)
+    assert batch == LuccaBatch(users={}, invalid={}, item_count=0)
     assert recorder.requests == []
 
 
@@ -234,23 +234,23 @@ async def test_invalid_items_are_reported_and_valid_ones_come_through(lucca_for)
     assert "firstName should be text" in batch.invalid["417"]
     assert "no valid id" in batch.invalid["#2"]
     assert batch.item_count == 5
-    assert batch.skip_field_visible
 
 
 @pytest.mark.parametrize(
-    ("extended", "visible"),
+    ("extended", "shown"),
     [
-        ([{SKIP: True}, {}], True),
-        ([None, {SKIP: None}], True),  # the key is there, with no value: visible
-        ([{}, {"e_other": 1}], False),
-        ([None, None], False),
-        ([], True),  # an empty answer proves nothing
+        ([{SKIP: True}, {}], {"1"}),
+        ([None, {SKIP: None}], {"2"}),  # the key is there, with no value: shown
+        ([{SKIP: False}, {SKIP: {"id": 3, "value": False}}], {"1", "2"}),
+        ([{}, {"e_other": 1}], set()),  # never set: Lucca leaves it out
+        ([None, None], set()),
+        ([], set()),
     ],
 )
-async def test_skip_field_visibility(lucca_for, extended: list[Any], visible: bool) -> None:
+async def test_who_shows_the_skip_field(lucca_for, extended: list[Any], shown: set[str]) -> None:
     items = [user(i + 1, extendedData=data) for i, data in enumerate(extended)]
     batch = await lucca_for(Recorder(lambda _: envelope(items))).list_page(0)
-    assert batch.skip_field_visible is visible
+    assert batch.skip_field_shown == shown
     assert batch.item_count == len(items)
 
 

@@ -15,7 +15,7 @@ from app.clients.errors import ElevoUnavailable
 from app.core import scim
 from app.core.decision import Action
 from app.service.context import TenantContext
-from app.service.employee import PERMISSION_LOSS, Outcome
+from app.service.employee import Outcome
 from app.service.resources import Resources
 from app.store import keys
 from app.store.links import ProfileLinks
@@ -242,18 +242,6 @@ async def test_a_users_bad_data_is_that_users_error(
     assert upstreams.elevo.writes() == []
     errors = await res.records.user_errors(TENANT)
     assert errors[LUCCA_ID]["error"] == outcome.error
-
-
-async def test_a_skip_field_the_key_cannot_see_changes_nobody(
-    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
-) -> None:
-    upstreams.lucca.add(extendedData={})
-    upstreams.elevo.add()
-    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
-    assert outcome.decision.action is Action.ERROR
-    assert outcome.error == PERMISSION_LOSS
-    assert upstreams.elevo.requests == []
-    assert (await res.records.notes(TENANT))["permission_loss"] == PERMISSION_LOSS
 
 
 async def test_a_user_fixed_after_an_error_leaves_the_failing_list(

@@ -49,7 +49,7 @@ def batch_of(managers: dict[int, int | None]) -> LuccaBatch:
     for user_id, manager in managers.items():
         item = make_lucca_item(id=user_id, manager=None if manager is None else {"id": manager})
         users[str(user_id)] = parse_user(item)
-    return LuccaBatch(users=users, invalid={}, item_count=len(users), skip_field_visible=True)
+    return LuccaBatch(users=users, invalid={}, item_count=len(users))
 
 
 def test_managers_come_before_the_people_they_manage() -> None:
@@ -96,6 +96,6 @@ def test_a_shared_user_name_belongs_to_the_lowest_active_id() -> None:
         make_lucca_item(id=4, mail="solo@acme.test"),
     ]
     users = {str(i["id"]): parse_user(i) for i in items}
-    batch = LuccaBatch(users=users, invalid={}, item_count=4, skip_field_visible=True)
+    batch = LuccaBatch(users=users, invalid={}, item_count=4)
     owners = user_name_owners(batch, "e_skip_elevo_sync", today)
     assert owners == {"shared@acme.test": "3", "solo@acme.test": "4"}  # 2 left: not an owner

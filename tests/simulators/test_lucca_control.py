@@ -154,3 +154,21 @@ async def test_delete_company(client, registry: Registry):
     assert "tiny" not in registry
     assert (await client.get("/tiny/api/v3/users")).status_code == 404
     assert (await client.post("/_control/acme/users")).status_code == 405
+
+
+async def test_create_says_who_has_the_skip_field_and_a_mutation_hides_it(client):
+    async def with_field(subdomain: str) -> int:
+        users = (await client.get(f"/_control/{subdomain}/users")).json()["users"]
+        return sum("e_skip_elevo_sync" in u["extendedData"] for u in users)
+
+    await create(client, "some", size=40, seed=3)
+    assert 0 < await with_field("some") < 20  # by default most have no field at all
+    await create(client, "nobody", size=40, seed=3, skip_presence="nobody")
+    assert await with_field("nobody") == 0
+    await create(client, "everyone", size=40, seed=3, skip_presence="everyone")
+    assert await with_field("everyone") == 40
+    assert (await create(client, "x", skip_presence="most")).status_code == 400
+    # The key loses the HR-file section: no item carries the field any more.
+    lost = {"op": "hide_extension_section", "code": "e_skip_elevo_sync"}
+    assert (await client.post("/_control/everyone/mutations", json=lost)).status_code == 200
+    assert await with_field("everyone") == 0

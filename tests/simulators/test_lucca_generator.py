@@ -14,6 +14,7 @@ from simulators.lucca import Company, ManualClock, generate_company
 from simulators.lucca.webhooks import unwrap_extension
 
 TODAY = date(2025, 3, 3)
+SKIP = "e_skip_elevo_sync"
 
 
 def ascii_slug(name: str) -> str:
@@ -98,13 +99,46 @@ def test_status_ratios(big: Company):
         assert user["dtContractStart"] < user["dtContractEnd"]
 
 
-def test_exclusion_checkbox_in_both_forms(big: Company):
-    values = [u["extendedData"]["e_skip_elevo_sync"] for u in big.users()]
+def test_exclusion_checkbox_in_both_forms_and_mostly_absent(big: Company):
+    users = big.users()
+    values = [u["extendedData"]["e_skip_elevo_sync"] for u in users if SKIP in u["extendedData"]]
     excluded = [v for v in values if unwrap_extension(v) is True]
     assert len(excluded) == 120  # 3%
     assert any(v is True for v in excluded)
     assert any(isinstance(v, dict) and v["value"] is True for v in excluded)
     assert all(unwrap_extension(v) in (True, False) for v in values)
+    # Lucca leaves out a field never set: most have none, some have it unticked.
+    unticked = len(values) - len(excluded)
+    assert 0.2 * len(users) < unticked < 0.3 * len(users)
+    assert len(users) - len(values) > 0.7 * len(users)
+
+
+@pytest.mark.parametrize(("presence", "shown"), [("nobody", 0), ("everyone", 4000)])
+def test_a_company_where_nobody_or_everyone_has_the_field(presence: str, shown: int):
+    company = generate_company(
+        "initech",
+        4000,
+        seed=1,
+        today=TODAY,
+        skip_presence=presence,  # type: ignore[arg-type]
+    )
+    users = company.users()
+    assert sum(SKIP in u["extendedData"] for u in users) == shown
+    excluded = [u for u in users if unwrap_extension(u["extendedData"].get(SKIP)) is True]
+    assert len(excluded) == (0 if presence == "nobody" else 120)
+
+
+def test_the_presence_changes_nothing_else():
+    some = generate_company("initech", 200, seed=1, today=TODAY)
+    nobody = generate_company("initech", 200, seed=1, today=TODAY, skip_presence="nobody")
+    for one, other in zip(some.users(), nobody.users(), strict=True):
+        one["extendedData"].pop(SKIP, None)
+        assert one == other
+
+
+def test_an_unknown_presence_is_refused():
+    with pytest.raises(ValueError, match="skip_presence"):
+        generate_company("initech", 10, seed=1, skip_presence="many")  # type: ignore[arg-type]
 
 
 def test_mails_mostly_first_last_some_missing_two_shared(big: Company):
@@ -135,7 +169,7 @@ def test_custom_fields_shapes(big: Company):
     value_ids: list[int] = []
     for user in big.users():
         extended = user["extendedData"]
-        assert set(extended) == {"e_skip_elevo_sync", "e_cost_center", "e_remote", "e_languages"}
+        assert set(extended) - {SKIP} == {"e_cost_center", "e_remote", "e_languages"}
         cost = extended["e_cost_center"]
         assert cost["value"] is None or cost["value"].startswith("CC-")
         assert isinstance(extended["e_remote"]["value"], bool)
