@@ -84,13 +84,18 @@ class RunSets:
         profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
         return Snapshot(profiles=profiles, profile_ids=profile_ids)
 
-    async def mark_seen(self, user_ids: Sequence[str], item_count: int) -> None:
-        """The users a Lucca page listed, and the page's count on the run."""
+    async def mark_seen(
+        self, user_ids: Sequence[str], item_count: int, *, unreadable: int = 0
+    ) -> None:
+        """The users a Lucca page listed, and the page's counts on the run (its items, and
+        those without a usable id)."""
         pipe = self._redis.pipeline(transaction=False)
         if user_ids:
             pipe.sadd(self._key("seen"), *user_ids)
         pipe.expire(self._key("seen"), RUN_KEY_TTL)
         RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_users", item_count)
+        if unreadable:
+            RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_unreadable", unreadable)
         await pipe.execute()
 
     async def keep_pending(
