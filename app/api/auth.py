@@ -18,6 +18,8 @@ from app.service.resources import Resources
 from app.service.tenants import get_tenant
 
 UNAUTHORIZED_DETAIL = "a valid admin bearer token is required"
+# The name a held run's resolution records for the token that confirmed or dismissed it.
+ADMIN_OPERATOR = "admin"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 TenantEndpoint = Callable[[Request, Resources, str], Awaitable[Response]]
@@ -47,6 +49,12 @@ def require_admin(request: Request, admin_token: Secret) -> None:
         raise ApiError.of(
             ErrorCode.UNAUTHORIZED, UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+def operator_of(request: Request) -> str:
+    """The name of the token an admin request carries, as runs record it. There is one
+    token, the admin's, until scoped tokens come; `admin` has checked it already."""
+    return ADMIN_OPERATOR
 
 
 def admin(endpoint: Endpoint) -> Endpoint:

@@ -1,7 +1,8 @@
 """The API's one error type and its handler: every refusal answers `{"error", "detail"}`.
 
 `ApiError` carries the status, a machine code from `ErrorCode` and a sentence for people. The
-detail never holds a secret or a value the caller sent: it names the field at most.
+detail never holds a secret or a value the caller sent: it names the field at most (or a run
+id, which the trigger's schema has checked).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.schemas.errors import InvalidDocument, InvalidName, NotJson
-from app.service.errors import TenantUnreadable, Unavailable
+from app.service.errors import BadTrigger, RunConflict, TenantUnreadable, Unavailable, UnknownRun
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     HTTP_ERROR = "http_error"  # any other status Starlette raises
     UNKNOWN_TENANT = "unknown_tenant"  # the tenant name is invalid or names no tenant
-    UNKNOWN_RUN = "unknown_run"
+    UNKNOWN_RUN = "unknown_run"  # a run id in the path or the trigger names no run
+    CONFLICT = "conflict"  # a trigger the tenant's runs refuse now (a running run, a resolved one)
     BAD_USER = "bad_user"  # a user id in the path is not a positive integer
     BAD_JSON = "bad_json"  # the body is not JSON (or, for a webhook, not a JSON object)
     INVALID_BODY = "invalid_body"  # JSON, but not a valid tenant config or sync trigger
@@ -50,6 +52,7 @@ STATUS_OF: Final[Mapping[ErrorCode, int]] = {
     ErrorCode.HTTP_ERROR: 400,
     ErrorCode.UNKNOWN_TENANT: 404,
     ErrorCode.UNKNOWN_RUN: 404,
+    ErrorCode.CONFLICT: 409,
     ErrorCode.BAD_USER: 400,
     ErrorCode.BAD_JSON: 400,
     ErrorCode.INVALID_BODY: 400,
@@ -100,6 +103,10 @@ class ApiError(Exception):
     @classmethod
     def unknown_run(cls) -> ApiError:
         return cls.of(ErrorCode.UNKNOWN_RUN, "no such run (or it expired)")
+
+    @classmethod
+    def conflict(cls, detail: str) -> ApiError:
+        return cls.of(ErrorCode.CONFLICT, detail)
 
     @classmethod
     def bad_user(cls) -> ApiError:
@@ -156,6 +163,17 @@ async def service_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(ApiError.tenant_unreadable(str(exc) or None))
 
 
+async def trigger_error_handler(request: Request, exc: Exception) -> Response:
+    """A trigger the service refuses: its message names the run in question, never a value
+    the caller sent that is not a run id."""
+    if isinstance(exc, RunConflict):
+        return error_response(ApiError.conflict(str(exc)))
+    if isinstance(exc, UnknownRun):
+        return error_response(ApiError.of(ErrorCode.UNKNOWN_RUN, str(exc)))
+    assert isinstance(exc, BadTrigger)
+    return error_response(ApiError.invalid_body(str(exc)))
+
+
 async def invalid_document_handler(request: Request, exc: Exception) -> Response:
     """A body (or a tenant name) that breaks its schema; the message names the path."""
     assert isinstance(exc, InvalidDocument)
@@ -171,5 +189,8 @@ EXCEPTION_HANDLERS: Final = {
     HTTPException: http_error_handler,
     Unavailable: service_error_handler,
     TenantUnreadable: service_error_handler,
+    RunConflict: trigger_error_handler,
+    UnknownRun: trigger_error_handler,
+    BadTrigger: trigger_error_handler,
     InvalidDocument: invalid_document_handler,
 }

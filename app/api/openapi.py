@@ -67,7 +67,8 @@ _TRIGGER_EXAMPLES: Final = {
     "full": {"value": {"mode": "full"}},
     "changes": {"value": {"mode": "changes", "dry_run": True}},
     "users": {"value": {"users": ["416", 417]}},
-    "release": {"value": {"mode": "full", "confirm_suspensions": True}},
+    "confirm": {"value": {"mode": "full", "confirm_suspensions": "20260101T020000-abcdef"}},
+    "dismiss": {"value": {"dismiss": "20260101T020000-abcdef"}},
     "accept_skip_field_loss": {"value": {"accept_skip_field_loss": True}},
 }
 
@@ -299,9 +300,23 @@ def _sync_paths() -> dict[str, Schema]:
             "post": _admin(
                 "triggerSync",
                 {
-                    "202": _json(RunStarted, "The run (the running one for a full run)."),
+                    "202": _json(
+                        RunStarted,
+                        "The run (the running one for a full run; the dismissed one for a"
+                        " dismissal).",
+                    ),
                     "400": _BAD_BODY,
-                    "404": _NO_TENANT,
+                    "404": _error(
+                        "No such tenant, or the held run to confirm or dismiss is unknown.",
+                        ErrorCode.UNKNOWN_TENANT,
+                        ErrorCode.UNKNOWN_RUN,
+                        ErrorCode.NOT_FOUND,
+                    ),
+                    "409": _error(
+                        "A confirmation while a full run runs, or of a run not held or resolved"
+                        " already (superseded, confirmed, dismissed); the detail names the run.",
+                        ErrorCode.CONFLICT,
+                    ),
                 },
                 requestBody=_body(SyncTrigger, required=False, **_TRIGGER_EXAMPLES),
             ),

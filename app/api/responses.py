@@ -16,6 +16,9 @@ from app.core.events import NoticeKind
 from app.schemas.tenant import TenantName
 
 RunState = Literal["queued", "running", "done", "failed", "held"]
+# How a held run ended: confirmed (by a run and a token), dismissed, or superseded by a later
+# full run that weighed the suspensions again.
+Resolution = Literal["confirmed", "dismissed", "superseded"]
 WEBHOOK_OUTCOMES: Final = (*(kind.value for kind in NoticeKind), "duplicate")
 
 
@@ -85,12 +88,40 @@ class Run(Struct, kw_only=True):
     errors: dict[str, str | None]
     plan: list[PlanEntry] | UnsetType = UNSET
     waiting: str | UnsetType = UNSET  # why it held its changes, applied once that clears
+    merged_into: Annotated[str, Meta(description="The full run this one joined.")] | (
+        UnsetType
+    ) = UNSET
+    held: Annotated[list[str], Meta(description="The suspensions a held run holds.")] | (
+        UnsetType
+    ) = UNSET
+    confirms: Annotated[str, Meta(description="The held run this run confirms.")] | (
+        UnsetType
+    ) = UNSET
+    resolution: Resolution | UnsetType = UNSET
+    resolved_at: str | UnsetType = UNSET
+    resolved_by: Annotated[str, Meta(description="The operator's token that did it.")] | (
+        UnsetType
+    ) = UNSET
+    resolved_by_run: (
+        Annotated[str, Meta(description="The run that confirmed or superseded this one.")]
+        | UnsetType
+    ) = UNSET
 
 
 class SafetyGuard(Struct):
     holding: bool
     run: str | None
     users: list[Any]
+
+
+class LuccaUnreadable(Struct):
+    """Lucca listed items without a usable id: never synced; cleared by a full run that lists
+    none."""
+
+    count: Annotated[int, Meta(ge=1)]
+    reasons: list[str]
+    run: str
+    at: str
 
 
 class SyncStatus(Struct):
@@ -104,6 +135,7 @@ class SyncStatus(Struct):
     lucca_key_error: str | None
     elevo_token_error: str | None
     last_poll_at: str | None
+    lucca_unreadable: LuccaUnreadable | None
     failing_users: dict[str, PlanEntry]
     runs: list[Run]
 

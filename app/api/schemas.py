@@ -1,5 +1,5 @@
-"""The `POST /sync/{tenant}` trigger body as a msgspec Struct, and its parsing into the run it
-asks for. No I/O; errors are `InvalidDocument`s naming the path (app/schemas/errors.py)."""
+"""The `POST /sync/{tenant}` trigger body as a msgspec Struct, and its parsing into what it asks
+for. No I/O; errors are `InvalidDocument`s naming the path (app/schemas/errors.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,41 @@ from typing import Annotated, Final, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.core.lucca_user import user_id_of
-from app.schemas.common import USER_ID_PATTERN, convert, loads, require
-from app.service.runs import RunRequest
+from app.schemas.common import RUN_ID_PATTERN, USER_ID_PATTERN, convert, loads, require
+from app.service.runs import Dismissal, RunRequest
 
 MAX_USERS_PER_REQUEST: Final = 10_000
 
 UserId = Annotated[int, Meta(ge=1)] | Annotated[str, Meta(pattern=USER_ID_PATTERN)]
+RunId = Annotated[str, Meta(pattern=RUN_ID_PATTERN)]
 
 
 class SyncTrigger(Struct, forbid_unknown_fields=True):
-    """{} is a full reconciliation; users and mode exclude each other."""
+    """{} is a full reconciliation; users and mode exclude each other; dismiss goes alone."""
 
     mode: Literal["full", "changes"] | UnsetType = UNSET
     users: Annotated[list[UserId], Meta(min_length=1, max_length=MAX_USERS_PER_REQUEST)] | (
         UnsetType
     ) = UNSET
     dry_run: bool = False
-    confirm_suspensions: Annotated[
-        bool, Meta(description="Releases the suspensions a safety guard holds; mode full only.")
-    ] = False
+    # A bool is accepted only to answer `true` with the id of the run to confirm (a 400).
+    confirm_suspensions: (
+        Annotated[
+            RunId | bool,
+            Meta(
+                description="The id of the held run whose suspensions the operator approves; mode"
+                " full only. `true` is refused, naming the run held now."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    dismiss: (
+        Annotated[
+            RunId,
+            Meta(description="The id of a held run to drop: nobody on its list is suspended."),
+        ]
+        | UnsetType
+    ) = UNSET
     accept_skip_field_loss: Annotated[
         bool,
         Meta(
@@ -40,13 +56,24 @@ class SyncTrigger(Struct, forbid_unknown_fields=True):
             self.users is UNSET or self.mode is UNSET, "send either `users` or `mode`, not both"
         )
         require(
-            not self.confirm_suspensions or self.mode in ("full", UNSET) or self.users is not UNSET,
+            self.confirm_suspensions in (UNSET, False)
+            or (self.mode in ("full", UNSET) and self.users is UNSET),
             "`confirm_suspensions` goes with mode full",
         )
         require(
             not self.accept_skip_field_loss
             or (self.mode in ("full", UNSET) and self.users is UNSET and not self.dry_run),
             "`accept_skip_field_loss` goes with a full run that is not a dry run",
+        )
+        require(
+            self.dismiss is UNSET
+            or (
+                self.mode is UNSET
+                and self.users is UNSET
+                and self.confirm_suspensions is UNSET
+                and not self.dry_run
+            ),
+            "`dismiss` goes alone",
         )
         if self.users is not UNSET:
             require(
@@ -55,15 +82,19 @@ class SyncTrigger(Struct, forbid_unknown_fields=True):
             )
 
 
-def parse_trigger(raw: bytes) -> RunRequest:
-    """The run a `POST /sync/{tenant}` body asks for; an empty body is a full run."""
+def parse_trigger(raw: bytes) -> RunRequest | Dismissal:
+    """What a `POST /sync/{tenant}` body asks for; an empty body is a full run."""
     trigger = convert(loads(raw) if raw.strip() else {}, SyncTrigger)
+    if trigger.dismiss is not UNSET:
+        return Dismissal(trigger.dismiss)
     if trigger.users is not UNSET:
-        users = tuple(user_id_of({"id": user}) or "" for user in trigger.users)
-        return RunRequest.of_users(list(users), dry_run=trigger.dry_run)
+        users = [user_id_of({"id": user}) or "" for user in trigger.users]
+        return RunRequest.of_users(users, dry_run=trigger.dry_run)
+    confirm = trigger.confirm_suspensions
     return RunRequest.of_mode(
         "full" if trigger.mode is UNSET else trigger.mode,
         dry_run=trigger.dry_run,
-        confirm_suspensions=trigger.confirm_suspensions,
+        confirms=confirm if isinstance(confirm, str) else None,
+        confirm_unnamed=confirm is True,
         accept_skip_field_loss=trigger.accept_skip_field_loss,
     )

@@ -52,16 +52,23 @@ class LuccaUser:
 
 
 def user_id_of(item: Mapping[str, Any]) -> str | None:
-    """The item's id as a string, or None when it has none worth trusting."""
+    """The item's id as a canonical string ("0416" is "416"), or None when it has none worth
+    trusting."""
     raw_id = item.get("id")
     if isinstance(raw_id, bool):
         return None
     if isinstance(raw_id, int) and raw_id > 0:
         return str(raw_id)
-    # isdigit() alone admits "²" and other scripts' digits, which int() then refuses.
-    if isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit() and int(raw_id) > 0:
-        return raw_id
+    # isdigit() alone admits "²" and other scripts' digits; no int(): a 5000-digit string
+    # would raise.
+    if isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit():
+        return raw_id.lstrip("0") or None
     return None
+
+
+def is_user_id(text: str) -> bool:
+    """Whether `text` is a Lucca user id as the sync keys users (canonical digits)."""
+    return user_id_of({"id": text}) == text
 
 
 def parse_user(item: Mapping[str, Any]) -> LuccaUser:

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from app.clients.errors import LuccaAuthError, LuccaRateLimited
 from app.clients.lucca import LuccaBatch, LuccaClient
 from app.core.errors import SyncError
+from app.core.lucca_user import is_user_id
+from app.service.listing import attributed
 from app.store.budget import LuccaBudget
 from app.store.read_cache import LuccaReadCache
 
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 500  # keeps the URL well under common 8 KiB limits
+NOT_A_USER_ID = "not a Lucca user id"
 
 
 class LuccaThrottled(SyncError):
@@ -50,9 +53,20 @@ class LuccaBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def fetch(
-        self, tenant: str, client: LuccaClient, per_minute: int, user_id: str
+        self,
+        tenant: str,
+        client: LuccaClient,
+        per_minute: int,
+        user_id: str,
+        *,
+        fresh: bool = False,
     ) -> LuccaBatch:
-        cached = await self._cache.get(tenant, user_id)
+        """The user's Lucca item, in a batch shared with concurrent asks; `fresh` skips the
+        shared cache (a plan bumps no generation, so a cached read may predate a change)."""
+        if not is_user_id(user_id):
+            # Never in a shared request: one bad id would make Lucca's answer fail for all.
+            return LuccaBatch(users={}, invalid={user_id: NOT_A_USER_ID}, item_count=0)
+        cached = None if fresh else await self._cache.get(tenant, user_id)
         if cached is not None:
             return cached
         batch = self._open.get(tenant)
@@ -88,7 +102,7 @@ class LuccaBatcher:
                 if uid not in batch.ids
             ]
             generations = await self._cache.generations(tenant, ids)
-            result = await batch.client.fetch_by_ids(ids)
+            result = attributed(await batch.client.fetch_by_ids(ids), ids)
             await self._cache.store(tenant, ids, generations, result)
         except LuccaRateLimited as exc:
             await self._budget.cool_down(tenant, exc.retry_after or 10.0)

@@ -288,7 +288,8 @@ class EmployeeSync:
             profile = await elevo.get(cached)
             if profile is not None and profile.external_id == user_id:
                 return profile
-            await self._links.forget(user_id)
+            if not self._dry_run:  # a plan moves no sync state
+                await self._links.forget(user_id)
         profile = await elevo.find_by_external_id(user_id)
         if profile is None and user is not None and user.user_name:
             profile = await elevo.find_by_user_name(user.user_name)
@@ -331,7 +332,8 @@ class EmployeeSync:
         return found.id
 
     async def _remember(self, user_id: str, profile_id: str) -> None:
-        await self._links.remember(user_id, profile_id)
+        if not self._dry_run:  # a plan moves no sync state
+            await self._links.remember(user_id, profile_id)
 
     async def _linked(self, user_id: str, profile_id: str) -> None:
         """A profile is now this user's: remember it, and resync who waited for it."""

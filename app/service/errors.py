@@ -9,3 +9,15 @@ class Unavailable(Exception):
 
 class TenantUnreadable(Exception):
     """A tenant's stored config does not decrypt or parse; the message names no secret."""
+
+
+class BadTrigger(Exception):
+    """A trigger the service cannot act on as sent (a 400); the message names what to send."""
+
+
+class UnknownRun(Exception):
+    """A trigger names a run the tenant does not have, or no longer has (a 404)."""
+
+
+class RunConflict(Exception):
+    """A trigger the tenant's runs refuse now (a 409); the message names the run in the way."""

@@ -19,7 +19,8 @@ async def record_decision(
     error: str | None = None,
     dry_run: bool = False,
 ) -> None:
-    """Record one decision in the user's history, the tenant's errors and the run."""
+    """Record one decision in the user's history, the tenant's errors and the run (a dry
+    run's, in its plan only)."""
     if not dry_run:
         DECISIONS.labels(tenant, decision.action.value).inc()
     entry = decision.plan_entry() | {
@@ -30,9 +31,10 @@ async def record_decision(
     }
     if error:
         entry["error"] = error
-    # A plan is no evidence of a failing user, nor of a fixed one.
-    failing = None if dry_run else bool(error)
-    await records.add(tenant, decision.user, entry, failing=failing)
+    # A plan lives under its run only: it changes no employee's history, and is no evidence
+    # of a failing user, nor of a fixed one.
+    if not dry_run:
+        await records.add(tenant, decision.user, entry, failing=bool(error))
     if run_id is not None:
         plan_entry = entry if dry_run else None
         await runs.count(tenant, run_id, decision.user, decision.action.value, plan_entry)

@@ -4,10 +4,12 @@ periodic triggers (nightly reconciliation, polls) the minute's tick checks."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from app.service.context import TenantContext
-from app.service.jobs import enqueue_user_syncs
+from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
+from app.service.listing import listed_ids, note_unreadable, unreadable_items
 from app.service.reconcile import PAGE_SIZE, take_budget
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
@@ -21,37 +23,58 @@ WATERMARK_OVERLAP = timedelta(minutes=2)
 FIRST_POLL_LOOKBACK = timedelta(days=1)
 
 
-async def changed_user_ids(res: Resources, tenant_ctx: TenantContext) -> tuple[list[str], datetime]:
-    """Ids modified since the watermark (minus overlap), and the new watermark to keep."""
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a poll read: the users modified since the watermark (minus overlap), each once;
+    the items without a usable id (page offset and position -> why); and the new watermark."""
+
+    user_ids: list[str]
+    unreadable: dict[str, str]
+    started: datetime
+
+
+async def changed_user_ids(res: Resources, tenant_ctx: TenantContext) -> Changes:
+    """What Lucca changed since the watermark (minus overlap)."""
     started = tenant_ctx.now_local().replace(tzinfo=None)
     stored = await polling.watermark(res.redis, tenant_ctx.tenant)
     since = stored - WATERMARK_OVERLAP if stored else started - FIRST_POLL_LOOKBACK
     ids: list[str] = []
+    unreadable: dict[str, str] = {}
     offset = 0
     while True:
         await take_budget(res, tenant_ctx)
         batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, modified_since=since)
-        ids.extend(batch.users)
-        ids.extend(batch.invalid)
+        ids.extend(listed_ids(batch))
+        unreadable.update({f"{offset}{key}": why for key, why in unreadable_items(batch).items()})
         if batch.item_count < PAGE_SIZE:
             break
         offset += PAGE_SIZE
     # The watermark is the poll's start, not the newest modifiedAt seen: a change made while
     # the pages were read is newer than the start and is read again by the next poll.
-    return ids, started
+    return Changes(list(dict.fromkeys(ids)), unreadable, started)
 
 
-async def poll_changes(res: Resources, tenant_ctx: TenantContext, run_id: str) -> int:
+async def poll_changes(
+    res: Resources, tenant_ctx: TenantContext, run_id: str, *, dry_run: bool = False
+) -> int:
+    """Sync the users Lucca changed since the last poll; a dry run plans them instead, and
+    moves neither the watermark nor the status: the real poll afterwards finds them again."""
     tenant = tenant_ctx.tenant
-    ids, started = await changed_user_ids(res, tenant_ctx)
+    changes = await changed_user_ids(res, tenant_ctx)
+    ids = changes.user_ids
     await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
-    if ids:
-        await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
-    else:
+    if not ids:
         await res.runs.set_state(tenant, run_id, RunState.DONE)
+    elif dry_run:
+        await enqueue_plan_users(res.redis, tenant, run_id, ids)
+    else:
+        await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
+    if dry_run:
+        return len(ids)
+    await note_unreadable(res, tenant, changes.unreadable, run_id=run_id)
     # Advanced only once every change is safely queued.
-    await polling.set_watermark(res.redis, tenant, started)
-    await res.records.note(tenant, last_poll=started.isoformat())
+    await polling.set_watermark(res.redis, tenant, changes.started)
+    await res.records.note(tenant, last_poll=changes.started.isoformat())
     return len(ids)
 
 

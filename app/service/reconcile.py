@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-
-import orjson
 
 from app.clients.errors import UpstreamError
 from app.clients.lucca import LuccaBatch
@@ -25,9 +23,11 @@ from app.core.decision import Action, Decision
 from app.core.errors import InvalidLuccaUser
 from app.core.rules import Standing, standing_of
 from app.core.tenant import GuardConfig
+from app.service import held_runs
 from app.service.batcher import MAX_IDS_PER_REQUEST, LuccaThrottled
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
+from app.service.listing import attributed, listed_ids, note_unreadable, unreadable_items
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.schedule import schedule_contract_ends
@@ -38,7 +38,7 @@ from app.service.skip_field import (
     remember_listing,
 )
 from app.store.links import ProfileLinks
-from app.store.runs import Run, RunState, utcnow_iso
+from app.store.runs import Run, RunState
 from app.store.snapshot import RunSets, Snapshot
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ FINISH_PASSES = 3
 class RunOptions:
     run_id: str
     dry_run: bool
-    confirm_suspensions: bool
+    confirms: str | None = None  # a confirmation: the held run whose list it may suspend
 
     @classmethod
     def of(cls, run: Run) -> RunOptions:
-        return cls(run_id=run.id, dry_run=run.dry_run, confirm_suspensions=run.confirm_suspensions)
+        return cls(run_id=run.id, dry_run=run.dry_run, confirms=run.confirms)
 
 
 def guard_holds(
@@ -214,13 +214,18 @@ async def reconcile_page(
     batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE)
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
-    seen = list(batch.users) + list(batch.invalid)
-    shown = await sets.mark_seen(seen, batch.item_count, len(batch.skip_field_shown))
+    seen = listed_ids(batch)
+    unreadable = unreadable_items(batch)
+    shown = await sets.mark_seen(
+        seen, batch.item_count, len(batch.skip_field_shown), unreadable=len(unreadable)
+    )
+    if not options.dry_run:
+        await note_unreadable(res, tenant, unreadable, run_id=options.run_id)
     more = batch.item_count >= PAGE_SIZE
     if not shown and await field_expected(res, tenant):
         # Nobody so far shows the skip field that the last listing showed: maybe the key lost
         # it. Only the complete listing can tell, so the finish decides these users.
-        await sets.keep_undecided([uid for uid in seen if uid.isdigit()])  # not "#<position>"
+        await sets.keep_undecided(seen)
         return more
     snapshot = await sets.snapshot_for(batch, list(batch.users))
     employee = _employee(
@@ -253,7 +258,8 @@ async def _fetch_ids(
     count = 0
     for start in range(0, len(user_ids), MAX_IDS_PER_REQUEST):
         await take_budget(res, tenant_ctx)
-        part = await tenant_ctx.lucca.fetch_by_ids(user_ids[start : start + MAX_IDS_PER_REQUEST])
+        asked = user_ids[start : start + MAX_IDS_PER_REQUEST]
+        part = attributed(await tenant_ctx.lucca.fetch_by_ids(asked), asked)
         users.update(part.users)
         invalid.update(part.invalid)
         shown |= part.skip_field_shown
@@ -352,37 +358,63 @@ async def _check(
 async def _weigh_suspensions(
     res: Resources, tenant_ctx: TenantContext, options: RunOptions, sets: RunSets
 ) -> str:
+    """Suspend what is due, unless the guard holds: then only what a confirmation approved."""
     tenant, run_id = tenant_ctx.tenant, options.run_id
     pending = await sets.suspensions()
     run = await res.runs.get(tenant, run_id)
     lucca_empty = (run.lucca_users if run else 0) == 0
     active = run.active_managed if run else 0
-    holds = guard_holds(len(pending), active, tenant_ctx.config.guard, lucca_empty)
-    if holds and not options.confirm_suspensions:
-        for user_id, reason in sorted(pending.items()):
-            why = f"held by the safety guard: {reason}"
-            await record_decision(
-                res.records,
-                res.runs,
-                tenant,
-                Decision(user_id, Action.HELD, why),
-                run_id=run_id,
-                written=False,
-                dry_run=options.dry_run,
-            )
-        held = sorted(pending, key=int)
-        await res.runs.set_state(tenant, run_id, RunState.HELD, held=held)
-        if not options.dry_run:
-            await res.records.note(tenant, held_run=run_id, held_users=orjson.dumps(held).decode())
-        return "held"
-    if pending:
+    guard = tenant_ctx.config.guard
+    approved = await held_runs.approved_users(res, tenant, options.confirms)
+    batch: LuccaBatch | None = None
+    if pending and (approved or guard_holds(len(pending), active, guard, lucca_empty)):
+        # What is held, or approved, is what is due now: a profile suspended meanwhile (a
+        # contract's end, a webhook) or back in Lucca leaves the list.
+        pending, batch = await _still_due(res, tenant_ctx, options, sorted(pending, key=int))
+    to_hold = {user: why for user, why in pending.items() if user not in approved}
+    holds = guard_holds(len(to_hold), active, guard, lucca_empty)
+    to_suspend = sorted(set(pending) - set(to_hold) if holds else set(pending), key=int)
+    if to_suspend:
         # Profiles are read afresh, not from the snapshot: a retried step must see its own
         # earlier writes.
-        ids = sorted(pending, key=int)
-        batch = await _fetch_ids(res, tenant_ctx, ids)
+        batch = batch or await _fetch_ids(res, tenant_ctx, to_suspend)
         employee = _employee(res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False)
-        await _sync_many(employee, ids, batch)
-    await res.runs.set_state(tenant, run_id, RunState.DONE)
+        await _sync_many(employee, to_suspend, batch)
+    held = await _hold(res, tenant, options, to_hold) if holds else None
+    await res.runs.set_state(
+        tenant, run_id, RunState.DONE if held is None else RunState.HELD, held=held
+    )
     if not options.dry_run:
-        await res.records.note(tenant, last_full_run=utcnow_iso(), held_run="", held_users="")
-    return "done"
+        await held_runs.note_full_run_end(res, tenant, run_id, held)
+        if run is not None and run.lucca_unreadable == 0:
+            await res.records.note(tenant, lucca_unreadable="")  # Lucca lists none any more
+    return "done" if held is None else "held"
+
+
+async def _still_due(
+    res: Resources, tenant_ctx: TenantContext, options: RunOptions, user_ids: list[str]
+) -> tuple[dict[str, str], LuccaBatch]:
+    """Decide these users again, on Lucca and Elevo as they are now; the suspensions still
+    due (user -> reason), and the Lucca batch read. Other outcomes are made and recorded."""
+    batch = await _fetch_ids(res, tenant_ctx, user_ids)
+    employee = _employee(res, tenant_ctx, options, fetch_managers=True)
+    await _sync_many(employee, user_ids, batch)
+    due = {user: decision.reason for user, decision in employee.summary().deferred.items()}
+    return due, batch
+
+
+async def _hold(
+    res: Resources, tenant: str, options: RunOptions, to_hold: Mapping[str, str]
+) -> list[str]:
+    """Record each held suspension; the list the run holds, for an operator to confirm."""
+    for user_id, reason in sorted(to_hold.items()):
+        await record_decision(
+            res.records,
+            res.runs,
+            tenant,
+            Decision(user_id, Action.HELD, f"held by the safety guard: {reason}"),
+            run_id=options.run_id,
+            written=False,
+            dry_run=options.dry_run,
+        )
+    return sorted(to_hold, key=int)

@@ -4,12 +4,14 @@ GET /sync/{tenant} and its runs and users show."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from app.service import jobs
+from app.service import held_runs, jobs
+from app.service.errors import RunConflict
 from app.service.resources import Resources
 from app.service.skip_field import start_afresh
 from app.store import queue
@@ -21,18 +23,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RunRequest:
-    """What a run is asked to do: `users` goes with mode USERS, `confirm_suspensions` and
+    """What a run is asked to do: `users` goes with mode USERS; `confirms` (the held run whose
+    list the operator approves), `confirm_unnamed` (a bare `true`, refused) and
     `accept_skip_field_loss` with FULL."""
 
     mode: RunMode
     users: tuple[str, ...] = ()
     dry_run: bool = False
-    confirm_suspensions: bool = False
+    confirms: str | None = None
+    confirm_unnamed: bool = False
     accept_skip_field_loss: bool = False
 
     @classmethod
-    def of_users(cls, user_ids: list[str], *, dry_run: bool = False) -> RunRequest:
-        return cls(RunMode.USERS, users=tuple(user_ids), dry_run=dry_run)
+    def of_users(cls, user_ids: Iterable[str], *, dry_run: bool = False) -> RunRequest:
+        """A run of these users, each once (the run counts them to know when it is done)."""
+        return cls(RunMode.USERS, users=tuple(dict.fromkeys(user_ids)), dry_run=dry_run)
 
     @classmethod
     def of_mode(
@@ -40,27 +45,40 @@ class RunRequest:
         mode: str,
         *,
         dry_run: bool = False,
-        confirm_suspensions: bool = False,
+        confirms: str | None = None,
+        confirm_unnamed: bool = False,
         accept_skip_field_loss: bool = False,
     ) -> RunRequest:
         """A run of every user ("full") or of what changed ("changes")."""
         return cls(
             RunMode(mode),
             dry_run=dry_run,
-            confirm_suspensions=confirm_suspensions,
+            confirms=confirms,
+            confirm_unnamed=confirm_unnamed,
             accept_skip_field_loss=accept_skip_field_loss,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    """An operator drops a held run: nobody on its list is suspended."""
+
+    run_id: str
 
 
 FULL_RUN = RunRequest(RunMode.FULL)
 CHANGES_RUN = RunRequest(RunMode.CHANGES)
 
 
-async def start_run(res: Resources, tenant: str, request: RunRequest, *, trigger: Trigger) -> str:
-    """Create the run record and queue its first job; a full run already running is reused."""
+async def start_run(
+    res: Resources, tenant: str, request: RunRequest, *, trigger: Trigger, operator: str = ""
+) -> str:
+    """Create the run record and queue its first job; a full run already running is reused,
+    except by a confirmation (a 409: it never merges). `operator` names the token that asked
+    (recorded on a confirmed held run)."""
     mode, dry_run = request.mode, request.dry_run
     if mode is RunMode.USERS:
-        users = list(request.users)
+        users = list(dict.fromkeys(request.users))
         run_id = await res.runs.create(
             tenant, draft_run(mode=mode, trigger=trigger, dry_run=dry_run, expected=len(users))
         )
@@ -75,13 +93,13 @@ async def start_run(res: Resources, tenant: str, request: RunRequest, *, trigger
         )
         await jobs.enqueue_poll(res.redis, tenant, run_id)
         return run_id
-    new = draft_run(
-        mode=mode,
-        trigger=trigger,
-        dry_run=dry_run,
-        confirm_suspensions=request.confirm_suspensions,
-    )
+    if request.confirm_unnamed:
+        raise await held_runs.refuse_unnamed_confirmation(res, tenant)
+    if request.confirms is not None:
+        return await _start_confirmation(res, tenant, request, trigger, operator)
+    new = draft_run(mode=mode, trigger=trigger, dry_run=dry_run)
     run_id = await res.runs.create(tenant, new)
+    # A dry run never takes the lock: it neither joins a real run nor has one join it.
     if not dry_run:
         running_id = await res.full_run_lock.claim(tenant, run_id)
         if running_id is not None:
@@ -91,22 +109,53 @@ async def start_run(res: Resources, tenant: str, request: RunRequest, *, trigger
     return run_id
 
 
-async def request_run(res: Resources, tenant: str, request: RunRequest) -> str:
-    """A run asked for through the API (POST /sync/{tenant}).
+async def _start_confirmation(
+    res: Resources, tenant: str, request: RunRequest, trigger: Trigger, operator: str
+) -> str:
+    """A full run that may suspend the list of the held run it names, past the guard."""
+    assert request.confirms is not None
+    held = await held_runs.resolvable(res, tenant, request.confirms)
+    new = draft_run(mode=RunMode.FULL, trigger=trigger, dry_run=request.dry_run, confirms=held.id)
+    if request.dry_run:  # the plan of the confirmation; the held run stays as it is
+        run_id = await res.runs.create(tenant, new)
+        await jobs.enqueue_reconcile_step(res.redis, jobs.Job.RECONCILE_SNAPSHOT, tenant, run_id, 1)
+        return run_id
+    running_id = await res.full_run_lock.claim(tenant, new.id)
+    if running_id is not None:
+        raise RunConflict(
+            f"full run {running_id} is running: it weighs the suspensions again; confirm"
+            f" run {held.id} once it ends, if it is still held"
+        )
+    try:
+        await held_runs.claim_confirmation(res, tenant, held.id, by_run=new.id, operator=operator)
+        await res.runs.create(tenant, new)
+        await jobs.enqueue_reconcile_step(res.redis, jobs.Job.RECONCILE_SNAPSHOT, tenant, new.id, 1)
+    except BaseException:
+        await res.full_run_lock.release(tenant, new.id)
+        raise
+    return new.id
 
-    Accepting the loss of the skip field (the customer removed the checkbox on purpose) lifts
-    the flag and forgets who was last seen excluded; the full run that follows applies what
-    the loss held.
-    """
+
+async def request_run(
+    res: Resources, tenant: str, request: RunRequest | Dismissal, *, operator: str
+) -> str:
+    """What POST /sync/{tenant} asks, by the token named `operator`: a run started (or the
+    full run it joined), or a held run dismissed; its id."""
+    if isinstance(request, Dismissal):
+        return await held_runs.dismiss(res, tenant, request.run_id, operator=operator)
     if request.accept_skip_field_loss:
+        # The customer removed the checkbox on purpose: lift the flag and forget who was last
+        # seen excluded; the full run that follows applies what the loss held.
         await start_afresh(res, tenant)
-    return await start_run(res, tenant, request, trigger=Trigger(TriggerKind.API))
+    return await start_run(
+        res, tenant, request, trigger=Trigger(TriggerKind.API), operator=operator
+    )
 
 
 async def fail_run(res: Resources, tenant: str, run_id: str, reason: str) -> str:
     """A run that cannot go on: failed, and the tenant free for the next one."""
     await res.runs.set_state(tenant, run_id, RunState.FAILED, error=reason)
-    await res.full_run_lock.release(tenant)
+    await res.full_run_lock.release(tenant, run_id)
     log.warning("tenant=%s run=%s failed: %s", tenant, run_id, reason)
     return "failed"
 
@@ -138,6 +187,9 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "lucca_key_error": notes.get("lucca_key_error") or None,
         "elevo_token_error": notes.get("elevo_token_error") or None,
         "last_poll_at": notes.get("last_poll") or None,
+        "lucca_unreadable": orjson.loads(unreadable)
+        if (unreadable := notes.get("lucca_unreadable"))
+        else None,
         "failing_users": await res.records.user_errors(tenant),
         "runs": await recent_run_documents(res, tenant),
     }

@@ -4,6 +4,7 @@ one retry policy: budget waits defer, passing failures defer with backoff, the r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -13,9 +14,11 @@ from app.service.batcher import LuccaThrottled
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
+from app.service.listing import listed_ids
 from app.service.polling import poll_changes
 from app.service.reconcile import (
     PAGE_SIZE,
+    WRITE_CONCURRENCY,
     RunOptions,
     reconcile_finish,
     reconcile_page,
@@ -27,7 +30,7 @@ from app.service.results import Defer, Done, JobResult, retry_delay
 from app.service.runs import fail_run
 from app.store import keys
 from app.store.failures import Failures
-from app.store.runs import RunState
+from app.store.runs import RunMode, RunState
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         done = str(await step(res, tenant_ctx, RunOptions.of(run)))
         pipe = res.redis.pipeline(transaction=False)
         Failures.stage_clear(pipe, failures_key)  # consecutive failures only
-        res.full_run_lock.stage_refresh(pipe, tenant)  # alive: keep the lock
+        if run.mode is RunMode.FULL and not run.dry_run:
+            res.full_run_lock.stage_refresh(pipe, tenant)  # alive: keep the lock
         await pipe.execute()
         return Done(done)
     except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
@@ -101,7 +105,7 @@ async def reconcile_page_step(res: Resources, tenant: str, run_id: str, offset: 
 async def reconcile_finish_step(res: Resources, tenant: str, run_id: str) -> JobResult:
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
         state = await reconcile_finish(res, tenant_ctx, options)
-        await res.full_run_lock.release(tenant)
+        await res.full_run_lock.release(tenant, run_id)
         return state
 
     return await run_step(res, tenant, run_id, step)
@@ -109,7 +113,8 @@ async def reconcile_finish_step(res: Resources, tenant: str, run_id: str) -> Job
 
 async def poll_changes_step(res: Resources, tenant: str, run_id: str) -> JobResult:
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        return f"{await poll_changes(res, tenant_ctx, run_id)} changed"
+        changed = await poll_changes(res, tenant_ctx, run_id, dry_run=options.dry_run)
+        return f"{changed} changed"
 
     return await run_step(res, tenant, run_id, step)
 
@@ -125,10 +130,11 @@ async def sync_department(
         while True:
             await take_budget(res, tenant_ctx)
             batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, department_id=department_id)
-            ids.extend([*batch.users, *batch.invalid])
+            ids.extend(listed_ids(batch))
             if batch.item_count < PAGE_SIZE:
                 break
             offset += PAGE_SIZE
+        ids = list(dict.fromkeys(ids))  # the run counts each member once to know it is done
         await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
         if ids:
             await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
@@ -149,10 +155,16 @@ async def plan_users(res: Resources, tenant: str, run_id: str, user_ids: list[st
             tenant,
             tenant_ctx.lucca,
             tenant_ctx.config.lucca_requests_per_minute,
+            fresh=True,
         )
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id, dry_run=True)
-        for user_id in user_ids:
-            await employee.sync(user_id)
+        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def plan(user_id: str) -> None:
+            async with gate:  # concurrent asks share the batcher's Lucca requests
+                await employee.sync(user_id)
+
+        await asyncio.gather(*(plan(user_id) for user_id in dict.fromkeys(user_ids)))
         return "planned"
 
     return await run_step(res, tenant, run_id, step)

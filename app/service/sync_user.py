@@ -9,6 +9,7 @@ from functools import partial
 
 from app.clients.errors import UpstreamError
 from app.core.decision import Action, Decision
+from app.core.lucca_user import is_user_id
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.service.batcher import LuccaThrottled
 from app.service.employee import EmployeeSync
@@ -40,6 +41,10 @@ async def sync_user(
     job_try: int = 1,
 ) -> JobResult:
     """Bring one employee's Elevo profile in line with Lucca (level-triggered, idempotent)."""
+    if not is_user_id(user_id):  # a job queued by an older version for a Lucca item's position
+        if run_id is not None:
+            await res.runs.count(tenant, run_id, user_id, Action.SKIPPED.value)
+        return Done("not a user id")
     latest = await queue.latest_generation(res.redis, tenant, user_id)
     if latest is not None and latest > generation:
         if run_id is not None:

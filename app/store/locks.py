@@ -66,9 +66,16 @@ class FullRunLock:
         running = await self._redis.get(key)
         return running.decode() if running else run_id
 
+    async def holder(self, tenant: str) -> str | None:
+        """The id of the full run running now, if any."""
+        running = await self._redis.get(keys.active_full_run(tenant))
+        return running.decode() if running else None
+
     def stage_refresh(self, pipe: Pipeline, tenant: str) -> None:
         """The run is alive: keep the lock."""
         pipe.expire(keys.active_full_run(tenant), FULL_RUN_LOCK_SECONDS)
 
-    async def release(self, tenant: str) -> None:
-        await self._redis.delete(keys.active_full_run(tenant))
+    async def release(self, tenant: str, run_id: str) -> None:
+        """Free the tenant, if `run_id` holds it: a run that never held the lock (a dry run,
+        a run merged into another) must not free the tenant under the running one."""
+        await self._redis.eval(_RELEASE, 1, keys.active_full_run(tenant), run_id, "0")

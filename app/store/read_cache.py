@@ -19,7 +19,7 @@ from arq.connections import ArqRedis
 
 from app.clients.lucca import LuccaBatch
 from app.core.errors import InvalidLuccaUser
-from app.core.lucca_user import LuccaUser, parse_user
+from app.core.lucca_user import LuccaUser, is_user_id, parse_user
 from app.store import keys
 
 CACHE_SECONDS = 60
@@ -65,15 +65,21 @@ class LuccaReadCache:
         await pipe.execute()
 
     async def want(self, tenant: str, user_ids: Iterable[str]) -> None:
-        ids = list(user_ids)
+        ids = [user_id for user_id in user_ids if is_user_id(user_id)]
         if ids:
             await self._redis.zadd(keys.lucca_wanted(tenant), {uid: 0 for uid in ids}, nx=True)
 
     async def wanted(self, tenant: str, limit: int) -> list[str]:
+        """Up to `limit` wanted users; a member that is no user id (an older version's) is
+        dropped, not fetched: it would fail the request of every user fetched with it."""
         if limit <= 0:
             return []
         raw = await self._redis.zrange(keys.lucca_wanted(tenant), 0, limit - 1)
-        return [member.decode() for member in raw]
+        members = [member.decode() for member in raw]
+        unusable = [member for member in members if not is_user_id(member)]
+        if unusable:
+            await self._redis.zrem(keys.lucca_wanted(tenant), *unusable)
+        return [member for member in members if is_user_id(member)]
 
 
 def _as_batch(user_id: str, entry: dict[str, object]) -> LuccaBatch:

@@ -34,6 +34,15 @@ class RunState(StrEnum):
         return self in {RunState.DONE, RunState.FAILED, RunState.HELD}
 
 
+class Resolution(StrEnum):
+    """How a held run ended: an operator confirmed or dismissed it, or a later run weighed
+    the tenant again (held again, or done)."""
+
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    SUPERSEDED = "superseded"
+
+
 class RunMode(StrEnum):
     FULL = "full"  # a reconciliation of every user
     CHANGES = "changes"  # a poll of what Lucca changed since the last one
@@ -106,7 +115,7 @@ def draft_run(
     trigger: Trigger,
     dry_run: bool = False,
     expected: int | None = None,
-    confirm_suspensions: bool | None = None,
+    confirms: str | None = None,
     reason: str | None = None,
 ) -> NewRun:
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
@@ -121,9 +130,9 @@ def draft_run(
     }
     if expected is not None:
         fields["expected"] = expected
+    if confirms is not None:
+        fields["confirms"] = confirms  # the held run whose list this run may suspend
     # Stored JSON-encoded, as the first version stored every "extra" field.
-    if confirm_suspensions is not None:
-        fields["confirm_suspensions"] = orjson.dumps(int(confirm_suspensions)).decode()
     if reason is not None:
         fields["reason"] = orjson.dumps(reason).decode()
     return NewRun(id=run_id, created_at=created_at, fields=fields)
@@ -138,10 +147,13 @@ _HEADER = (
     "dry_run",
     "created_at",
     "expected",
-    "confirm_suspensions",
+    "confirms",
     "lucca_users",
+    "lucca_unreadable",
     "active_managed",
     "skip_field_shown",
+    "resolution",
+    "resolved_by_run",
 )
 
 
@@ -156,14 +168,18 @@ class Run:
     dry_run: bool
     created_at: str
     expected: int | None = None
-    confirm_suspensions: bool = False
+    confirms: str | None = None  # a confirmation: the held run it approves
     lucca_users: int = 0  # counted by a reconciliation's pages
+    lucca_unreadable: int = 0  # Lucca items without a usable id, in a reconciliation's pages
     active_managed: int = 0  # active managed profiles in a reconciliation's snapshot
     skip_field_shown: int = 0  # a reconciliation's listed users showing the skip field
+    resolution: Resolution | None = None  # a held run's end
+    resolved_by_run: str | None = None  # the run that confirmed or superseded it
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Run:
         expected = fields.get("expected")
+        resolution = fields.get("resolution")
         return cls(
             id=fields["id"],
             mode=RunMode(fields["mode"]),
@@ -172,10 +188,13 @@ class Run:
             dry_run=fields.get("dry_run") == "1",
             created_at=fields.get("created_at", ""),
             expected=int(expected) if expected else None,
-            confirm_suspensions=fields.get("confirm_suspensions") == "1",
+            confirms=fields.get("confirms") or None,
             lucca_users=int(fields.get("lucca_users") or 0),
+            lucca_unreadable=int(fields.get("lucca_unreadable") or 0),
             active_managed=int(fields.get("active_managed") or 0),
             skip_field_shown=int(fields.get("skip_field_shown") or 0),
+            resolution=Resolution(resolution) if resolution else None,
+            resolved_by_run=fields.get("resolved_by_run") or None,
         )
 
 
@@ -205,6 +224,16 @@ class RunReport:
             document["plan"] = list(self.plan)
         return document
 
+
+# A held run is resolved once: the first of a confirmation, a dismissal or a later run wins.
+_RESOLVE = """
+if redis.call('HEXISTS', KEYS[1], 'state') == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'resolution', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'resolved_at', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'resolved_by', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'resolved_by_run', ARGV[4]) end
+return 1
+"""
 
 # A step re-run after a retry finds its own earlier writes done and says "unchanged", and a
 # profile created early in a run may be updated later (its manager came after it): the run
@@ -267,10 +296,37 @@ class RunStore:
             fields["started_at"] = utcnow_iso()
         await self._redis.hset(keys.run(tenant, run_id), mapping=fields)
 
+    async def resolve(
+        self,
+        tenant: str,
+        run_id: str,
+        resolution: Resolution,
+        *,
+        by: str | None = None,
+        by_run: str | None = None,
+    ) -> bool:
+        """Record how a held run ended (`by`: the operator's token; `by_run`: the run that
+        confirmed or superseded it); False when it was resolved already, or is gone."""
+        done = await self._redis.eval(
+            _RESOLVE,
+            1,
+            keys.run(tenant, run_id),
+            resolution.value,
+            utcnow_iso(),
+            by or "",
+            by_run or "",
+        )
+        return bool(done)
+
+    async def held_users(self, tenant: str, run_id: str) -> list[str]:
+        """The list a held run holds (empty when it is gone or held nobody)."""
+        raw = _text(await self._redis.hget(keys.run(tenant, run_id), "held"))
+        return [str(user) for user in orjson.loads(raw)] if raw else []
+
     @staticmethod
     def stage_add(pipe: Pipeline, tenant: str, run_id: str, field: str, amount: int) -> None:
-        """Add to a counter of a reconciliation ("lucca_users", "active_managed",
-        "skip_field_shown")."""
+        """Add to a counter of a reconciliation ("lucca_users", "lucca_unreadable",
+        "active_managed", "skip_field_shown")."""
         pipe.hincrby(keys.run(tenant, run_id), field, amount)
 
     async def count(

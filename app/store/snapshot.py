@@ -84,14 +84,19 @@ class RunSets:
         profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
         return Snapshot(profiles=profiles, profile_ids=profile_ids)
 
-    async def mark_seen(self, user_ids: Sequence[str], item_count: int, skip_shown: int) -> int:
-        """The users a Lucca page listed, and its counts on the run: items, and items showing
-        the skip field. Returns how many showed the skip field in the run's pages so far."""
+    async def mark_seen(
+        self, user_ids: Sequence[str], item_count: int, skip_shown: int, *, unreadable: int = 0
+    ) -> int:
+        """The users a Lucca page listed, and its counts on the run: items, items showing the
+        skip field, and items without a usable id. Returns how many showed the skip field in
+        the run's pages so far."""
         pipe = self._redis.pipeline(transaction=False)
         if user_ids:
             pipe.sadd(self._key("seen"), *user_ids)
         pipe.expire(self._key("seen"), RUN_KEY_TTL)
         RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_users", item_count)
+        if unreadable:
+            RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_unreadable", unreadable)
         RunStore.stage_add(pipe, self._tenant, self._run_id, "skip_field_shown", skip_shown)
         results = await pipe.execute()
         return int(results[-1])

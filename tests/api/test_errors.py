@@ -17,9 +17,10 @@ from app.api.errors import (
     http_error_handler,
     invalid_document_handler,
     service_error_handler,
+    trigger_error_handler,
 )
 from app.schemas.errors import InvalidDocument, InvalidName, NotJson
-from app.service.errors import TenantUnreadable, Unavailable
+from app.service.errors import BadTrigger, RunConflict, TenantUnreadable, Unavailable, UnknownRun
 
 REQUEST = cast(Request, object())  # the handlers do not read the request
 
@@ -79,3 +80,19 @@ async def test_the_service_refusals_are_answered_alike_everywhere() -> None:
     response = await service_error_handler(REQUEST, TenantUnreadable("tenant 'a' unreadable"))
     assert response.status_code == 500
     assert orjson.loads(bytes(response.body))["error"] == "tenant_unreadable"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (RunConflict("full run 20260101T000000-aaaaaa is running"), 409, "conflict"),
+        (UnknownRun("no run 20260101T000000-aaaaaa"), 404, "unknown_run"),
+        (BadTrigger("`confirm_suspensions` takes the id of the held run"), 400, "invalid_body"),
+    ],
+)
+async def test_a_refused_trigger_names_the_run_in_the_way(
+    error: Exception, status: int, code: str
+) -> None:
+    response = await trigger_error_handler(REQUEST, error)
+    assert response.status_code == status
+    assert orjson.loads(bytes(response.body)) == {"error": code, "detail": str(error)}

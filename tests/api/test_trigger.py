@@ -6,7 +6,7 @@ import pytest
 
 from app.api.schemas import MAX_USERS_PER_REQUEST, parse_trigger
 from app.schemas.errors import InvalidDocument, NotJson
-from app.service.runs import RunRequest
+from app.service.runs import Dismissal, RunRequest
 from app.store.runs import RunMode
 
 
@@ -15,11 +15,31 @@ def test_an_empty_trigger_is_a_full_run(raw: bytes) -> None:
     assert parse_trigger(raw) == RunRequest(mode=RunMode.FULL)
 
 
-def test_a_full_run_may_be_a_dry_run_releasing_suspensions() -> None:
-    raw = b'{"mode": "full", "dry_run": true, "confirm_suspensions": true}'
-    assert parse_trigger(raw) == RunRequest(
-        mode=RunMode.FULL, dry_run=True, confirm_suspensions=True
+HELD = "20260101T020000-abcdef"
+
+
+def run_request(raw: bytes) -> RunRequest:
+    request = parse_trigger(raw)
+    assert isinstance(request, RunRequest)
+    return request
+
+
+def test_a_confirmation_names_the_held_run_and_may_be_a_dry_run() -> None:
+    raw = b'{"mode": "full", "dry_run": true, "confirm_suspensions": "%s"}' % HELD.encode()
+    assert parse_trigger(raw) == RunRequest(mode=RunMode.FULL, dry_run=True, confirms=HELD)
+    assert run_request(b'{"confirm_suspensions": "%s"}' % HELD.encode()).confirms == HELD
+
+
+def test_a_bare_true_is_passed_on_to_be_refused_naming_the_held_run() -> None:
+    # Only the service knows which run is held: it answers the 400.
+    assert parse_trigger(b'{"confirm_suspensions": true}') == RunRequest(
+        mode=RunMode.FULL, confirm_unnamed=True
     )
+    assert parse_trigger(b'{"confirm_suspensions": false}') == RunRequest(mode=RunMode.FULL)
+
+
+def test_a_dismissal() -> None:
+    assert parse_trigger(b'{"dismiss": "%s"}' % HELD.encode()) == Dismissal(HELD)
 
 
 def test_a_changes_poll() -> None:
@@ -28,20 +48,22 @@ def test_a_changes_poll() -> None:
     )
 
 
-def test_users_are_ids_as_strings_in_order() -> None:
-    assert parse_trigger(b'{"users": ["0416", 417], "dry_run": true}') == RunRequest(
-        mode=RunMode.USERS, users=("0416", "417"), dry_run=True
+def test_users_are_canonical_ids_as_strings_in_order_each_once() -> None:
+    raw = b'{"users": ["0416", 417, 416, "00417", "9"], "dry_run": true}'
+    assert parse_trigger(raw) == RunRequest(
+        mode=RunMode.USERS, users=("416", "417", "9"), dry_run=True
     )
 
 
-def test_confirm_suspensions_is_dropped_for_users() -> None:
-    raw = b'{"users": [1], "confirm_suspensions": true}'
-    assert parse_trigger(raw) == RunRequest(mode=RunMode.USERS, users=("1",))
+def test_a_long_id_is_no_crash() -> None:
+    raw = b'{"users": ["' + b"0" * 5000 + b'7"]}'
+    assert run_request(raw).users == ("7",)
 
 
 def test_the_largest_users_list() -> None:
-    raw = b'{"users": [' + b",".join([b"1"] * MAX_USERS_PER_REQUEST) + b"]}"
-    assert len(parse_trigger(raw).users) == MAX_USERS_PER_REQUEST
+    ids = [str(n).encode() for n in range(1, MAX_USERS_PER_REQUEST + 1)]
+    raw = b'{"users": [' + b",".join(ids) + b"]}"
+    assert len(run_request(raw).users) == MAX_USERS_PER_REQUEST
 
 
 @pytest.mark.parametrize(
@@ -63,10 +85,21 @@ def test_the_largest_users_list() -> None:
         (b'{"users": ["1\\n"]}', "$"),
         (b'{"mode": "delete"}', "$.mode"),
         (b'{"mode": null}', "$.mode"),
+        (b'{"users": ["1", "abc"]}', "$.users[1]"),
         (b'{"mode": "changes", "confirm_suspensions": true}', "$"),
+        (b'{"mode": "changes", "confirm_suspensions": "20260101T020000-abcdef"}', "$"),
+        (b'{"users": [1], "confirm_suspensions": "20260101T020000-abcdef"}', "$"),
         (b'{"dry_run": "yes"}', "$.dry_run"),
         (b'{"dry_run": null}', "$.dry_run"),
         (b'{"confirm_suspensions": 1}', "$.confirm_suspensions"),
+        (b'{"confirm_suspensions": "all"}', "$.confirm_suspensions"),
+        (b'{"confirm_suspensions": null}', "$.confirm_suspensions"),
+        (b'{"dismiss": true}', "$.dismiss"),
+        (b'{"dismiss": "20260101T020000-ABCDEF"}', "$.dismiss"),
+        (b'{"dismiss": "20260101T020000-abcdef", "mode": "full"}', "$"),
+        (b'{"dismiss": "20260101T020000-abcdef", "dry_run": true}', "$"),
+        (b'{"dismiss": "20260101T020000-abcdef", "users": [1]}', "$"),
+        (b'{"dismiss": "20260101T020000-abcdef", "confirm_suspensions": false}', "$"),
         (b'{"tenant": "beta"}', "$"),
     ],
 )

@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core.errors import InvalidLuccaUser
-from app.core.lucca_user import BASE_FIELDS, as_text, parse_user, projection, value_at
+from app.core.lucca_user import (
+    BASE_FIELDS,
+    as_text,
+    is_user_id,
+    parse_user,
+    projection,
+    value_at,
+)
 from tests.factories import LOGIN, MAIL, make_lucca_item, make_lucca_user
 
 # --- parse_user --------------------------------------------------------------------------
@@ -41,8 +48,8 @@ def test_the_raw_item_is_kept_for_custom_fields_and_the_skip_field() -> None:
     assert parse_user(item).raw == item
 
 
-@pytest.mark.parametrize("user_id", [416, "416"])
-def test_the_id_is_text_whether_lucca_sends_a_number_or_a_string(user_id: object) -> None:
+@pytest.mark.parametrize("user_id", [416, "416", "0416", "000416"])
+def test_the_id_is_canonical_text_whether_lucca_sends_a_number_or_a_string(user_id: object) -> None:
     assert make_lucca_user(id=user_id).id == "416"
 
 
@@ -52,10 +59,18 @@ def test_an_item_without_a_valid_id_is_invalid(user_id: object) -> None:
         make_lucca_user(id=user_id)
 
 
-@pytest.mark.parametrize("user_id", ["0", "²", "٤١٦"])
+@pytest.mark.parametrize("user_id", ["0", "000", "²", "٤١٦", "4" * 5000 + "x"])
 def test_a_string_id_must_be_a_positive_decimal_number(user_id: str) -> None:
     with pytest.raises(InvalidLuccaUser, match="has no valid id"):
         make_lucca_user(id=user_id)
+
+
+@pytest.mark.parametrize(
+    ("text", "keys_a_user"),
+    [("416", True), ("0416", False), ("#3", False), ("", False), ("0", False), ("٤", False)],
+)
+def test_only_canonical_digits_key_a_user(text: str, keys_a_user: bool) -> None:
+    assert is_user_id(text) is keys_a_user
 
 
 def test_the_user_name_is_the_mail_or_else_the_login() -> None:

@@ -132,14 +132,61 @@ async def test_the_guard_holds_a_mass_departure_until_confirmed(big: Tenant) -> 
     assert guard["holding"]
     assert guard["users"] == held["held"]
 
-    confirmed = await big.full_sync(confirm_suspensions=True)
+    sync_url = f"{big.service.url}/sync/{big.name}"
+    headers = big.service.admin_headers
+    unnamed = await big.service.http.post(
+        sync_url, json={"mode": "full", "confirm_suspensions": True}, headers=headers
+    )
+    assert unnamed.status_code == 400
+    assert held["id"] in unnamed.json()["detail"]
+
+    confirmed = await big.full_sync(confirm_suspensions=held["id"])
     assert confirmed["state"] == "done", confirmed
+    assert confirmed["confirms"] == held["id"]
     assert confirmed["counts"]["suspend"] == len(held["held"]), confirmed["counts"]
     assert (await big.consistency()).mismatches == []
-    status = await big.service.http.get(
-        f"{big.service.url}/sync/{big.name}", headers=big.service.admin_headers
-    )
+    status = await big.service.http.get(sync_url, headers=headers)
     assert not status.json()["safety_guard"]["holding"]
+    resolved = await big.wait_run(held["id"])
+    assert resolved["resolution"] == "confirmed"
+    assert (resolved["resolved_by_run"], resolved["resolved_by"]) == (confirmed["id"], "admin")
+    again = await big.service.http.post(
+        sync_url, json={"mode": "full", "confirm_suspensions": held["id"]}, headers=headers
+    )
+    assert again.status_code == 409
+    assert again.json()["error"] == "conflict"
+    assert confirmed["id"] in again.json()["detail"]
+
+
+async def test_a_confirmation_while_a_full_run_runs_is_a_conflict(big: Tenant) -> None:
+    await big.full_sync()
+    await _departed(big.company, 0.3)
+    held = await big.full_sync()
+    assert held["state"] == "held"
+    big.company.faults.latency = 0.3  # the next full run is still running when confirmed
+    running = await big.service.http.post(
+        f"{big.service.url}/sync/{big.name}", json={}, headers=big.service.admin_headers
+    )
+    refused = await big.service.http.post(
+        f"{big.service.url}/sync/{big.name}",
+        json={"confirm_suspensions": held["id"]},
+        headers=big.service.admin_headers,
+    )
+    big.company.faults.latency = 0.0
+    running_id = running.json()["run"]
+    assert refused.status_code == 409, refused.text
+    assert running_id in refused.json()["detail"]
+    rerun = await big.wait_run(running_id)
+    assert rerun["state"] == "held"  # it weighed the suspensions again
+    superseded = await big.wait_run(held["id"])
+    assert (superseded["resolution"], superseded["resolved_by_run"]) == ("superseded", running_id)
+    late = await big.service.http.post(
+        f"{big.service.url}/sync/{big.name}",
+        json={"confirm_suspensions": held["id"]},
+        headers=big.service.admin_headers,
+    )
+    assert late.status_code == 409
+    assert running_id in late.json()["detail"]
 
 
 async def test_the_guard_holds_when_lucca_returns_nobody(service: Service) -> None:

@@ -327,7 +327,10 @@ async def test_a_dry_run_writes_nothing_to_elevo_and_records_a_plan(
     assert plan["417"]["diff"] == {"title": {"old": "Développeuse", "new": "CTO"}}
     assert plan[LUCCA_ID]["action"] == "create"
     assert plan[LUCCA_ID]["dry_run"] is True
-    assert (await last_entry(res))["dry_run"] is True
+    # A plan lives under its run: no history, no link remembered.
+    assert await res.records.history(TENANT, LUCCA_ID) == []
+    assert await res.records.history(TENANT, "417") == []
+    assert not await res.redis.exists(keys.idmap(TENANT))
 
 
 async def test_a_reconciliation_defers_its_suspensions_to_the_guard(

@@ -37,7 +37,7 @@ async def notes(res: Resources) -> dict[str, str]:
 
 async def full_run(res: Resources, request: RunRequest = FULL_RUN) -> RunReport:
     """A reconciliation of one Lucca page, each step run in turn as the worker would."""
-    run_id = await request_run(res, TENANT, request)
+    run_id = await request_run(res, TENANT, request, operator="admin")
     assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
     assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
     await steps.reconcile_finish_step(res, TENANT, run_id)

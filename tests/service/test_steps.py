@@ -50,7 +50,7 @@ async def test_a_step_done_clears_the_failures_and_keeps_the_full_run_lock(
         return "ok"
 
     assert await steps.run_step(res, TENANT, run_id, step) == Done("ok")
-    assert seen == [RunOptions(run_id=run_id, dry_run=False, confirm_suspensions=False)]
+    assert seen == [RunOptions(run_id=run_id, dry_run=False)]
     assert not await res.redis.exists(keys.run_failures(TENANT, run_id))
     assert await res.redis.ttl(keys.active_full_run(TENANT)) > 60
 
@@ -131,7 +131,7 @@ async def test_a_full_reconciliation_step_by_step(res: Resources, upstreams: Ups
     upstreams.lucca.add(manager=None)  # 416: new
     upstreams.lucca.add(id=417, mail="bob@acme.example", manager={"id": int(LUCCA_ID)})
     upstreams.elevo.add(id="p-gone", externalId="9", userName="gone@acme.example")
-    run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL))
+    run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
     snapshot_job = keys.step_job_id(Job.RECONCILE_SNAPSHOT.value, TENANT, run_id, 1)
     assert snapshot_job in await queued(res)
 
@@ -160,7 +160,9 @@ async def test_a_full_reconciliation_step_by_step(res: Resources, upstreams: Ups
 async def test_a_planned_user_list_writes_nothing(res: Resources, upstreams: Upstreams) -> None:
     upstreams.lucca.add(manager=None, jobTitle="CTO")
     upstreams.elevo.add(enterprise={"manager": None})
-    run_id = await request_run(res, TENANT, RunRequest.of_users([LUCCA_ID], dry_run=True))
+    run_id = await request_run(
+        res, TENANT, RunRequest.of_users([LUCCA_ID], dry_run=True), operator="admin"
+    )
     assert await steps.plan_users(res, TENANT, run_id, [LUCCA_ID]) == Done("planned")
     assert upstreams.elevo.writes() == []
     report = await res.runs.report(TENANT, run_id)
@@ -211,6 +213,24 @@ async def test_a_poll_queues_what_changed_and_moves_the_watermark(
     assert "modifiedAt" in upstreams.lucca.requests[0].url.params
     assert set(await queued(res)) == {keys.sync_job_id(TENANT, LUCCA_ID, 1)}
     assert await res.redis.exists(keys.watermark(TENANT))
+
+
+async def test_a_dry_poll_plans_what_changed_and_moves_nothing(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add()
+    run_id = await res.runs.create(
+        TENANT, draft_run(mode=RunMode.CHANGES, trigger=API, dry_run=True)
+    )
+    assert await steps.poll_changes_step(res, TENANT, run_id) == Done("1 changed")
+    [job_id] = await queued(res)
+    function, args = await queued_job(res, job_id)
+    assert (function, args) == (Job.PLAN_USERS.value, (TENANT, run_id, [LUCCA_ID]))
+    assert not await res.redis.exists(keys.watermark(TENANT))
+    assert "last_poll" not in await res.records.notes(TENANT)
+    assert await steps.plan_users(res, TENANT, run_id, [LUCCA_ID]) == Done("planned")
+    assert upstreams.elevo.writes() == []
+    assert await state_of(res, run_id) is RunState.DONE
 
 
 async def test_a_contract_end_due_queues_a_sync(res: Resources) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 from arq.connections import ArqRedis
 
-from app.store.locks import UserLock
+from app.store.locks import FullRunLock, UserLock
 
 
 async def test_a_second_holder_is_told_how_long_to_wait(redis: ArqRedis) -> None:
@@ -44,3 +44,13 @@ async def test_users_and_tenants_do_not_share_locks(redis: ArqRedis) -> None:
     assert await UserLock(redis, "acme", "416").acquire(5) == 0.0
     assert await UserLock(redis, "acme", "417").acquire(5) == 0.0
     assert await UserLock(redis, "globex", "416").acquire(5) == 0.0
+
+
+async def test_only_the_running_full_run_frees_the_tenant(redis: ArqRedis) -> None:
+    lock = FullRunLock(redis)
+    assert await lock.claim("acme", "run-a") is None
+    assert await lock.claim("acme", "run-b") == "run-a"
+    await lock.release("acme", "run-b")  # a run that never held it (a dry run, a merged one)
+    assert await lock.holder("acme") == "run-a"
+    await lock.release("acme", "run-a")
+    assert await lock.holder("acme") is None

@@ -8,8 +8,17 @@ from arq.connections import ArqRedis
 
 from app.core.decision import Action, Change, Decision
 from app.service.outcomes import record_decision
+from app.store import keys
 from app.store.records import HISTORY_LENGTH, Records
-from app.store.runs import RunMode, RunStore, Trigger, TriggerKind, draft_run
+from app.store.runs import (
+    Resolution,
+    RunMode,
+    RunState,
+    RunStore,
+    Trigger,
+    TriggerKind,
+    draft_run,
+)
 
 API = Trigger(TriggerKind.API)
 
@@ -120,3 +129,21 @@ async def test_recent_runs_are_newest_first_and_forget_expired_ones(redis: ArqRe
     await redis.delete(f"t:acme:run:{first}")
     runs = await records.recent_runs("acme")
     assert [r["id"] for r in runs] == [second]
+
+
+async def test_a_held_run_is_resolved_once(redis: ArqRedis) -> None:
+    records = Store(redis, 3600)
+    run_id = await records.create_run("acme", mode="full", trigger=API)
+    await records.runs.set_state("acme", run_id, RunState.HELD, held=["9", "10"])
+    assert await records.runs.held_users("acme", run_id) == ["9", "10"]
+    assert await records.runs.resolve(
+        "acme", run_id, Resolution.CONFIRMED, by="admin", by_run="next"
+    )
+    assert not await records.runs.resolve("acme", run_id, Resolution.SUPERSEDED, by_run="later")
+    run = await records.runs.get("acme", run_id)
+    assert run is not None
+    assert (run.resolution, run.resolved_by_run) == (Resolution.CONFIRMED, "next")
+    document = await records.get_run("acme", run_id) or {}
+    assert (document["resolution"], document["resolved_by"]) == ("confirmed", "admin")
+    assert not await records.runs.resolve("acme", "gone", Resolution.DISMISSED)
+    assert not await redis.exists(keys.run("acme", "gone"))

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api.auth import known_tenant
+from app.api.auth import known_tenant, operator_of
 from app.api.errors import ApiError
 from app.api.schemas import parse_trigger
 from app.core.lucca_user import user_id_of
@@ -17,7 +17,8 @@ from app.service.runs import history_document, request_run, run_document, status
 
 @known_tenant
 async def trigger(request: Request, res: Resources, tenant: str) -> Response:
-    run_id = await request_run(res, tenant, parse_trigger(await request.body()))
+    asked = parse_trigger(await request.body())
+    run_id = await request_run(res, tenant, asked, operator=operator_of(request))
     return JSONResponse({"run": run_id}, status_code=202)
 
 
