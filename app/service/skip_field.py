@@ -52,8 +52,7 @@ async def field_expected(res: Resources, tenant: str) -> bool:
 async def is_permission_loss(res: Resources, tenant: str, *, listed: int, shown: int) -> bool:
     """A complete listing of `listed` items showed the skip field on `shown`, while the tenant's
     previous one showed it on someone. An empty Lucca proves nothing (the safety guard speaks)."""
-    previous = await SkipFieldMemory(res.redis, tenant).last_listing()
-    return listed > 0 and shown == 0 and (previous or 0) > 0
+    return listed > 0 and shown == 0 and await field_expected(res, tenant)
 
 
 async def remember_listing(
