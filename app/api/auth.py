@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
@@ -14,12 +12,13 @@ from starlette.responses import Response
 from app.api.errors import ApiError, ErrorCode
 from app.schemas.tenant import validate_tenant_name
 from app.secret import Secret
+from app.service.access import ADMIN_NAME, is_admin_token
 from app.service.resources import Resources
 from app.service.tenants import get_tenant
 
 UNAUTHORIZED_DETAIL = "a valid admin bearer token is required"
 # The name a held run's resolution records for the token that confirmed or dismissed it.
-ADMIN_OPERATOR = "admin"
+ADMIN_OPERATOR = ADMIN_NAME
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 TenantEndpoint = Callable[[Request, Resources, str], Awaitable[Response]]
@@ -42,10 +41,7 @@ def bearer_token(request: Request) -> str | None:
 def require_admin(request: Request, admin_token: Secret) -> None:
     """Raise a 401 `ApiError` unless the request carries the admin token."""
     token = bearer_token(request)
-    # Comparing digests keeps both the content and the length of the token out of the timing.
-    expected = hashlib.sha256(admin_token.reveal().encode()).digest()
-    given = hashlib.sha256((token or "").encode()).digest()
-    if token is None or not hmac.compare_digest(given, expected):
+    if token is None or not is_admin_token(token, admin_token):
         raise ApiError.of(
             ErrorCode.UNAUTHORIZED, UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"}
         )
