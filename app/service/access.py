@@ -95,3 +95,9 @@ async def authenticate(res: Resources, token: str | None) -> Principal | None:
     if is_admin_token(token, res.settings.admin_token):
         return ADMIN
     return None
+
+
+async def still_valid(res: Resources, principal: Principal) -> bool:
+    """Whether a principal signed in earlier (a console session) still stands: the admin
+    always does; a tenant token stops standing once revoked or expired."""
+    return principal.scope is Scope.ADMIN
