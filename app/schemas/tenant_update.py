@@ -97,7 +97,7 @@ def _flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     leaves: dict[str, Any] = {}
     for key, value in document.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             leaves.update(_flatten(value, f"{path}."))
         else:
             leaves[path] = value

@@ -12,6 +12,7 @@ cannot be turned back into it. Times are ISO 8601 in UTC.
 from __future__ import annotations
 
 import builtins
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -52,14 +53,18 @@ class AccessTokens:
         if await self._redis.zcard(index) >= limit:
             return False
         key = keys.access_token(token.tenant, token.id)
-        expires = int(token.expires_at.timestamp())
+        expires = token.expires_at.timestamp()
         latest = await self._redis.zrange(index, -1, -1, withscores=True)
+        # Relative TTLs: they hold whatever Redis's own clock says.
+        now = token.created_at.timestamp()
+        lifetime = max(1, math.ceil(expires - now))
+        index_lifetime = max([lifetime, *(math.ceil(score - now) for _, score in latest)])
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=_fields(token))
-            pipe.expireat(key, expires)
+            pipe.expire(key, lifetime)
             pipe.zadd(index, {token.id: expires})
             # The index expires with the last of its tokens.
-            pipe.expireat(index, max([expires, *(int(score) for _, score in latest)]))
+            pipe.expire(index, index_lifetime)
             await pipe.execute()
         return True
 
