@@ -13,6 +13,7 @@ import pytest
 from app.service.access import authenticate, still_valid
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.security.support import ACME_BODY, ADMIN, Served, leaked
+from tests.security.test_no_leaks import redis_contents
 
 HELD = "20260101T000000-abcdef"
 
@@ -59,15 +60,7 @@ async def test_a_token_is_shown_once_and_stored_only_as_its_digest(served: Serve
     assert [t["id"] for t in listed.json()["tokens"]] == [issued["id"]]
     assert leaked(listed.content, [token]) == []
     assert "token" not in listed.json()["tokens"][0]
-    everything = b""
-    for key in await served.redis_keys():
-        kind = await served.resources.redis.type(key)
-        if kind == b"hash":
-            everything += b"".join(
-                k + v for k, v in (await served.resources.redis.hgetall(key)).items()
-            )
-        elif kind == b"string":
-            everything += await served.resources.redis.get(key) or b""
+    everything = b"".join(piece for _, piece in await redis_contents(served.resources.redis))
     assert token.encode() not in everything
     assert hashlib.sha256(token.encode()).hexdigest().encode() in everything
 
