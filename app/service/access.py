@@ -93,6 +93,8 @@ class Principal:
 
 
 ADMIN = Principal(ADMIN_NAME, Scope.ADMIN)
+# What a tenant token may be; a stored record claiming another scope stands for nobody.
+_TENANT_SCOPES: Final = frozenset({Scope.OPERATOR.value, Scope.SYNC.value})
 
 
 def is_admin_token(token: str, admin_token: Secret) -> bool:
@@ -149,7 +151,7 @@ async def authenticate(res: Resources, token: str | None) -> Principal | None:
     tenant, token_id = named
     stored = await res.access_tokens.get(tenant, token_id)
     now = res.clock()
-    if stored is None or not live(stored, now):
+    if stored is None or not live(stored, now) or stored.scope not in _TENANT_SCOPES:
         return None
     if not hmac.compare_digest(stored.digest, token_digest(token)):
         return None

@@ -8,10 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from app.service.access import ADMIN, Principal, Scope, authenticate, still_valid
+from app.service.access import (
+    ADMIN,
+    Principal,
+    Scope,
+    authenticate,
+    new_tenant_token,
+    still_valid,
+    token_digest,
+)
 from app.service.errors import TooManyTokens
 from app.service.resources import Resources
 from app.service.tokens import MAX_TOKENS_PER_TENANT, issue_token, list_tokens
+from app.store.access_tokens import StoredToken
 from tests.factories import TENANT
 from tests.fakes import NOW
 
@@ -79,4 +88,19 @@ async def test_the_admin_session_stays_and_a_forged_principal_does_not(res: Reso
     ["", "les_", "les_acme", "les_acme_0123456789ab", "les_acme_0123456789ab_", "les_ACME_x_y"],
 )
 async def test_a_malformed_token_stands_for_nobody(res: Resources, token: str) -> None:
+    assert await authenticate(res, token) is None
+
+
+async def test_a_stored_record_claiming_the_admin_scope_stands_for_nobody(res: Resources) -> None:
+    token, token_id = new_tenant_token(TENANT)
+    forged = StoredToken(
+        id=token_id,
+        tenant=TENANT,
+        scope="admin",
+        name="forged",
+        digest=token_digest(token),
+        created_at=NOW,
+        expires_at=NOW + DAY,
+    )
+    assert await res.access_tokens.add(forged, limit=MAX_TOKENS_PER_TENANT)
     assert await authenticate(res, token) is None
