@@ -426,6 +426,10 @@ def _sync_paths() -> dict[str, Schema]:
                     ),
                 },
                 requestBody=_body(SyncTrigger, required=False, **_TRIGGER_EXAMPLES),
+                description=(
+                    "`confirm_suspensions`, `dismiss` and `accept_skip_field_loss` resolve a held"
+                    " run: a `sync` token gets a 403 naming `resolve_held`."
+                ),
             ),
             "get": _guarded(
                 "syncStatus",
