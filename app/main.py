@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.errors import EXCEPTION_HANDLERS, ApiError, error_response
-from app.api.routes import health, metrics, openapi, sync, tenants, webhooks
+from app.api.routes import access, health, metrics, openapi, sync, tenants, webhooks
 from app.logs import configure_logging
 from app.service.context import Clock, system_clock
 from app.service.resources import Resources
@@ -53,6 +53,7 @@ def create_app(
             *health.routes,
             *metrics.routes,
             *tenants.routes,
+            *access.routes,
             *webhooks.routes,
             *sync.routes,
             *openapi.routes,

@@ -1,5 +1,11 @@
-"""Who may call: the admin bearer token of `/tenants/*`, `/sync/*` and `/metrics` (service.md
-`ADMIN_TOKEN`), and the guards every admin route goes through."""
+"""Who may call: the bearer token of `/tenants/*`, `/sync/*` and `/metrics` (the `ADMIN_TOKEN`
+or a tenant token, app/service/access.py), and the guards every such route goes through. Each
+route names the `Action` it performs; `Principal.allows` decides.
+
+The order of the answers: 401 without a token that stands for somebody; 404 for a malformed
+tenant name, and for another tenant than a tenant token's own (a token does not learn which
+tenants exist); 403 for an action its scope does not allow, naming the action; then the route.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,15 @@ from starlette.responses import Response
 
 from app.api.errors import ApiError, ErrorCode
 from app.schemas.tenant import validate_tenant_name
-from app.secret import Secret
-from app.service.access import ADMIN_NAME, is_admin_token
+from app.service.access import Action, Principal, authenticate
 from app.service.resources import Resources
 from app.service.tenants import get_tenant
 
-UNAUTHORIZED_DETAIL = "a valid admin bearer token is required"
-# The name a held run's resolution records for the token that confirmed or dismissed it.
-ADMIN_OPERATOR = ADMIN_NAME
+UNAUTHORIZED_DETAIL = "a valid bearer token is required"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 TenantEndpoint = Callable[[Request, Resources, str], Awaitable[Response]]
+Guard = Callable[[Endpoint], Endpoint]
 
 
 def resources_of(request: Request) -> Resources:
@@ -38,44 +42,69 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
-def require_admin(request: Request, admin_token: Secret) -> None:
-    """Raise a 401 `ApiError` unless the request carries the admin token."""
-    token = bearer_token(request)
-    if token is None or not is_admin_token(token, admin_token):
+async def authenticated(request: Request) -> Principal:
+    """The caller, kept on the request for `principal_of`; a 401 `ApiError` for nobody."""
+    principal = await authenticate(resources_of(request), bearer_token(request))
+    if principal is None:
         raise ApiError.of(
             ErrorCode.UNAUTHORIZED, UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"}
         )
+    request.state.principal = principal
+    return principal
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller a guard has authenticated."""
+    principal: Principal = request.state.principal
+    return principal
 
 
 def operator_of(request: Request) -> str:
-    """The name of the token an admin request carries, as runs record it. There is one
-    token, the admin's, until scoped tokens come; `admin` has checked it already."""
-    return ADMIN_OPERATOR
+    """The name of the token a request carries (a token id, or `admin`), as runs and the
+    audit list record it."""
+    return principal_of(request).name
 
 
-def admin(endpoint: Endpoint) -> Endpoint:
-    """The admin token first, then a well-formed tenant name when the path has one."""
-
-    @wraps(endpoint)
-    async def guarded(request: Request) -> Response:
-        require_admin(request, resources_of(request).settings.admin_token)
-        tenant = request.path_params.get("tenant")
-        if tenant is not None:
-            validate_tenant_name(tenant)
-        return await endpoint(request)
-
-    return guarded
+def require(principal: Principal, action: Action, tenant: str | None = None) -> None:
+    """A 404 for a tenant not the token's own, a 403 naming the action its scope lacks."""
+    if tenant is not None and principal.tenant not in (None, tenant):
+        raise ApiError.unknown_tenant()
+    if not principal.allows(action, tenant):
+        raise ApiError.forbidden(f"a {principal.scope} token may not {action.value}")
 
 
-def known_tenant(endpoint: TenantEndpoint) -> Endpoint:
-    """`admin`, then a tenant that exists; the endpoint gets the resources and the name."""
+def guarded(action: Action) -> Guard:
+    """The bearer token first, then a well-formed tenant name when the path has one, then
+    whether the caller may do `action` (on that tenant)."""
 
-    @admin
-    @wraps(endpoint)
-    async def guarded(request: Request) -> Response:
-        res, tenant = resources_of(request), request.path_params["tenant"]
-        if await get_tenant(res, tenant) is None:
-            raise ApiError.unknown_tenant()
-        return await endpoint(request, res, tenant)
+    def guard(endpoint: Endpoint) -> Endpoint:
+        @wraps(endpoint)
+        async def checked(request: Request) -> Response:
+            principal = await authenticated(request)
+            tenant = request.path_params.get("tenant")
+            if tenant is not None:
+                validate_tenant_name(tenant)
+            require(principal, action, tenant)
+            return await endpoint(request)
 
-    return guarded
+        return checked
+
+    return guard
+
+
+def known_tenant(action: Action) -> Callable[[TenantEndpoint], Endpoint]:
+    """`guarded(action)`, then a tenant that exists; the endpoint gets the resources and the
+    name."""
+
+    def guard(endpoint: TenantEndpoint) -> Endpoint:
+        @guarded(action)
+        @wraps(endpoint)
+        async def checked(request: Request) -> Response:
+            res, tenant = resources_of(request), request.path_params["tenant"]
+            if await get_tenant(res, tenant) is None:
+                raise ApiError.unknown_tenant()
+            return await endpoint(request, res, tenant)
+
+        return checked
+
+    return guard

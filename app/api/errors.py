@@ -17,7 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.schemas.errors import InvalidDocument, InvalidName, NotJson
-from app.service.errors import BadTrigger, RunConflict, TenantUnreadable, Unavailable, UnknownRun
+from app.service.errors import (
+    BadTrigger,
+    Forbidden,
+    RunConflict,
+    TenantUnreadable,
+    TooManyTokens,
+    Unavailable,
+    UnknownRun,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +33,15 @@ log = logging.getLogger(__name__)
 class ErrorCode(StrEnum):
     """Every code an answer can carry; `STATUS_OF` gives the status each goes with."""
 
-    UNAUTHORIZED = "unauthorized"  # no or wrong admin bearer token
-    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"  # no bearer token, or one that stands for nobody
+    FORBIDDEN = "forbidden"  # the token's scope does not allow this (the detail names what)
     NOT_FOUND = "not_found"  # no such route
     METHOD_NOT_ALLOWED = "method_not_allowed"
     HTTP_ERROR = "http_error"  # any other status Starlette raises
     UNKNOWN_TENANT = "unknown_tenant"  # the tenant name is invalid or names no tenant
     UNKNOWN_RUN = "unknown_run"  # a run id in the path or the trigger names no run
-    CONFLICT = "conflict"  # a trigger the tenant's runs refuse now (a running run, a resolved one)
+    UNKNOWN_TOKEN = "unknown_token"  # noqa: S105 - a token id in the path names no live token
+    CONFLICT = "conflict"  # a trigger the runs refuse now (a running run...), a token too many
     BAD_USER = "bad_user"  # a user id in the path is not a positive integer
     BAD_JSON = "bad_json"  # the body is not JSON (or, for a webhook, not a JSON object)
     INVALID_BODY = "invalid_body"  # JSON, but not a valid tenant config or sync trigger
@@ -52,6 +61,7 @@ STATUS_OF: Final[Mapping[ErrorCode, int]] = {
     ErrorCode.HTTP_ERROR: 400,
     ErrorCode.UNKNOWN_TENANT: 404,
     ErrorCode.UNKNOWN_RUN: 404,
+    ErrorCode.UNKNOWN_TOKEN: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.BAD_USER: 400,
     ErrorCode.BAD_JSON: 400,
@@ -99,6 +109,14 @@ class ApiError(Exception):
         # The same code for an invalid name and an absent tenant: a name that cannot be
         # stored is simply one no tenant has.
         return cls.of(ErrorCode.UNKNOWN_TENANT, detail)
+
+    @classmethod
+    def forbidden(cls, detail: str) -> ApiError:
+        return cls.of(ErrorCode.FORBIDDEN, detail)
+
+    @classmethod
+    def unknown_token(cls) -> ApiError:
+        return cls.of(ErrorCode.UNKNOWN_TOKEN, "no such token (or it expired)")
 
     @classmethod
     def unknown_run(cls) -> ApiError:
@@ -174,6 +192,15 @@ async def trigger_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(ApiError.invalid_body(str(exc)))
 
 
+async def refusal_handler(request: Request, exc: Exception) -> Response:
+    """What the caller's token may not do, or a token too many: the message names the
+    setting or the limit, never a value."""
+    if isinstance(exc, Forbidden):
+        return error_response(ApiError.forbidden(str(exc)))
+    assert isinstance(exc, TooManyTokens)
+    return error_response(ApiError.conflict(str(exc)))
+
+
 async def invalid_document_handler(request: Request, exc: Exception) -> Response:
     """A body (or a tenant name) that breaks its schema; the message names the path."""
     assert isinstance(exc, InvalidDocument)
@@ -192,5 +219,7 @@ EXCEPTION_HANDLERS: Final = {
     RunConflict: trigger_error_handler,
     UnknownRun: trigger_error_handler,
     BadTrigger: trigger_error_handler,
+    Forbidden: refusal_handler,
+    TooManyTokens: refusal_handler,
     InvalidDocument: invalid_document_handler,
 }

@@ -15,21 +15,26 @@ import msgspec
 
 from app.api.errors import ErrorCode
 from app.api.responses import (
+    AuditLog,
     ErrorBody,
     Health,
     LuccaEvent,
+    NewToken,
     RunStarted,
     SyncStatus,
     TenantList,
+    TokenList,
     UserHistory,
     WebhookAccepted,
 )
 from app.api.responses import Run as RunDocument
+from app.api.routes.access import MAX_BODY_BYTES as TOKEN_MAX_BODY_BYTES
 from app.api.routes.tenants import MAX_BODY_BYTES as TENANT_MAX_BODY_BYTES
 from app.api.routes.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
-from app.api.schemas import SyncTrigger
+from app.api.schemas import SyncTrigger, TokenRequest
 from app.schemas.common import RUN_ID_PATTERN, TENANT_PATTERN, USER_ID_PATTERN
 from app.schemas.tenant import TenantBody, TenantView
+from app.service.access import TOKEN_ID_RE, Action, Scope, scopes_allowing
 
 Schema = dict[str, Any]
 
@@ -47,8 +52,13 @@ _COMPONENTS: Final = (
     RunDocument,
     SyncStatus,
     UserHistory,
+    TokenRequest,
+    NewToken,
+    TokenList,
+    AuditLog,
 )
 ADMIN: Final[list[dict[str, list[str]]]] = [{"adminBearer": []}]
+ADMIN_OR_TENANT: Final[list[dict[str, list[str]]]] = [{"adminBearer": []}, {"tenantBearer": []}]
 
 # The contract's example; "***" keeps a stored secret (the example never carries one).
 _TENANT_EXAMPLE: Final = {
@@ -126,7 +136,9 @@ _TENANT: Final = _path_param(
     "acme",
 )
 _UNAUTHORIZED: Final = {
-    **_error("Missing or wrong admin bearer token.", ErrorCode.UNAUTHORIZED),
+    **_error(
+        "Missing bearer token, or one that is wrong, revoked or expired.", ErrorCode.UNAUTHORIZED
+    ),
     "headers": {
         "WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}, "required": True}
     },
@@ -148,10 +160,23 @@ _BAD_BODY: Final = _error(
 )
 
 
-def _admin(operation_id: str, responses: Schema, **extra: Any) -> Schema:
-    """An operation behind the admin bearer: it may also answer 401 and 503."""
-    every = {"401": _UNAUTHORIZED, "503": _UNAVAILABLE, **responses}
-    return {"operationId": operation_id, "security": ADMIN, **extra, "responses": every}
+_FORBIDDEN: Final = _error(
+    "The token's scope does not allow this (the detail names the action or the setting).",
+    ErrorCode.FORBIDDEN,
+)
+
+
+def _guarded(operation_id: str, action: Action, responses: Schema, **extra: Any) -> Schema:
+    """An operation behind a bearer token: it may also answer 401, 403 and 503."""
+    scopes = scopes_allowing(action)
+    every = {"401": _UNAUTHORIZED, "403": _FORBIDDEN, "503": _UNAVAILABLE, **responses}
+    return {
+        "operationId": operation_id,
+        "security": ADMIN if scopes == (Scope.ADMIN,) else ADMIN_OR_TENANT,
+        "x-scopes": [scope.value for scope in scopes],
+        **extra,
+        "responses": every,
+    }
 
 
 def _health_paths() -> dict[str, Schema]:
@@ -178,7 +203,12 @@ def _health_paths() -> dict[str, Schema]:
                 "operationId": "metrics",
                 "summary": "Prometheus metrics (text exposition format); labels name tenants.",
                 "security": ADMIN,
-                "responses": {"200": _text("The metrics."), "401": _UNAUTHORIZED},
+                "x-scopes": [Scope.ADMIN.value],
+                "responses": {
+                    "200": _text("The metrics."),
+                    "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
+                },
             }
         },
         "/openapi.json": {
@@ -194,32 +224,108 @@ def _health_paths() -> dict[str, Schema]:
 def _tenant_paths() -> dict[str, Schema]:
     return {
         "/tenants": {
-            "get": _admin("listTenants", {"200": _json(TenantList, "Every tenant's name, sorted.")})
+            "get": _guarded(
+                "listTenants",
+                Action.LIST_TENANTS,
+                {"200": _json(TenantList, "Every tenant's name, sorted.")},
+            )
         },
         "/tenants/{tenant}": {
             "parameters": [_TENANT],
-            "get": _admin(
+            "get": _guarded(
                 "getTenant",
+                Action.READ_STATUS,
                 {
                     "200": _json(TenantView, "The config, secrets redacted."),
                     "404": _NO_TENANT,
                     "500": _UNREADABLE,
                 },
             ),
-            "put": _admin(
+            "put": _guarded(
                 "putTenant",
+                Action.CONFIGURE,
                 {
                     "200": _json(TenantView, "Replaced; the stored config."),
                     "201": _json(TenantView, "Created; the stored config."),
-                    "400": _BAD_BODY,
+                    "400": _error(
+                        "Not JSON, or not a valid config, or a destination changed without its"
+                        " secret (the detail names the field, never a value).",
+                        ErrorCode.BAD_JSON,
+                        ErrorCode.INVALID_BODY,
+                    ),
                     "404": _NO_TENANT,
                     "413": _text(f"Body over {TENANT_MAX_BODY_BYTES} bytes."),
                     "500": _UNREADABLE,
                 },
                 requestBody=_body(TenantBody, required=True, contract={"value": _TENANT_EXAMPLE}),
             ),
-            "delete": _admin(
-                "deleteTenant", {"204": {"description": "Deleted."}, "404": _NO_TENANT}
+            "delete": _guarded(
+                "deleteTenant",
+                Action.DELETE_TENANT,
+                {"204": {"description": "Deleted."}, "404": _NO_TENANT},
+            ),
+        },
+        **_access_paths(),
+    }
+
+
+def _access_paths() -> dict[str, Schema]:
+    token_id = _path_param(
+        "token_id", f"^{TOKEN_ID_RE.pattern}$", "A token's id as issued.", "3f9a2b1c0d4e"
+    )
+    return {
+        "/tenants/{tenant}/tokens": {
+            "parameters": [_TENANT],
+            "post": _guarded(
+                "issueToken",
+                Action.MANAGE_TOKENS,
+                {
+                    "201": _json(NewToken, "Issued; `token` is shown here and never again."),
+                    "400": _BAD_BODY,
+                    "404": _NO_TENANT,
+                    "409": _error("The tenant holds the most tokens it may.", ErrorCode.CONFLICT),
+                    "413": _text(f"Body over {TOKEN_MAX_BODY_BYTES} bytes."),
+                },
+                requestBody=_body(
+                    TokenRequest,
+                    required=True,
+                    backend={"value": {"scope": "sync", "name": "elevo-backend"}},
+                ),
+            ),
+            "get": _guarded(
+                "listTokens",
+                Action.MANAGE_TOKENS,
+                {
+                    "200": _json(TokenList, "The live tokens, never a token itself."),
+                    "404": _NO_TENANT,
+                },
+            ),
+        },
+        "/tenants/{tenant}/tokens/{token_id}": {
+            "parameters": [_TENANT, token_id],
+            "delete": _guarded(
+                "revokeToken",
+                Action.MANAGE_TOKENS,
+                {
+                    "204": {"description": "Revoked: it stands for nobody from now on."},
+                    "404": _error(
+                        "No such tenant, or no such token (or it expired).",
+                        ErrorCode.UNKNOWN_TENANT,
+                        ErrorCode.UNKNOWN_TOKEN,
+                        ErrorCode.NOT_FOUND,
+                    ),
+                },
+            ),
+        },
+        "/tenants/{tenant}/audit": {
+            "parameters": [_TENANT],
+            "get": _guarded(
+                "tenantAudit",
+                Action.READ_STATUS,
+                {
+                    "200": _json(AuditLog, "Who changed the tenant, newest first."),
+                    "404": _NO_TENANT,
+                },
             ),
         },
     }
@@ -297,8 +403,9 @@ def _sync_paths() -> dict[str, Schema]:
     return {
         "/sync/{tenant}": {
             "parameters": [_TENANT],
-            "post": _admin(
+            "post": _guarded(
                 "triggerSync",
+                Action.START_RUN,
                 {
                     "202": _json(
                         RunStarted,
@@ -319,20 +426,28 @@ def _sync_paths() -> dict[str, Schema]:
                     ),
                 },
                 requestBody=_body(SyncTrigger, required=False, **_TRIGGER_EXAMPLES),
+                description=(
+                    "`confirm_suspensions`, `dismiss` and `accept_skip_field_loss` resolve a held"
+                    " run: a `sync` token gets a 403 naming `resolve_held`."
+                ),
             ),
-            "get": _admin(
+            "get": _guarded(
                 "syncStatus",
+                Action.READ_STATUS,
                 {"200": _json(SyncStatus, "The tenant's sync status."), "404": _NO_TENANT},
             ),
         },
         "/sync/{tenant}/runs/{run_id}": {
             "parameters": [_TENANT, run_id],
-            "get": _admin("getRun", {"200": _json(RunDocument, "The run."), "404": no_run}),
+            "get": _guarded(
+                "getRun", Action.READ_RUNS, {"200": _json(RunDocument, "The run."), "404": no_run}
+            ),
         },
         "/sync/{tenant}/users/{user_id}": {
             "parameters": [_TENANT, user_id],
-            "get": _admin(
+            "get": _guarded(
                 "userHistory",
+                Action.READ_STATUS,
                 {
                     "200": _json(UserHistory, "Every decision and write, newest first."),
                     "400": _error("The user id is not a positive integer.", ErrorCode.BAD_USER),
@@ -369,8 +484,20 @@ def openapi_document() -> dict[str, Any]:
                 "adminBearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "ADMIN_TOKEN, for /tenants/* and /sync/*.",
-                }
+                    "description": "ADMIN_TOKEN: every route, every tenant.",
+                },
+                "tenantBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "A tenant token (`les_...`, POST /tenants/{tenant}/tokens), of its one"
+                        " tenant: scope `sync` starts runs and reads them; scope `operator` also"
+                        " reads the tenant's status, histories, config and audit, resolves held"
+                        " runs and changes settings other than secrets and destinations. Each"
+                        " operation's `x-scopes` lists the scopes it admits; another tenant's"
+                        " answers 404 as an unknown one does."
+                    ),
+                },
             },
             "schemas": _schemas(),
         },

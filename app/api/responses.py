@@ -144,3 +144,64 @@ class UserHistory(Struct):
     tenant: str
     user: str
     history: list[PlanEntry]
+
+
+# -- tenant tokens and the audit list (issue 12) ------------------------------------------------
+
+TokenScope = Literal["sync", "operator"]
+
+
+class TokenInfo(Struct, kw_only=True):
+    """A tenant token as listed: never the token itself."""
+
+    id: Annotated[str, Meta(description="What audit entries and resolutions name as `by`.")]
+    name: str
+    scope: TokenScope
+    created_at: str
+    expires_at: str
+    last_used_at: str | None
+
+
+class NewToken(TokenInfo, kw_only=True):
+    token: Annotated[
+        str,
+        Meta(description="The bearer token: shown in this answer only, stored as its SHA-256."),
+    ]
+
+
+class TokenList(Struct):
+    tenant: str
+    tokens: list[TokenInfo]
+
+
+AuditAction = Literal[
+    "create",
+    "configure",
+    "delete",
+    "issue_token",
+    "revoke_token",
+    "confirm",
+    "dismiss",
+    "accept_skip_field_loss",
+]
+
+
+class AuditEntry(Struct, kw_only=True):
+    at: str
+    by: Annotated[str, Meta(description="The token that did it: a token id, or `admin`.")]
+    action: AuditAction
+    changed: (
+        Annotated[list[str], Meta(description="The settings a configuration changed, by path.")]
+        | UnsetType
+    ) = UNSET
+    token: str | UnsetType = UNSET
+    scope: TokenScope | UnsetType = UNSET
+    run: str | UnsetType = UNSET
+    by_run: str | UnsetType = UNSET
+
+
+class AuditLog(Struct):
+    """Who changed the tenant, newest first (at most 200 entries, kept RUN_RETENTION_SECONDS)."""
+
+    tenant: str
+    entries: list[AuditEntry]

@@ -8,7 +8,14 @@ from typing import Annotated, Final, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.core.lucca_user import user_id_of
-from app.schemas.common import RUN_ID_PATTERN, USER_ID_PATTERN, convert, loads, require
+from app.schemas.common import (
+    RUN_ID_PATTERN,
+    USER_ID_PATTERN,
+    convert,
+    loads,
+    require,
+    whole,
+)
 from app.service.runs import Dismissal, RunRequest
 
 MAX_USERS_PER_REQUEST: Final = 10_000
@@ -98,3 +105,32 @@ def parse_trigger(raw: bytes) -> RunRequest | Dismissal:
         confirm_unnamed=confirm is True,
         accept_skip_field_loss=trigger.accept_skip_field_loss,
     )
+
+
+# -- POST /tenants/{tenant}/tokens --------------------------------------------------------------
+
+TOKEN_NAME_PATTERN: Final = "^[A-Za-z0-9 ._:@-]{1,64}$"  # noqa: S105 - a regex
+DEFAULT_TOKEN_DAYS: Final = 90
+MAX_TOKEN_DAYS: Final = 365
+
+
+class TokenRequest(Struct, forbid_unknown_fields=True):
+    """A tenant token to issue: `sync` starts runs and reads them (the Elevo backend);
+    `operator` also reads the tenant's status, histories and config, resolves held runs and
+    changes settings other than secrets and destinations."""
+
+    scope: Literal["sync", "operator"]
+    name: Annotated[
+        str, Meta(pattern=TOKEN_NAME_PATTERN, description="Who holds it, e.g. 'elevo-backend'.")
+    ]
+    expires_in_days: Annotated[int, Meta(ge=1, le=MAX_TOKEN_DAYS)] = DEFAULT_TOKEN_DAYS
+
+    def __post_init__(self) -> None:
+        require(
+            whole(TOKEN_NAME_PATTERN, self.name),
+            "`name` must be 1 to 64 letters, digits, spaces or '._:@-'",
+        )
+
+
+def parse_token_request(raw: bytes) -> TokenRequest:
+    return convert(loads(raw), TokenRequest)

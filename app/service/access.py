@@ -5,20 +5,30 @@ decides on its own.
 Scopes (issue 12, least privilege): `admin` (the `ADMIN_TOKEN`, every tenant), `operator` (one
 tenant: read everything of it, start runs, resolve held runs, pause, change settings other than
 secrets and destinations) and `sync` (one tenant: start runs and read them, what Elevo's backend
-needs for `/sync`). Tenant tokens are issued by the admin API and stored hashed.
+needs for `/sync`). Tenant tokens are issued by the admin API (app/service/tokens.py) and
+stored by their SHA-256 (app/store/access_tokens.py); they expire, and revoking one takes
+effect on the next request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
+from app.schemas.common import TENANT_RE
 from app.secret import Secret
 from app.service.resources import Resources
+from app.store.access_tokens import StoredToken
 
 ADMIN_NAME = "admin"
+# A token's "last used" is written at most this often: not one Redis write per request.
+LAST_USED_PRECISION: Final = timedelta(minutes=1)
 
 
 class Scope(StrEnum):
@@ -59,6 +69,11 @@ _ALLOWED: dict[Scope, frozenset[Action]] = {
 }
 
 
+def scopes_allowing(action: Action) -> tuple[Scope, ...]:
+    """The scopes whose tokens may do `action` (what the OpenAPI document says of a route)."""
+    return tuple(scope for scope in Scope if action in _ALLOWED[scope])
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """A caller: `name` is what audit records show (`admin`, or a tenant token's id),
@@ -78,6 +93,8 @@ class Principal:
 
 
 ADMIN = Principal(ADMIN_NAME, Scope.ADMIN)
+# What a tenant token may be; a stored record claiming another scope stands for nobody.
+_TENANT_SCOPES: Final = frozenset({Scope.OPERATOR.value, Scope.SYNC.value})
 
 
 def is_admin_token(token: str, admin_token: Secret) -> bool:
@@ -87,17 +104,66 @@ def is_admin_token(token: str, admin_token: Secret) -> bool:
     return hmac.compare_digest(given, expected)
 
 
+# -- tenant tokens: `les_{tenant}_{id}_{secret}` ----------------------------------------------
+# The tenant and the id say which record to check the token's SHA-256 against; the secret is
+# 256 random bits. A tenant name and an id hold no "_", the secret may.
+
+TOKEN_PREFIX: Final = "les_"  # noqa: S105 - a prefix, not a secret
+TOKEN_ID_RE: Final = re.compile(r"[0-9a-f]{12}")
+_SECRET_BYTES: Final = 32
+_MAX_TOKEN_LENGTH: Final = 200
+
+
+def new_tenant_token(tenant: str) -> tuple[str, str]:
+    """A fresh token of `tenant`, and its id."""
+    token_id = secrets.token_hex(6)
+    return f"{TOKEN_PREFIX}{tenant}_{token_id}_{secrets.token_urlsafe(_SECRET_BYTES)}", token_id
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _tenant_and_id(token: str) -> tuple[str, str] | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    tenant, _, rest = token.removeprefix(TOKEN_PREFIX).partition("_")
+    token_id, _, secret = rest.partition("_")
+    if not (TENANT_RE.fullmatch(tenant) and TOKEN_ID_RE.fullmatch(token_id) and secret):
+        return None
+    return tenant, token_id
+
+
+def live(token: StoredToken, now: datetime) -> bool:
+    return now < token.expires_at
+
+
 async def authenticate(res: Resources, token: str | None) -> Principal | None:
-    """The principal a bearer token stands for, or None when it stands for nobody.
-    Only the admin token is known until tenant tokens are stored (issue 12, point 2)."""
+    """The principal a bearer token stands for, or None when it stands for nobody: the admin
+    token, or a tenant token neither revoked nor expired."""
     if not token:
         return None
     if is_admin_token(token, res.settings.admin_token):
         return ADMIN
-    return None
+    named = _tenant_and_id(token)
+    if named is None:
+        return None
+    tenant, token_id = named
+    stored = await res.access_tokens.get(tenant, token_id)
+    now = res.clock()
+    if stored is None or not live(stored, now) or stored.scope not in _TENANT_SCOPES:
+        return None
+    if not hmac.compare_digest(stored.digest, token_digest(token)):
+        return None
+    if stored.last_used_at is None or now - stored.last_used_at >= LAST_USED_PRECISION:
+        await res.access_tokens.touch(tenant, token_id, now)
+    return Principal(token_id, Scope(stored.scope), tenant)
 
 
 async def still_valid(res: Resources, principal: Principal) -> bool:
     """Whether a principal signed in earlier (a console session) still stands: the admin
     always does; a tenant token stops standing once revoked or expired."""
-    return principal.scope is Scope.ADMIN
+    if principal.tenant is None:
+        return principal.scope is Scope.ADMIN
+    stored = await res.access_tokens.get(principal.tenant, principal.name)
+    return stored is not None and live(stored, res.clock()) and stored.scope == principal.scope

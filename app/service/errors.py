@@ -21,3 +21,11 @@ class UnknownRun(Exception):
 
 class RunConflict(Exception):
     """A trigger the tenant's runs refuse now (a 409); the message names the run in the way."""
+
+
+class TooManyTokens(Exception):
+    """The tenant holds as many tokens as it may (a 409); one must be revoked first."""
+
+
+class Forbidden(Exception):
+    """The caller's token may not do this (a 403); the message names what it may not do."""

@@ -15,6 +15,8 @@ from app.serialization import job_deserializer, job_serializer
 from app.service.batcher import LuccaBatcher
 from app.service.context import Clock, TenantContexts, system_clock
 from app.settings import Settings
+from app.store.access_tokens import AccessTokens
+from app.store.audit import AuditLog
 from app.store.budget import LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
@@ -44,6 +46,8 @@ class Resources:
     full_run_lock: FullRunLock
     budget: LuccaBudget
     batcher: LuccaBatcher
+    access_tokens: AccessTokens
+    audit: AuditLog
     clock: Clock
 
     @classmethod
@@ -73,6 +77,8 @@ class Resources:
             batcher=LuccaBatcher(
                 budget, LuccaReadCache(redis), window=settings.lucca_batch_window_seconds
             ),
+            access_tokens=AccessTokens(redis),
+            audit=AuditLog(redis, settings.run_retention_seconds),
             clock=clock,
         )
 

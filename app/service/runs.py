@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from app.service import held_runs, jobs
+from app.service import audit, held_runs, jobs
 from app.service.errors import RunConflict
 from app.service.resources import Resources
 from app.service.skip_field import start_afresh
@@ -142,14 +142,22 @@ async def request_run(
     """What POST /sync/{tenant} asks, by the token named `operator`: a run started (or the
     full run it joined), or a held run dismissed; its id."""
     if isinstance(request, Dismissal):
-        return await held_runs.dismiss(res, tenant, request.run_id, operator=operator)
+        dismissed = await held_runs.dismiss(res, tenant, request.run_id, operator=operator)
+        await audit.record(res, tenant, audit.AuditAction.DISMISS, by=operator, run=dismissed)
+        return dismissed
     if request.accept_skip_field_loss:
         # The customer removed the checkbox on purpose: lift the flag and forget who was last
         # seen excluded; the full run that follows applies what the loss held.
         await start_afresh(res, tenant)
-    return await start_run(
+        await audit.record(res, tenant, audit.AuditAction.ACCEPT_SKIP_FIELD_LOSS, by=operator)
+    run_id = await start_run(
         res, tenant, request, trigger=Trigger(TriggerKind.API), operator=operator
     )
+    if request.confirms is not None and not request.dry_run:
+        await audit.record(
+            res, tenant, audit.AuditAction.CONFIRM, by=operator, run=request.confirms, by_run=run_id
+        )
+    return run_id
 
 
 async def fail_run(res: Resources, tenant: str, run_id: str, reason: str) -> str:

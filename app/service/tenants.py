@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 
 from app.core.tenant import TenantConfig
-from app.service.errors import TenantUnreadable
+from app.schemas.tenant_update import TenantUpdate
+from app.service import audit
+from app.service.access import Action, Principal
+from app.service.errors import Forbidden, TenantUnreadable
 from app.service.resources import Resources
 from app.service.runs import FULL_RUN, purge_tenant_state, start_run
 from app.service.skip_field import start_afresh
@@ -33,6 +36,26 @@ async def replaceable_config(res: Resources, tenant: str) -> TenantConfig | None
         return None
 
 
+async def configure_tenant(res: Resources, update: TenantUpdate, *, by: Principal) -> bool:
+    """A PUT by `by`; True when the tenant is new. Changing a secret or a destination (where a
+    secret is sent) takes the admin: Forbidden otherwise, naming the first such setting."""
+    tenant = update.config.tenant
+    guarded = update.guarded
+    if guarded and not by.allows(Action.CONFIGURE_SECRETS, tenant):
+        raise Forbidden(
+            f"a {by.scope} token may not change `{guarded[0]}`: secrets and destinations take"
+            " the admin token"
+        )
+    created = await put_tenant(res, update.config)
+    if created:
+        await audit.record(res, tenant, audit.AuditAction.CREATE, by=by.name)
+    else:
+        await audit.record(
+            res, tenant, audit.AuditAction.CONFIGURE, by=by.name, changed=list(update.changed)
+        )
+    return created
+
+
 async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     """Store the config; True when the tenant is new.
 
@@ -54,12 +77,14 @@ async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     return created
 
 
-async def delete_tenant(res: Resources, tenant: str) -> bool:
-    """Forget the tenant and purge its sync state; False when there was no such tenant."""
+async def delete_tenant(res: Resources, tenant: str, *, by: str) -> bool:
+    """Forget the tenant and purge its sync state and tokens; False when there was no such
+    tenant. The audit list outlives it."""
     if not await res.tenants.delete(tenant):
         return False
     res.contexts.forget(tenant)
     await purge_tenant_state(res, tenant)
+    await audit.record(res, tenant, audit.AuditAction.DELETE, by=by)
     return True
 
 

@@ -192,3 +192,23 @@ def tenant_pattern(tenant: str) -> str:
 def active_full_run(tenant: str) -> str:
     """The id of the tenant's running full reconciliation, if one runs."""
     return f"t:{tenant}:full-run"
+
+
+# -- access: tenant tokens, and who did what --------------------------------------------------
+
+
+def access_token(tenant: str, token_id: str) -> str:
+    """Hash of one tenant token: the SHA-256 of the token (never the token), its scope, name
+    and times; it expires with the token. Under `t:{tenant}:`, so a deleted tenant's go too."""
+    return f"t:{tenant}:access-token:{token_id}"
+
+
+def access_tokens(tenant: str) -> str:
+    """Sorted set of the tenant's token ids, scored by their expiry time."""
+    return f"t:{tenant}:access-tokens"
+
+
+def audit(tenant: str) -> str:
+    """List of who changed the tenant (its configuration, tokens, held runs), newest first.
+    Outside `t:{tenant}:`: a tenant's deletion stays on record after its purge (it expires)."""
+    return f"audit:{tenant}"

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from app.api.auth import bearer_token, require_admin
+from app.api.auth import bearer_token, require
 from app.api.errors import ApiError, ErrorCode
 from app.secret import Secret
+from app.service.access import ADMIN, Action, Principal, Scope, is_admin_token
 
 TOKEN = "admin-token-5f4e3d2c1b"
 
@@ -43,25 +44,55 @@ def test_no_header() -> None:
     assert bearer_token(request()) is None
 
 
-def test_require_admin_accepts_the_token() -> None:
-    require_admin(request(("Authorization", f"Bearer {TOKEN}")), Secret(TOKEN))
+def test_the_admin_token_is_recognised() -> None:
+    assert is_admin_token(TOKEN, Secret(TOKEN))
 
 
 @pytest.mark.parametrize(
-    "headers",
+    "token", ["nope", TOKEN[:-1], TOKEN + TOKEN, TOKEN.upper(), "é", f"Bearer {TOKEN}"]
+)
+def test_any_other_token_is_not_the_admins(token: str) -> None:
+    assert not is_admin_token(token, Secret(TOKEN))
+
+
+SYNC = Principal("0123456789ab", Scope.SYNC, "acme")
+OPERATOR = Principal("ba9876543210", Scope.OPERATOR, "acme")
+
+
+def test_require_lets_each_scope_do_what_it_may() -> None:
+    require(ADMIN, Action.DELETE_TENANT, "beta")
+    require(ADMIN, Action.LIST_TENANTS)
+    require(SYNC, Action.START_RUN, "acme")
+    require(SYNC, Action.READ_RUNS, "acme")
+    require(OPERATOR, Action.RESOLVE_HELD, "acme")
+    require(OPERATOR, Action.CONFIGURE, "acme")
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "tenant"),
     [
-        (),
-        (("Authorization", "Bearer nope"),),
-        (("Authorization", f"Bearer {TOKEN[:-1]}"),),
-        (("Authorization", f"Bearer {TOKEN}{TOKEN}"),),
-        (("Authorization", f"Basic {TOKEN}"),),
-        (("Authorization", f"Bearer {TOKEN.upper()}"),),
-        (("Authorization", "Bearer é"),),
+        (SYNC, Action.RESOLVE_HELD, "acme"),
+        (SYNC, Action.READ_STATUS, "acme"),
+        (SYNC, Action.CONFIGURE, "acme"),
+        (OPERATOR, Action.CONFIGURE_SECRETS, "acme"),
+        (OPERATOR, Action.DELETE_TENANT, "acme"),
+        (OPERATOR, Action.MANAGE_TOKENS, "acme"),
+        (OPERATOR, Action.LIST_TENANTS, None),
+        (OPERATOR, Action.METRICS, None),
     ],
 )
-def test_require_admin_refuses(headers: tuple[tuple[str, str], ...]) -> None:
+def test_require_refuses_what_a_scope_lacks_naming_it(
+    principal: Principal, action: Action, tenant: str | None
+) -> None:
     with pytest.raises(ApiError) as info:
-        require_admin(request(*headers), Secret(TOKEN))
-    assert (info.value.status, info.value.code) == (401, ErrorCode.UNAUTHORIZED)
-    assert info.value.headers == {"WWW-Authenticate": "Bearer"}
-    assert TOKEN not in str(info.value.detail)
+        require(principal, action, tenant)
+    assert (info.value.status, info.value.code) == (403, ErrorCode.FORBIDDEN)
+    assert action.value in info.value.detail
+
+
+@pytest.mark.parametrize("principal", [SYNC, OPERATOR])
+@pytest.mark.parametrize("action", [Action.START_RUN, Action.READ_RUNS, Action.DELETE_TENANT])
+def test_another_tenant_is_unknown_to_a_tenant_token(principal: Principal, action: Action) -> None:
+    with pytest.raises(ApiError) as info:
+        require(principal, action, "beta")
+    assert (info.value.status, info.value.code) == (404, ErrorCode.UNKNOWN_TENANT)

@@ -20,19 +20,25 @@ from app.secret import Secret
 OPERATIONS = {
     ("/healthz", "get"): {"200"},
     ("/readyz", "get"): {"200", "503"},
-    ("/metrics", "get"): {"200", "401"},
+    ("/metrics", "get"): {"200", "401", "403"},
     ("/openapi.json", "get"): {"200"},
-    ("/tenants", "get"): {"200", "401", "503"},
-    ("/tenants/{tenant}", "get"): {"200", "401", "404", "500", "503"},
-    ("/tenants/{tenant}", "put"): {"200", "201", "400", "401", "404", "413", "500", "503"},
-    ("/tenants/{tenant}", "delete"): {"204", "401", "404", "503"},
+    ("/tenants", "get"): {"200", "401", "403", "503"},
+    ("/tenants/{tenant}", "get"): {"200", "401", "403", "404", "500", "503"},
+    ("/tenants/{tenant}", "put"): {"200", "201", "400", "401", "403", "404", "413", "500"}
+    | {"503"},
+    ("/tenants/{tenant}", "delete"): {"204", "401", "403", "404", "503"},
+    # Tenant tokens and the audit list (issue 12).
+    ("/tenants/{tenant}/tokens", "post"): {"201", "400", "401", "403", "404", "409", "413", "503"},
+    ("/tenants/{tenant}/tokens", "get"): {"200", "401", "403", "404", "503"},
+    ("/tenants/{tenant}/tokens/{token_id}", "delete"): {"204", "401", "403", "404", "503"},
+    ("/tenants/{tenant}/audit", "get"): {"200", "401", "403", "404", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
     ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
     # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10).
-    ("/sync/{tenant}", "post"): {"202", "400", "401", "404", "409", "503"},
-    ("/sync/{tenant}", "get"): {"200", "401", "404", "503"},
-    ("/sync/{tenant}/runs/{run_id}", "get"): {"200", "401", "404", "503"},
-    ("/sync/{tenant}/users/{user_id}", "get"): {"200", "400", "401", "404", "503"},
+    ("/sync/{tenant}", "post"): {"202", "400", "401", "403", "404", "409", "503"},
+    ("/sync/{tenant}", "get"): {"200", "401", "403", "404", "503"},
+    ("/sync/{tenant}/runs/{run_id}", "get"): {"200", "401", "403", "404", "503"},
+    ("/sync/{tenant}/users/{user_id}", "get"): {"200", "400", "401", "403", "404", "503"},
 }
 
 

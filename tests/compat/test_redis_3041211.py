@@ -251,7 +251,11 @@ async def test_a_webhook_updates_the_profile_the_idmap_names(
     server, scim = elevo
     body = {
         "lucca": {"subdomain": TENANT["lucca_subdomain"]},  # its secrets stay as stored
-        "elevo": {"scim_url": f"http://127.0.0.1:{server.port}/{NAME}/v2"},
+        # A new destination takes its secret again (issue 12).
+        "elevo": {
+            "scim_url": f"http://127.0.0.1:{server.port}/{NAME}/v2",
+            "token": TENANT["elevo_token"],
+        },
         "skip_field": TENANT["skip_field"],
         "custom_fields": {"cost": "extendedData.e_cost_center"},
         "guard": {"max_suspend_ratio": 0, "max_suspend_count": 0},

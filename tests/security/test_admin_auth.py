@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.api.auth import require_admin
+from app.api.auth import bearer_token
 from app.api.openapi import openapi_document
-from app.secret import Secret
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.security.support import ACME_BODY, ADMIN, Served, leaked
 
@@ -20,7 +19,8 @@ def admin_operations() -> list[tuple[str, str]]:
             method.upper(),
             path.replace("{tenant}", "acme")
             .replace("{run_id}", "20260101T000000-abcdef")
-            .replace("{user_id}", "2"),
+            .replace("{user_id}", "2")
+            .replace("{token_id}", "0123456789ab"),
         )
         for path, item in paths.items()
         for method, operation in item.items()
@@ -66,7 +66,7 @@ def test_every_admin_route_is_behind_the_bearer() -> None:
         "sync",
         "metrics",
     }
-    assert len(admin_operations()) == 9
+    assert len(admin_operations()) == 13
 
 
 async def test_answers_with_the_right_bearer_show_no_secret(served: Served) -> None:
@@ -88,4 +88,4 @@ def test_the_bearer_is_recognised_in_its_usual_spellings(header: str) -> None:
     class FakeRequest:
         headers = {"authorization": header}
 
-    require_admin(FakeRequest(), Secret(TEST_ADMIN_TOKEN))  # type: ignore[arg-type]
+    assert bearer_token(FakeRequest()) == TEST_ADMIN_TOKEN  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from app.service.results import Done
 from app.service.runs import Dismissal, RunRequest, request_run, status_document
 from app.store.runs import Resolution, RunState
 from tests.factories import LUCCA_ID, TENANT, make_tenant_config
-from tests.fakes import Upstreams
+from tests.fakes import NOW, Upstreams
 
 FULL = RunRequest.of_mode("full")
 RUNNING = "20260101T000000-aaaaaa"
@@ -225,3 +225,23 @@ async def test_a_dry_full_run_never_frees_nor_joins_the_real_one(
     report = await res.runs.report(TENANT, dry)
     assert report is not None
     assert [entry["user"] for entry in report.plan or []] == [LUCCA_ID]
+
+
+async def test_a_confirmation_records_the_token_that_made_it(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    held_id = await held_run(res, upstreams, 901)
+    operator = "0123456789ab"  # a tenant token's id
+    confirm = RunRequest.of_mode("full", confirms=held_id)
+    confirm_id = await request_run(res, TENANT, confirm, operator=operator)
+    report = await res.runs.report(TENANT, held_id)
+    assert report is not None
+    assert report.fields["resolved_by"] == operator
+    entries = await res.audit.entries(TENANT)
+    assert entries[0] == {
+        "at": NOW.isoformat(),
+        "by": operator,
+        "action": "confirm",
+        "run": held_id,
+        "by_run": confirm_id,
+    }

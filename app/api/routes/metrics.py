@@ -7,13 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.api.auth import require_admin, resources_of
+from app.api.auth import guarded, resources_of
 from app.metrics import QUEUE_DEPTH
+from app.service.access import Action
 from app.service.health import queue_depth, queue_name
 
 
+@guarded(Action.METRICS)
 async def metrics(request: Request) -> Response:
-    require_admin(request, resources_of(request).settings.admin_token)
     QUEUE_DEPTH.labels(queue_name()).set(await queue_depth(resources_of(request)))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -1,4 +1,6 @@
-"""The tenants admin API (service.md "Tenants (admin)"): PUT/GET/DELETE `/tenants/{tenant}`.
+"""The tenants API (service.md "Tenants (admin)"): PUT/GET/DELETE `/tenants/{tenant}`, and
+`GET /tenants`. An operator token of the tenant reads its config and changes its settings
+other than secrets and destinations; the rest takes the admin token.
 
 No answer, log line or error message carries a secret: bodies are never echoed, configs are
 shown through `tenant_view`.
@@ -13,10 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api.auth import admin, resources_of
+from app.api.auth import guarded, operator_of, principal_of, resources_of
 from app.api.errors import ApiError
-from app.schemas.tenant import parse_tenant, tenant_view
+from app.schemas.tenant import tenant_view
+from app.schemas.tenant_update import parse_tenant_update
 from app.service import tenants as tenant_admin
+from app.service.access import Action
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +28,22 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES: Final = 64 * 1024
 
 
-@admin
+@guarded(Action.CONFIGURE)
 async def put_tenant(request: Request) -> Response:
     res, tenant = resources_of(request), request.path_params["tenant"]
     existing = await tenant_admin.replaceable_config(res, tenant)
-    config = parse_tenant(
+    update = parse_tenant_update(
         tenant,
         await request.body(),
         existing=existing,
         allow_http_elevo=res.settings.allow_http_elevo,
     )
-    created = await tenant_admin.put_tenant(res, config)
+    created = await tenant_admin.configure_tenant(res, update, by=principal_of(request))
     log.info("tenant %s %s", tenant, "created" if created else "replaced")
-    return JSONResponse(tenant_view(config), status_code=201 if created else 200)
+    return JSONResponse(tenant_view(update.config), status_code=201 if created else 200)
 
 
-@admin
+@guarded(Action.READ_STATUS)
 async def get_tenant(request: Request) -> Response:
     tenant = request.path_params["tenant"]
     config = await tenant_admin.get_tenant(resources_of(request), tenant)
@@ -48,16 +52,16 @@ async def get_tenant(request: Request) -> Response:
     return JSONResponse(tenant_view(config))
 
 
-@admin
+@guarded(Action.DELETE_TENANT)
 async def delete_tenant(request: Request) -> Response:
     tenant = request.path_params["tenant"]
-    if not await tenant_admin.delete_tenant(resources_of(request), tenant):
+    if not await tenant_admin.delete_tenant(resources_of(request), tenant, by=operator_of(request)):
         raise ApiError.unknown_tenant(f"no tenant {tenant!r}")
     log.info("tenant %s deleted", tenant)
     return Response(status_code=204)
 
 
-@admin
+@guarded(Action.LIST_TENANTS)
 async def list_tenants(request: Request) -> Response:
     return JSONResponse({"tenants": await tenant_admin.list_tenants(resources_of(request))})
 
