@@ -98,3 +98,15 @@ def parse_trigger(raw: bytes) -> RunRequest | Dismissal:
         confirm_unnamed=confirm is True,
         accept_skip_field_loss=trigger.accept_skip_field_loss,
     )
+
+
+class PauseBody(Struct, forbid_unknown_fields=True):
+    """`POST /tenants/{tenant}/pause`: why, for the status (optional; an empty body is fine)."""
+
+    reason: Annotated[str, Meta(max_length=500)] | UnsetType = UNSET
+
+
+def parse_pause(raw: bytes) -> str | None:
+    """The reason a pause body gives, if any."""
+    body = convert(loads(raw) if raw.strip() else {}, PauseBody)
+    return None if body.reason is UNSET else body.reason.strip() or None

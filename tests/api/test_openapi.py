@@ -26,9 +26,13 @@ OPERATIONS = {
     ("/tenants/{tenant}", "get"): {"200", "401", "404", "500", "503"},
     ("/tenants/{tenant}", "put"): {"200", "201", "400", "401", "404", "413", "500", "503"},
     ("/tenants/{tenant}", "delete"): {"204", "401", "404", "503"},
+    # Pause and resume (issue 10): kept notices, applied on resume.
+    ("/tenants/{tenant}/pause", "post"): {"200", "400", "401", "404", "413", "503"},
+    ("/tenants/{tenant}/resume", "post"): {"200", "401", "404", "413", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
     ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
-    # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10).
+    # 409: a confirmation while a full run runs, or of a held run resolved already, or while
+    # the tenant is paused (issue 10).
     ("/sync/{tenant}", "post"): {"202", "400", "401", "404", "409", "503"},
     ("/sync/{tenant}", "get"): {"200", "401", "404", "503"},
     ("/sync/{tenant}/runs/{run_id}", "get"): {"200", "401", "404", "503"},

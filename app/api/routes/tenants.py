@@ -13,15 +13,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api.auth import admin, resources_of
+from app.api.auth import admin, known_tenant, operator_of, resources_of
 from app.api.errors import ApiError
+from app.api.schemas import parse_pause
 from app.schemas.tenant import parse_tenant, tenant_view
+from app.service import blocks
 from app.service import tenants as tenant_admin
+from app.service.resources import Resources
 
 log = logging.getLogger(__name__)
 
 # A config is a few hundred bytes; anything near this is not one.
 MAX_BODY_BYTES: Final = 64 * 1024
+PAUSE_MAX_BODY_BYTES: Final = 4096  # a reason of at most 500 characters
 
 
 @admin
@@ -62,9 +66,33 @@ async def list_tenants(request: Request) -> Response:
     return JSONResponse({"tenants": await tenant_admin.list_tenants(resources_of(request))})
 
 
+@known_tenant
+async def pause_tenant(request: Request, res: Resources, tenant: str) -> Response:
+    reason = parse_pause(await request.body())
+    paused = await blocks.pause_tenant(res, tenant, operator=operator_of(request), reason=reason)
+    return JSONResponse(paused)
+
+
+@known_tenant
+async def resume_tenant(request: Request, res: Resources, tenant: str) -> Response:
+    return JSONResponse(await blocks.resume_tenant(res, tenant, operator=operator_of(request)))
+
+
 routes: list[Route] = [
     Route("/tenants", list_tenants, methods=["GET"]),
     Route("/tenants/{tenant}", put_tenant, methods=["PUT"], max_body_size=MAX_BODY_BYTES),
     Route("/tenants/{tenant}", get_tenant, methods=["GET"]),
     Route("/tenants/{tenant}", delete_tenant, methods=["DELETE"]),
+    Route(
+        "/tenants/{tenant}/pause",
+        pause_tenant,
+        methods=["POST"],
+        max_body_size=PAUSE_MAX_BODY_BYTES,
+    ),
+    Route(
+        "/tenants/{tenant}/resume",
+        resume_tenant,
+        methods=["POST"],
+        max_body_size=PAUSE_MAX_BODY_BYTES,
+    ),
 ]
