@@ -53,6 +53,8 @@ def test_the_contract_routes_are_all_there() -> None:
         ("/tenants/{tenant}", "get"),
         ("/tenants/{tenant}", "put"),
         ("/tenants/{tenant}", "delete"),
+        ("/tenants/{tenant}/pause", "post"),
+        ("/tenants/{tenant}/resume", "post"),
         ("/webhooks/lucca/{tenant}", "get"),
         ("/webhooks/lucca/{tenant}", "post"),
         ("/sync/{tenant}", "get"),
