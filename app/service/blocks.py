@@ -109,6 +109,26 @@ def refusal_reason(exc: UpstreamError) -> Reason | None:
     return None
 
 
+async def wait_for_credential(
+    res: Resources,
+    tenant: str,
+    user_id: str,
+    exc: UpstreamError,
+    *,
+    run_id: str | None,
+    dry_run: bool,
+) -> Decision | None:
+    """A permanent refusal of one of the tenant's credentials: the tenant is flagged, the
+    employee waits for it (parked; a plan only says so); None for any other refusal."""
+    reason = refusal_reason(exc)
+    if reason is None:
+        return None
+    if not dry_run:
+        await refused(res, tenant, reason, str(exc))
+        await park(res, tenant, [user_id], reason, run_id=run_id)
+    return Decision(user_id, Action.HELD, waiting_text(reason, str(exc)))
+
+
 async def refused(res: Resources, tenant: str, reason: Reason, message: str) -> None:
     """Lucca refused the key, or Elevo the token: flag the tenant (the probe starts); for
     Lucca, stop calling it with that key for a while."""

@@ -22,12 +22,12 @@ from app.core.lucca_user import LuccaUser
 from app.core.patch import create_resource, patch_operations
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
-from app.service.blocks import refusal_reason, refused
+from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
-from app.service.waiting import Reason, park, waiting_text
+from app.service.waiting import Reason, park
 from app.store.links import ProfileLinks
 from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
@@ -152,7 +152,13 @@ class EmployeeSync:
         except UpstreamError as exc:
             if exc.retryable:
                 raise  # the job retries later, with backoff
-            outcome = await self._refused(user_id, exc)
+            # Permanent: a refused credential makes the employee wait for it (parked); anything
+            # else (a 400 from Elevo, ...) is its error, tried again by the next reconciliation.
+            waits = await wait_for_credential(
+                self._res, self.tenant, user_id, exc, run_id=self._run_id, dry_run=self._dry_run
+            )
+            failed = _error(user_id, f"{type(exc).__name__}: {exc}")
+            outcome = failed if waits is None else Outcome(waits, written=False)
         self._done[user_id] = outcome
         if outcome.decision.user in self._deferred:
             return outcome  # recorded once the guard has weighed the run
@@ -172,20 +178,6 @@ class EmployeeSync:
             self._follow_ups.update({member: user_id for member in waiting})
         return outcome
 
-    async def _refused(self, user_id: str, exc: UpstreamError) -> Outcome:
-        """A permanent refusal. Of a tenant's credential (401/403): the employee waits for it,
-        parked. Anything else (a 400 from Elevo, ...) is the employee's error: the user and the
-        tenant status show it, and the next reconciliation tries again."""
-        reason = refusal_reason(exc)
-        if reason is None:
-            message = f"{type(exc).__name__}: {exc}"
-            return Outcome(Decision(user_id, Action.ERROR, message), written=False, error=str(exc))
-        if not self._dry_run:
-            await refused(self._res, self._ctx.tenant, reason, str(exc))
-            await park(self._res, self._ctx.tenant, [user_id], reason, run_id=self._run_id)
-        decision = Decision(user_id, Action.HELD, waiting_text(reason, str(exc)))
-        return Outcome(decision, written=False)
-
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
     ) -> Outcome:
@@ -202,10 +194,6 @@ class EmployeeSync:
         for _ in range(MAX_STALE_RETRIES):
             profile = await self._find_profile(user_id, user)
             if held:
-                if not self._dry_run and self._page is None:  # a full run decides its own
-                    await park(
-                        self._res, self.tenant, [user_id], Reason.SKIP_FIELD, run_id=self._run_id
-                    )
                 return _held(user_id, profile)
             try:
                 desired = await self._desired(user, standing, profile, visiting)
@@ -248,6 +236,8 @@ class EmployeeSync:
                 await self._skip_memory.note(unticked=[user_id])
                 self._last_seen_excluded[user_id] = False
             return False
+        if not self._dry_run and self._page is None:  # a full run's listing decides its own
+            await park(self._res, self.tenant, [user_id], Reason.SKIP_FIELD, run_id=self._run_id)
         return True
 
     def _claimed(self, decision: Decision, desired: Mapping[str, Any] | None) -> Decision:
@@ -310,36 +300,36 @@ class EmployeeSync:
         manager_id = user.manager_id
         if manager_id is None:
             return None
-        outcome = self._done.get(manager_id)  # handled earlier in this run
-        if outcome is None:
-            if manager_id in self._profile_ids:
-                return self._profile_ids[manager_id]
-            found = await self._manager_from_elevo(manager_id, ask_elevo=not self._complete)
-            if found is not None:
-                return found
-            cycle = manager_id in visiting or len(visiting) > MAX_MANAGER_DEPTH
-            if cycle or not self._fetch_managers:
-                # A cycle: this user goes first without a manager, and comes back once it exists.
-                self._follow_ups[user.id] = manager_id
-                return None
-            page = self._page
-            in_page = page is not None and (manager_id in page.users or manager_id in page.invalid)
-            outcome = await self.sync(manager_id, page if in_page else None, visiting=visiting)
-        decision = outcome.decision
-        if decision.profile_id is None and decision.action in (Action.ERROR, Action.HELD):
-            return await self._despite_failed_manager(user, manager_id, profile)
-        return decision.profile_id  # created, or has none (left, excluded, gone, a conflict)
+        if manager_id in self._done:  # handled earlier in this run: created, or has none
+            return await self._manager_of(user, self._done[manager_id], profile)
+        if manager_id in self._profile_ids:
+            return self._profile_ids[manager_id]
+        found = await self._manager_from_elevo(manager_id, ask_elevo=not self._complete)
+        if found is not None:
+            return found
+        cycle = manager_id in visiting or len(visiting) > MAX_MANAGER_DEPTH
+        if cycle or not self._fetch_managers:
+            # A cycle: this user goes first without a manager, and comes back once it exists.
+            self._follow_ups[user.id] = manager_id
+            return None
+        page = self._page
+        in_page = page is not None and (manager_id in page.users or manager_id in page.invalid)
+        outcome = await self.sync(manager_id, page if in_page else None, visiting=visiting)
+        return await self._manager_of(user, outcome, profile)
 
-    async def _despite_failed_manager(
-        self, user: LuccaUser, manager_id: str, profile: ElevoProfile | None
+    async def _manager_of(
+        self, user: LuccaUser, manager: Outcome, profile: ElevoProfile | None
     ) -> str | None:
-        """The manager's own sync failed (a value that is no boolean, an Elevo 400) or waits:
-        that says nothing of who manages this user, so the report keeps its manager (the
-        manager's known profile, else the value Elevo has) and syncs again once the manager
-        does (app/store/links.py)."""
+        """The manager's profile, from its sync's outcome. A sync that failed (a value that is
+        no boolean, an Elevo 400) or waits says nothing of who manages this user: the report
+        keeps the manager's known profile, else the value Elevo has, and syncs again once the
+        manager does (keys.awaiting_manager)."""
+        decision = manager.decision
+        if decision.profile_id is not None or decision.action not in (Action.ERROR, Action.HELD):
+            return decision.profile_id
         if not self._dry_run:
-            await self._links.await_manager(manager_id, user.id)
-        known = self._profile_ids.get(manager_id) or await self._links.profile_id(manager_id)
+            await self._links.await_manager(decision.user, user.id)
+        known = self._profile_ids.get(decision.user) or await self._links.profile_id(decision.user)
         if known is not None:
             return known
         current = profile.attributes.get(scim.MANAGER) if profile is not None else None
