@@ -124,8 +124,10 @@ async def wait_for_credential(
     if reason is None:
         return None
     if not dry_run:
-        await refused(res, tenant, reason, str(exc))
+        # Parked first: a PUT that clears the flag in between then releases it, or leaves the
+        # flag that the probe clears; never an employee parked with no flag to clear.
         await park(res, tenant, [user_id], reason, run_id=run_id)
+        await refused(res, tenant, reason, str(exc))
     return Decision(user_id, Action.HELD, waiting_text(reason, str(exc)))
 
 
@@ -207,14 +209,10 @@ async def kept_while_paused(res: Resources, tenant: str, user_id: str, run_id: s
         return False
     await park(res, tenant, [user_id], Reason.PAUSED, run_id=run_id)
     why = waiting_text(Reason.PAUSED, f"by {pause.by} since {pause.at}")
-    await record_decision(
-        res.records,
-        res.runs,
-        tenant,
-        Decision(user_id, Action.HELD, why),
-        run_id=run_id,
-        written=False,
-    )
+    held = Decision(user_id, Action.HELD, why)
+    await record_decision(res.records, res.runs, tenant, held, run_id=run_id, written=False)
+    if await paused(res, tenant) is None:  # resumed meanwhile, maybe before the park: release
+        await release(res, tenant, Reason.PAUSED, trigger=Trigger(TriggerKind.RESUMED))
     return True
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from app.core.decision import Action
 from app.service import blocks
 from app.service import sync_user as job
@@ -20,7 +22,7 @@ from app.service.skip_field import remember_listing
 from app.service.steps import run_step
 from app.service.tenants import put_tenant
 from app.store import keys, queue
-from app.store.parked import ParkedUsers, ProbeBackoff
+from app.store.parked import ParkedUsers, Pause, ProbeBackoff
 from app.store.runs import RunState, Trigger, TriggerKind
 from tests.factories import LUCCA_ID, SKIP_FIELD, TENANT, make_tenant_config
 from tests.fakes import Upstreams, last_entry, queued, queued_job
@@ -225,3 +227,31 @@ async def test_someone_held_on_one_read_gets_a_complete_listing_soon(
     await remember_listing(res, tenant_ctx, listed=10, shown=3, loss=False)
     assert await parked(res) == {}
     assert set(await queued_syncs(res)) == {LUCCA_ID}
+
+
+async def test_a_notice_parked_just_as_the_tenant_resumes_is_released_at_once(
+    res: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pause = Pause(
+        by="ops",
+        at="2026-01-01T00:00:00.000Z",
+        reason=None,
+        pending_full=False,
+        pending_changes=False,
+    )
+    answers = iter([pause, None])  # paused when the job looks, resumed once it has parked
+
+    async def paused_then_resumed(*_: object) -> Pause | None:
+        return next(answers)
+
+    monkeypatch.setattr(blocks, "paused", paused_then_resumed)
+    assert await blocks.kept_while_paused(res, TENANT, LUCCA_ID, None)
+    assert await parked(res) == {}
+    assert LUCCA_ID in await queued_syncs(res)
+
+
+async def test_a_new_skip_field_code_releases_who_waited_for_a_listing(res: Resources) -> None:
+    await ParkedUsers(res.redis, TENANT).park([LUCCA_ID], "skip_field", "2026-01-01T00:00:00Z")
+    await put_tenant(res, make_tenant_config(skip_field="e_other_checkbox"))
+    assert await parked(res) == {}
+    assert LUCCA_ID in await queued_syncs(res)
