@@ -20,7 +20,7 @@ from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.waiting import UNBLOCKED, Reason, Released, park, paused, release, waiting_text
 from app.store.parked import ParkedUsers, ProbeBackoff, TenantPause
-from app.store.runs import Trigger, TriggerKind, utcnow_iso
+from app.store.runs import Run, RunMode, RunState, Trigger, TriggerKind, utcnow_iso
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,13 @@ async def credential_works(
     await ProbeBackoff(res.redis, tenant, reason.value).reset()
     released = await release(res, tenant, reason, trigger=UNBLOCKED, config_changed=config_changed)
     revoked = reason is Reason.LUCCA_KEY and await res.budget.clear_revoked(tenant)
-    if revoked or released.overflowed:
+    stopped = await ParkedUsers(res.redis, tenant).take_runs(reason.value)
+    if revoked or released.overflowed or "full" in stopped:
         # Department renames and polls failed meanwhile, and are no employee's: catch up.
         trigger = Trigger(TriggerKind.KEY_REPLACED if revoked else TriggerKind.UNBLOCKED)
         await start_run(res, tenant, FULL_RUN, trigger=trigger)
+    elif "changes" in stopped:
+        await start_run(res, tenant, CHANGES_RUN, trigger=UNBLOCKED)
     return released
 
 
@@ -129,6 +132,22 @@ async def wait_for_credential(
         await park(res, tenant, [user_id], reason, run_id=run_id)
         await refused(res, tenant, reason, str(exc))
     return Decision(user_id, Action.HELD, waiting_text(reason, str(exc)))
+
+
+async def run_waits_for_credential(res: Resources, tenant: str, run: Run, exc: Exception) -> bool:
+    """A step of a full run, a poll or a department met a refused credential: the tenant is
+    flagged, the run ends `held` saying why, and a run of its mode (a full run for a
+    department) starts once the credential works. False for any other failure."""
+    reason = refusal_reason(exc) if isinstance(exc, UpstreamError) else None
+    if reason is None or run.dry_run:
+        return False
+    mode = "changes" if run.mode is RunMode.CHANGES else "full"
+    await ParkedUsers(res.redis, tenant).park_run(reason.value, mode)
+    await refused(res, tenant, reason, str(exc))
+    waiting = waiting_text(reason, f"a {mode} run starts then: {exc}")
+    await res.runs.set_state(tenant, run.id, RunState.HELD, waiting=waiting)
+    await res.full_run_lock.release(tenant, run.id)
+    return True
 
 
 async def refused(res: Resources, tenant: str, reason: Reason, message: str) -> None:

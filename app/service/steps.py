@@ -11,7 +11,7 @@ from functools import partial
 
 from app.clients.errors import UpstreamError
 from app.service.batcher import LuccaThrottled
-from app.service.blocks import hold_while_paused
+from app.service.blocks import hold_while_paused, run_waits_for_credential
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
@@ -70,6 +70,8 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         if exc.retryable and failures <= MAX_STEP_FAILURES:
             log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)
             return Defer(retry_delay(exc, failures))
+        if await run_waits_for_credential(res, tenant, run, exc):
+            return Done("waiting")
         return Done(await fail_run(res, tenant, run_id, str(exc)))
     except Exception as exc:
         # A bug must not leave the run "running" for ever, nor the full-run lock held.

@@ -210,6 +210,12 @@ def parked_since(tenant: str) -> str:
     return f"t:{tenant}:parked-since"
 
 
+def parked_runs(tenant: str) -> str:
+    """Set of `<reason code>:<run mode>`: a full run or a poll that stopped for a reason of the
+    tenant, started again once it clears."""
+    return f"t:{tenant}:parked-runs"
+
+
 def paused(tenant: str) -> str:
     """Hash: who paused the tenant, when and why, and the runs asked meanwhile."""
     return f"t:{tenant}:paused"

@@ -4,7 +4,8 @@ the backoff of the probes that find out whether a refused credential works again
 
 Layout (app/store/keys.py): `parked` Lucca id -> reason code; `parked_since` reason code -> when
 the first one parked, and `overflow:<code>` when the hash was full; `paused` a hash (`by`, `at`,
-`reason`, `pending_full`, `pending_changes`); `probe`/`probe_tries` per reason.
+`reason`, `pending_full`, `pending_changes`); `parked_runs` the runs that stopped for a
+reason; `probe`/`probe_tries` per reason.
 """
 
 from __future__ import annotations
@@ -114,6 +115,23 @@ class ParkedUsers:
         waits for the next clearing)."""
         raw = await self._redis.eval(_TAKE, 2, *self._keys, reason)
         return Taken([_text(user) for user in raw[1:]], overflowed=_text(raw[0]) != "0")
+
+    async def park_run(self, reason: str, mode: str) -> None:
+        """A run of this mode ("full", "changes") starts again once `reason` clears."""
+        key = keys.parked_runs(self._tenant)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(key, f"{reason}:{mode}")
+        pipe.expire(key, PARKED_SECONDS)
+        await pipe.execute()
+
+    async def take_runs(self, reason: str) -> set[str]:
+        """The modes of the runs that waited for `reason`; they wait no more."""
+        key = keys.parked_runs(self._tenant)
+        members = {_text(m) for m in await self._redis.smembers(key)}
+        mine = [m for m in members if m.startswith(f"{reason}:")]
+        if mine:
+            await self._redis.srem(key, *mine)
+        return {m.removeprefix(f"{reason}:") for m in mine}
 
     async def counts(self) -> dict[str, tuple[int, str | None]]:
         """Reason code -> (how many wait, since when)."""
