@@ -23,6 +23,7 @@ from app.service.steps import run_step
 from app.service.tenants import put_tenant
 from app.store import keys, queue
 from app.store.parked import ParkedUsers, Pause, ProbeBackoff
+from app.store.read_cache import LuccaReadCache
 from app.store.runs import RunState, Trigger, TriggerKind
 from tests.factories import LUCCA_ID, SKIP_FIELD, TENANT, make_tenant_config
 from tests.fakes import Upstreams, last_entry, queued, queued_job
@@ -255,3 +256,14 @@ async def test_a_new_skip_field_code_releases_who_waited_for_a_listing(res: Reso
     await put_tenant(res, make_tenant_config(skip_field="e_other_checkbox"))
     assert await parked(res) == {}
     assert LUCCA_ID in await queued_syncs(res)
+
+
+async def test_a_spent_budget_parks_nobody_and_the_status_counts_who_waits_for_it(
+    res: Resources,
+) -> None:
+    await LuccaReadCache(res.redis).want(TENANT, [LUCCA_ID, BOB])  # their jobs deferred
+    assert await parked(res) == {}
+    waiting = (await status_document(res, TENANT))["waiting"]
+    assert waiting["users"] == 2
+    [budget] = waiting["reasons"]
+    assert (budget["reason"], budget["users"], budget["error"]) == ("budget", 2, None)
