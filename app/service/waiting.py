@@ -132,7 +132,7 @@ async def waiting_document(res: Resources, tenant: str) -> dict[str, Any]:
             "reason": code,
             "users": users,
             "since": since,
-            "detail": _WHY.get(Reason(code), code) if code in _CODES else code,
+            "detail": _WHY[Reason(code)] if code in _CODES else code,
             "error": details.get(code) or None,
         }
         for code, (users, since) in sorted(counts.items())
