@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.core import scim
+from app.service import blocks
 from simulators.lucca.generator import generate_company
 from tests.e2e.harness import SCIM_TOKEN, Service, Tenant, eventually
 from tests.e2e.stories import small_company
@@ -186,4 +187,37 @@ async def test_a_manager_whose_sync_fails_never_costs_the_reports_their_manager(
     assert await eventually(reports_synced_again, timeout=30)
     await tenant.settle()
     assert (await status_of(tenant))["failing_users"] == {}
+    assert (await tenant.consistency()).mismatches == []
+
+
+async def test_someone_held_on_one_read_is_decided_within_a_minute_not_at_night(
+    service: Service,
+) -> None:
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company)
+    await tenant.full_sync()
+    await tenant.send(company.set_extension(2, SKIP, True))  # Bob is excluded: released
+    await tenant.settle()
+    released = await tenant.profile(2)
+    assert released is not None
+    assert not released.managed
+
+    del company.user(2)["extendedData"][SKIP]  # cleared in Lucca: absent, others still show it
+    await tenant.send(company.update(2, lastName="Unticked"))
+    await tenant.settle()
+    history = await service.resources.records.history(tenant.name, "2")
+    assert history[0]["action"] == "held"
+    assert (await status_of(tenant))["waiting"]["reasons"][0]["reason"] == "skip_field"
+
+    tenant_ctx = await service.resources.contexts.get(tenant.name)
+    assert tenant_ctx is not None
+    await blocks.probe_tenant(service.resources, tenant_ctx)  # what the minute's tick does
+    [check] = [r for r in (await status_of(tenant))["runs"] if r["trigger"] == "skip-field-check"]
+    assert (await tenant.wait_run(check["id"]))["state"] == "done"
+    await tenant.settle()
+    bob = await tenant.profile(2)
+    assert bob is not None
+    assert bob.managed  # taken back: the listing showed the field on the others
+    assert bob.attributes[scim.FAMILY_NAME] == "Unticked"
+    assert (await status_of(tenant))["waiting"]["users"] == 0
     assert (await tenant.consistency()).mismatches == []
