@@ -23,6 +23,8 @@ from app.api.responses import (
     RunStarted,
     SyncStatus,
     TenantList,
+    TenantPaused,
+    TenantResumed,
     TokenList,
     UserHistory,
     WebhookAccepted,
@@ -30,8 +32,9 @@ from app.api.responses import (
 from app.api.responses import Run as RunDocument
 from app.api.routes.access import MAX_BODY_BYTES as TOKEN_MAX_BODY_BYTES
 from app.api.routes.tenants import MAX_BODY_BYTES as TENANT_MAX_BODY_BYTES
+from app.api.routes.tenants import PAUSE_MAX_BODY_BYTES
 from app.api.routes.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
-from app.api.schemas import SyncTrigger, TokenRequest
+from app.api.schemas import PauseBody, SyncTrigger, TokenRequest
 from app.schemas.common import RUN_ID_PATTERN, TENANT_PATTERN, USER_ID_PATTERN
 from app.schemas.tenant import TenantBody, TenantView
 from app.service.access import TOKEN_ID_RE, Action, Scope, scopes_allowing
@@ -45,6 +48,9 @@ _COMPONENTS: Final = (
     TenantBody,
     TenantView,
     TenantList,
+    PauseBody,
+    TenantPaused,
+    TenantResumed,
     LuccaEvent,
     WebhookAccepted,
     SyncTrigger,
@@ -328,7 +334,42 @@ def _access_paths() -> dict[str, Schema]:
                 },
             ),
         },
+        "/tenants/{tenant}/pause": {
+            "parameters": [_TENANT],
+            "post": _guarded(
+                "pauseTenant",
+                Action.PAUSE,
+                {
+                    "200": _json(TenantPaused, "Paused: every notice is kept, nothing written."),
+                    "400": _BAD_BODY,
+                    "404": _NO_TENANT,
+                    "413": _text(f"Body over {PAUSE_MAX_BODY_BYTES} bytes."),
+                },
+                description=_PAUSE_DESCRIPTION,
+                requestBody=_body(PauseBody, required=False, why={"value": {"reason": "audit"}}),
+            ),
+        },
+        "/tenants/{tenant}/resume": {
+            "parameters": [_TENANT],
+            "post": _guarded(
+                "resumeTenant",
+                Action.PAUSE,
+                {
+                    "200": _json(TenantResumed, "Resumed: what was kept is applied now."),
+                    "404": _NO_TENANT,
+                    "413": _text(f"Body over {PAUSE_MAX_BODY_BYTES} bytes."),
+                },
+            ),
+        },
     }
+
+
+_PAUSE_DESCRIPTION: Final = (
+    "While paused, every change notice is kept (each employee's history says it waits) and"
+    " nothing is written; full runs and polls asked meanwhile (nightly ones included) are held"
+    " and one of each mode starts on resume; a confirmation of a held run is a 409; dry runs"
+    " run as usual. GET /sync/{tenant} shows `paused` (since, by) and `waiting`."
+)
 
 
 _WEBHOOK_DESCRIPTION: Final = (
@@ -421,7 +462,8 @@ def _sync_paths() -> dict[str, Schema]:
                     ),
                     "409": _error(
                         "A confirmation while a full run runs, or of a run not held or resolved"
-                        " already (superseded, confirmed, dismissed); the detail names the run.",
+                        " already (superseded, confirmed, dismissed), or while the tenant is"
+                        " paused; the detail names the run.",
                         ErrorCode.CONFLICT,
                     ),
                 },

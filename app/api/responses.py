@@ -124,6 +124,55 @@ class LuccaUnreadable(Struct):
     at: str
 
 
+class Paused(Struct):
+    """Who paused the tenant, when, and why."""
+
+    since: str
+    by: Annotated[str, Meta(description="The operator's token that paused it.")]
+    reason: str | None
+
+
+class LastPause(Struct):
+    paused_at: str
+    paused_by: str
+    resumed_at: str
+    resumed_by: str
+
+
+class WaitReason(Struct):
+    """Employees whose changes wait for one tenant-level reason; applied once it clears."""
+
+    reason: Literal["paused", "lucca_key", "elevo_token", "skip_field", "budget"]
+    users: Annotated[int, Meta(ge=0)]
+    since: str | None
+    detail: str
+    error: str | None  # what Lucca or Elevo answered, for a refused credential
+
+
+class Waiting(Struct):
+    users: Annotated[int, Meta(ge=0)]
+    reasons: list[WaitReason]
+
+
+class TenantPaused(Struct):
+    """`POST /tenants/{tenant}/pause`: the pause in force (a second pause keeps the first)."""
+
+    tenant: str
+    paused: bool
+    since: str
+    by: str
+
+
+class TenantResumed(Struct):
+    """`POST /tenants/{tenant}/resume`: `run` applies the changes kept while paused; `runs`
+    also holds the full run or poll asked meanwhile."""
+
+    tenant: str
+    paused: bool
+    run: str | None
+    runs: list[str]
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -136,6 +185,9 @@ class SyncStatus(Struct):
     elevo_token_error: str | None
     last_poll_at: str | None
     lucca_unreadable: LuccaUnreadable | None
+    paused: Paused | None
+    waiting: Waiting
+    last_pause: LastPause | None
     failing_users: dict[str, PlanEntry]
     runs: list[Run]
 
@@ -183,6 +235,8 @@ AuditAction = Literal[
     "confirm",
     "dismiss",
     "accept_skip_field_loss",
+    "pause",
+    "resume",
 ]
 
 

@@ -134,3 +134,15 @@ class TokenRequest(Struct, forbid_unknown_fields=True):
 
 def parse_token_request(raw: bytes) -> TokenRequest:
     return convert(loads(raw), TokenRequest)
+
+
+class PauseBody(Struct, forbid_unknown_fields=True):
+    """`POST /tenants/{tenant}/pause`: why, for the status (optional; an empty body is fine)."""
+
+    reason: Annotated[str, Meta(max_length=500)] | UnsetType = UNSET
+
+
+def parse_pause(raw: bytes) -> str | None:
+    """The reason a pause body gives, if any."""
+    body = convert(loads(raw) if raw.strip() else {}, PauseBody)
+    return None if body.reason is UNSET else body.reason.strip() or None

@@ -22,6 +22,8 @@ class AuditAction(StrEnum):
     CONFIRM = "confirm"
     DISMISS = "dismiss"
     ACCEPT_SKIP_FIELD_LOSS = "accept_skip_field_loss"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 async def record(

@@ -79,6 +79,10 @@ class LuccaBatcher:
         # shield: one job's cancellation must not cancel the request the others wait for.
         return await asyncio.shield(batch.future)
 
+    async def wanted_count(self, tenant: str) -> int:
+        """How many users of the tenant wait for its Lucca budget."""
+        return await self._cache.wanted_count(tenant)
+
     def _start_flush(self, tenant: str, batch: _Batch) -> None:
         task = asyncio.create_task(self._flush(tenant, batch))
         self._tasks.add(task)

@@ -19,6 +19,8 @@ from app.settings import Settings
 from app.store.tenants import TenantStore
 
 Clock = Callable[[], datetime]
+# How long a process may go on with a tenant's config after it changed.
+CONTEXT_TTL_SECONDS = 5.0
 
 
 def system_clock() -> datetime:
@@ -72,7 +74,7 @@ class TenantContexts:
         settings: Settings,
         http: httpx.AsyncClient,
         clock: Clock = system_clock,
-        ttl: float = 5.0,
+        ttl: float = CONTEXT_TTL_SECONDS,
     ) -> None:
         self._store = store
         self._settings = settings

@@ -9,11 +9,9 @@ from datetime import date
 from typing import Any
 
 from app.clients.errors import (
-    ElevoAuthError,
     ElevoConflict,
     ElevoNotFound,
     ElevoPreconditionFailed,
-    LuccaAuthError,
     UpstreamError,
 )
 from app.clients.lucca import LuccaBatch
@@ -24,10 +22,12 @@ from app.core.lucca_user import LuccaUser
 from app.core.patch import create_resource, patch_operations
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
+from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
+from app.service.waiting import Reason, park
 from app.store.links import ProfileLinks
 from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 
 MAX_MANAGER_DEPTH = 20
 MAX_STALE_RETRIES = 3
-# After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
-REVOKED_KEY_HOLD_SECONDS = 600
 
 Fetch = Callable[[str], Awaitable[LuccaBatch]]
 
@@ -154,18 +152,17 @@ class EmployeeSync:
         except UpstreamError as exc:
             if exc.retryable:
                 raise  # the job retries later, with backoff
-            # Permanent (401/403, a 400 from Elevo, ...): retrying cannot help; the user and
-            # the tenant status show it, and the next reconciliation tries again.
-            decision = Decision(user_id, Action.ERROR, f"{type(exc).__name__}: {exc}")
-            outcome = Outcome(decision, written=False, error=str(exc))
-            if isinstance(exc, LuccaAuthError):
-                await self._flag_revoked_key(str(exc))
-            elif isinstance(exc, ElevoAuthError):
-                await self._res.records.note(self._ctx.tenant, elevo_token_error=str(exc))
+            # Permanent: a refused credential makes the employee wait for it (parked); anything
+            # else (a 400 from Elevo, ...) is its error, tried again by the next reconciliation.
+            waits = await wait_for_credential(
+                self._res, self.tenant, user_id, exc, run_id=self._run_id, dry_run=self._dry_run
+            )
+            failed = _error(user_id, f"{type(exc).__name__}: {exc}")
+            outcome = failed if waits is None else Outcome(waits, written=False)
         self._done[user_id] = outcome
         if outcome.decision.user in self._deferred:
             return outcome  # recorded once the guard has weighed the run
-        await record_decision(
+        recovered = await record_decision(
             self._res.records,
             self._res.runs,
             self._ctx.tenant,
@@ -175,13 +172,11 @@ class EmployeeSync:
             error=outcome.error,
             dry_run=self._dry_run,
         )
+        if recovered and outcome.decision.action is not Action.HELD:
+            # Its reports kept their manager while its own sync failed: sync them again now.
+            waiting = await self._links.take_waiting(user_id)
+            self._follow_ups.update({member: user_id for member in waiting})
         return outcome
-
-    async def _flag_revoked_key(self, message: str) -> None:
-        """Lucca refused the key: flag the tenant so that nobody hammers Lucca with it."""
-        tenant = self._ctx.tenant
-        await self._res.budget.flag_revoked(tenant, message, REVOKED_KEY_HOLD_SECONDS)
-        await self._res.records.note(tenant, lucca_key_error=message)
 
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
@@ -241,6 +236,8 @@ class EmployeeSync:
                 await self._skip_memory.note(unticked=[user_id])
                 self._last_seen_excluded[user_id] = False
             return False
+        if not self._dry_run and self._page is None:  # a full run's listing decides its own
+            await park(self._res, self.tenant, [user_id], Reason.SKIP_FIELD, run_id=self._run_id)
         return True
 
     def _claimed(self, decision: Decision, desired: Mapping[str, Any] | None) -> Decision:
@@ -264,7 +261,7 @@ class EmployeeSync:
         written = standing is Standing.ACTIVE or (standing is Standing.LEFT and profile is not None)
         if user is None or not written:
             return None
-        manager = await self._manager_profile_id(user, visiting)
+        manager = await self._manager_profile_id(user, visiting, profile)
         if manager is None and user.manager_id is not None and not self._dry_run:
             # Comes back when the manager gets a profile (a hire, a rehire, an un-exclusion).
             await self._links.await_manager(user.manager_id, user.id)
@@ -297,12 +294,14 @@ class EmployeeSync:
             await self._remember(user_id, profile.id)
         return profile
 
-    async def _manager_profile_id(self, user: LuccaUser, visiting: frozenset[str]) -> str | None:
+    async def _manager_profile_id(
+        self, user: LuccaUser, visiting: frozenset[str], profile: ElevoProfile | None
+    ) -> str | None:
         manager_id = user.manager_id
         if manager_id is None:
             return None
         if manager_id in self._done:  # handled earlier in this run: created, or has none
-            return self._done[manager_id].decision.profile_id
+            return await self._manager_of(user, self._done[manager_id], profile)
         if manager_id in self._profile_ids:
             return self._profile_ids[manager_id]
         found = await self._manager_from_elevo(manager_id, ask_elevo=not self._complete)
@@ -316,7 +315,25 @@ class EmployeeSync:
         page = self._page
         in_page = page is not None and (manager_id in page.users or manager_id in page.invalid)
         outcome = await self.sync(manager_id, page if in_page else None, visiting=visiting)
-        return outcome.decision.profile_id
+        return await self._manager_of(user, outcome, profile)
+
+    async def _manager_of(
+        self, user: LuccaUser, manager: Outcome, profile: ElevoProfile | None
+    ) -> str | None:
+        """The manager's profile, from its sync's outcome. A sync that failed (a value that is
+        no boolean, an Elevo 400) or waits says nothing of who manages this user: the report
+        keeps the manager's known profile, else the value Elevo has, and syncs again once the
+        manager does (keys.awaiting_manager)."""
+        decision = manager.decision
+        if decision.profile_id is not None or decision.action not in (Action.ERROR, Action.HELD):
+            return decision.profile_id
+        if not self._dry_run:
+            await self._links.await_manager(decision.user, user.id)
+        known = self._profile_ids.get(decision.user) or await self._links.profile_id(decision.user)
+        if known is not None:
+            return known
+        current = profile.attributes.get(scim.MANAGER) if profile is not None else None
+        return None if current is None else str(current)
 
     async def _manager_from_elevo(self, manager_id: str, *, ask_elevo: bool) -> str | None:
         """The id map first (it knows the profiles this run created); Elevo if allowed."""

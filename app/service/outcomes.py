@@ -18,9 +18,9 @@ async def record_decision(
     written: bool,
     error: str | None = None,
     dry_run: bool = False,
-) -> None:
+) -> bool:
     """Record one decision in the user's history, the tenant's errors and the run (a dry
-    run's, in its plan only)."""
+    run's, in its plan only). True when the user's sync failed before and did not now."""
     if not dry_run:
         DECISIONS.labels(tenant, decision.action.value).inc()
     entry = decision.plan_entry() | {
@@ -33,10 +33,12 @@ async def record_decision(
         entry["error"] = error
     # A plan lives under its run only: it changes no employee's history, and is no evidence
     # of a failing user, nor of a fixed one.
+    recovered = False
     if not dry_run:
-        await records.add(tenant, decision.user, entry, failing=bool(error))
+        recovered = await records.add(tenant, decision.user, entry, failing=bool(error))
     if run_id is not None:
         plan_entry = entry if dry_run else None
         await runs.count(tenant, run_id, decision.user, decision.action.value, plan_entry)
         if error and not dry_run:
             await runs.note_error(tenant, run_id, decision.user, error)
+    return recovered

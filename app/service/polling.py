@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from app.service.blocks import probe_tenant
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
@@ -120,4 +121,5 @@ async def tick(res: Resources) -> int:
         if await claim_poll(res, tenant_ctx):
             await start_run(res, tenant, CHANGES_RUN, trigger=Trigger(TriggerKind.POLL))
             started += 1
+        await probe_tenant(res, tenant_ctx)  # refused credentials, employees held on one read
     return started

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from app.service import audit, held_runs, jobs
+from app.service import audit, held_runs, jobs, waiting
 from app.service.errors import RunConflict
 from app.service.resources import Resources
 from app.service.skip_field import start_afresh
@@ -145,6 +145,12 @@ async def request_run(
         dismissed = await held_runs.dismiss(res, tenant, request.run_id, operator=operator)
         await audit.record(res, tenant, audit.AuditAction.DISMISS, by=operator, run=dismissed)
         return dismissed
+    pause = await waiting.paused(res, tenant)
+    if pause is not None and request.confirms is not None and not request.dry_run:
+        # A confirmation approves suspensions now: it is never kept for later.
+        raise RunConflict(
+            f"tenant {tenant} is paused (by {pause.by} since {pause.at}): resume it, then confirm"
+        )
     if request.accept_skip_field_loss:
         # The customer removed the checkbox on purpose: lift the flag and forget who was last
         # seen excluded; the full run that follows applies what the loss held.
@@ -198,6 +204,8 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "lucca_unreadable": orjson.loads(unreadable)
         if (unreadable := notes.get("lucca_unreadable"))
         else None,
+        **await waiting.waiting_document(res, tenant),
+        "last_pause": orjson.loads(last_pause) if (last_pause := notes.get("last_pause")) else None,
         "failing_users": await res.records.user_errors(tenant),
         "runs": await recent_run_documents(res, tenant),
     }

@@ -16,6 +16,8 @@ from app.core.decision import Action, Decision
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
+from app.service.waiting import UNBLOCKED, Reason, release
+from app.store.parked import ProbeBackoff
 from app.store.runs import RunState
 from app.store.skip_field import SkipFieldMemory
 
@@ -72,6 +74,16 @@ async def remember_listing(
         await res.records.note(tenant, permission_loss="", skip_field_warning="")
     elif not (await res.records.notes(tenant)).get("permission_loss"):
         await res.records.note(tenant, skip_field_warning=never_seen_message(code))
+    if not loss:
+        await listing_decided(res, tenant)
+
+
+async def listing_decided(res: Resources, tenant: str) -> None:
+    """A complete listing ended without a permission loss: who was held on one read since (an
+    absent field, last seen excluded) waits no more ("nothing waits for ever"). The listing
+    noted what it saw of each employee, so their syncs now decide by it."""
+    await ProbeBackoff(res.redis, tenant, Reason.SKIP_FIELD.value).reset()
+    await release(res, tenant, Reason.SKIP_FIELD, trigger=UNBLOCKED)
 
 
 async def start_afresh(res: Resources, tenant: str) -> None:
@@ -79,6 +91,8 @@ async def start_afresh(res: Resources, tenant: str) -> None:
     its loss (the customer removed the checkbox on purpose)."""
     await SkipFieldMemory(res.redis, tenant).forget()
     await res.records.note(tenant, permission_loss="", skip_field_warning="")
+    # Nobody is last seen excluded any more: who waited for the field syncs as anyone else.
+    await release(res, tenant, Reason.SKIP_FIELD, trigger=UNBLOCKED, config_changed=True)
 
 
 async def hold_for_permission_loss(

@@ -11,6 +11,7 @@ from functools import partial
 
 from app.clients.errors import UpstreamError
 from app.service.batcher import LuccaThrottled
+from app.service.blocks import hold_while_paused, run_waits_for_credential
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
@@ -48,6 +49,12 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
     if tenant_ctx is None or run is None:
         return Done("unknown tenant or run")
     failures_key = keys.run_failures(tenant, run_id)
+    if run.mode in (RunMode.FULL, RunMode.CHANGES) and not run.dry_run:
+        held = await hold_while_paused(res, tenant, full=run.mode is RunMode.FULL)
+        if held is not None:  # starts afresh on resume; a full run frees the tenant meanwhile
+            await res.runs.set_state(tenant, run_id, RunState.HELD, waiting=held)
+            await res.full_run_lock.release(tenant, run_id)
+            return Done("paused")
     try:
         done = str(await step(res, tenant_ctx, RunOptions.of(run)))
         pipe = res.redis.pipeline(transaction=False)
@@ -63,6 +70,8 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         if exc.retryable and failures <= MAX_STEP_FAILURES:
             log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)
             return Defer(retry_delay(exc, failures))
+        if await run_waits_for_credential(res, tenant, run, exc):
+            return Done("waiting")
         return Done(await fail_run(res, tenant, run_id, str(exc)))
     except Exception as exc:
         # A bug must not leave the run "running" for ever, nor the full-run lock held.

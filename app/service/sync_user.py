@@ -12,7 +12,8 @@ from app.core.decision import Action, Decision
 from app.core.lucca_user import is_user_id
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.service.batcher import LuccaThrottled
-from app.service.employee import EmployeeSync
+from app.service.blocks import kept_while_paused, proven, refused_flags
+from app.service.employee import EmployeeSync, Outcome
 from app.service.jobs import Job, enqueue_user_syncs
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
@@ -50,6 +51,8 @@ async def sync_user(
         if run_id is not None:
             await res.runs.count(tenant, run_id, user_id, "superseded")
         return Done("superseded")
+    if await kept_while_paused(res, tenant, user_id, run_id):
+        return Done("paused")
     defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
     lock = UserLock(res.redis, tenant, user_id)
     wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
@@ -69,7 +72,7 @@ async def sync_user(
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
         failures_key = keys.failures(tenant, user_id)
         try:
-            outcome = await employee.sync(user_id)
+            outcome = await _sync_proving(res, tenant, employee, user_id)
         except LuccaThrottled as exc:  # waiting for the budget is no failure
             synced = False  # nothing was done: the next try must not wait for a cooldown
             return await defer(retry_delay(exc, 1))
@@ -93,6 +96,18 @@ async def sync_user(
         return Done(outcome.decision.action.value)
     finally:
         await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
+
+
+async def _sync_proving(
+    res: Resources, tenant: str, employee: EmployeeSync, user_id: str
+) -> Outcome:
+    """The employee's sync; one that succeeds while a credential is flagged refused proves it
+    works again: whoever waited for it is applied now."""
+    refused = await refused_flags(res, tenant)
+    outcome = await employee.sync(user_id)
+    if refused and outcome.decision.action not in (Action.ERROR, Action.HELD):
+        await proven(res, tenant, refused)
+    return outcome
 
 
 async def _give_up(

@@ -8,11 +8,11 @@ from app.core.tenant import TenantConfig
 from app.schemas.tenant_update import TenantUpdate
 from app.service import audit
 from app.service.access import Action, Principal
+from app.service.blocks import credentials_replaced
 from app.service.errors import Forbidden, TenantUnreadable
 from app.service.resources import Resources
-from app.service.runs import FULL_RUN, purge_tenant_state, start_run
+from app.service.runs import purge_tenant_state
 from app.service.skip_field import start_afresh
-from app.store.runs import Trigger, TriggerKind
 from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)
@@ -59,21 +59,20 @@ async def configure_tenant(res: Resources, update: TenantUpdate, *, by: Principa
 async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     """Store the config; True when the tenant is new.
 
-    The credentials' flags are cleared for the new credentials to prove themselves, and a tenant
-    whose Lucca key had been refused catches up on what the sync missed meanwhile. A permission
-    loss is no credential's: it stays, unless the skip field's code changes, which starts the
-    sync's memory of that field afresh (sync-rules.md).
+    The credentials' flags are cleared for the new credentials to prove themselves: the
+    employees that waited for them are queued again, and a tenant whose Lucca key had been
+    refused catches up on what the sync missed meanwhile. A permission loss is no credential's:
+    it stays, unless the skip field's code changes, which starts the sync's memory of that field
+    afresh (sync-rules.md).
     """
     tenant = config.tenant
     previous = await replaceable_config(res, tenant)
     created = await res.tenants.put(config)
     # This process may have cached the old config, or the tenant's absence.
     res.contexts.forget(tenant)
-    await res.records.note(tenant, lucca_key_error="", elevo_token_error="")
     if previous is None or previous.skip_field != config.skip_field:
         await start_afresh(res, tenant)
-    if await res.budget.clear_revoked(tenant):
-        await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.KEY_REPLACED))
+    await credentials_replaced(res, tenant)
     return created
 
 

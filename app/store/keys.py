@@ -79,7 +79,8 @@ def history(tenant: str, user_id: str) -> str:
 
 
 def awaiting_manager(tenant: str, manager_id: str) -> str:
-    """Set of reports synced with no manager because this manager had no profile yet."""
+    """Set of reports to sync again once this manager syncs: they were synced with no manager
+    because it had no profile yet, or kept their manager while its own sync failed."""
     return f"t:{tenant}:awaiting-manager:{manager_id}"
 
 
@@ -212,3 +213,39 @@ def audit(tenant: str) -> str:
     """List of who changed the tenant (its configuration, tokens, held runs), newest first.
     Outside `t:{tenant}:`: a tenant's deletion stays on record after its purge (it expires)."""
     return f"audit:{tenant}"
+
+
+# -- what waits for a tenant-level reason to clear (sync-rules.md, "nothing waits for ever") --
+
+
+def parked(tenant: str) -> str:
+    """Hash: Lucca id -> why that employee's change waits (a reason code of
+    app/service/waiting.py); re-queued as soon as the reason clears."""
+    return f"t:{tenant}:parked"
+
+
+def parked_since(tenant: str) -> str:
+    """Hash: reason code -> when the first employee parked for it since it last cleared; also
+    `overflow:<code>` when the parked hash was full (the clearing then starts a full run)."""
+    return f"t:{tenant}:parked-since"
+
+
+def parked_runs(tenant: str) -> str:
+    """Set of `<reason code>:<run mode>`: a full run or a poll that stopped for a reason of the
+    tenant, started again once it clears."""
+    return f"t:{tenant}:parked-runs"
+
+
+def paused(tenant: str) -> str:
+    """Hash: who paused the tenant, when and why, and the runs asked meanwhile."""
+    return f"t:{tenant}:paused"
+
+
+def probe(tenant: str, reason: str) -> str:
+    """Set for the backoff delay after a probe of a refused credential (or a listing check)."""
+    return f"t:{tenant}:probe:{reason}"
+
+
+def probe_tries(tenant: str, reason: str) -> str:
+    """How many probes of a refused credential failed in a row (the backoff's exponent)."""
+    return f"t:{tenant}:probe-tries:{reason}"

@@ -69,6 +69,10 @@ class LuccaReadCache:
         if ids:
             await self._redis.zadd(keys.lucca_wanted(tenant), {uid: 0 for uid in ids}, nx=True)
 
+    async def wanted_count(self, tenant: str) -> int:
+        """How many users' jobs wait for the budget."""
+        return int(await self._redis.zcard(keys.lucca_wanted(tenant)))
+
     async def wanted(self, tenant: str, limit: int) -> list[str]:
         """Up to `limit` wanted users; a member that is no user id (an older version's) is
         dropped, not fetched: it would fail the request of every user fetched with it."""

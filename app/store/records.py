@@ -29,9 +29,10 @@ class Records:
 
     async def add(
         self, tenant: str, user_id: str, entry: Mapping[str, Any], *, failing: bool | None
-    ) -> None:
+    ) -> bool:
         """Push one entry on the user's history; `failing` marks (True) or clears (False)
-        the user's last error, None leaves it as it is."""
+        the user's last error, None leaves it as it is. True when a cleared error was there
+        (the user recovered)."""
         blob = orjson.dumps(entry, default=str)
         pipe = self._redis.pipeline(transaction=False)
         history = keys.history(tenant, user_id)
@@ -42,7 +43,8 @@ class Records:
             pipe.hset(keys.user_errors(tenant), user_id, blob.decode())
         elif failing is False:
             pipe.hdel(keys.user_errors(tenant), user_id)
-        await pipe.execute()
+        results = await pipe.execute()
+        return failing is False and bool(results[-1])
 
     async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(keys.history(tenant, user_id), 0, -1)
@@ -60,6 +62,11 @@ class Records:
     async def note(self, tenant: str, **facts: str) -> None:
         """Tenant-level facts for GET /sync/{tenant} (last event, last full run, flags)."""
         await self._redis.hset(keys.status(tenant), mapping=facts)
+
+    async def flags(self, tenant: str, *names: str) -> list[str]:
+        """Some of the tenant's facts, "" for those not set (one round trip)."""
+        raw = await self._redis.hmget(keys.status(tenant), list(names))
+        return [_text(value) for value in raw]
 
     async def notes(self, tenant: str) -> dict[str, str]:
         raw = await self._redis.hgetall(keys.status(tenant))

@@ -58,6 +58,9 @@ class TriggerKind(StrEnum):
     BENCH = "bench"  # bench/worker_throughput.py
     WEBHOOK = "webhook"
     WEBHOOK_MALFORMED = "webhook:malformed"  # an unreadable event: a poll asks Lucca instead
+    UNBLOCKED = "unblocked"  # a tenant-level reason cleared: what waited for it (waiting.py)
+    RESUMED = "resumed"  # a paused tenant resumed: what waited, and the runs asked meanwhile
+    SKIP_FIELD_CHECK = "skip-field-check"  # a complete listing for an employee held on one read
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +298,11 @@ class RunStore:
         if state is RunState.RUNNING:
             fields["started_at"] = utcnow_iso()
         await self._redis.hset(keys.run(tenant, run_id), mapping=fields)
+
+    async def note_waiting(self, tenant: str, run_id: str, waiting: str) -> None:
+        """Some of the run's users wait for a tenant-level reason (they are applied once it
+        clears, by a run of their own); the run says so, whatever its state."""
+        await self._redis.hset(keys.run(tenant, run_id), "waiting", waiting)
 
     async def resolve(
         self,

@@ -32,9 +32,13 @@ OPERATIONS = {
     ("/tenants/{tenant}/tokens", "get"): {"200", "401", "403", "404", "503"},
     ("/tenants/{tenant}/tokens/{token_id}", "delete"): {"204", "401", "403", "404", "503"},
     ("/tenants/{tenant}/audit", "get"): {"200", "401", "403", "404", "503"},
+    # Pause and resume (issue 10): kept notices, applied on resume.
+    ("/tenants/{tenant}/pause", "post"): {"200", "400", "401", "403", "404", "413", "503"},
+    ("/tenants/{tenant}/resume", "post"): {"200", "401", "403", "404", "413", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
     ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
-    # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10).
+    # 409: a confirmation while a full run runs, or of a held run resolved already, or while
+    # the tenant is paused (issue 10).
     ("/sync/{tenant}", "post"): {"202", "400", "401", "403", "404", "409", "503"},
     ("/sync/{tenant}", "get"): {"200", "401", "403", "404", "503"},
     ("/sync/{tenant}/runs/{run_id}", "get"): {"200", "401", "403", "404", "503"},

@@ -185,7 +185,14 @@ async def test_no_secret_in_logs_redis_or_answers(
     assert len(caplog.records) > 20
     assert any(key.startswith(b"arq:result:") for key, _ in flow.redis_seen)
     assert any(key.startswith(b"tenant:") for key, _ in flow.redis_seen)
-    assert any(r.json().get("failing_users") for r in flow.answers if r.url.path == f"/sync/{bad}")
+    # The bad tenant's employees wait for credentials that work, the refusal shown (issue 10).
+    assert any(
+        r.json()["waiting"]["reasons"][0]["error"]
+        for r in flow.answers
+        if r.request.method == "GET"
+        and r.url.path == f"/sync/{bad}"
+        and r.json()["waiting"]["users"]
+    )
 
     in_logs = [(where, leaked(text, watched)) for where, text in log_texts(caplog.records)]
     assert [hit for hit in in_logs if hit[1]] == [], "a secret in a log record"

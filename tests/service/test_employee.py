@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -19,6 +20,7 @@ from app.service.employee import Outcome
 from app.service.resources import Resources
 from app.store import keys
 from app.store.links import ProfileLinks
+from app.store.parked import ParkedUsers
 from tests.factories import (
     LUCCA_ID,
     MAIL,
@@ -258,32 +260,55 @@ async def test_a_user_fixed_after_an_error_leaves_the_failing_list(
 # -- upstream errors ----------------------------------------------------------------------
 
 
-async def test_a_lucca_401_flags_the_key_and_records_the_user(
+async def test_a_lucca_401_flags_the_key_and_parks_the_user(
     res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
 ) -> None:
     upstreams.lucca.fail_next("GET", 401)
-    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
-    assert outcome.decision.action is Action.ERROR
-    assert outcome.decision.reason.startswith("LuccaAuthError: ")
-    assert await res.budget.revoked(TENANT) == outcome.error
+    run_id = await new_run(res)
+    outcome = await employee(res, tenant_ctx, run_id=run_id).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.HELD
+    assert outcome.decision.reason.startswith("waiting: Lucca refuses the tenant's API key")
+    message = await res.budget.revoked(TENANT)
+    assert message is not None
+    assert "401" in message
     assert 0 < await res.redis.ttl(keys.lucca_revoked(TENANT)) <= 600
-    assert (await res.records.notes(TENANT))["lucca_key_error"] == outcome.error
+    assert (await res.records.notes(TENANT))["lucca_key_error"] == message
     assert upstreams.elevo.requests == []
-    assert LUCCA_ID in await res.records.user_errors(TENANT)
+    # Not the employee's failure: kept, with the reason, until the key works.
+    assert LUCCA_ID not in await res.records.user_errors(TENANT)
+    assert await ParkedUsers(res.redis, TENANT).counts() == {"lucca_key": (1, ANY)}
+    assert (await last_entry(res))["action"] == "held"
+    run = await res.runs.report(TENANT, run_id)
+    assert run is not None
+    assert run.fields["waiting"].startswith("waiting: Lucca refuses")
 
 
-async def test_an_elevo_401_notes_the_token_error(
+async def test_an_elevo_401_notes_the_token_error_and_parks_the_user(
     res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
 ) -> None:
     upstreams.lucca.add(manager=None)
     upstreams.elevo.fail_next("GET", 401)
     outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
-    assert outcome.decision.action is Action.ERROR
-    assert outcome.decision.reason.startswith("ElevoAuthError: ")
+    assert outcome.decision.action is Action.HELD
+    assert "Elevo refuses the tenant's token" in outcome.decision.reason
     notes = await res.records.notes(TENANT)
-    assert notes["elevo_token_error"] == outcome.error
+    assert "401" in notes["elevo_token_error"]
     assert "lucca_key_error" not in notes
     assert await res.budget.revoked(TENANT) is None
+    assert await ParkedUsers(res.redis, TENANT).counts() == {"elevo_token": (1, ANY)}
+
+
+async def test_an_elevo_400_is_the_employees_error_not_a_wait(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    await link_manager(res)
+    upstreams.lucca.add(jobTitle="Lead developer")
+    upstreams.elevo.add()
+    upstreams.elevo.fail_next("PATCH", 400)
+    outcome = await employee(res, tenant_ctx).sync(LUCCA_ID)
+    assert outcome.decision.action is Action.ERROR
+    assert LUCCA_ID in await res.records.user_errors(TENANT)
+    assert await ParkedUsers(res.redis, TENANT).counts() == {}
 
 
 async def test_a_retryable_error_is_left_to_the_job_and_records_nothing(

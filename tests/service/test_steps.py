@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.clients.errors import LuccaAuthError, LuccaUnavailable
+from app.clients.errors import ElevoAuthError, ElevoRejected, LuccaUnavailable
 from app.core import scim
-from app.service import steps
+from app.service import blocks, steps
 from app.service.batcher import LuccaThrottled
 from app.service.context import TenantContext
 from app.service.jobs import Job
@@ -15,6 +15,7 @@ from app.service.reconcile import RunOptions
 from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.service.runs import RunRequest, request_run
+from app.service.waiting import Reason
 from app.store import keys
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, PROFILE_ID, TENANT
@@ -92,10 +93,29 @@ async def test_a_permanent_failure_fails_the_run_at_once(res: Resources) -> None
     run_id = await new_run(res)
 
     async def step(*_: object) -> str:
-        raise LuccaAuthError("the API key was refused", status=401)
+        raise ElevoRejected("Elevo answered 400", status=400)
 
     assert await steps.run_step(res, TENANT, run_id, step) == Done("failed")
     assert await state_of(res, run_id) is RunState.FAILED
+
+
+async def test_a_refused_credential_holds_the_run_until_it_works_again(res: Resources) -> None:
+    run_id = await new_run(res)
+    await res.full_run_lock.claim(TENANT, run_id)
+
+    async def step(*_: object) -> str:
+        raise ElevoAuthError("Elevo refused the token", status=401)
+
+    assert await steps.run_step(res, TENANT, run_id, step) == Done("waiting")
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.run.state is RunState.HELD
+    assert report.fields["waiting"].startswith("waiting: Elevo refuses the tenant's token")
+    assert not await res.redis.exists(keys.active_full_run(TENANT))  # the tenant is free
+    assert (await res.records.notes(TENANT))["elevo_token_error"]
+    await blocks.credential_works(res, TENANT, Reason.ELEVO_TOKEN)  # e.g. the probe's success
+    restarted = [r for r in await res.runs.recent(TENANT) if r.run.id != run_id]
+    assert [(r.run.mode, str(r.run.trigger)) for r in restarted] == [(RunMode.FULL, "unblocked")]
 
 
 async def test_a_crashing_step_fails_the_run_and_frees_the_tenant(res: Resources) -> None:

@@ -15,17 +15,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api.auth import guarded, operator_of, principal_of, resources_of
+from app.api.auth import guarded, known_tenant, operator_of, principal_of, resources_of
 from app.api.errors import ApiError
+from app.api.schemas import parse_pause
 from app.schemas.tenant import tenant_view
 from app.schemas.tenant_update import parse_tenant_update
+from app.service import blocks
 from app.service import tenants as tenant_admin
 from app.service.access import Action
+from app.service.resources import Resources
 
 log = logging.getLogger(__name__)
 
 # A config is a few hundred bytes; anything near this is not one.
 MAX_BODY_BYTES: Final = 64 * 1024
+PAUSE_MAX_BODY_BYTES: Final = 4096  # a reason of at most 500 characters
 
 
 @guarded(Action.CONFIGURE)
@@ -66,9 +70,33 @@ async def list_tenants(request: Request) -> Response:
     return JSONResponse({"tenants": await tenant_admin.list_tenants(resources_of(request))})
 
 
+@known_tenant(Action.PAUSE)
+async def pause_tenant(request: Request, res: Resources, tenant: str) -> Response:
+    reason = parse_pause(await request.body())
+    paused = await blocks.pause_tenant(res, tenant, operator=operator_of(request), reason=reason)
+    return JSONResponse(paused)
+
+
+@known_tenant(Action.PAUSE)
+async def resume_tenant(request: Request, res: Resources, tenant: str) -> Response:
+    return JSONResponse(await blocks.resume_tenant(res, tenant, operator=operator_of(request)))
+
+
 routes: list[Route] = [
     Route("/tenants", list_tenants, methods=["GET"]),
     Route("/tenants/{tenant}", put_tenant, methods=["PUT"], max_body_size=MAX_BODY_BYTES),
     Route("/tenants/{tenant}", get_tenant, methods=["GET"]),
     Route("/tenants/{tenant}", delete_tenant, methods=["DELETE"]),
+    Route(
+        "/tenants/{tenant}/pause",
+        pause_tenant,
+        methods=["POST"],
+        max_body_size=PAUSE_MAX_BODY_BYTES,
+    ),
+    Route(
+        "/tenants/{tenant}/resume",
+        resume_tenant,
+        methods=["POST"],
+        max_body_size=PAUSE_MAX_BODY_BYTES,
+    ),
 ]

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import tenants
 from app.secret import Secret
+from app.service import waiting
 from app.service.resources import Resources
 from app.settings import Settings
 from app.store import keys
@@ -345,3 +346,38 @@ async def test_without_the_admin_token_is_a_401(
 async def test_the_scheme_is_case_insensitive(client: httpx.AsyncClient) -> None:
     headers = {"Authorization": f"bearer {TEST_ADMIN_TOKEN}"}
     assert (await client.get("/tenants", headers=headers)).status_code == 200
+
+
+# -- pause and resume (issue 10; the use cases: tests/service/test_waiting.py) ----------------
+
+
+async def test_pause_then_resume_answer_the_pause_and_its_lifting(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    assert (await put(client, "acme", body())).status_code == 201
+    paused = await client.post("/tenants/acme/pause", json={"reason": "audit"}, headers=AUTH)
+    assert paused.status_code == 200
+    since = paused.json()["since"]
+    assert paused.json() == {"tenant": "acme", "paused": True, "since": since, "by": "admin"}
+    pause = await waiting.paused(resources, "acme")
+    assert pause is not None
+    assert (pause.by, pause.reason) == ("admin", "audit")
+    resumed = await client.post("/tenants/acme/resume", headers=AUTH)
+    assert resumed.status_code == 200
+    assert resumed.json() == {"tenant": "acme", "paused": False, "run": None, "runs": []}
+    assert await waiting.paused(resources, "acme") is None
+
+
+async def test_pause_needs_the_admin_a_known_tenant_and_a_valid_body(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.post("/tenants/acme/pause")).status_code == 401
+    unknown = await client.post("/tenants/ghost/pause", headers=AUTH)
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_tenant")
+    assert (await put(client, "acme", body())).status_code == 201
+    extra = await client.post("/tenants/acme/pause", json={"why": "x"}, headers=AUTH)
+    assert (extra.status_code, extra.json()["error"]) == (400, "invalid_body")
+    long = await client.post("/tenants/acme/pause", json={"reason": "x" * 501}, headers=AUTH)
+    assert long.status_code == 400
+    not_json = await client.post("/tenants/acme/pause", content=b"{", headers=AUTH)
+    assert (not_json.status_code, not_json.json()["error"]) == (400, "bad_json")
