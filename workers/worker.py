@@ -49,6 +49,7 @@ def functions() -> list[Any]:
         _run_step(jobs.poll_changes, Job.POLL_CHANGES),
         _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
         _run_step(jobs.plan_users, Job.PLAN_USERS),
+        _run_step(jobs.release_page, Job.RELEASE_PAGE),
         func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,

@@ -191,6 +191,22 @@ def _health_paths() -> dict[str, Schema]:
     }
 
 
+_RELEASE: Final = {
+    "name": "release",
+    "in": "query",
+    "required": False,
+    "description": "true: give every managed profile back (remove syncSource) before deleting.",
+    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+}
+_RELEASE_DESCRIPTION: Final = (
+    "Plain: the config and the sync state go at once (204). With release=true (202): the tenant"
+    " is disconnecting (its webhooks are acknowledged and ignored, runs are refused with 409)"
+    " while a release run removes syncSource from every profile that has it, touching nothing"
+    " else; then the config and the state go. A release that fails keeps the tenant, its"
+    " status (GET /sync/{tenant} `disconnect`) saying why; asking again retries it."
+)
+
+
 def _tenant_paths() -> dict[str, Schema]:
     return {
         "/tenants": {
@@ -219,7 +235,19 @@ def _tenant_paths() -> dict[str, Schema]:
                 requestBody=_body(TenantBody, required=True, contract={"value": _TENANT_EXAMPLE}),
             ),
             "delete": _admin(
-                "deleteTenant", {"204": {"description": "Deleted."}, "404": _NO_TENANT}
+                "deleteTenant",
+                {
+                    "202": _json(
+                        RunStarted,
+                        "With release=true: the tenant is disconnecting; the release run (the"
+                        " running one when a release runs already).",
+                    ),
+                    "204": {"description": "Deleted, with its sync state."},
+                    "400": _error("`release` is neither true nor false.", ErrorCode.INVALID_BODY),
+                    "404": _NO_TENANT,
+                },
+                parameters=[_RELEASE],
+                description=_RELEASE_DESCRIPTION,
             ),
         },
     }

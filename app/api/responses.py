@@ -124,6 +124,14 @@ class LuccaUnreadable(Struct):
     at: str
 
 
+class Disconnect(Struct):
+    """The tenant's release (DELETE /tenants/{tenant}?release=true): running, or given up."""
+
+    state: Literal["disconnecting", "failed"]
+    run: str  # the release run
+    error: str | None  # why it failed; DELETE ?release=true again retries
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -138,6 +146,7 @@ class SyncStatus(Struct):
     lucca_unreadable: LuccaUnreadable | None
     failing_users: dict[str, PlanEntry]
     runs: list[Run]
+    disconnect: Disconnect | None
 
 
 class UserHistory(Struct):

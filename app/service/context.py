@@ -16,6 +16,7 @@ from app.core.lucca_user import projection
 from app.core.tenant import TenantConfig
 from app.metrics import elevo_hook, lucca_hook
 from app.settings import Settings
+from app.store.release import ReleaseMarks
 from app.store.tenants import TenantStore
 
 Clock = Callable[[], datetime]
@@ -31,6 +32,8 @@ class TenantContext:
     lucca: LuccaClient
     elevo: ElevoClient
     clock: Clock
+    # A release runs, or gave up (app/service/release.py): nothing but the release may write.
+    disconnecting: bool = False
 
     @property
     def tenant(self) -> str:
@@ -44,7 +47,12 @@ class TenantContext:
 
 
 def build_context(
-    config: TenantConfig, settings: Settings, http: httpx.AsyncClient, clock: Clock
+    config: TenantConfig,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    clock: Clock,
+    *,
+    disconnecting: bool = False,
 ) -> TenantContext:
     lucca = LuccaClient(
         http,
@@ -60,7 +68,9 @@ def build_context(
         config.elevo_token,
         on_response=elevo_hook(config.tenant),
     )
-    return TenantContext(config=config, lucca=lucca, elevo=elevo, clock=clock)
+    return TenantContext(
+        config=config, lucca=lucca, elevo=elevo, clock=clock, disconnecting=disconnecting
+    )
 
 
 class TenantContexts:
@@ -69,12 +79,14 @@ class TenantContexts:
     def __init__(
         self,
         store: TenantStore,
+        marks: ReleaseMarks,
         settings: Settings,
         http: httpx.AsyncClient,
         clock: Clock = system_clock,
         ttl: float = 5.0,
     ) -> None:
         self._store = store
+        self._marks = marks
         self._settings = settings
         self._http = http
         self._clock = clock
@@ -88,7 +100,10 @@ class TenantContexts:
         config = await self._store.get(tenant)
         tenant_ctx = None
         if config is not None:
-            tenant_ctx = build_context(config, self._settings, self._http, self._clock)
+            disconnecting = await self._marks.get(tenant) is not None
+            tenant_ctx = build_context(
+                config, self._settings, self._http, self._clock, disconnecting=disconnecting
+            )
         self._cache[tenant] = (time.monotonic(), tenant_ctx)
         return tenant_ctx
 

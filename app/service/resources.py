@@ -20,6 +20,7 @@ from app.store.failures import Failures
 from app.store.locks import FullRunLock
 from app.store.read_cache import LuccaReadCache
 from app.store.records import Records
+from app.store.release import ReleaseMarks
 from app.store.runs import RunStore
 from app.store.tenants import TenantStore
 
@@ -39,6 +40,7 @@ class Resources:
     tenants: TenantStore
     contexts: TenantContexts
     records: Records
+    releases: ReleaseMarks
     runs: RunStore
     failures: Failures
     full_run_lock: FullRunLock
@@ -58,14 +60,16 @@ class Resources:
         http = new_http_client(settings)
         tenants = TenantStore(redis, box)
         budget = LuccaBudget(redis, override=settings.lucca_budget_override)
+        releases = ReleaseMarks(redis)
         return cls(
             settings=settings,
             redis=redis,
             http=http,
             box=box,
             tenants=tenants,
-            contexts=TenantContexts(tenants, settings, http, clock),
+            contexts=TenantContexts(tenants, releases, settings, http, clock),
             records=Records(redis, settings.run_retention_seconds),
+            releases=releases,
             runs=RunStore(redis, settings.run_retention_seconds),
             failures=Failures(redis),
             full_run_lock=FullRunLock(redis),

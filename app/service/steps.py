@@ -47,6 +47,8 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
     run = await res.runs.get(tenant, run_id)
     if tenant_ctx is None or run is None:
         return Done("unknown tenant or run")
+    if tenant_ctx.disconnecting:  # its release gives the profiles back: no run writes now
+        return Done(await fail_run(res, tenant, run_id, "the tenant is disconnecting"))
     failures_key = keys.run_failures(tenant, run_id)
     try:
         done = str(await step(res, tenant_ctx, RunOptions.of(run)))

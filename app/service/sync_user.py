@@ -63,6 +63,8 @@ async def sync_user(
         tenant_ctx = await res.contexts.get(tenant)
         if tenant_ctx is None:
             return Done("unknown tenant")
+        if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
+            return Done("tenant disconnecting")
         fetch = partial(
             res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
         )

@@ -49,7 +49,8 @@ async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     await res.records.note(tenant, lucca_key_error="", elevo_token_error="")
     if previous is None or previous.skip_field != config.skip_field:
         await start_afresh(res, tenant)
-    if await res.budget.clear_revoked(tenant):
+    disconnecting = await res.releases.get(tenant) is not None
+    if await res.budget.clear_revoked(tenant) and not disconnecting:
         await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.KEY_REPLACED))
     return created
 
@@ -60,6 +61,7 @@ async def delete_tenant(res: Resources, tenant: str) -> bool:
         return False
     res.contexts.forget(tenant)
     await purge_tenant_state(res, tenant)
+    await res.releases.clear(tenant)  # a release that runs stops at its next page
     return True
 
 

@@ -192,3 +192,18 @@ def tenant_pattern(tenant: str) -> str:
 def active_full_run(tenant: str) -> str:
     """The id of the tenant's running full reconciliation, if one runs."""
     return f"t:{tenant}:full-run"
+
+
+# -- disconnecting a tenant (app/store/release.py) ----------------------------------------------
+
+
+def release(tenant: str) -> str:
+    """Hash: the tenant's disconnection (its release run, state, error, profiles released per
+    sweep). Beside the config, not in the sync state: it is deleted last, after the purge."""
+    return f"tenant:{tenant}:release"
+
+
+def release_job_id(tenant: str, run_id: str, sweep: int, start: int) -> str:
+    """A fixed id per page of a release sweep: a page re-queued after a crash is not queued
+    twice."""
+    return f"release_page:{tenant}:{run_id}:{sweep}:{start}"

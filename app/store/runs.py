@@ -48,6 +48,7 @@ class RunMode(StrEnum):
     CHANGES = "changes"  # a poll of what Lucca changed since the last one
     USERS = "users"  # a list of users (an API call, a webhook)
     DEPARTMENT = "department"  # the members of a renamed department
+    RELEASE = "release"  # a disconnection: every managed profile's syncSource removed
 
 
 class TriggerKind(StrEnum):

@@ -25,7 +25,8 @@ OPERATIONS = {
     ("/tenants", "get"): {"200", "401", "503"},
     ("/tenants/{tenant}", "get"): {"200", "401", "404", "500", "503"},
     ("/tenants/{tenant}", "put"): {"200", "201", "400", "401", "404", "413", "500", "503"},
-    ("/tenants/{tenant}", "delete"): {"204", "401", "404", "503"},
+    # 202: release=true starts a release run; 400: `release` neither true nor false (issue 13).
+    ("/tenants/{tenant}", "delete"): {"202", "204", "400", "401", "404", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
     ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
     # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10).
