@@ -15,6 +15,7 @@ from app.serialization import job_deserializer, job_serializer
 from app.service.batcher import LuccaBatcher
 from app.service.context import Clock, TenantContexts, system_clock
 from app.settings import Settings
+from app.store.alerts import AlertStates
 from app.store.budget import LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
@@ -41,6 +42,7 @@ class Resources:
     contexts: TenantContexts
     records: Records
     releases: ReleaseMarks
+    alerts: AlertStates
     runs: RunStore
     failures: Failures
     full_run_lock: FullRunLock
@@ -70,6 +72,7 @@ class Resources:
             contexts=TenantContexts(tenants, releases, settings, http, clock),
             records=Records(redis, settings.run_retention_seconds),
             releases=releases,
+            alerts=AlertStates(redis),
             runs=RunStore(redis, settings.run_retention_seconds),
             failures=Failures(redis),
             full_run_lock=FullRunLock(redis),

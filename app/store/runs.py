@@ -403,3 +403,9 @@ class RunStore:
             else:
                 found.append(report)
         return found
+
+    async def latest(self, tenant: str, limit: int) -> list[Run]:
+        """The newest runs' headers (no counts: cheap whatever their size), newest first."""
+        ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
+        found = [await self.get(tenant, _text(run_id) or "") for run_id in ids]
+        return [run for run in found if run is not None]
