@@ -291,7 +291,11 @@ def _webhook_paths() -> dict[str, Schema]:
             "content": {"application/json": event, "application/cloudevents+json": event},
         },
         "responses": {
-            "202": _json(WebhookAccepted, "Queued, ignored as irrelevant, or a duplicate."),
+            "202": _json(
+                WebhookAccepted,
+                "Queued, ignored (an irrelevant topic, or a tenant that is disconnecting), or a"
+                " duplicate.",
+            ),
             "400": _error(
                 "Signed, but not a JSON object (or cut short).",
                 ErrorCode.BAD_JSON,
@@ -342,7 +346,8 @@ def _sync_paths() -> dict[str, Schema]:
                     ),
                     "409": _error(
                         "A confirmation while a full run runs, or of a run not held or resolved"
-                        " already (superseded, confirmed, dismissed); the detail names the run.",
+                        " already (superseded, confirmed, dismissed); any run while the tenant"
+                        " is disconnecting (its release runs); the detail names the run.",
                         ErrorCode.CONFLICT,
                     ),
                 },

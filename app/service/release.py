@@ -22,6 +22,7 @@ from app.core import scim
 from app.core.decision import Action, Change, Decision
 from app.core.profile import ElevoProfile
 from app.service.context import TenantContext
+from app.service.errors import TenantUnreadable
 from app.service.jobs import enqueue_release_page
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
@@ -31,6 +32,7 @@ from app.store import keys
 from app.store.links import ProfileLinks
 from app.store.release import ReleaseMark, ReleaseState
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,11 @@ async def release_status(res: Resources, tenant: str) -> ReleaseMark | None:
 async def start_release(res: Resources, tenant: str) -> str | None:
     """Disconnect the tenant; the release run's id (the running one, when a release runs
     already), or None for no such tenant."""
-    if await res.tenants.get(tenant) is None:
-        return None
+    try:
+        if await res.tenants.get(tenant) is None:
+            return None
+    except TenantStoreError as exc:  # its Elevo token is unreadable: nothing could be released
+        raise TenantUnreadable(str(exc)) from None
     running = await res.releases.get(tenant)
     if running is not None and running.state is ReleaseState.DISCONNECTING:
         if await res.runs.get(tenant, running.run) is not None:
@@ -86,14 +91,14 @@ async def release_page_step(
     mark = await res.releases.get(tenant)
     if mark is None or mark.run != run_id or mark.state is not ReleaseState.DISCONNECTING:
         return Done("not this tenant's release")
-    tenant_ctx = await res.contexts.get(tenant)
-    if tenant_ctx is None:
-        # The mark outlived the config: the finish stopped between the two deletions.
-        await purge_tenant_state(res, tenant)
-        await res.releases.clear(tenant)
-        return Done("released")
     failures_key = keys.run_failures(tenant, run_id)
     try:
+        tenant_ctx = await res.contexts.get(tenant)
+        if tenant_ctx is None:
+            # The mark outlived the config: the finish stopped between the two deletions.
+            await purge_tenant_state(res, tenant)
+            await res.releases.clear(tenant)
+            return Done("released")
         if sweep == 1 and start == 1:
             await res.runs.set_state(tenant, run_id, RunState.RUNNING)
         following = await release_page(res, tenant_ctx, run_id, sweep, start)
@@ -105,6 +110,11 @@ async def release_page_step(
         return Done(await _fail(res, tenant, run_id, str(exc)))
     except ReleaseIncomplete as exc:
         return Done(await _fail(res, tenant, run_id, str(exc)))
+    except Exception as exc:
+        # A bug, or a config that no longer decrypts: the release must not stay
+        # "disconnecting" for ever with no job left to end it.
+        log.exception("tenant=%s release run=%s page crashed", tenant, run_id)
+        return Done(await _fail(res, tenant, run_id, f"internal error: {type(exc).__name__}"))
     await res.failures.clear(failures_key)
     if following is None:
         return Done(await _finish(res, tenant, run_id))
