@@ -169,7 +169,8 @@ async def test_a_worker_killed_mid_release_leaves_it_to_the_next(
     records = service.resources.records
     histories = [await records.history(synced.name, uid) for uid in managed]
     released = [h[0] for h in histories if h and h[0]["action"] == "release"]
-    assert len(released) == report.counts["release"]
+    # The kill may land between one profile's history entry and its count in the run.
+    assert report.counts["release"] <= len(released) <= report.counts["release"] + 1
     assert all(
         entry["diff"] == {scim.SYNC_SOURCE: {"old": "lucca", "new": None}}
         and entry["run"] == run_id
