@@ -285,7 +285,7 @@ async def res(
     built = await Resources.create(settings, clock=fixed_clock)
     await built.http.aclose()
     http = http_for(upstreams)
-    contexts = TenantContexts(built.tenants, settings, http, fixed_clock)
+    contexts = TenantContexts(built.tenants, built.releases, settings, http, fixed_clock)
     resources = replace(built, http=http, contexts=contexts)
     await resources.tenants.put(make_tenant_config())
     yield resources

@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import Retry
 
-from app.service import polling, steps
+from app.service import alerts, polling, release, steps
 from app.service import sync_user as user_job
 from app.service.resources import Resources
 from app.service.results import Defer, JobResult
@@ -73,6 +73,24 @@ async def sync_user_due(ctx: WorkerContext, tenant: str, user_id: str) -> str:
     return await steps.sync_user_due(_resources(ctx), tenant, user_id)
 
 
+async def release_page(ctx: WorkerContext, tenant: str, run_id: str, sweep: int, start: int) -> str:
+    """A disconnecting tenant: one page of Elevo's listing given back (syncSource removed)."""
+    return _finish(await release.release_page_step(_resources(ctx), tenant, run_id, sweep, start))
+
+
 async def tick(ctx: WorkerContext) -> int:
     """Every minute: start the nightly reconciliations and the polls that are due."""
     return await polling.tick(_resources(ctx))
+
+
+async def send_alert(ctx: WorkerContext, tenant: str, notice_id: str) -> str:
+    """POST one alert notice to the tenant's alerts_url, signed."""
+    result = await alerts.send_alert(
+        _resources(ctx), tenant, notice_id, job_try=ctx.get("job_try", 1)
+    )
+    return _finish(result)
+
+
+async def alerts_tick(ctx: WorkerContext) -> int:
+    """Every minute: raise or clear each tenant's alerts, and queue their notices."""
+    return await alerts.alerts_tick(_resources(ctx))

@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 
 from app.logs import configure_logging
 from app.serialization import job_deserializer, job_serializer
+from app.service.alerts import SEND_ALERT_MAX_TRIES, SEND_ALERT_TIMEOUT
 from app.service.jobs import Job
 from app.service.resources import Resources, redis_settings
 from app.service.steps import RECONCILE_MAX_TRIES, RECONCILE_TIMEOUT
@@ -49,6 +50,14 @@ def functions() -> list[Any]:
         _run_step(jobs.poll_changes, Job.POLL_CHANGES),
         _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
         _run_step(jobs.plan_users, Job.PLAN_USERS),
+        _run_step(jobs.release_page, Job.RELEASE_PAGE),
+        func(
+            jobs.send_alert,
+            name=Job.SEND_ALERT.value,
+            timeout=SEND_ALERT_TIMEOUT,
+            max_tries=SEND_ALERT_MAX_TRIES,
+            keep_result=0,
+        ),
         func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,
@@ -61,7 +70,18 @@ def functions() -> list[Any]:
 
 def cron_jobs() -> list[Any]:
     # unique=True: several workers enqueue one tick per minute between them.
-    return [cron(jobs.tick, name=Job.TICK.value, second=0, unique=True, timeout=50, keep_result=0)]
+    return [
+        cron(jobs.tick, name=Job.TICK.value, second=0, unique=True, timeout=50, keep_result=0),
+        # Half a minute apart from `tick`: the two never compete for the same second.
+        cron(
+            jobs.alerts_tick,
+            name=Job.ALERTS_TICK.value,
+            second=30,
+            unique=True,
+            timeout=50,
+            keep_result=0,
+        ),
+    ]
 
 
 def serve_metrics(port: int, host: str) -> None:

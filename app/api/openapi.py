@@ -227,6 +227,22 @@ def _health_paths() -> dict[str, Schema]:
     }
 
 
+_RELEASE: Final = {
+    "name": "release",
+    "in": "query",
+    "required": False,
+    "description": "true: give every managed profile back (remove syncSource) before deleting.",
+    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+}
+_RELEASE_DESCRIPTION: Final = (
+    "Plain: the config and the sync state go at once (204). With release=true (202): the tenant"
+    " is disconnecting (its webhooks are acknowledged and ignored, runs are refused with 409)"
+    " while a release run removes syncSource from every profile that has it, touching nothing"
+    " else; then the config and the state go. A release that fails keeps the tenant, its"
+    " status (GET /sync/{tenant} `disconnect`) saying why; asking again retries it."
+)
+
+
 def _tenant_paths() -> dict[str, Schema]:
     return {
         "/tenants": {
@@ -268,7 +284,18 @@ def _tenant_paths() -> dict[str, Schema]:
             "delete": _guarded(
                 "deleteTenant",
                 Action.DELETE_TENANT,
-                {"204": {"description": "Deleted."}, "404": _NO_TENANT},
+                {
+                    "202": _json(
+                        RunStarted,
+                        "With release=true: the tenant is disconnecting; the release run (the"
+                        " running one when a release runs already).",
+                    ),
+                    "204": {"description": "Deleted, with its sync state."},
+                    "400": _error("`release` is neither true nor false.", ErrorCode.INVALID_BODY),
+                    "404": _NO_TENANT,
+                },
+                parameters=[_RELEASE],
+                description=_RELEASE_DESCRIPTION,
             ),
         },
         **_access_paths(),
@@ -410,7 +437,11 @@ def _webhook_paths() -> dict[str, Schema]:
             "content": {"application/json": event, "application/cloudevents+json": event},
         },
         "responses": {
-            "202": _json(WebhookAccepted, "Queued, ignored as irrelevant, or a duplicate."),
+            "202": _json(
+                WebhookAccepted,
+                "Queued, ignored (an irrelevant topic, or a tenant that is disconnecting), or a"
+                " duplicate.",
+            ),
             "400": _error(
                 "Signed, but not a JSON object (or cut short).",
                 ErrorCode.BAD_JSON,
@@ -463,7 +494,8 @@ def _sync_paths() -> dict[str, Schema]:
                     "409": _error(
                         "A confirmation while a full run runs, or of a run not held or resolved"
                         " already (superseded, confirmed, dismissed), or while the tenant is"
-                        " paused; the detail names the run.",
+                        " paused; any run while the tenant is disconnecting (its release runs);"
+                        " the detail names the run.",
                         ErrorCode.CONFLICT,
                     ),
                 },

@@ -173,6 +173,14 @@ class TenantResumed(Struct):
     runs: list[str]
 
 
+class Disconnect(Struct):
+    """The tenant's release (DELETE /tenants/{tenant}?release=true): running, or given up."""
+
+    state: Literal["disconnecting", "failed"]
+    run: str  # the release run
+    error: str | None  # why it failed; DELETE ?release=true again retries
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -190,6 +198,7 @@ class SyncStatus(Struct):
     last_pause: LastPause | None
     failing_users: dict[str, PlanEntry]
     runs: list[Run]
+    disconnect: Disconnect | None
 
 
 class UserHistory(Struct):

@@ -15,6 +15,9 @@ SyncError (app/core/errors.py)
 │       ├── ElevoPreconditionFailed  412 (If-Match)
 │       ├── ElevoNotFound        404
 │       └── ElevoRejected        other 4xx (a 400 from Elevo)
+│   └── AlertsError              a tenant's alerts endpoint refused a notice (4xx)
+│       ├── AlertsRateLimited    429 (also a RateLimited)
+│       └── AlertsUnavailable    transport error, timeout, 408, 5xx
 └── InvalidLuccaUser         one Lucca user's data is of the wrong shape (app/core/errors.py)
 """
 
@@ -89,3 +92,15 @@ class ElevoNotFound(ElevoError):
 
 class ElevoRejected(ElevoError):
     """A 4xx other than the above: the request itself is wrong for Elevo."""
+
+
+class AlertsError(UpstreamError):
+    """A tenant's alerts endpoint refused a notice, or could not be reached."""
+
+
+class AlertsRateLimited(AlertsError, RateLimited):
+    """The alerts endpoint's 429."""
+
+
+class AlertsUnavailable(AlertsError):
+    retryable = True

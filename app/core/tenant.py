@@ -15,6 +15,7 @@ DEFAULT_SKIP_FIELD: Final = "e_skip_elevo_sync"
 DEFAULT_TIMEZONE: Final = "Europe/Paris"
 DEFAULT_NIGHTLY_AT: Final = "02:00"
 DEFAULT_LUCCA_REQUESTS_PER_MINUTE: Final = 40
+DEFAULT_ALERTS_FAILED_RUNS: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,9 @@ class TenantConfig:
     lucca_requests_per_minute: int = DEFAULT_LUCCA_REQUESTS_PER_MINUTE
     # Seconds between `changes` polls; None for a tenant whose webhooks are trusted alone.
     poll_interval_seconds: int | None = None
+    # Where the tenant's alerts go (app/service/alerts.py), signed with `alerts_secret`; None
+    # for no alerts. A URL always comes with a secret.
+    alerts_url: str | None = None
+    alerts_secret: Secret | None = None
+    # This many failed runs in a row raise a "failing_runs" alert.
+    alerts_failed_runs: int = DEFAULT_ALERTS_FAILED_RUNS

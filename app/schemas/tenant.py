@@ -8,11 +8,14 @@ The tenant body (service.md), defaults in app/core/tenant.py:
      "elevo": {"scim_url": "https://...", "token": "..."},
      "skip_field": ..., "custom_fields": {"<Elevo name>": "<Lucca v3 path>"}, "timezone": ...,
      "nightly_at": "HH:MM", "guard": {"max_suspend_ratio": ..., "max_suspend_count": ...},
-     "lucca_requests_per_minute": 1..50, "poll_interval_seconds": null | 30..86400}
+     "lucca_requests_per_minute": 1..50, "poll_interval_seconds": null | 30..86400,
+     "alerts_url": null | "https://...", "alerts_secret": "...", "alerts_failed_runs": 1..100}
 
 A PUT replaces the config, except for secrets: an omitted secret, or one sent as "***" (what a
 GET shows), keeps the stored value. `webhook_secret: null` (or `[]`) removes the webhook secrets;
-the required secrets cannot be removed. An optional non-secret key sent as null takes its default.
+the required secrets cannot be removed; `alerts_secret: null` removes it, which only a config
+without `alerts_url` may do (an alerts URL needs its secret). An optional non-secret key sent
+as null takes its default.
 The subdomain is rejected, not lowercased, when it holds uppercase letters.
 
 Errors are `InvalidDocument`s (app/schemas/errors.py) whose message names the path
@@ -45,7 +48,7 @@ from app.schemas.common import (
     whole,
 )
 from app.schemas.errors import InvalidDocument, InvalidName
-from app.schemas.urls import scim_url
+from app.schemas.urls import alerts_url, scim_url
 from app.secret import REDACTED, Secret
 
 MAX_LUCCA_REQUESTS_PER_MINUTE: Final = 50  # Lucca's budget per customer
@@ -55,6 +58,7 @@ MAX_POLL_INTERVAL_SECONDS: Final = 86_400
 MAX_SECRET_LENGTH: Final = 4096
 MAX_CUSTOM_FIELDS: Final = 100
 MAX_FIELD_NAME_LENGTH: Final = 128
+MAX_ALERTS_FAILED_RUNS: Final = 100
 SecretText = Annotated[
     str,
     Meta(
@@ -100,6 +104,16 @@ ScimUrl = Annotated[
         description=(
             "Absolute https URL with a host and no user info, query or fragment "
             "(http only with ALLOW_HTTP_ELEVO)."
+        ),
+    ),
+]
+AlertsUrl = Annotated[
+    str,
+    Meta(
+        pattern=SCIM_URL_PATTERN,
+        description=(
+            "Where the tenant's alerts are POSTed, signed with alerts_secret: the Elevo SCIM "
+            "URL's rules (https, a public host; http and loopback only with ALLOW_HTTP_ELEVO)."
         ),
     ),
 ]
@@ -179,8 +193,13 @@ class TenantBody(Struct, forbid_unknown_fields=True):
     poll_interval_seconds: (
         Annotated[int, Meta(ge=MIN_POLL_INTERVAL_SECONDS, le=MAX_POLL_INTERVAL_SECONDS)] | None
     ) = None
+    alerts_url: AlertsUrl | None = None
+    alerts_secret: SecretText | UnsetType | None = UNSET
+    alerts_failed_runs: Annotated[int, Meta(ge=1, le=MAX_ALERTS_FAILED_RUNS)] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.alerts_secret, str):
+            _check_secret(self.alerts_secret, "alerts_secret")
         if self.skip_field is not None:
             require(
                 whole(FIELD_CODE_PATTERN, self.skip_field),
@@ -228,6 +247,11 @@ def parse_tenant(
     validate_tenant_name(tenant)
     parsed = convert(loads(body) if isinstance(body, bytes) else body, TenantBody)
     lucca, elevo = parsed.lucca, parsed.elevo
+    alerts_secret = _optional_secret(
+        parsed.alerts_secret, existing.alerts_secret if existing else None
+    )
+    if parsed.alerts_url is not None and alerts_secret is None:
+        raise InvalidDocument("$.alerts_secret is required with alerts_url (it signs the alerts)")
     return TenantConfig(
         tenant=tenant,
         lucca_subdomain=lucca.subdomain,
@@ -250,6 +274,11 @@ def parse_tenant(
             guard=None if parsed.guard is None else GuardConfig(**_given(**_fields(parsed.guard))),
             lucca_requests_per_minute=parsed.lucca_requests_per_minute,
             poll_interval_seconds=parsed.poll_interval_seconds,
+            alerts_url=None
+            if parsed.alerts_url is None
+            else alerts_url(parsed.alerts_url, allow_http=allow_http_elevo),
+            alerts_secret=alerts_secret,
+            alerts_failed_runs=parsed.alerts_failed_runs,
         ),
     )
 
@@ -260,6 +289,13 @@ def _kept_secret(value: str | UnsetType | None, path: str, stored: Secret | None
     if stored is None:
         raise InvalidDocument(f"{path} is required")
     return stored
+
+
+def _optional_secret(value: str | UnsetType | None, stored: Secret | None) -> Secret | None:
+    """An optional secret: omitted or "***" keeps the stored one, null removes it."""
+    if value is UNSET or value == REDACTED:
+        return stored
+    return None if value is None else Secret(value)
 
 
 def _webhook_secrets(
@@ -322,6 +358,9 @@ class TenantView(Struct):
     guard: GuardView
     lucca_requests_per_minute: int
     poll_interval_seconds: int | None
+    alerts_url: str | None
+    alerts_secret: Redacted | None
+    alerts_failed_runs: int
 
 
 def tenant_view(config: TenantConfig) -> dict[str, Any]:
@@ -352,6 +391,9 @@ def tenant_view(config: TenantConfig) -> dict[str, Any]:
         ),
         lucca_requests_per_minute=config.lucca_requests_per_minute,
         poll_interval_seconds=config.poll_interval_seconds,
+        alerts_url=config.alerts_url,
+        alerts_secret=REDACTED if config.alerts_secret is not None else None,
+        alerts_failed_runs=config.alerts_failed_runs,
     )
     view_document: dict[str, Any] = msgspec.to_builtins(view)
     return view_document

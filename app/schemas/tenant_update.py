@@ -28,9 +28,15 @@ from app.secret import REDACTED
 SECRET_DESTINATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "lucca.api_key": ("lucca.subdomain", "lucca.domain"),
     "elevo.token": ("elevo.scim_url",),
+    "alerts_secret": ("alerts_url",),
 }
 # Every secret of the document (a GET shows each as "***").
-SECRETS: Final[tuple[str, ...]] = ("lucca.api_key", "lucca.webhook_secret", "elevo.token")
+SECRETS: Final[tuple[str, ...]] = (
+    "lucca.api_key",
+    "lucca.webhook_secret",
+    "elevo.token",
+    "alerts_secret",
+)
 DESTINATIONS: Final[frozenset[str]] = frozenset(
     path for paths in SECRET_DESTINATIONS.values() for path in paths
 )

@@ -1,9 +1,11 @@
-"""The Elevo SCIM URL a tenant config may name: where the Elevo token will be sent (SSRF)."""
+"""The URLs a tenant config may name, where the service sends a credential or a signed notice
+(SSRF): the Elevo SCIM URL (its token) and the alerts URL (notices signed with its secret)."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from functools import partial
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -11,11 +13,24 @@ from app.schemas.errors import InvalidDocument
 
 _HOST_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 _IPV6_RE: Final = re.compile(r"[0-9a-f:.]+")
-_PATH: Final = "$.elevo.scim_url"
+SCIM_URL_PATH: Final = "$.elevo.scim_url"
+ALERTS_URL_PATH: Final = "$.alerts_url"
 
 
 def scim_url(raw: str, *, allow_http: bool) -> str:
-    """The URL, normalised (lowercase scheme, no trailing slash); `InvalidDocument` otherwise."""
+    """The SCIM URL, normalised (lowercase scheme, no trailing slash); `InvalidDocument`
+    otherwise."""
+    return outbound_url(raw, allow_http=allow_http, path=SCIM_URL_PATH)
+
+
+def alerts_url(raw: str, *, allow_http: bool) -> str:
+    """The alerts URL, under the same rules as the SCIM URL (the same egress guard too)."""
+    return outbound_url(raw, allow_http=allow_http, path=ALERTS_URL_PATH)
+
+
+def outbound_url(raw: str, *, allow_http: bool, path: str) -> str:
+    """The URL, normalised; `InvalidDocument` naming `path` otherwise."""
+    _refused = partial(_refusal, path)
     schemes = ("https", "http") if allow_http else ("https",)
     expected = "an absolute http(s) URL" if allow_http else "an absolute https URL"
     if any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in raw):
@@ -35,7 +50,7 @@ def scim_url(raw: str, *, allow_http: bool) -> str:
     if not _valid_host(host):
         raise _refused(f"must be {expected} with a host")
     if not allow_http and _internal_address(host):
-        # The Elevo token would be sent there: no loopback, private or metadata addresses.
+        # A credential would be sent there: no loopback, private or metadata addresses.
         raise _refused("must not name a private or local address")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
@@ -44,8 +59,8 @@ def scim_url(raw: str, *, allow_http: bool) -> str:
     return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
 
 
-def _refused(rule: str) -> InvalidDocument:
-    return InvalidDocument(f"{_PATH} {rule}")
+def _refusal(path: str, rule: str) -> InvalidDocument:
+    return InvalidDocument(f"{path} {rule}")
 
 
 def _internal_address(host: str) -> bool:

@@ -16,6 +16,7 @@ from app.core.lucca_user import projection
 from app.core.tenant import TenantConfig
 from app.metrics import elevo_hook, lucca_hook
 from app.settings import Settings
+from app.store.release import ReleaseMarks
 from app.store.tenants import TenantStore
 
 Clock = Callable[[], datetime]
@@ -33,6 +34,8 @@ class TenantContext:
     lucca: LuccaClient
     elevo: ElevoClient
     clock: Clock
+    # A release runs, or gave up (app/service/release.py): nothing but the release may write.
+    disconnecting: bool = False
 
     @property
     def tenant(self) -> str:
@@ -46,7 +49,12 @@ class TenantContext:
 
 
 def build_context(
-    config: TenantConfig, settings: Settings, http: httpx.AsyncClient, clock: Clock
+    config: TenantConfig,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    clock: Clock,
+    *,
+    disconnecting: bool = False,
 ) -> TenantContext:
     lucca = LuccaClient(
         http,
@@ -62,7 +70,9 @@ def build_context(
         config.elevo_token,
         on_response=elevo_hook(config.tenant),
     )
-    return TenantContext(config=config, lucca=lucca, elevo=elevo, clock=clock)
+    return TenantContext(
+        config=config, lucca=lucca, elevo=elevo, clock=clock, disconnecting=disconnecting
+    )
 
 
 class TenantContexts:
@@ -71,12 +81,14 @@ class TenantContexts:
     def __init__(
         self,
         store: TenantStore,
+        marks: ReleaseMarks,
         settings: Settings,
         http: httpx.AsyncClient,
         clock: Clock = system_clock,
         ttl: float = CONTEXT_TTL_SECONDS,
     ) -> None:
         self._store = store
+        self._marks = marks
         self._settings = settings
         self._http = http
         self._clock = clock
@@ -90,7 +102,10 @@ class TenantContexts:
         config = await self._store.get(tenant)
         tenant_ctx = None
         if config is not None:
-            tenant_ctx = build_context(config, self._settings, self._http, self._clock)
+            disconnecting = await self._marks.get(tenant) is not None
+            tenant_ctx = build_context(
+                config, self._settings, self._http, self._clock, disconnecting=disconnecting
+            )
         self._cache[tenant] = (time.monotonic(), tenant_ctx)
         return tenant_ctx
 

@@ -25,6 +25,9 @@ class Job(StrEnum):
     PLAN_USERS = "plan_users"
     SYNC_USER_DUE = "sync_user_due"
     TICK = "cron:tick"  # ARQ's name for the cron job of `tick`
+    RELEASE_PAGE = "release_page"
+    SEND_ALERT = "send_alert"
+    ALERTS_TICK = "cron:alerts_tick"  # ARQ's name for the cron job of `alerts_tick`
 
 
 async def enqueue_user_syncs(
@@ -90,3 +93,17 @@ async def schedule_due(
     await queue.enqueue(
         redis, Job.SYNC_USER_DUE.value, tenant, user_id, job_id=job_id, defer_until=at
     )
+
+
+async def enqueue_release_page(
+    redis: ArqRedis, tenant: str, run_id: str, sweep: int, start: int
+) -> None:
+    """Queue one page of a release's sweep over Elevo's listing (`start`: SCIM's 1-based index)."""
+    job_id = keys.release_job_id(tenant, run_id, sweep, start)
+    await queue.enqueue(redis, Job.RELEASE_PAGE.value, tenant, run_id, sweep, start, job_id=job_id)
+
+
+async def enqueue_alert(redis: ArqRedis, tenant: str, notice_id: str) -> None:
+    """Queue the sending of one alert notice, once however often it is asked."""
+    job_id = keys.alert_job_id(tenant, notice_id)
+    await queue.enqueue(redis, Job.SEND_ALERT.value, tenant, notice_id, job_id=job_id)

@@ -76,6 +76,10 @@ def _duplicate(tenant: str) -> Duplicate:
 async def accept_notice(res: Resources, tenant: str, event: dict[str, Any]) -> NoticeResult:
     """Queue what a verified event asks for; raises Unavailable when Redis cannot take it."""
     notice = notice_of(event)
+    tenant_ctx = await webhook_context(res, tenant)  # cached: no Redis read on the hot path
+    if tenant_ctx is not None and tenant_ctx.disconnecting:
+        WEBHOOK_EVENTS.labels(tenant, "ignored").inc()
+        return Accepted("ignored", None, "the tenant is disconnecting")
     event_id = event.get("id")
     dedupe_key = keys.event(tenant, str(event_id)) if isinstance(event_id, str | int) else None
     if notice.kind is NoticeKind.USERS:

@@ -112,7 +112,7 @@ async def tick(res: Resources) -> int:
     started = 0
     for tenant in await res.tenants.list():
         tenant_ctx = await res.contexts.get(tenant)
-        if tenant_ctx is None:
+        if tenant_ctx is None or tenant_ctx.disconnecting:
             continue
         slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
         if slot is not None and await claim_nightly(res, tenant_ctx, slot):

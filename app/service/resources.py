@@ -16,12 +16,14 @@ from app.service.batcher import LuccaBatcher
 from app.service.context import Clock, TenantContexts, system_clock
 from app.settings import Settings
 from app.store.access_tokens import AccessTokens
+from app.store.alerts import AlertStates
 from app.store.audit import AuditLog
 from app.store.budget import LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
 from app.store.read_cache import LuccaReadCache
 from app.store.records import Records
+from app.store.release import ReleaseMarks
 from app.store.runs import RunStore
 from app.store.tenants import TenantStore
 
@@ -41,6 +43,8 @@ class Resources:
     tenants: TenantStore
     contexts: TenantContexts
     records: Records
+    releases: ReleaseMarks
+    alerts: AlertStates
     runs: RunStore
     failures: Failures
     full_run_lock: FullRunLock
@@ -62,14 +66,17 @@ class Resources:
         http = new_http_client(settings)
         tenants = TenantStore(redis, box)
         budget = LuccaBudget(redis, override=settings.lucca_budget_override)
+        releases = ReleaseMarks(redis)
         return cls(
             settings=settings,
             redis=redis,
             http=http,
             box=box,
             tenants=tenants,
-            contexts=TenantContexts(tenants, settings, http, clock),
+            contexts=TenantContexts(tenants, releases, settings, http, clock),
             records=Records(redis, settings.run_retention_seconds),
+            releases=releases,
+            alerts=AlertStates(redis),
             runs=RunStore(redis, settings.run_retention_seconds),
             failures=Failures(redis),
             full_run_lock=FullRunLock(redis),

@@ -77,6 +77,9 @@ async def start_run(
     except by a confirmation (a 409: it never merges). `operator` names the token that asked
     (recorded on a confirmed held run)."""
     mode, dry_run = request.mode, request.dry_run
+    release = await res.releases.get(tenant)
+    if release is not None:
+        raise RunConflict(f"the tenant is disconnecting: release run {release.run}")
     if mode is RunMode.USERS:
         users = list(dict.fromkeys(request.users))
         run_id = await res.runs.create(
@@ -208,7 +211,15 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "last_pause": orjson.loads(last_pause) if (last_pause := notes.get("last_pause")) else None,
         "failing_users": await res.records.user_errors(tenant),
         "runs": await recent_run_documents(res, tenant),
+        "disconnect": await _disconnect_document(res, tenant),
     }
+
+
+async def _disconnect_document(res: Resources, tenant: str) -> dict[str, Any] | None:
+    mark = await res.releases.get(tenant)
+    if mark is None:
+        return None
+    return {"state": mark.state.value, "run": mark.run, "error": mark.error}
 
 
 async def run_document(res: Resources, tenant: str, run_id: str) -> dict[str, Any] | None:

@@ -48,6 +48,8 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
     run = await res.runs.get(tenant, run_id)
     if tenant_ctx is None or run is None:
         return Done("unknown tenant or run")
+    if tenant_ctx.disconnecting:  # its release gives the profiles back: no run writes now
+        return Done(await fail_run(res, tenant, run_id, "the tenant is disconnecting"))
     failures_key = keys.run_failures(tenant, run_id)
     if run.mode in (RunMode.FULL, RunMode.CHANGES) and not run.dry_run:
         held = await hold_while_paused(res, tenant, full=run.mode is RunMode.FULL)

@@ -13,6 +13,7 @@ from app.core.lucca_user import is_user_id
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.service.batcher import LuccaThrottled
 from app.service.blocks import kept_while_paused, proven, refused_flags
+from app.service.context import TenantContext
 from app.service.employee import EmployeeSync, Outcome
 from app.service.jobs import Job, enqueue_user_syncs
 from app.service.outcomes import record_decision
@@ -66,6 +67,8 @@ async def sync_user(
         tenant_ctx = await res.contexts.get(tenant)
         if tenant_ctx is None:
             return Done("unknown tenant")
+        if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
+            return Done("tenant disconnecting")
         fetch = partial(
             res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
         )
@@ -85,17 +88,31 @@ async def sync_user(
             log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
             return await defer(retry_delay(exc, failures))
         await res.failures.clear(failures_key)
-        summary = employee.summary()
-        await schedule_contract_ends(res, tenant_ctx, summary.contract_ends)
-        follow_ups = set(summary.follow_ups) - {user_id}
-        if follow_ups:
-            await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
-        if outcome.written and run_id is not None:
-            await observe_webhook_lag(res, tenant, run_id)
+        await _follow_up(res, tenant_ctx, employee, outcome, user_id, run_id)
         JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
         return Done(outcome.decision.action.value)
     finally:
         await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
+
+
+async def _follow_up(
+    res: Resources,
+    tenant_ctx: TenantContext,
+    employee: EmployeeSync,
+    outcome: Outcome,
+    user_id: str,
+    run_id: str | None,
+) -> None:
+    """What one employee's sync leaves to do: contract ends to schedule, other employees to
+    sync (reports of a manager, ...), and the webhook lag to observe."""
+    tenant = tenant_ctx.tenant
+    summary = employee.summary()
+    await schedule_contract_ends(res, tenant_ctx, summary.contract_ends)
+    follow_ups = set(summary.follow_ups) - {user_id}
+    if follow_ups:
+        await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
+    if outcome.written and run_id is not None:
+        await observe_webhook_lag(res, tenant, run_id)
 
 
 async def _sync_proving(

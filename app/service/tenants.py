@@ -72,7 +72,9 @@ async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     res.contexts.forget(tenant)
     if previous is None or previous.skip_field != config.skip_field:
         await start_afresh(res, tenant)
-    await credentials_replaced(res, tenant)
+    # A tenant being released starts nothing: its runs are refused while it disconnects.
+    if await res.releases.get(tenant) is None:
+        await credentials_replaced(res, tenant)
     return created
 
 
@@ -84,6 +86,7 @@ async def delete_tenant(res: Resources, tenant: str, *, by: str) -> bool:
     res.contexts.forget(tenant)
     await purge_tenant_state(res, tenant)
     await audit.record(res, tenant, audit.AuditAction.DELETE, by=by)
+    await res.releases.clear(tenant)  # a release that runs stops at its next page
     return True
 
 

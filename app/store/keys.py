@@ -249,3 +249,42 @@ def probe(tenant: str, reason: str) -> str:
 def probe_tries(tenant: str, reason: str) -> str:
     """How many probes of a refused credential failed in a row (the backoff's exponent)."""
     return f"t:{tenant}:probe-tries:{reason}"
+
+
+# -- disconnecting a tenant (app/store/release.py) ----------------------------------------------
+
+
+def release(tenant: str) -> str:
+    """Hash: the tenant's disconnection (its release run, state, error, profiles released per
+    sweep). Beside the config, not in the sync state: it is deleted last, after the purge."""
+    return f"tenant:{tenant}:release"
+
+
+def release_job_id(tenant: str, run_id: str, sweep: int, start: int) -> str:
+    """A fixed id per page of a release sweep: a page re-queued after a crash is not queued
+    twice."""
+    return f"release_page:{tenant}:{run_id}:{sweep}:{start}"
+
+
+# -- alerts (app/store/alerts.py) ---------------------------------------------------------------
+
+
+def alert_states(tenant: str) -> str:
+    """Hash: alert kind -> the id of the notice that raised it, while it is raised."""
+    return f"t:{tenant}:alerts"
+
+
+def alert_pending(tenant: str) -> str:
+    """Set of the notices not sent yet: the minute's check queues their jobs again, so a
+    notice whose job was lost (a crash between the two writes) still goes."""
+    return f"t:{tenant}:alerts-pending"
+
+
+def alert_job_id(tenant: str, notice_id: str) -> str:
+    """One job per notice: a notice is sent once, however often its sending is queued."""
+    return f"alert:{tenant}:{notice_id}"
+
+
+def alert_notice(tenant: str, notice_id: str) -> str:
+    """One notice to send (its JSON document), until it is sent or given up."""
+    return f"t:{tenant}:alert-notice:{notice_id}"

@@ -25,6 +25,10 @@ class ProfileLinks:
         linked = await self._redis.hmget(keys.idmap(self._tenant), list(user_ids))
         return [None if pid is None else pid.decode() for pid in linked]
 
+    async def count(self) -> int:
+        """How many employees are linked to a profile."""
+        return int(await self._redis.hlen(keys.idmap(self._tenant)))
+
     async def remember(self, user_id: str, profile_id: str) -> None:
         await self._redis.hset(keys.idmap(self._tenant), user_id, profile_id)
 

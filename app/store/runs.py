@@ -48,6 +48,7 @@ class RunMode(StrEnum):
     CHANGES = "changes"  # a poll of what Lucca changed since the last one
     USERS = "users"  # a list of users (an API call, a webhook)
     DEPARTMENT = "department"  # the members of a renamed department
+    RELEASE = "release"  # a disconnection: every managed profile's syncSource removed
 
 
 class TriggerKind(StrEnum):
@@ -410,3 +411,9 @@ class RunStore:
             else:
                 found.append(report)
         return found
+
+    async def latest(self, tenant: str, limit: int) -> list[Run]:
+        """The newest runs' headers (no counts: cheap whatever their size), newest first."""
+        ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
+        found = [await self.get(tenant, _text(run_id) or "") for run_id in ids]
+        return [run for run in found if run is not None]

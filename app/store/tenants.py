@@ -2,8 +2,9 @@
 
 Layout:
     tenant:{tenant}:config  the config in the admin API body's shape (app/schemas/tenant.py), plus a
-                            "format" version; `lucca.api_key`, `elevo.token` and each entry of
-                            the `lucca.webhook_secret` list are SecretBox tokens, the rest is clear
+                            "format" version; `lucca.api_key`, `elevo.token`, each entry of
+                            the `lucca.webhook_secret` list and `alerts_secret` (when set) are
+                            SecretBox tokens, the rest is clear
     tenants                 a set of every tenant name
 
 A document is read back through `parse_tenant`, so a stored config obeys the same rules as a
@@ -34,6 +35,7 @@ FORMAT: Final = 1
 LUCCA_KEY_FIELD: Final = "lucca.api_key"
 WEBHOOK_FIELD: Final = "lucca.webhook_secret"
 ELEVO_AUTH_FIELD: Final = "elevo.token"
+ALERTS_SECRET_FIELD: Final = "alerts_secret"  # noqa: S105 - a field name, not a secret
 
 
 class TenantStoreError(RuntimeError):
@@ -134,6 +136,10 @@ class TenantStore:
         document["elevo"]["token"] = box.encrypt(
             tenant, ELEVO_AUTH_FIELD, config.elevo_token.reveal()
         )
+        if config.alerts_secret is not None:
+            document[ALERTS_SECRET_FIELD] = box.encrypt(
+                tenant, ALERTS_SECRET_FIELD, config.alerts_secret.reveal()
+            )
         return document
 
     def _decode(self, tenant: str, raw: bytes | str) -> TenantConfig:
@@ -146,6 +152,10 @@ class TenantStore:
                 for token in lucca["webhook_secret"]
             ]
             elevo["token"] = self._box.decrypt(tenant, ELEVO_AUTH_FIELD, elevo["token"]).reveal()
+            if document.get(ALERTS_SECRET_FIELD):
+                document[ALERTS_SECRET_FIELD] = self._box.decrypt(
+                    tenant, ALERTS_SECRET_FIELD, document[ALERTS_SECRET_FIELD]
+                ).reveal()
             document.pop("format", None)
             # The URL was checked against ALLOW_HTTP_ELEVO when it was stored.
             return parse_tenant(tenant, document, existing=None, allow_http_elevo=True)
@@ -167,6 +177,10 @@ class TenantStore:
                 box.rotate(tenant, WEBHOOK_FIELD, token) for token in lucca["webhook_secret"]
             ]
             elevo["token"] = box.rotate(tenant, ELEVO_AUTH_FIELD, elevo["token"])
+            if document.get(ALERTS_SECRET_FIELD):
+                document[ALERTS_SECRET_FIELD] = box.rotate(
+                    tenant, ALERTS_SECRET_FIELD, document[ALERTS_SECRET_FIELD]
+                )
         except SecretDecryptError as exc:
             raise TenantStoreError(f"stored config of tenant {tenant!r}: {exc}") from None
         except (KeyError, TypeError, AttributeError):

@@ -26,7 +26,8 @@ OPERATIONS = {
     ("/tenants/{tenant}", "get"): {"200", "401", "403", "404", "500", "503"},
     ("/tenants/{tenant}", "put"): {"200", "201", "400", "401", "403", "404", "413", "500"}
     | {"503"},
-    ("/tenants/{tenant}", "delete"): {"204", "401", "403", "404", "503"},
+    # 202: release=true starts a release run; 400: `release` neither true nor false (issue 13).
+    ("/tenants/{tenant}", "delete"): {"202", "204", "400", "401", "403", "404", "503"},
     # Tenant tokens and the audit list (issue 12).
     ("/tenants/{tenant}/tokens", "post"): {"201", "400", "401", "403", "404", "409", "413", "503"},
     ("/tenants/{tenant}/tokens", "get"): {"200", "401", "403", "404", "503"},

@@ -583,6 +583,8 @@ def test_view_redacts_every_secret() -> None:
             lucca={"webhook_secret": WEBHOOK},
             custom_fields={"site": "legalEntity.name"},
             poll_interval_seconds=120,
+            alerts_url="https://alerts.elevo.example/sync",
+            alerts_secret="alerts-secret-012",
         )
     )
     assert tenant_view(config) == {
@@ -600,6 +602,9 @@ def test_view_redacts_every_secret() -> None:
         "guard": {"max_suspend_ratio": 0.10, "max_suspend_count": 5},
         "lucca_requests_per_minute": 40,
         "poll_interval_seconds": 120,
+        "alerts_url": "https://alerts.elevo.example/sync",
+        "alerts_secret": "***",
+        "alerts_failed_runs": 3,
     }
 
 

@@ -26,6 +26,7 @@ ACME_API_KEY = "acme-lucca-key-5f1e0c9a7b"
 ACME_WEBHOOK = "acme-whsec-current-3d8b1f"
 ACME_WEBHOOK_OLD = "acme-whsec-previous-9c2e4a"
 ACME_ELEVO_TOKEN = "acme-elevo-token-7a6d2c"
+ACME_ALERTS_SECRET = "acme-alerts-secret-4b9e1f"
 BETA_API_KEY = "beta-lucca-key-0b4f8e2d1c"
 BETA_WEBHOOK = "beta-whsec-current-6e1a9f"
 BETA_ELEVO_TOKEN = "beta-elevo-token-2f9c5b"
@@ -34,6 +35,7 @@ TENANT_SECRETS = (
     ACME_WEBHOOK,
     ACME_WEBHOOK_OLD,
     ACME_ELEVO_TOKEN,
+    ACME_ALERTS_SECRET,
     BETA_API_KEY,
     BETA_WEBHOOK,
     BETA_ELEVO_TOKEN,
@@ -62,7 +64,12 @@ def tenant_body(
     }
 
 
-ACME_BODY = tenant_body("acme", ACME_API_KEY, [ACME_WEBHOOK, ACME_WEBHOOK_OLD], ACME_ELEVO_TOKEN)
+ACME_BODY = tenant_body(
+    "acme", ACME_API_KEY, [ACME_WEBHOOK, ACME_WEBHOOK_OLD], ACME_ELEVO_TOKEN
+) | {
+    "alerts_url": "https://alerts.example/acme/hook",
+    "alerts_secret": ACME_ALERTS_SECRET,
+}
 BETA_BODY = tenant_body("beta", BETA_API_KEY, BETA_WEBHOOK, BETA_ELEVO_TOKEN)
 
 

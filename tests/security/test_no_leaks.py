@@ -133,9 +133,10 @@ async def test_no_secret_in_logs_redis_or_answers(
         f"wrong-elevo-{secrets.token_hex(8)}",
     )
     bad_webhook = f"whsec-bad-{secrets.token_hex(8)}"
+    alerts_secret = f"alerts-{secrets.token_hex(8)}"
     watched = [
         company.api_key, other.api_key, webhook, webhook_old, wrong_key, wrong_token,
-        bad_webhook, SCIM_TOKEN, TEST_ADMIN_TOKEN, TEST_SECRETS_KEY,
+        bad_webhook, SCIM_TOKEN, TEST_ADMIN_TOKEN, TEST_SECRETS_KEY, alerts_secret,
     ]  # fmt: skip
     flow = Flow(service)
 
@@ -147,6 +148,8 @@ async def test_no_secret_in_logs_redis_or_answers(
             body = {
                 "lucca": {"subdomain": lucca.subdomain, "api_key": key, "webhook_secret": secrets_},
                 "elevo": {"scim_url": f"{service.scim_base}/{name}/v2", "token": token},
+                "alerts_url": "http://127.0.0.1:9/alerts",
+                "alerts_secret": alerts_secret,
             }
             assert (await flow.call("PUT", f"/tenants/{name}", json=body)).status_code == 201
             # Sent back as a GET shows it ("***"), it keeps every secret.

@@ -33,6 +33,7 @@ NEW_DESTINATIONS: dict[str, list[str]] = {
     ],
     "lucca.subdomain": ["acme-listener"],
     "lucca.domain": ["ilucca-demo.net", "ilucca.ch"],
+    "alerts_url": ["https://listener.example/acme/hook", "https://alerts.example/other"],
 }
 CASES = [
     (secret, destination, value)
@@ -41,7 +42,11 @@ CASES = [
     for value in NEW_DESTINATIONS[destination]
 ]
 # The secret as it is sent again: in clear, what the issue asks for.
-AGAIN = {"lucca.api_key": "acme-lucca-key-rotated-1", "elevo.token": "acme-elevo-token-rotated-1"}
+AGAIN = {
+    "lucca.api_key": "acme-lucca-key-rotated-1",
+    "elevo.token": "acme-elevo-token-rotated-1",
+    "alerts_secret": "acme-alerts-secret-rotated-1",
+}
 
 
 def with_value(body: dict[str, Any], path: str, value: object) -> dict[str, Any]:
@@ -98,7 +103,12 @@ async def test_a_new_destination_with_its_secret_again_is_stored(
     assert response.status_code == 200, response.text
     config = await served.resources.tenants.get("acme")
     assert config is not None
-    stored = config.lucca_api_key if secret == "lucca.api_key" else config.elevo_token
+    stored = {
+        "lucca.api_key": config.lucca_api_key,
+        "elevo.token": config.elevo_token,
+        "alerts_secret": config.alerts_secret,
+    }[secret]
+    assert stored is not None
     assert stored.reveal() == AGAIN[secret]
 
 

@@ -87,6 +87,14 @@ async def test_a_step_of_an_unknown_run_is_done(res: Resources, adapter: Any, ar
     assert await adapter(ctx_for(res), TENANT, *args) == "unknown tenant or run"
 
 
+async def test_a_release_page_of_no_release_and_an_alert_of_no_notice_are_done(
+    res: Resources,
+) -> None:
+    assert await jobs.release_page(ctx_for(res), TENANT, "run", 1, 1) == "not this tenant's release"
+    assert await jobs.send_alert(ctx_for(res), TENANT, "notice") == "nothing to send"
+    assert await jobs.alerts_tick(ctx_for(res)) == 0  # no tenant has an alerts_url
+
+
 async def test_a_due_contract_end_and_the_tick(res: Resources) -> None:
     assert await jobs.sync_user_due(ctx_for(res), TENANT, LUCCA_ID) == "queued"
     assert await res.redis.exists(keys.job(keys.sync_job_id(TENANT, LUCCA_ID, 1)))
@@ -98,8 +106,8 @@ def test_each_registered_name_runs_the_adapter_of_that_name() -> None:
     registered = {f.name: f.coroutine for f in functions()}
     for name, coroutine in registered.items():
         assert coroutine is getattr(jobs, Job(name).value)
-    [tick] = cron_jobs()
-    assert tick.coroutine is jobs.tick
+    crons = {c.name: c.coroutine for c in cron_jobs()}
+    assert crons == {Job.TICK.value: jobs.tick, Job.ALERTS_TICK.value: jobs.alerts_tick}
 
 
 def test_arq_gives_a_sync_the_tries_its_hand_over_counts_on() -> None:

@@ -23,6 +23,7 @@ from app.schemas.tenant_update import parse_tenant_update
 from app.service import blocks
 from app.service import tenants as tenant_admin
 from app.service.access import Action
+from app.service.release import start_release
 from app.service.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,15 @@ async def get_tenant(request: Request) -> Response:
 @guarded(Action.DELETE_TENANT)
 async def delete_tenant(request: Request) -> Response:
     tenant = request.path_params["tenant"]
+    release = request.query_params.get("release", "false")
+    if release not in {"true", "false"}:
+        raise ApiError.invalid_body("`release` must be true or false")
+    if release == "true":
+        run_id = await start_release(resources_of(request), tenant)
+        if run_id is None:
+            raise ApiError.unknown_tenant(f"no tenant {tenant!r}")
+        log.info("tenant %s disconnecting: release run %s", tenant, run_id)
+        return JSONResponse({"run": run_id}, status_code=202)
     if not await tenant_admin.delete_tenant(resources_of(request), tenant, by=operator_of(request)):
         raise ApiError.unknown_tenant(f"no tenant {tenant!r}")
     log.info("tenant %s deleted", tenant)

@@ -109,6 +109,9 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
         "guard": {"max_suspend_ratio": 0.1, "max_suspend_count": 5},
         "lucca_requests_per_minute": 40,
         "poll_interval_seconds": None,
+        "alerts_url": None,
+        "alerts_secret": None,
+        "alerts_failed_runs": 3,
     }
     assert_no_secret(created.text)
     replaced = await put(client, "acme", body(timezone="UTC"))
