@@ -13,6 +13,7 @@ from app.clients.errors import (
     ElevoConflict,
     ElevoNotFound,
     ElevoPreconditionFailed,
+    ElevoRateLimited,
     LuccaAuthError,
     UpstreamError,
 )
@@ -26,6 +27,7 @@ from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
+from app.service.pacing import ElevoPaused, flag_refused_key, honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.store.links import ProfileLinks
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_MANAGER_DEPTH = 20
 MAX_STALE_RETRIES = 3
-# After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
-REVOKED_KEY_HOLD_SECONDS = 600
 
 Fetch = Callable[[str], Awaitable[LuccaBatch]]
 
@@ -152,6 +152,8 @@ class EmployeeSync:
                 self._page = batch
             outcome = await self._sync_from(user_id, batch, visiting | {user_id})
         except UpstreamError as exc:
+            if isinstance(exc, ElevoRateLimited) and not isinstance(exc, ElevoPaused):
+                await honour_rate_limit(self._res, self._ctx, exc)
             if exc.retryable:
                 raise  # the job retries later, with backoff
             # Permanent (401/403, a 400 from Elevo, ...): retrying cannot help; the user and
@@ -159,7 +161,7 @@ class EmployeeSync:
             decision = Decision(user_id, Action.ERROR, f"{type(exc).__name__}: {exc}")
             outcome = Outcome(decision, written=False, error=str(exc))
             if isinstance(exc, LuccaAuthError):
-                await self._flag_revoked_key(str(exc))
+                await flag_refused_key(self._res, self._ctx.tenant, str(exc))
             elif isinstance(exc, ElevoAuthError):
                 await self._res.records.note(self._ctx.tenant, elevo_token_error=str(exc))
         self._done[user_id] = outcome
@@ -176,12 +178,6 @@ class EmployeeSync:
             dry_run=self._dry_run,
         )
         return outcome
-
-    async def _flag_revoked_key(self, message: str) -> None:
-        """Lucca refused the key: flag the tenant so that nobody hammers Lucca with it."""
-        tenant = self._ctx.tenant
-        await self._res.budget.flag_revoked(tenant, message, REVOKED_KEY_HOLD_SECONDS)
-        await self._res.records.note(tenant, lucca_key_error=message)
 
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
@@ -212,6 +208,7 @@ class EmployeeSync:
                 conflict = decision.action is Action.CONFLICT
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
             try:
+                await wait_for_elevo(self._res, self._ctx.tenant)
                 return await self._apply(decision, desired, profile)
             except _Stale:
                 self._read_afresh.add(user_id)

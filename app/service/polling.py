@@ -10,10 +10,12 @@ from datetime import date, datetime, timedelta
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
-from app.service.reconcile import PAGE_SIZE, take_budget
+from app.service.pacing import take_budget
+from app.service.reconcile import PAGE_SIZE
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.store import polling
+from app.store.budget import Priority
 from app.store.runs import RunState, Trigger, TriggerKind
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ async def changed_user_ids(res: Resources, tenant_ctx: TenantContext) -> Changes
     unreadable: dict[str, str] = {}
     offset = 0
     while True:
-        await take_budget(res, tenant_ctx)
+        await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
         batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, modified_since=since)
         ids.extend(listed_ids(batch))
         unreadable.update({f"{offset}{key}": why for key, why in unreadable_items(batch).items()})

@@ -15,7 +15,7 @@ from app.serialization import job_deserializer, job_serializer
 from app.service.batcher import LuccaBatcher
 from app.service.context import Clock, TenantContexts, system_clock
 from app.settings import Settings
-from app.store.budget import LuccaBudget
+from app.store.budget import BudgetWindow, ElevoPause, LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
 from app.store.read_cache import LuccaReadCache
@@ -43,6 +43,7 @@ class Resources:
     failures: Failures
     full_run_lock: FullRunLock
     budget: LuccaBudget
+    elevo_pause: ElevoPause
     batcher: LuccaBatcher
     clock: Clock
 
@@ -57,7 +58,12 @@ class Resources:
         await warn_on_volatile_redis(redis)
         http = new_http_client(settings)
         tenants = TenantStore(redis, box)
-        budget = LuccaBudget(redis, override=settings.lucca_budget_override)
+        window = BudgetWindow(
+            seconds=settings.lucca_budget_window_seconds,
+            margin=settings.lucca_budget_margin_seconds,
+            live_reserve=settings.lucca_live_reserve,
+        )
+        budget = LuccaBudget(redis, window=window, override=settings.lucca_budget_override)
         return cls(
             settings=settings,
             redis=redis,
@@ -70,6 +76,7 @@ class Resources:
             failures=Failures(redis),
             full_run_lock=FullRunLock(redis),
             budget=budget,
+            elevo_pause=ElevoPause(redis),
             batcher=LuccaBatcher(
                 budget, LuccaReadCache(redis), window=settings.lucca_batch_window_seconds
             ),

@@ -19,6 +19,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
 from app.service.schedule import schedule_contract_ends
 from app.store import keys, queue
+from app.store.budget import Priority
 from app.store.locks import UserLock
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,11 @@ async def sync_user(
         if tenant_ctx is None:
             return Done("unknown tenant")
         fetch = partial(
-            res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
+            res.batcher.fetch,
+            tenant,
+            tenant_ctx.lucca,
+            tenant_ctx.config.lucca_requests_per_minute,
+            priority=Priority.LIVE,
         )
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
         failures_key = keys.failures(tenant, user_id)

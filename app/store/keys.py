@@ -159,14 +159,9 @@ def event(tenant: str, event_id: str) -> str:
     return f"t:{tenant}:event:{event_id}"
 
 
-def budget(tenant: str) -> str:
-    """Token bucket of the tenant's Lucca requests, shared by every process."""
-    return f"t:{tenant}:lucca-budget"
-
-
-def cooldown(tenant: str) -> str:
-    """Set after a Lucca 429: nobody calls Lucca for this tenant until it expires."""
-    return f"t:{tenant}:lucca-cooldown"
+def elevo_pause(tenant: str) -> str:
+    """Set after an Elevo 429 for its Retry-After: no process writes to the tenant's Elevo."""
+    return f"t:{tenant}:elevo-pause"
 
 
 def lucca_read(tenant: str, user_id: str) -> str:
@@ -192,3 +187,17 @@ def tenant_pattern(tenant: str) -> str:
 def active_full_run(tenant: str) -> str:
     """The id of the tenant's running full reconciliation, if one runs."""
     return f"t:{tenant}:full-run"
+
+
+# -- a Lucca host's budget, shared by every tenant pointing at it ------------------------------
+
+
+def lucca_requests(host: str) -> str:
+    """Sorted set of the requests granted to one Lucca host (its base URL), by time: the
+    sliding window of app/store/budget.py."""
+    return f"lucca:{host}:requests"
+
+
+def lucca_pause(host: str) -> str:
+    """Set after a Lucca 429 for its Retry-After: no process calls that host until it expires."""
+    return f"lucca:{host}:pause"

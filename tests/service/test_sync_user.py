@@ -92,7 +92,9 @@ async def test_a_spent_budget_defers_by_its_wait_and_counts_no_failure(
 ) -> None:
     upstreams.lucca.add(manager=None)
     generation = await notice(res)
-    await res.budget.cool_down(TENANT, 5.0)  # as after a 429: no token for 5 s
+    tenant_ctx = await res.contexts.get(TENANT)
+    assert tenant_ctx is not None
+    await res.budget.pause(tenant_ctx.lucca.base_url, 5.0)  # as after a 429: none for 5 s
     result = await job.sync_user(res, TENANT, LUCCA_ID, generation)
     assert isinstance(result, Defer)
     assert 4.0 <= result.seconds <= 6.0
