@@ -14,8 +14,8 @@ from app.clients.errors import LuccaAuthError
 from app.clients.lucca import LuccaClient
 from app.secret import Secret
 from app.service.batcher import LuccaBatcher, LuccaThrottled
-from app.store.budget import LuccaBudget, Priority
 from app.store import keys
+from app.store.budget import LuccaBudget, Priority
 from app.store.read_cache import LuccaReadCache
 from tests.factories import make_lucca_item
 

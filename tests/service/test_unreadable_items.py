@@ -9,11 +9,11 @@ import orjson
 from app.service import steps
 from app.service.listing import UNATTRIBUTED
 from app.service.resources import Resources
-from app.store.budget import Priority
 from app.service.results import Done
 from app.service.runs import RunRequest, request_run, status_document
 from app.service.sync_user import sync_user
 from app.store import keys
+from app.store.budget import Priority
 from app.store.runs import RunState
 from tests.factories import LUCCA_ID, TENANT, make_lucca_item
 from tests.fakes import Upstreams, queued
