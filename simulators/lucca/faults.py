@@ -1,7 +1,8 @@
 """What one simulated Lucca domain does besides answering correctly.
 
 A rolling-minute rate limit, injected faults (forced statuses, random 500s, latency, listings
-cut short) and a log of the requests it received, each with its arrival time. One of each lives on every `Company`.
+cut short) and a log of the requests it received, each with its arrival time. One of each
+lives on every `Company`.
 """
 
 from __future__ import annotations
