@@ -134,6 +134,13 @@ class SyncStatus(Struct):
     skip_field_warning: str | None  # the last full run saw the skip field on nobody
     lucca_key_error: str | None
     elevo_token_error: str | None
+    config_error: Annotated[
+        str | None,
+        Meta(
+            description="Why the per-minute tick skipped the tenant (its stored configuration"
+            " cannot be read or used): no nightly run or poll starts until it is fixed."
+        ),
+    ]
     last_poll_at: str | None
     lucca_unreadable: LuccaUnreadable | None
     failing_users: dict[str, PlanEntry]

@@ -17,6 +17,7 @@ from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.store import polling
 from app.store.budget import Priority
 from app.store.runs import RunState, Trigger, TriggerKind
+from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +110,42 @@ async def claim_poll(res: Resources, tenant_ctx: TenantContext) -> bool:
 
 
 async def tick(res: Resources) -> int:
-    """Every minute: start the nightly reconciliations and the polls that are due."""
+    """Every minute: start the nightly reconciliations and the polls that are due.
+
+    Each tenant apart: one whose stored configuration cannot be read or used is flagged in its
+    status and skipped, and the others' runs start as usual.
+    """
     started = 0
     for tenant in await res.tenants.list():
-        tenant_ctx = await res.contexts.get(tenant)
-        if tenant_ctx is None:
-            continue
-        slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
-        if slot is not None and await claim_nightly(res, tenant_ctx, slot):
-            await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.NIGHTLY))
-            started += 1
-        if await claim_poll(res, tenant_ctx):
-            await start_run(res, tenant, CHANGES_RUN, trigger=Trigger(TriggerKind.POLL))
-            started += 1
+        try:
+            started += await _tick_tenant(res, tenant)
+        except (TenantStoreError, ValueError) as exc:  # their messages name no secret
+            await _flag_config_error(res, tenant, str(exc))
+        except Exception as exc:  # one tenant's trouble stays its own
+            log.exception("tenant=%s tick failed", tenant)
+            await _flag_config_error(res, tenant, f"the tick failed: {type(exc).__name__}")
     return started
+
+
+async def _tick_tenant(res: Resources, tenant: str) -> int:
+    tenant_ctx = await res.contexts.get(tenant)
+    if tenant_ctx is None:
+        return 0
+    await res.records.note(tenant, config_error="")  # readable and usable (again)
+    started = 0
+    slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
+    if slot is not None and await claim_nightly(res, tenant_ctx, slot):
+        await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.NIGHTLY))
+        started += 1
+    if await claim_poll(res, tenant_ctx):
+        await start_run(res, tenant, CHANGES_RUN, trigger=Trigger(TriggerKind.POLL))
+        started += 1
+    return started
+
+
+async def _flag_config_error(res: Resources, tenant: str, message: str) -> None:
+    log.warning("tenant=%s skipped by the tick: %s", tenant, message)
+    try:
+        await res.records.note(tenant, config_error=message)
+    except Exception:  # Redis itself failing: the next tenants are still tried
+        log.exception("tenant=%s config error not recorded", tenant)
