@@ -128,7 +128,9 @@ class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
     last_full_run_at: str | None
-    queue_depth: Annotated[int, Meta(ge=0)]
+    queue_depth: Annotated[
+        int, Meta(ge=0, description="This tenant's jobs waiting in the queue (not the others').")
+    ]
     safety_guard: SafetyGuard
     permission_loss: str | None
     skip_field_warning: str | None  # the last full run saw the skip field on nobody

@@ -176,7 +176,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "tenant": tenant,
         "last_event_at": notes.get("last_event") or None,
         "last_full_run_at": notes.get("last_full_run") or None,
-        "queue_depth": await queue.depth(res.redis),
+        "queue_depth": await queue.tenant_depth(res.redis, tenant),
         "safety_guard": {
             "holding": bool(notes.get("held_run")),
             "run": notes.get("held_run") or None,

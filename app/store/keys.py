@@ -38,6 +38,24 @@ def step_job_id(function: str, tenant: str, run_id: str, arg: int) -> str:
     return f"{function}:{tenant}:{run_id}:{arg}"
 
 
+def run_job_id(function: str, tenant: str, run_id: str) -> str:
+    """The one job of a run that has one (a poll, a department, a plan of listed users)."""
+    return f"{function}:{tenant}:{run_id}"
+
+
+def job_tenant(job_id: str) -> str | None:
+    """The tenant a job id names: every id above names it second (`<kind>:<tenant>:...`);
+    ARQ's cron jobs (`cron:<name>:<time>`) name none."""
+    parts = job_id.split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] != "cron" else None
+
+
+def tenant_job_pattern(tenant: str) -> str:
+    """A glob every job id of the tenant matches (some of another's may too: check
+    `job_tenant`)."""
+    return f"*:{tenant}:*"
+
+
 # -- tenant configs -------------------------------------------------------------------------
 
 
