@@ -126,6 +126,12 @@ def watermark(tenant: str) -> str:
     return f"t:{tenant}:watermark"
 
 
+def poll_read(tenant: str) -> str:
+    """Hash: user -> the `modifiedAt` the last poll read, so that the next one, reading the
+    overlap again, recognises what it already queued."""
+    return f"t:{tenant}:poll-read"
+
+
 def skip_excluded(tenant: str) -> str:
     """Set of the users whose skip field was last seen ticked (sync-rules.md, absent means
     unticked): one of them whose field vanishes is held until a complete listing decides."""
