@@ -27,7 +27,7 @@ from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
-from app.service.pacing import ElevoPaused, flag_refused_key, honour_rate_limit, wait_for_elevo
+from app.service.pacing import flag_refused_key, honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.store.links import ProfileLinks
@@ -152,7 +152,7 @@ class EmployeeSync:
                 self._page = batch
             outcome = await self._sync_from(user_id, batch, visiting | {user_id})
         except UpstreamError as exc:
-            if isinstance(exc, ElevoRateLimited) and not isinstance(exc, ElevoPaused):
+            if isinstance(exc, ElevoRateLimited):  # every writer of the tenant waits
                 await honour_rate_limit(self._res, self._ctx, exc)
             if exc.retryable:
                 raise  # the job retries later, with backoff

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 REVOKED_KEY_HOLD_SECONDS = 600
 
 
+class ElevoPaused(ElevoRateLimited):
+    """A write not tried: the tenant's Elevo asked (by a 429 to some process) to wait."""
+
+
 async def take_budget(res: Resources, tenant_ctx: TenantContext, *, priority: Priority) -> None:
     """One Lucca request for this tenant, or `LuccaThrottled` with the wait; a key Lucca
     refused is not used again (`LuccaAuthError`) until it is replaced or its hold ends."""
@@ -43,16 +47,14 @@ async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: Rate
     """A 429: pause every process's calls (Lucca: to that host; Elevo: the tenant's writes) for
     its Retry-After; the seconds to wait."""
     wait = exc.retry_after or DEFAULT_RETRY_AFTER
+    if isinstance(exc, ElevoPaused):
+        return wait  # a pause already there: no 429 was met
     if isinstance(exc, LuccaRateLimited):
         await res.budget.pause(tenant_ctx.lucca.base_url, wait)
     elif isinstance(exc, ElevoRateLimited):
         await res.elevo_pause.pause(tenant_ctx.tenant, wait)
     log.info("tenant=%s paused %.1fs after a 429: %s", tenant_ctx.tenant, wait, exc)
     return wait
-
-
-class ElevoPaused(ElevoRateLimited):
-    """A write not tried: the tenant's Elevo asked (by a 429 to some process) to wait."""
 
 
 async def wait_for_elevo(res: Resources, tenant: str) -> None:

@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime
 from functools import partial
 
-from app.clients.errors import UpstreamError
+from app.clients.errors import RateLimited, UpstreamError
 from app.core.decision import Action, Decision
 from app.core.lucca_user import is_user_id
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
@@ -75,7 +75,7 @@ async def sync_user(
         failures_key = keys.failures(tenant, user_id)
         try:
             outcome = await employee.sync(user_id)
-        except LuccaThrottled as exc:  # waiting for the budget is no failure
+        except (LuccaThrottled, RateLimited) as exc:  # waiting as asked is no failure
             synced = False  # nothing was done: the next try must not wait for a cooldown
             return await defer(retry_delay(exc, 1))
         except UpstreamError as exc:  # only retryable ones reach here
