@@ -40,6 +40,13 @@ class LuccaThrottled(SyncError):
         self.wait = wait
 
 
+class LuccaKeyFlagged(LuccaAuthError):
+    """Not called: Lucca refused the tenant's key earlier, and the flag still holds."""
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(f"not calling Lucca: {refusal}", status=401)
+
+
 @dataclass
 class _Batch:
     client: LuccaClient
@@ -103,7 +110,7 @@ class LuccaBatcher:
         try:
             revoked = await self._budget.revoked(tenant)
             if revoked is not None:
-                raise LuccaAuthError(f"not calling Lucca: {revoked}", status=401)
+                raise LuccaKeyFlagged(revoked)
             wait = await self._budget.take(
                 batch.client.base_url, batch.per_minute, priority=batch.priority, tenant=tenant
             )

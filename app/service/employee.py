@@ -161,7 +161,7 @@ class EmployeeSync:
             decision = Decision(user_id, Action.ERROR, f"{type(exc).__name__}: {exc}")
             outcome = Outcome(decision, written=False, error=str(exc))
             if isinstance(exc, LuccaAuthError):
-                await flag_refused_key(self._res, self._ctx.tenant, str(exc))
+                await flag_refused_key(self._res, self._ctx.tenant, exc)
             elif isinstance(exc, ElevoAuthError):
                 await self._res.records.note(self._ctx.tenant, elevo_token_error=str(exc))
         self._done[user_id] = outcome

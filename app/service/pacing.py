@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from app.clients.errors import ElevoRateLimited, LuccaAuthError, LuccaRateLimited, RateLimited
-from app.service.batcher import DEFAULT_RETRY_AFTER, LuccaThrottled
+from app.service.batcher import DEFAULT_RETRY_AFTER, LuccaKeyFlagged, LuccaThrottled
 from app.service.context import TenantContext
 from app.service.resources import Resources
 from app.store.budget import Priority
@@ -32,7 +32,7 @@ async def take_budget(res: Resources, tenant_ctx: TenantContext, *, priority: Pr
     tenant = tenant_ctx.tenant
     refused = await res.budget.revoked(tenant)
     if refused is not None:
-        raise LuccaAuthError(f"not calling Lucca: {refused}", status=401)
+        raise LuccaKeyFlagged(refused)
     wait = await res.budget.take(
         tenant_ctx.lucca.base_url,
         tenant_ctx.config.lucca_requests_per_minute,
@@ -67,7 +67,10 @@ async def wait_for_elevo(res: Resources, tenant: str) -> None:
         )
 
 
-async def flag_refused_key(res: Resources, tenant: str, message: str) -> None:
-    """Lucca refused the key: no process calls Lucca with it again until it is replaced."""
-    await res.budget.flag_revoked(tenant, message, REVOKED_KEY_HOLD_SECONDS)
-    await res.records.note(tenant, lucca_key_error=message)
+async def flag_refused_key(res: Resources, tenant: str, exc: LuccaAuthError) -> None:
+    """Lucca refused the key: no process calls Lucca with it again until it is replaced (a
+    call not made because of the flag neither repeats nor prolongs it)."""
+    if isinstance(exc, LuccaKeyFlagged):
+        return
+    await res.budget.flag_revoked(tenant, str(exc), REVOKED_KEY_HOLD_SECONDS)
+    await res.records.note(tenant, lucca_key_error=str(exc))

@@ -64,7 +64,7 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         return Defer(await honour_rate_limit(res, tenant_ctx, exc) + random.uniform(0, 1.0))
     except UpstreamError as exc:
         if isinstance(exc, LuccaAuthError):  # no process calls Lucca with this key again
-            await flag_refused_key(res, tenant, str(exc))
+            await flag_refused_key(res, tenant, exc)
         failures = await res.failures.count(failures_key)
         if exc.retryable and failures <= MAX_STEP_FAILURES:
             log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import httpx
 
+from app.service import steps
 from app.service import sync_user as job
 from app.service.jobs import enqueue_user_syncs
 from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.store import keys, queue
+from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import TENANT
 from tests.fakes import Upstreams
+
+API = Trigger(TriggerKind.API)
 
 
 async def _notice(res: Resources, user_id: str) -> int:
@@ -44,3 +48,14 @@ async def test_an_elevo_429_holds_the_tenants_other_writers(
     await res.redis.delete(keys.elevo_pause(TENANT))  # Retry-After has passed
     done = await job.sync_user(res, TENANT, "417", await _notice(res, "417"))
     assert done == Done("create")
+
+
+async def test_a_flagged_key_fails_a_step_without_a_call_nor_a_longer_hold(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    await res.budget.flag_revoked(TENANT, "Lucca answered 401", 100)
+    run_id = await res.runs.create(TENANT, draft_run(mode=RunMode.CHANGES, trigger=API))
+    assert await steps.poll_changes_step(res, TENANT, run_id) == Done("failed")
+    assert upstreams.lucca.requests == []
+    assert await res.budget.revoked(TENANT) == "Lucca answered 401"  # not "not calling..."
+    assert await res.redis.ttl(keys.lucca_revoked(TENANT)) <= 100
