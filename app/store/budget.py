@@ -4,7 +4,9 @@ Lucca allows 50 requests per minute per customer domain, shared with the custome
 integrations; the sync promises to stay within its configured share in ANY window of that
 length, across processes and restarts. Each granted request is a member of a sorted set scored
 by Redis' own clock; a Lua script trims the window and grants atomically. Tenants that point at
-the same Lucca host share its set. A 429 pauses every process's requests to that host.
+the same Lucca host share its set. Within the window, a token bucket spreads the requests: a
+quarter of the budget may go at once, the rest comes evenly. A 429 pauses every process's
+requests to that host.
 
 Live work (a per-employee sync) may fill the whole window; background work (a reconciliation
 page, a poll, a department listing) only while a reserve is left for live work.
@@ -29,7 +31,9 @@ class Priority(enum.Enum):
     BACKGROUND = "background"
 
 
-# KEYS: the host's window, the host's pause. ARGV: limit, window_ms, member, expiry_ms.
+# KEYS: the host's window, its pause, its bucket. ARGV: the limit of the window for this
+# priority, the window's length (ms), the member to add, the keys' expiry (ms), the bucket's
+# capacity, its refill per ms, the tokens this priority must leave in it.
 # Redis' TIME serves every process, so hosts with skewed clocks share one window fairly.
 # Returns 0 when granted, else the milliseconds until a request may be granted.
 _TAKE = """
@@ -37,18 +41,31 @@ local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local expiry, capacity = tonumber(ARGV[4]), tonumber(ARGV[5])
+local rate, keep = tonumber(ARGV[6]), tonumber(ARGV[7])
+local state = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local since = math.max(0, now - (tonumber(state[2]) or now))
+tokens = math.min(capacity, tokens + since * rate)
+local wait = 0
+if tokens < 1 + keep then wait = math.ceil((1 + keep - tokens) / rate) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
-  return 0
+if count >= limit then
+  -- The window frees a slot for this caller once count - limit + 1 requests have left it.
+  local freeing = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  wait = math.max(wait, tonumber(freeing[2]) + window - now)
 end
--- The window frees a slot for this caller once count - limit + 1 requests have left it.
-local freeing = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-return math.max(1, tonumber(freeing[2]) + window - now)
+if wait == 0 then
+  tokens = tokens - 1
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], expiry)
+end
+redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[3], expiry)
+if wait > 0 then return math.max(1, wait) end
+return 0
 """
 
 
@@ -56,16 +73,31 @@ return math.max(1, tonumber(freeing[2]) + window - now)
 class BudgetWindow:
     """How requests are counted: `seconds` is the window's length; `margin` lengthens it for
     the sync's own counting, so a request slowed on its way still lands inside the window
-    Lucca counts; `live_reserve` is the share of the budget background work leaves to live."""
+    Lucca counts; `burst` is the share of the budget that may go at once (the rest comes
+    evenly over the window, so that a burst of work does not spend a whole window in a
+    second and then wait for the next); `live_reserve` is the share of the budget, and of the
+    burst, that background work leaves to live work."""
 
     seconds: float = 60.0
     margin: float = 1.0
+    burst: float = 0.25
     live_reserve: float = 0.2
 
+    @property
+    def counted_ms(self) -> int:
+        return int((self.seconds + self.margin) * 1000)
+
     def limit(self, per_window: int, priority: Priority) -> int:
-        if priority is Priority.LIVE:
-            return per_window
-        return per_window - int(per_window * self.live_reserve)
+        return per_window - self._reserved(per_window, priority)
+
+    def capacity(self, per_window: int) -> int:
+        return max(1, int(per_window * self.burst))
+
+    def kept_tokens(self, per_window: int, priority: Priority) -> int:
+        return self._reserved(self.capacity(per_window), priority)
+
+    def _reserved(self, amount: int, priority: Priority) -> int:
+        return 0 if priority is Priority.LIVE else int(amount * self.live_reserve)
 
 
 class LuccaBudget:
@@ -87,12 +119,20 @@ class LuccaBudget:
         """Take one request to `host`; 0 when granted, else the seconds to wait before asking
         again. `tenant` only labels the wait metric."""
         per_window = self._override or per_window
-        window_ms = int((self._window.seconds + self._window.margin) * 1000)
+        window = self._window
         # A unique member: two grants in the same millisecond are two requests.
         member = secrets.token_hex(8)
         wait_ms = await self._take(
-            keys=[keys.lucca_requests(host), keys.lucca_pause(host)],
-            args=[self._window.limit(per_window, priority), window_ms, member, window_ms + 1000],
+            keys=[keys.lucca_requests(host), keys.lucca_pause(host), keys.lucca_bucket(host)],
+            args=[
+                window.limit(per_window, priority),
+                window.counted_ms,
+                member,
+                window.counted_ms + 1000,
+                window.capacity(per_window),
+                per_window / window.counted_ms,
+                window.kept_tokens(per_window, priority),
+            ],
         )
         if int(wait_ms) > 0:
             LUCCA_BUDGET_WAITS.labels(tenant or host).inc()

@@ -222,6 +222,11 @@ def lucca_requests(host: str) -> str:
     return f"lucca:{host}:requests"
 
 
+def lucca_bucket(host: str) -> str:
+    """Hash (tokens, ts): the token bucket that spreads a Lucca host's requests over its window."""
+    return f"lucca:{host}:bucket"
+
+
 def lucca_pause(host: str) -> str:
     """Set after a Lucca 429 for its Retry-After: no process calls that host until it expires."""
     return f"lucca:{host}:pause"

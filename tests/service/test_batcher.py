@@ -93,7 +93,8 @@ async def test_a_spent_budget_defers_and_the_next_request_serves_the_deferred(
         await shared.fetch("acme", client, 40, "5", priority=Priority.LIVE)
     assert throttled.value.wait > 0
     assert lucca.requests == []
-    await redis.delete(keys.lucca_requests(client.base_url))  # the window moves on
+    # The window moves on, the bucket refills.
+    await redis.delete(keys.lucca_requests(client.base_url), keys.lucca_bucket(client.base_url))
     await shared.fetch("acme", client, 40, "6", priority=Priority.LIVE)
     assert sorted(lucca.requests[0]) == ["5", "6"]  # the deferred user rode along
     deferred = await shared.fetch("acme", client, 40, "5", priority=Priority.LIVE)
@@ -119,8 +120,8 @@ async def test_one_live_ask_makes_the_whole_batch_live(
     redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
 ) -> None:
     budget = LuccaBudget(redis)
-    for _ in range(32):  # background work may take 32 of 40: the rest is live work's
-        assert await budget.take(client.base_url, 40, priority=Priority.BACKGROUND) == 0
+    while await budget.take(client.base_url, 40, priority=Priority.BACKGROUND) == 0:
+        pass  # background work takes what it may: the rest is live work's
     shared = batcher(redis, window=0.5)
     with pytest.raises(LuccaThrottled):
         await shared.fetch("acme", client, 40, "5", priority=Priority.BACKGROUND)

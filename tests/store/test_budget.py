@@ -12,16 +12,24 @@ from app.store.budget import BudgetWindow, ElevoPause, LuccaBudget, Priority
 
 HOST = "https://acme.ilucca.net"
 LIVE, BACKGROUND = Priority.LIVE, Priority.BACKGROUND
-SHORT = BudgetWindow(seconds=1.0, margin=0.2, live_reserve=0.2)
+# Windows of 1 s, counted for 1.2 s; no spreading (the whole budget may go at once).
+SHORT = BudgetWindow(seconds=1.0, margin=0.2, burst=1.0, live_reserve=0.2)
+WHOLE = BudgetWindow(burst=1.0)
 
 
-async def test_a_window_grants_the_whole_budget_at_once_then_asks_to_wait(
-    redis: ArqRedis,
-) -> None:
+async def test_a_quarter_of_the_budget_goes_at_once_the_rest_evenly(redis: ArqRedis) -> None:
     budget = LuccaBudget(redis)
+    waits = [await budget.take(HOST, 40, priority=LIVE) for _ in range(11)]
+    assert waits[:10] == [0.0] * 10
+    # 40 per 61 s (60 and the 1 s margin): one request every 1.525 s.
+    assert 1.0 < waits[10] <= 1.53
+
+
+async def test_the_window_caps_what_the_bucket_would_allow(redis: ArqRedis) -> None:
+    budget = LuccaBudget(redis, window=WHOLE)
     waits = [await budget.take(HOST, 40, priority=LIVE) for _ in range(41)]
     assert waits[:40] == [0.0] * 40
-    # The first request leaves the window 61 s (60 and the 1 s margin) after it was granted.
+    # The first request leaves the window 61 s after it was granted.
     assert 60.0 < waits[40] <= 61.0
 
 
@@ -43,7 +51,7 @@ async def test_a_slot_comes_back_only_when_its_request_leaves_the_window(
 
 
 async def test_background_work_leaves_a_reserve_for_live_work(redis: ArqRedis) -> None:
-    budget = LuccaBudget(redis)
+    budget = LuccaBudget(redis, window=WHOLE)
     background = [await budget.take(HOST, 40, priority=BACKGROUND) for _ in range(33)]
     assert background[:32] == [0.0] * 32  # 20% of 40 stays for live syncs
     assert background[32] > 0
@@ -52,8 +60,16 @@ async def test_background_work_leaves_a_reserve_for_live_work(redis: ArqRedis) -
     assert live[8] > 0
 
 
+async def test_background_work_leaves_live_work_a_share_of_the_burst(redis: ArqRedis) -> None:
+    budget = LuccaBudget(redis)
+    background = [await budget.take(HOST, 40, priority=BACKGROUND) for _ in range(9)]
+    assert background[:8] == [0.0] * 8  # 2 of the burst of 10 stay for live syncs
+    assert background[8] > 0
+    assert [await budget.take(HOST, 40, priority=LIVE) for _ in range(2)] == [0.0, 0.0]
+
+
 async def test_processes_and_tenants_on_one_host_share_its_window(redis: ArqRedis) -> None:
-    first, second = LuccaBudget(redis), LuccaBudget(redis)
+    first, second = LuccaBudget(redis, window=WHOLE), LuccaBudget(redis, window=WHOLE)
     granted = [
         await (first if i % 2 else second).take(HOST, 40, priority=LIVE, tenant=f"t{i % 3}")
         for i in range(45)
@@ -64,8 +80,9 @@ async def test_processes_and_tenants_on_one_host_share_its_window(redis: ArqRedi
 
 async def test_the_window_survives_a_restart(redis: ArqRedis) -> None:
     for _ in range(40):
-        await LuccaBudget(redis).take(HOST, 40, priority=LIVE)
-    assert await LuccaBudget(redis).take(HOST, 40, priority=LIVE) > 59.0  # a new process
+        await LuccaBudget(redis, window=WHOLE).take(HOST, 40, priority=LIVE)
+    # A new process.
+    assert await LuccaBudget(redis, window=WHOLE).take(HOST, 40, priority=LIVE) > 59.0
 
 
 async def test_a_429_pauses_the_host_for_every_process(redis: ArqRedis) -> None:
