@@ -5,9 +5,9 @@ Each job asks for its own user; the asks of one tenant that arrive within a shor
 first takes a request from the Lucca host's shared budget (app/store/budget.py), as live work
 unless every ask in it is background work; without one, the whole batch is told how long to
 wait, and the jobs defer themselves instead of sleeping in a worker slot. A 429 pauses the host
-for its Retry-After and is told to the jobs as such a wait. What a
-request reads is shared through Redis (app/store/read_cache.py), so one request serves the jobs of
-every process, the deferred ones included.
+for its Retry-After and is told to the jobs as such a wait. What a request reads is shared
+through Redis (app/store/read_cache.py), so one request serves the jobs of every process, the
+deferred ones included.
 """
 
 from __future__ import annotations
