@@ -93,6 +93,12 @@ class Settings:
     run_retention_seconds: int = 30 * 24 * 3600
     # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
     lucca_budget_override: int | None = None
+    # The Lucca budget's window (Lucca counts per minute); the sync counts each request for
+    # the window plus a margin, so one slowed on its way still lands inside Lucca's window.
+    lucca_budget_window_seconds: float = 60.0
+    lucca_budget_margin_seconds: float = 1.0
+    # The share of the budget background work (reconciliation, polls) leaves to live syncs.
+    lucca_live_reserve: float = 0.2
     # The worker serves its Prometheus metrics here; 0 turns that off.
     worker_metrics_port: int = 9101
     # Where the worker's metrics listen; they name tenants, so not on every interface.
@@ -124,9 +130,18 @@ class Settings:
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
+            lucca_budget_window_seconds=_number(env, "LUCCA_BUDGET_WINDOW_SECONDS", 60.0),
+            lucca_budget_margin_seconds=_number(env, "LUCCA_BUDGET_MARGIN_SECONDS", 1.0),
+            lucca_live_reserve=_number(env, "LUCCA_LIVE_RESERVE", 0.2),
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
             worker_metrics_host=env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
         )
+
+    def __post_init__(self) -> None:
+        if self.lucca_budget_window_seconds <= 0:
+            raise SettingsError("LUCCA_BUDGET_WINDOW_SECONDS must be above 0")
+        if self.lucca_live_reserve >= 1:
+            raise SettingsError("LUCCA_LIVE_RESERVE must be below 1: background work needs some")
 
     def egress_policy(self) -> EgressPolicy:
         """Where tenant-configured URLs may lead: public addresses, loopback too when

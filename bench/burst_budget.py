@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 
-from bench.common import bench_stack, full_sync, log, lucca_counters, post_event, redis_client
+from bench.common import (
+    bench_stack,
+    fresh_lucca_budget,
+    full_sync,
+    log,
+    lucca_counters,
+    post_event,
+)
 from bench.results import markdown_table, write_results
 from bench.scenario import Change, Service, shuffled
 from simulators.consistency import check
@@ -65,9 +72,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             before = await consistency(service, "acme")
             log(f"consistency before: {before}")
             await asyncio.sleep(2.0)  # let the worker's leftovers settle
-            client = redis_client(service.env["REDIS_URL"])
-            await client.delete(f"t:{tenant.name}:lucca-budget")  # a full bucket: 10 tokens
-            await client.aclose()
+            await fresh_lucca_budget(service.env["REDIS_URL"])  # the whole window: 40
             await lucca_counters(http, tenant, reset=True)
             metrics_before = await service.metrics()
 

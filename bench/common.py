@@ -20,6 +20,7 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from app.store import keys
 from bench.results import LOGS
 from simulators.lucca.webhooks import lucca_timestamp, sign
 from stack.lucca_control import LuccaControl
@@ -56,6 +57,14 @@ def bench_env(redis: Child, lucca: Child, **overrides: str) -> dict[str, str]:
 
 def redis_client(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=aioredis.ConnectionPool.from_url(url))
+
+
+async def fresh_lucca_budget(url: str) -> None:
+    """Empty every Lucca host's window: a phase starts with its whole budget."""
+    client = redis_client(url)
+    async for key in client.scan_iter(match=keys.lucca_requests("*")):
+        await client.delete(key)
+    await client.aclose()
 
 
 # -- tenants and companies -----------------------------------------------------------------

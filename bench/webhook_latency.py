@@ -30,7 +30,13 @@ from typing import Any
 
 import httpx
 
-from bench.common import bench_stack, full_sync, log, lucca_counters, redis_client
+from bench.common import (
+    bench_stack,
+    fresh_lucca_budget,
+    full_sync,
+    log,
+    lucca_counters,
+)
 from bench.metrics import bucket_delta, histogram_quantile
 from bench.results import markdown_table, summary_ms, write_results
 from bench.scenario import LIFTED, Change, Service, shuffled
@@ -131,9 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await phase(service, "a: budget lifted", users, scim_ids, args.rate, args.duration)
             )
             service.start_worker(LUCCA_BUDGET_OVERRIDE="0")
-            client = redis_client(service.env["REDIS_URL"])
-            await client.delete(f"t:{tenant.name}:lucca-budget")  # a full bucket to start
-            await client.aclose()
+            await fresh_lucca_budget(service.env["REDIS_URL"])  # the whole budget to start
             await asyncio.sleep(1.0)
             phases.append(
                 await phase(service, "b: default budget", users, scim_ids, 0.5, args.slow_duration)

@@ -47,6 +47,12 @@ class LuccaControl:
         body.pop("requests", None)  # the request log itself: not a counter
         return body
 
+    async def request_log(self) -> list[dict[str, Any]]:
+        """The requests the company received (the last 10,000), each with its arrival `at` in
+        the simulator's monotonic seconds."""
+        log: list[dict[str, Any]] = (await self._json("GET", "counters"))["requests"]
+        return log
+
     async def faults(self, body: Mapping[str, Any] | None = None) -> None:
         """Set the faults (error_rate, force, ...); None clears them all."""
         if body is None:

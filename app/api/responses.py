@@ -185,12 +185,21 @@ class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
     last_full_run_at: str | None
-    queue_depth: Annotated[int, Meta(ge=0)]
+    queue_depth: Annotated[
+        int, Meta(ge=0, description="This tenant's jobs waiting in the queue (not the others').")
+    ]
     safety_guard: SafetyGuard
     permission_loss: str | None
     skip_field_warning: str | None  # the last full run saw the skip field on nobody
     lucca_key_error: str | None
     elevo_token_error: str | None
+    config_error: Annotated[
+        str | None,
+        Meta(
+            description="Why the per-minute tick skipped the tenant (its stored configuration"
+            " cannot be read or used): no nightly run or poll starts until it is fixed."
+        ),
+    ]
     last_poll_at: str | None
     lucca_unreadable: LuccaUnreadable | None
     paused: Paused | None

@@ -126,6 +126,11 @@ class LuccaClient:
         self._skip_field = skip_field
         self._on_response = on_response
 
+    @property
+    def base_url(self) -> str:
+        """The customer's Lucca this client reads: tenants with the same one share its limits."""
+        return self._base_url
+
     async def fetch_by_ids(self, ids: Sequence[str]) -> LuccaBatch:
         """The users with these ids, former employees included, in one request.
 

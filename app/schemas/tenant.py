@@ -129,6 +129,21 @@ def _check_secret(value: str, field: str) -> None:
     require(not _has_control(value), f"`{field}` must not contain control characters")
 
 
+def _check_header_secret(value: str, field: str) -> None:
+    """A credential sent in an HTTP header: printable ASCII, no space at either end (a header
+    cannot carry the rest, and a pasted space would make every call fail later)."""
+    _check_secret(value, field)
+    if value == REDACTED:
+        return
+    require(
+        value == value.strip(), f"`{field}` must not start or end with spaces (a pasted extra?)"
+    )
+    require(
+        value.isascii() and value.isprintable(),
+        f"`{field}` must be printable ASCII characters: it travels in an HTTP header",
+    )
+
+
 class LuccaBody(Struct, forbid_unknown_fields=True):
     subdomain: Subdomain
     domain: LuccaDomain | None = None
@@ -146,7 +161,7 @@ class LuccaBody(Struct, forbid_unknown_fields=True):
         )
         require(self.api_key is not None, "`api_key` is required")
         if isinstance(self.api_key, str):
-            _check_secret(self.api_key, "api_key")
+            _check_header_secret(self.api_key, "api_key")
         secrets = self.webhook_secret
         if isinstance(secrets, str):
             _check_secret(secrets, "webhook_secret")
@@ -168,7 +183,7 @@ class ElevoBody(Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         require(self.token is not None, "`token` is required")
         if isinstance(self.token, str):
-            _check_secret(self.token, "token")
+            _check_header_secret(self.token, "token")
 
 
 class GuardBody(Struct, forbid_unknown_fields=True):

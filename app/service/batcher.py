@@ -2,10 +2,12 @@
 
 Each job asks for its own user; the asks of one tenant that arrive within a short window
 (or until a batch is full) go out as a single `GET /api/v3/users?id=a,b,c`. Every request
-first takes a token from the tenant's shared budget; without one, the whole batch is told
-how long to wait, and the jobs defer themselves instead of sleeping in a worker slot. What a
-request reads is shared through Redis (app/store/read_cache.py), so one request serves the jobs of
-every process, the deferred ones included.
+first takes a request from the Lucca host's shared budget (app/store/budget.py), as live work
+unless every ask in it is background work; without one, the whole batch is told how long to
+wait, and the jobs defer themselves instead of sleeping in a worker slot. A 429 pauses the host
+for its Retry-After and is told to the jobs as such a wait. What a request reads is shared
+through Redis (app/store/read_cache.py), so one request serves the jobs of every process, the
+deferred ones included.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from app.clients.lucca import LuccaBatch, LuccaClient
 from app.core.errors import SyncError
 from app.core.lucca_user import is_user_id
 from app.service.listing import attributed
-from app.store.budget import LuccaBudget
+from app.store.budget import LuccaBudget, Priority
 from app.store.read_cache import LuccaReadCache
 
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 500  # keeps the URL well under common 8 KiB limits
 NOT_A_USER_ID = "not a Lucca user id"
+# When a 429 names no Retry-After: long enough for a per-minute window to move on.
+DEFAULT_RETRY_AFTER = 10.0
 
 
 class LuccaThrottled(SyncError):
@@ -36,11 +40,19 @@ class LuccaThrottled(SyncError):
         self.wait = wait
 
 
+class LuccaKeyFlagged(LuccaAuthError):
+    """Not called: Lucca refused the tenant's key earlier, and the flag still holds."""
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(f"not calling Lucca: {refusal}", status=401)
+
+
 @dataclass
 class _Batch:
     client: LuccaClient
     per_minute: int
     future: asyncio.Future[LuccaBatch]
+    priority: Priority
     ids: set[str] = field(default_factory=set)
 
 
@@ -59,6 +71,7 @@ class LuccaBatcher:
         per_minute: int,
         user_id: str,
         *,
+        priority: Priority,
         fresh: bool = False,
     ) -> LuccaBatch:
         """The user's Lucca item, in a batch shared with concurrent asks; `fresh` skips the
@@ -72,9 +85,16 @@ class LuccaBatcher:
         batch = self._open.get(tenant)
         if batch is None or len(batch.ids) >= MAX_IDS_PER_REQUEST or batch.client is not client:
             loop = asyncio.get_running_loop()
-            batch = _Batch(client=client, per_minute=per_minute, future=loop.create_future())
+            batch = _Batch(
+                client=client,
+                per_minute=per_minute,
+                future=loop.create_future(),
+                priority=priority,
+            )
             self._open[tenant] = batch
             loop.call_later(self._window, self._start_flush, tenant, batch)
+        if priority is Priority.LIVE:
+            batch.priority = Priority.LIVE  # a live ask never waits behind background work
         batch.ids.add(user_id)
         # shield: one job's cancellation must not cancel the request the others wait for.
         return await asyncio.shield(batch.future)
@@ -94,8 +114,10 @@ class LuccaBatcher:
         try:
             revoked = await self._budget.revoked(tenant)
             if revoked is not None:
-                raise LuccaAuthError(f"not calling Lucca: {revoked}", status=401)
-            wait = await self._budget.take(tenant, batch.per_minute)
+                raise LuccaKeyFlagged(revoked)
+            wait = await self._budget.take(
+                batch.client.base_url, batch.per_minute, priority=batch.priority, tenant=tenant
+            )
             if wait > 0:
                 await self._cache.want(tenant, batch.ids)
                 raise LuccaThrottled(tenant, wait)
@@ -108,9 +130,10 @@ class LuccaBatcher:
             generations = await self._cache.generations(tenant, ids)
             result = attributed(await batch.client.fetch_by_ids(ids), ids)
             await self._cache.store(tenant, ids, generations, result)
-        except LuccaRateLimited as exc:
-            await self._budget.cool_down(tenant, exc.retry_after or 10.0)
-            self._fail(batch, exc)
+        except LuccaRateLimited as exc:  # every process waits; for the jobs, no failure
+            wait = exc.retry_after or DEFAULT_RETRY_AFTER
+            await self._budget.pause(batch.client.base_url, wait)
+            self._fail(batch, LuccaThrottled(tenant, wait))
         except Exception as exc:  # every waiter gets the error: the jobs decide what to retry
             self._fail(batch, exc)
         else:

@@ -17,9 +17,11 @@ from app.core.decision import Action, Decision
 from app.service import audit
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
+from app.service.pacing import flag_refused_key
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.waiting import UNBLOCKED, Reason, Released, park, paused, release, waiting_text
+from app.store.budget import Priority
 from app.store.parked import ParkedUsers, ProbeBackoff, TenantPause
 from app.store.runs import Run, RunMode, RunState, Trigger, TriggerKind, utcnow_iso
 
@@ -28,8 +30,6 @@ log = logging.getLogger(__name__)
 # The tick runs every minute: the first probe goes at the next tick, then 1, 2, 4 ... 60 minutes.
 PROBE_BASE_SECONDS = 60.0
 PROBE_CAP_SECONDS = 3600.0
-# After Lucca refuses the key, calls stop this long (or until the key works again).
-REVOKED_KEY_HOLD_SECONDS = 600
 _FLAG = {Reason.LUCCA_KEY: "lucca_key_error", Reason.ELEVO_TOKEN: "elevo_token_error"}
 
 
@@ -133,7 +133,7 @@ async def wait_for_credential(
         # Parked first: a PUT that clears the flag in between then releases it, or leaves the
         # flag that the probe clears; never an employee parked with no flag to clear.
         await park(res, tenant, [user_id], reason, run_id=run_id)
-        await refused(res, tenant, reason, str(exc))
+        await refused(res, tenant, reason, exc)
     return Decision(user_id, Action.HELD, waiting_text(reason, str(exc)))
 
 
@@ -141,24 +141,28 @@ async def run_waits_for_credential(res: Resources, tenant: str, run: Run, exc: E
     """A step of a full run, a poll or a department met a refused credential: the tenant is
     flagged, the run ends `held` saying why, and a run of its mode (a full run for a
     department) starts once the credential works. False for any other failure."""
-    reason = refusal_reason(exc) if isinstance(exc, UpstreamError) else None
+    if not isinstance(exc, UpstreamError):
+        return False
+    reason = refusal_reason(exc)
     if reason is None or run.dry_run:
         return False
     mode = "changes" if run.mode is RunMode.CHANGES else "full"
     await ParkedUsers(res.redis, tenant).park_run(reason.value, mode)
-    await refused(res, tenant, reason, str(exc))
+    await refused(res, tenant, reason, exc)
     waiting = waiting_text(reason, f"a {mode} run starts then: {exc}")
     await res.runs.set_state(tenant, run.id, RunState.HELD, waiting=waiting)
     await res.full_run_lock.release(tenant, run.id)
     return True
 
 
-async def refused(res: Resources, tenant: str, reason: Reason, message: str) -> None:
+async def refused(res: Resources, tenant: str, reason: Reason, exc: UpstreamError) -> None:
     """Lucca refused the key, or Elevo the token: flag the tenant (the probe starts); for
-    Lucca, stop calling it with that key for a while."""
-    if reason is Reason.LUCCA_KEY:
-        await res.budget.flag_revoked(tenant, message, REVOKED_KEY_HOLD_SECONDS)
-    await res.records.note(tenant, **{_FLAG[reason]: message})
+    Lucca, stop calling it with that key for a while (a call not made for the flag neither
+    repeats nor prolongs it)."""
+    if isinstance(exc, LuccaAuthError):
+        await flag_refused_key(res, tenant, exc)
+    else:
+        await res.records.note(tenant, **{_FLAG[reason]: str(exc)})
 
 
 async def refused_flags(res: Resources, tenant: str) -> frozenset[Reason]:
@@ -195,12 +199,19 @@ async def _probe(res: Resources, tenant_ctx: TenantContext, reason: Reason) -> b
         if reason is Reason.ELEVO_TOKEN:
             await tenant_ctx.elevo.list_page(start_index=1, count=1)
             return True
-        if await res.budget.take(tenant, tenant_ctx.config.lucca_requests_per_minute) > 0:
+        # Straight to the budget: the key's flag would refuse the very request that tests it.
+        wait = await res.budget.take(
+            tenant_ctx.lucca.base_url,
+            tenant_ctx.config.lucca_requests_per_minute,
+            priority=Priority.BACKGROUND,
+            tenant=tenant,
+        )
+        if wait > 0:
             return False  # the budget comes first; the next probe tries
         await tenant_ctx.lucca.list_page(0, 1)
         return True
     except (ElevoAuthError, LuccaAuthError) as exc:
-        await refused(res, tenant, reason, str(exc))
+        await refused(res, tenant, reason, exc)
         log.info("tenant=%s probe: %s still refused", tenant, reason.value)
     except UpstreamError as exc:  # unreachable says nothing about the credential
         log.info("tenant=%s probe of %s inconclusive: %s", tenant, reason.value, exc)

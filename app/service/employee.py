@@ -12,6 +12,7 @@ from app.clients.errors import (
     ElevoConflict,
     ElevoNotFound,
     ElevoPreconditionFailed,
+    ElevoRateLimited,
     UpstreamError,
 )
 from app.clients.lucca import LuccaBatch
@@ -25,6 +26,7 @@ from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
+from app.service.pacing import honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
@@ -150,6 +152,8 @@ class EmployeeSync:
                 self._page = batch
             outcome = await self._sync_from(user_id, batch, visiting | {user_id})
         except UpstreamError as exc:
+            if isinstance(exc, ElevoRateLimited):  # every writer of the tenant waits
+                await honour_rate_limit(self._res, self._ctx, exc)
             if exc.retryable:
                 raise  # the job retries later, with backoff
             # Permanent: a refused credential makes the employee wait for it (parked); anything
@@ -207,6 +211,7 @@ class EmployeeSync:
                 conflict = decision.action is Action.CONFLICT
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
             try:
+                await wait_for_elevo(self._res, self._ctx.tenant)
                 return await self._apply(decision, desired, profile)
             except _Stale:
                 self._read_afresh.add(user_id)

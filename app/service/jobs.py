@@ -72,17 +72,22 @@ async def enqueue_reconcile_step(
 
 
 async def enqueue_poll(redis: ArqRedis, tenant: str, run_id: str) -> None:
-    await queue.enqueue(redis, Job.POLL_CHANGES.value, tenant, run_id)
+    job_id = keys.run_job_id(Job.POLL_CHANGES.value, tenant, run_id)
+    await queue.enqueue(redis, Job.POLL_CHANGES.value, tenant, run_id, job_id=job_id)
 
 
 async def enqueue_department(redis: ArqRedis, tenant: str, department_id: str, run_id: str) -> None:
-    await queue.enqueue(redis, Job.SYNC_DEPARTMENT.value, tenant, department_id, run_id)
+    job_id = keys.run_job_id(Job.SYNC_DEPARTMENT.value, tenant, run_id)
+    await queue.enqueue(
+        redis, Job.SYNC_DEPARTMENT.value, tenant, department_id, run_id, job_id=job_id
+    )
 
 
 async def enqueue_plan_users(
     redis: ArqRedis, tenant: str, run_id: str, user_ids: list[str]
 ) -> None:
-    await queue.enqueue(redis, Job.PLAN_USERS.value, tenant, run_id, user_ids)
+    job_id = keys.run_job_id(Job.PLAN_USERS.value, tenant, run_id)
+    await queue.enqueue(redis, Job.PLAN_USERS.value, tenant, run_id, user_ids, job_id=job_id)
 
 
 async def schedule_due(

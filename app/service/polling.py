@@ -4,55 +4,103 @@ periodic triggers (nightly reconciliation, polls) the minute's tick checks."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from app.clients.lucca import LuccaBatch
 from app.service.blocks import probe_tenant
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
-from app.service.reconcile import PAGE_SIZE, take_budget
+from app.service.pacing import take_budget
+from app.service.reconcile import PAGE_SIZE
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.store import polling
+from app.store.budget import Priority
 from app.store.runs import RunState, Trigger, TriggerKind
+from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)
 
-# Lucca's clock and ours may disagree; re-reading a minute costs nothing (level-triggered).
+# Lucca's clock and ours may disagree; re-reading a minute costs nothing: a user read again at
+# the same `modifiedAt` is recognised and not synced twice.
 WATERMARK_OVERLAP = timedelta(minutes=2)
 FIRST_POLL_LOOKBACK = timedelta(days=1)
 
 
+def lucca_since(watermark: datetime | None, now: datetime, zone: ZoneInfo) -> datetime:
+    """The naive local time to ask Lucca's `modifiedAt=since,` for: the watermark (an instant;
+    a naive one, stored by an earlier version, is the tenant's wall clock) less the overlap.
+
+    Lucca's `modifiedAt` is a wall-clock time without an offset. When the clocks go back, an
+    hour of wall-clock times comes again: a change in its second pass reads earlier than the
+    watermark taken in its first. The start expressed at the current offset as well, the
+    earlier of the two, covers it.
+    """
+    if watermark is None:
+        start = now - FIRST_POLL_LOOKBACK
+    elif watermark.tzinfo is None:
+        start = watermark.replace(tzinfo=zone)  # the first pass if ambiguous: the earlier
+    else:
+        start = watermark
+    start -= WATERMARK_OVERLAP
+    local = start.astimezone(zone).replace(tzinfo=None)
+    offset_now = now.astimezone(zone).utcoffset() or timedelta(0)
+    at_offset_now = start.astimezone(UTC).replace(tzinfo=None) + offset_now
+    return min(local, at_offset_now)
+
+
 @dataclass(frozen=True, slots=True)
 class Changes:
-    """What a poll read: the users modified since the watermark (minus overlap), each once;
-    the items without a usable id (page offset and position -> why); and the new watermark."""
+    """What a poll read: the users modified since the watermark (minus overlap), each once,
+    less those the last poll read at the same `modifiedAt`; the items without a usable id
+    (page offset and position -> why); the new watermark (an instant); and what this poll read
+    (user -> `modifiedAt`), for the next poll to recognise."""
 
     user_ids: list[str]
     unreadable: dict[str, str]
     started: datetime
+    read: dict[str, str] = field(default_factory=dict)
+
+
+def _stamps(batch: LuccaBatch) -> dict[str, str]:
+    """The `modifiedAt` of each listed user that has one."""
+    return {
+        user_id: user.modified_at.isoformat()
+        for user_id, user in batch.users.items()
+        if user.modified_at is not None
+    }
 
 
 async def changed_user_ids(res: Resources, tenant_ctx: TenantContext) -> Changes:
     """What Lucca changed since the watermark (minus overlap)."""
-    started = tenant_ctx.now_local().replace(tzinfo=None)
-    stored = await polling.watermark(res.redis, tenant_ctx.tenant)
-    since = stored - WATERMARK_OVERLAP if stored else started - FIRST_POLL_LOOKBACK
+    started = tenant_ctx.clock()
+    zone = ZoneInfo(tenant_ctx.config.timezone)
+    since = lucca_since(await polling.watermark(res.redis, tenant_ctx.tenant), started, zone)
+    read_before = await polling.last_read(res.redis, tenant_ctx.tenant)
     ids: list[str] = []
+    read: dict[str, str] = {}
     unreadable: dict[str, str] = {}
     offset = 0
     while True:
-        await take_budget(res, tenant_ctx)
+        await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
         batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, modified_since=since)
-        ids.extend(listed_ids(batch))
+        stamps = _stamps(batch)
+        read.update(stamps)
+        ids.extend(
+            user_id
+            for user_id in listed_ids(batch)
+            if user_id not in stamps or read_before.get(user_id) != stamps[user_id]
+        )
         unreadable.update({f"{offset}{key}": why for key, why in unreadable_items(batch).items()})
         if batch.item_count < PAGE_SIZE:
             break
         offset += PAGE_SIZE
     # The watermark is the poll's start, not the newest modifiedAt seen: a change made while
     # the pages were read is newer than the start and is read again by the next poll.
-    return Changes(list(dict.fromkeys(ids)), unreadable, started)
+    return Changes(list(dict.fromkeys(ids)), unreadable, started, read)
 
 
 async def poll_changes(
@@ -74,7 +122,7 @@ async def poll_changes(
         return len(ids)
     await note_unreadable(res, tenant, changes.unreadable, run_id=run_id)
     # Advanced only once every change is safely queued.
-    await polling.set_watermark(res.redis, tenant, changes.started)
+    await polling.set_watermark(res.redis, tenant, changes.started, changes.read)
     await res.records.note(tenant, last_poll=changes.started.isoformat())
     return len(ids)
 
@@ -108,18 +156,43 @@ async def claim_poll(res: Resources, tenant_ctx: TenantContext) -> bool:
 
 
 async def tick(res: Resources) -> int:
-    """Every minute: start the nightly reconciliations and the polls that are due."""
+    """Every minute: start the nightly reconciliations and the polls that are due.
+
+    Each tenant apart: one whose stored configuration cannot be read or used is flagged in its
+    status and skipped, and the others' runs start as usual.
+    """
     started = 0
     for tenant in await res.tenants.list():
-        tenant_ctx = await res.contexts.get(tenant)
-        if tenant_ctx is None or tenant_ctx.disconnecting:
-            continue
-        slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
-        if slot is not None and await claim_nightly(res, tenant_ctx, slot):
-            await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.NIGHTLY))
-            started += 1
-        if await claim_poll(res, tenant_ctx):
-            await start_run(res, tenant, CHANGES_RUN, trigger=Trigger(TriggerKind.POLL))
-            started += 1
-        await probe_tenant(res, tenant_ctx)  # refused credentials, employees held on one read
+        try:
+            started += await _tick_tenant(res, tenant)
+        except (TenantStoreError, ValueError) as exc:  # their messages name no secret
+            await _flag_config_error(res, tenant, str(exc))
+        except Exception as exc:  # one tenant's trouble stays its own
+            log.exception("tenant=%s tick failed", tenant)
+            await _flag_config_error(res, tenant, f"the tick failed: {type(exc).__name__}")
     return started
+
+
+async def _tick_tenant(res: Resources, tenant: str) -> int:
+    tenant_ctx = await res.contexts.get(tenant)
+    if tenant_ctx is None or tenant_ctx.disconnecting:
+        return 0
+    await res.records.note(tenant, config_error="")  # readable and usable (again)
+    started = 0
+    slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
+    if slot is not None and await claim_nightly(res, tenant_ctx, slot):
+        await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.NIGHTLY))
+        started += 1
+    if await claim_poll(res, tenant_ctx):
+        await start_run(res, tenant, CHANGES_RUN, trigger=Trigger(TriggerKind.POLL))
+        started += 1
+    await probe_tenant(res, tenant_ctx)  # refused credentials, employees held on one read
+    return started
+
+
+async def _flag_config_error(res: Resources, tenant: str, message: str) -> None:
+    log.warning("tenant=%s skipped by the tick: %s", tenant, message)
+    try:
+        await res.records.note(tenant, config_error=message)
+    except Exception:  # Redis itself failing: the next tenants are still tried
+        log.exception("tenant=%s config error not recorded", tenant)

@@ -29,6 +29,7 @@ from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.listing import attributed, listed_ids, note_unreadable, unreadable_items
 from app.service.outcomes import record_decision
+from app.service.pacing import take_budget
 from app.service.resources import Resources
 from app.service.schedule import schedule_contract_ends
 from app.service.skip_field import (
@@ -37,6 +38,7 @@ from app.service.skip_field import (
     is_permission_loss,
     remember_listing,
 )
+from app.store.budget import Priority
 from app.store.links import ProfileLinks
 from app.store.runs import Run, RunState
 from app.store.snapshot import RunSets, Snapshot
@@ -72,12 +74,6 @@ def guard_holds(
         return True
     too_many_share = suspensions > guard.max_suspend_ratio * active_managed
     return too_many_share and suspensions > guard.max_suspend_count
-
-
-async def take_budget(res: Resources, tenant_ctx: TenantContext) -> None:
-    wait = await res.budget.take(tenant_ctx.tenant, tenant_ctx.config.lucca_requests_per_minute)
-    if wait > 0:
-        raise LuccaThrottled(tenant_ctx.tenant, wait)
 
 
 async def snapshot_page(
@@ -187,6 +183,7 @@ def _employee(
             tenant_ctx.lucca,
             tenant_ctx.config.lucca_requests_per_minute,
             user_id,
+            priority=Priority.BACKGROUND,
         )
 
     owners = None
@@ -210,7 +207,7 @@ async def reconcile_page(
     res: Resources, tenant_ctx: TenantContext, options: RunOptions, offset: int
 ) -> bool:
     """Sync one Lucca page; True when more pages follow."""
-    await take_budget(res, tenant_ctx)
+    await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
     batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE)
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
@@ -257,7 +254,7 @@ async def _fetch_ids(
     shown: set[str] = set()
     count = 0
     for start in range(0, len(user_ids), MAX_IDS_PER_REQUEST):
-        await take_budget(res, tenant_ctx)
+        await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
         asked = user_ids[start : start + MAX_IDS_PER_REQUEST]
         part = attributed(await tenant_ctx.lucca.fetch_by_ids(asked), asked)
         users.update(part.users)

@@ -18,7 +18,7 @@ from app.settings import Settings
 from app.store.access_tokens import AccessTokens
 from app.store.alerts import AlertStates
 from app.store.audit import AuditLog
-from app.store.budget import LuccaBudget
+from app.store.budget import BudgetWindow, ElevoPause, LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
 from app.store.read_cache import LuccaReadCache
@@ -49,6 +49,7 @@ class Resources:
     failures: Failures
     full_run_lock: FullRunLock
     budget: LuccaBudget
+    elevo_pause: ElevoPause
     batcher: LuccaBatcher
     access_tokens: AccessTokens
     audit: AuditLog
@@ -65,7 +66,12 @@ class Resources:
         await warn_on_volatile_redis(redis)
         http = new_http_client(settings)
         tenants = TenantStore(redis, box)
-        budget = LuccaBudget(redis, override=settings.lucca_budget_override)
+        window = BudgetWindow(
+            seconds=settings.lucca_budget_window_seconds,
+            margin=settings.lucca_budget_margin_seconds,
+            live_reserve=settings.lucca_live_reserve,
+        )
+        budget = LuccaBudget(redis, window=window, override=settings.lucca_budget_override)
         releases = ReleaseMarks(redis)
         return cls(
             settings=settings,
@@ -81,6 +87,7 @@ class Resources:
             failures=Failures(redis),
             full_run_lock=FullRunLock(redis),
             budget=budget,
+            elevo_pause=ElevoPause(redis),
             batcher=LuccaBatcher(
                 budget, LuccaReadCache(redis), window=settings.lucca_batch_window_seconds
             ),

@@ -193,7 +193,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "tenant": tenant,
         "last_event_at": notes.get("last_event") or None,
         "last_full_run_at": notes.get("last_full_run") or None,
-        "queue_depth": await queue.depth(res.redis),
+        "queue_depth": await queue.tenant_depth(res.redis, tenant),
         "safety_guard": {
             "holding": bool(notes.get("held_run")),
             "run": notes.get("held_run") or None,
@@ -203,6 +203,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "skip_field_warning": notes.get("skip_field_warning") or None,
         "lucca_key_error": notes.get("lucca_key_error") or None,
         "elevo_token_error": notes.get("elevo_token_error") or None,
+        "config_error": notes.get("config_error") or None,
         "last_poll_at": notes.get("last_poll") or None,
         "lucca_unreadable": orjson.loads(unreadable)
         if (unreadable := notes.get("lucca_unreadable"))

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from app.clients.errors import UpstreamError
+from app.clients.errors import LuccaAuthError, RateLimited, UpstreamError
 from app.service.batcher import LuccaThrottled
 from app.service.blocks import hold_while_paused, run_waits_for_credential
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
 from app.service.listing import listed_ids
+from app.service.pacing import flag_refused_key, honour_rate_limit, take_budget
 from app.service.polling import poll_changes
 from app.service.reconcile import (
     PAGE_SIZE,
@@ -24,12 +26,12 @@ from app.service.reconcile import (
     reconcile_finish,
     reconcile_page,
     snapshot_page,
-    take_budget,
 )
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
 from app.service.runs import fail_run
 from app.store import keys
+from app.store.budget import Priority
 from app.store.failures import Failures
 from app.store.runs import RunMode, RunState
 
@@ -67,7 +69,11 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         return Done(done)
     except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
         return Defer(retry_delay(exc, 1))
+    except RateLimited as exc:  # a 429: every process waits as asked; no failure either
+        return Defer(await honour_rate_limit(res, tenant_ctx, exc) + random.uniform(0, 1.0))
     except UpstreamError as exc:
+        if isinstance(exc, LuccaAuthError):  # no process calls Lucca with this key again
+            await flag_refused_key(res, tenant, exc)
         failures = await res.failures.count(failures_key)
         if exc.retryable and failures <= MAX_STEP_FAILURES:
             log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)
@@ -139,7 +145,7 @@ async def sync_department(
         ids: list[str] = []
         offset = 0
         while True:
-            await take_budget(res, tenant_ctx)
+            await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
             batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, department_id=department_id)
             ids.extend(listed_ids(batch))
             if batch.item_count < PAGE_SIZE:
@@ -166,6 +172,7 @@ async def plan_users(res: Resources, tenant: str, run_id: str, user_ids: list[st
             tenant,
             tenant_ctx.lucca,
             tenant_ctx.config.lucca_requests_per_minute,
+            priority=Priority.BACKGROUND,  # a plan must not starve the tenant's webhooks
             fresh=True,
         )
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id, dry_run=True)

@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime
 from functools import partial
 
-from app.clients.errors import UpstreamError
+from app.clients.errors import RateLimited, UpstreamError
 from app.core.decision import Action, Decision
 from app.core.lucca_user import is_user_id
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
@@ -21,6 +21,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
 from app.service.schedule import schedule_contract_ends
 from app.store import keys, queue
+from app.store.budget import Priority
 from app.store.locks import UserLock
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,17 @@ async def sync_user(
         if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
             return Done("tenant disconnecting")
         fetch = partial(
-            res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
+            res.batcher.fetch,
+            tenant,
+            tenant_ctx.lucca,
+            tenant_ctx.config.lucca_requests_per_minute,
+            priority=Priority.LIVE,
         )
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
         failures_key = keys.failures(tenant, user_id)
         try:
             outcome = await _sync_proving(res, tenant, employee, user_id)
-        except LuccaThrottled as exc:  # waiting for the budget is no failure
+        except (LuccaThrottled, RateLimited) as exc:  # waiting as asked is no failure
             synced = False  # nothing was done: the next try must not wait for a cooldown
             return await defer(retry_delay(exc, 1))
         except UpstreamError as exc:  # only retryable ones reach here

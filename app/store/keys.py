@@ -38,6 +38,24 @@ def step_job_id(function: str, tenant: str, run_id: str, arg: int) -> str:
     return f"{function}:{tenant}:{run_id}:{arg}"
 
 
+def run_job_id(function: str, tenant: str, run_id: str) -> str:
+    """The one job of a run that has one (a poll, a department, a plan of listed users)."""
+    return f"{function}:{tenant}:{run_id}"
+
+
+def job_tenant(job_id: str) -> str | None:
+    """The tenant a job id names: every id above names it second (`<kind>:<tenant>:...`);
+    ARQ's cron jobs (`cron:<name>:<time>`) name none."""
+    parts = job_id.split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] != "cron" else None
+
+
+def tenant_job_pattern(tenant: str) -> str:
+    """A glob every job id of the tenant matches (some of another's may too: check
+    `job_tenant`)."""
+    return f"*:{tenant}:*"
+
+
 # -- tenant configs -------------------------------------------------------------------------
 
 
@@ -109,6 +127,12 @@ def watermark(tenant: str) -> str:
     return f"t:{tenant}:watermark"
 
 
+def poll_read(tenant: str) -> str:
+    """Hash: user -> the `modifiedAt` the last poll read, so that the next one, reading the
+    overlap again, recognises what it already queued."""
+    return f"t:{tenant}:poll-read"
+
+
 def skip_excluded(tenant: str) -> str:
     """Set of the users whose skip field was last seen ticked (sync-rules.md, absent means
     unticked): one of them whose field vanishes is held until a complete listing decides."""
@@ -160,14 +184,9 @@ def event(tenant: str, event_id: str) -> str:
     return f"t:{tenant}:event:{event_id}"
 
 
-def budget(tenant: str) -> str:
-    """Token bucket of the tenant's Lucca requests, shared by every process."""
-    return f"t:{tenant}:lucca-budget"
-
-
-def cooldown(tenant: str) -> str:
-    """Set after a Lucca 429: nobody calls Lucca for this tenant until it expires."""
-    return f"t:{tenant}:lucca-cooldown"
+def elevo_pause(tenant: str) -> str:
+    """Set after an Elevo 429 for its Retry-After: no process writes to the tenant's Elevo."""
+    return f"t:{tenant}:elevo-pause"
 
 
 def lucca_read(tenant: str, user_id: str) -> str:
@@ -288,3 +307,22 @@ def alert_job_id(tenant: str, notice_id: str) -> str:
 def alert_notice(tenant: str, notice_id: str) -> str:
     """One notice to send (its JSON document), until it is sent or given up."""
     return f"t:{tenant}:alert-notice:{notice_id}"
+
+
+# -- a Lucca host's budget, shared by every tenant pointing at it ------------------------------
+
+
+def lucca_requests(host: str) -> str:
+    """Sorted set of the requests granted to one Lucca host (its base URL), by time: the
+    sliding window of app/store/budget.py."""
+    return f"lucca:{host}:requests"
+
+
+def lucca_bucket(host: str) -> str:
+    """Hash (tokens, ts): the token bucket that spreads a Lucca host's requests over its window."""
+    return f"lucca:{host}:bucket"
+
+
+def lucca_pause(host: str) -> str:
+    """Set after a Lucca 429 for its Retry-After: no process calls that host until it expires."""
+    return f"lucca:{host}:pause"

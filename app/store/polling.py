@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from arq.connections import ArqRedis
@@ -12,12 +13,31 @@ NIGHTLY_CLAIM_SECONDS = 3 * 24 * 3600
 
 
 async def watermark(redis: ArqRedis, tenant: str) -> datetime | None:
+    """The last poll's start: an instant (naive, the tenant's wall clock, from earlier versions)."""
     stored = await redis.get(keys.watermark(tenant))
     return datetime.fromisoformat(stored.decode()) if stored else None
 
 
-async def set_watermark(redis: ArqRedis, tenant: str, at: datetime) -> None:
-    await redis.set(keys.watermark(tenant), at.isoformat())
+async def last_read(redis: ArqRedis, tenant: str) -> dict[str, str]:
+    """What the last poll read: user -> its `modifiedAt` then."""
+    raw = await redis.hgetall(keys.poll_read(tenant))
+    return {_text(user): _text(stamp) for user, stamp in raw.items()}
+
+
+async def set_watermark(
+    redis: ArqRedis, tenant: str, at: datetime, read: Mapping[str, str]
+) -> None:
+    """The poll's start (an aware instant) and what it read, together."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.set(keys.watermark(tenant), at.isoformat())
+    pipe.delete(keys.poll_read(tenant))
+    if read:
+        pipe.hset(keys.poll_read(tenant), mapping=dict(read))
+    await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def claim_nightly(redis: ArqRedis, tenant: str, slot: date) -> bool:

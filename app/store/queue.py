@@ -93,6 +93,17 @@ async def depth(redis: ArqRedis) -> int:
     return int(await redis.zcard(keys.queue()))
 
 
+async def tenant_depth(redis: ArqRedis, tenant: str) -> int:
+    """How many of the queued jobs are the tenant's (their ids name it)."""
+    count = 0
+    async for member, _ in redis.zscan_iter(
+        keys.queue(), match=keys.tenant_job_pattern(tenant), count=1000
+    ):
+        job_id = member.decode() if isinstance(member, bytes) else str(member)
+        count += keys.job_tenant(job_id) == tenant
+    return count
+
+
 async def forget_mark(redis: ArqRedis, mark: str) -> None:
     await redis.delete(mark)
 

@@ -76,6 +76,7 @@ class _Directory:
         company = self.registry.get(request.path_params["subdomain"])
         if company is None:
             return error_response(404, "Unknown domain")
+        arrived = self._monotonic()
         response = await self._gate(company, request)
         if response is None:
             try:
@@ -83,7 +84,7 @@ class _Directory:
             except QueryError as exc:
                 response = error_response(400, str(exc))
         params = dict(request.query_params)
-        company.requests.record(kind, request.url.path, params, response.status_code)
+        company.requests.record(kind, request.url.path, params, response.status_code, arrived)
         return response
 
     async def _gate(self, company: Company, request: Request) -> Response | None:

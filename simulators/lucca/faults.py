@@ -1,7 +1,8 @@
 """What one simulated Lucca domain does besides answering correctly.
 
 A rolling-minute rate limit, injected faults (forced statuses, random 500s, latency, listings
-cut short) and a log of the requests it received. One of each lives on every `Company`.
+cut short) and a log of the requests it received, each with its arrival time. One of each
+lives on every `Company`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +106,19 @@ class LoggedRequest:
     path: str
     params: dict[str, str]
     status: int
+    at: float  # when it arrived, in the app's monotonic seconds
+
+
+def most_in_any_window(arrivals: Sequence[float], seconds: float) -> int:
+    """The most requests that arrived within any `seconds`-long window (as Lucca counts)."""
+    times = sorted(arrivals)
+    most = 0
+    end = 0
+    for start, first in enumerate(times):
+        while end < len(times) and times[end] < first + seconds:
+            end += 1
+        most = max(most, end - start)
+    return most
 
 
 class RequestLog:
@@ -123,11 +138,13 @@ class RequestLog:
     def listings(self) -> int:
         return self.by_kind["listing"]
 
-    def record(self, kind: RequestKind, path: str, params: dict[str, str], status: int) -> None:
+    def record(
+        self, kind: RequestKind, path: str, params: dict[str, str], status: int, at: float
+    ) -> None:
         self.total += 1
         self.by_kind[kind] += 1
         self.by_status[status] += 1
-        self.entries.append(LoggedRequest(kind, path, params, status))
+        self.entries.append(LoggedRequest(kind, path, params, status, at))
 
     def reset(self) -> None:
         self.total = 0
@@ -142,7 +159,13 @@ class RequestLog:
             "listings": self.listings,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "requests": [
-                {"kind": e.kind, "path": e.path, "params": e.params, "status": e.status}
+                {
+                    "kind": e.kind,
+                    "path": e.path,
+                    "params": e.params,
+                    "status": e.status,
+                    "at": round(e.at, 3),
+                }
                 for e in self.entries
             ],
         }

@@ -292,11 +292,22 @@ def test_other_lucca_domains_are_rejected(domain: object) -> None:
         ("line\nbreak", "(matching regex|control characters)"),
         ("tab\there", "matching regex"),
         ("x" * 4097, "length <= 4096"),
+        (" key", "must not start or end with spaces"),
+        ("key ", "must not start or end with spaces"),
+        ("clé-secrète", "printable ASCII"),
+        ("key\u00a0more", "printable ASCII"),
+        ("key\u2028more", "printable ASCII"),
     ],
 )
 def test_bad_secrets(field: str, value: object, message: str) -> None:
     section = "lucca" if field == "api_key" else "elevo"
     rejects(body(**{section: {field: value}}), f"$.{section}.{field}", message)
+
+
+def test_a_webhook_secret_need_not_travel_in_a_header() -> None:
+    # It keys an HMAC, never sent: any text but control characters will do.
+    config = parse(body(lucca={"webhook_secret": "clé secrète "}))
+    assert config.webhook_secrets == (Secret("clé secrète "),)
 
 
 def test_a_bad_secret_is_never_echoed() -> None:

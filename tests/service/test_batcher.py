@@ -10,11 +10,12 @@ import orjson
 import pytest
 from arq.connections import ArqRedis
 
-from app.clients.errors import LuccaAuthError, LuccaRateLimited
+from app.clients.errors import LuccaAuthError
 from app.clients.lucca import LuccaClient
 from app.secret import Secret
 from app.service.batcher import LuccaBatcher, LuccaThrottled
-from app.store.budget import LuccaBudget
+from app.store import keys
+from app.store.budget import LuccaBudget, Priority
 from app.store.read_cache import LuccaReadCache
 from tests.factories import make_lucca_item
 
@@ -58,7 +59,9 @@ async def test_concurrent_jobs_of_a_tenant_share_one_request(
     # Wide enough for all 50 asks to land in one window, even slowed by coverage's tracing.
     shared = batcher(redis, window=0.5)
     ids = [str(i) for i in range(1, 51)]
-    batches = await asyncio.gather(*(shared.fetch("acme", client, 40, uid) for uid in ids))
+    batches = await asyncio.gather(
+        *(shared.fetch("acme", client, 40, uid, priority=Priority.LIVE) for uid in ids)
+    )
     assert len(lucca.requests) == 1
     assert sorted(lucca.requests[0], key=int) == ids
     assert all(uid in batch.users for uid, batch in zip(ids, batches, strict=True))
@@ -68,12 +71,14 @@ async def test_a_read_serves_later_jobs_until_a_newer_notice(
     redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
 ) -> None:
     await redis.set("t:acme:gen:7", 3)
-    await batcher(redis).fetch("acme", client, 40, "7")
-    again = await batcher(redis).fetch("acme", client, 40, "7")  # another process
+    await batcher(redis).fetch("acme", client, 40, "7", priority=Priority.LIVE)
+    again = await batcher(redis).fetch(
+        "acme", client, 40, "7", priority=Priority.LIVE
+    )  # another process
     assert len(lucca.requests) == 1
     assert "7" in again.users
     await redis.incr("t:acme:gen:7")  # a notice after the read: the read is stale
-    await batcher(redis).fetch("acme", client, 40, "7")
+    await batcher(redis).fetch("acme", client, 40, "7", priority=Priority.LIVE)
     assert len(lucca.requests) == 2
 
 
@@ -82,27 +87,50 @@ async def test_a_spent_budget_defers_and_the_next_request_serves_the_deferred(
 ) -> None:
     shared = batcher(redis)
     budget = LuccaBudget(redis)
-    while await budget.take("acme", 40) == 0:
+    while await budget.take(client.base_url, 40, priority=Priority.LIVE) == 0:
         pass
     with pytest.raises(LuccaThrottled) as throttled:
-        await shared.fetch("acme", client, 40, "5")
+        await shared.fetch("acme", client, 40, "5", priority=Priority.LIVE)
     assert throttled.value.wait > 0
     assert lucca.requests == []
-    await redis.delete("t:acme:lucca-budget")  # the budget refills
-    await shared.fetch("acme", client, 40, "6")
+    # The window moves on, the bucket refills.
+    await redis.delete(keys.lucca_requests(client.base_url), keys.lucca_bucket(client.base_url))
+    await shared.fetch("acme", client, 40, "6", priority=Priority.LIVE)
     assert sorted(lucca.requests[0]) == ["5", "6"]  # the deferred user rode along
-    deferred = await shared.fetch("acme", client, 40, "5")
+    deferred = await shared.fetch("acme", client, 40, "5", priority=Priority.LIVE)
     assert "5" in deferred.users
     assert len(lucca.requests) == 1
 
 
-async def test_a_429_cools_the_tenant_down(
+async def test_a_429_pauses_the_host_and_is_a_wait_for_the_jobs(
     redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
 ) -> None:
     lucca.status = 429
-    with pytest.raises(LuccaRateLimited):
-        await batcher(redis).fetch("acme", client, 40, "5")
-    assert 8000 < await redis.pttl("t:acme:lucca-cooldown") <= 9000
+    with pytest.raises(LuccaThrottled) as throttled:
+        await batcher(redis).fetch("acme", client, 40, "5", priority=Priority.LIVE)
+    assert throttled.value.wait == 9.0
+    assert 8000 < await redis.pttl(keys.lucca_pause(client.base_url)) <= 9000
+    lucca.status = 200
+    with pytest.raises(LuccaThrottled):  # another process, another tenant on that host
+        await batcher(redis).fetch("globex", client, 40, "6", priority=Priority.LIVE)
+    assert len(lucca.requests) == 1
+
+
+async def test_one_live_ask_makes_the_whole_batch_live(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    budget = LuccaBudget(redis)
+    while await budget.take(client.base_url, 40, priority=Priority.BACKGROUND) == 0:
+        pass  # background work takes what it may: the rest is live work's
+    shared = batcher(redis, window=0.5)
+    with pytest.raises(LuccaThrottled):
+        await shared.fetch("acme", client, 40, "5", priority=Priority.BACKGROUND)
+    batches = await asyncio.gather(
+        shared.fetch("acme", client, 40, "6", priority=Priority.BACKGROUND),
+        shared.fetch("acme", client, 40, "7", priority=Priority.LIVE),
+    )
+    assert all(batch.users for batch in batches)
+    assert len(lucca.requests) == 1
 
 
 async def test_a_flagged_key_is_not_used(
@@ -110,5 +138,5 @@ async def test_a_flagged_key_is_not_used(
 ) -> None:
     await redis.set("t:acme:lucca-revoked", "Lucca answered 401")
     with pytest.raises(LuccaAuthError, match="not calling Lucca"):
-        await batcher(redis).fetch("acme", client, 40, "5")
+        await batcher(redis).fetch("acme", client, 40, "5", priority=Priority.LIVE)
     assert lucca.requests == []

@@ -92,7 +92,9 @@ async def test_a_spent_budget_defers_by_its_wait_and_counts_no_failure(
 ) -> None:
     upstreams.lucca.add(manager=None)
     generation = await notice(res)
-    await res.budget.cool_down(TENANT, 5.0)  # as after a 429: no token for 5 s
+    tenant_ctx = await res.contexts.get(TENANT)
+    assert tenant_ctx is not None
+    await res.budget.pause(tenant_ctx.lucca.base_url, 5.0)  # as after a 429: none for 5 s
     result = await job.sync_user(res, TENANT, LUCCA_ID, generation)
     assert isinstance(result, Defer)
     assert 4.0 <= result.seconds <= 6.0
@@ -130,7 +132,9 @@ async def test_a_429_with_retry_after_defers_by_that_much(
     result = await job.sync_user(res, TENANT, LUCCA_ID, generation)
     assert isinstance(result, Defer)
     assert 12.0 <= result.seconds <= 13.0
-    assert await res.redis.get(keys.failures(TENANT, LUCCA_ID)) == b"1"
+    # Waiting as asked is no failure; every writer of the tenant now waits as long.
+    assert not await res.redis.exists(keys.failures(TENANT, LUCCA_ID))
+    assert 11_000 < await res.redis.pttl(keys.elevo_pause(TENANT)) <= 12_000
 
 
 def _too_many(retry_after: int) -> httpx.Response:

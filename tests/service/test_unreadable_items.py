@@ -13,6 +13,7 @@ from app.service.results import Done
 from app.service.runs import RunRequest, request_run, status_document
 from app.service.sync_user import sync_user
 from app.store import keys
+from app.store.budget import Priority
 from app.store.runs import RunState
 from tests.factories import LUCCA_ID, TENANT, make_lucca_item
 from tests.fakes import Upstreams, queued
@@ -76,9 +77,9 @@ async def test_a_position_is_never_fetched_and_leaves_the_wanted_set(
     assert tenant_ctx is not None
     # An older version left a position among the users waiting for the budget.
     await res.redis.zadd(keys.lucca_wanted(TENANT), {"#2": 0})
-    lonely = await res.batcher.fetch(TENANT, tenant_ctx.lucca, 100, "#3")
+    lonely = await res.batcher.fetch(TENANT, tenant_ctx.lucca, 100, "#3", priority=Priority.LIVE)
     assert lonely.invalid == {"#3": "not a Lucca user id"}
-    batch = await res.batcher.fetch(TENANT, tenant_ctx.lucca, 100, LUCCA_ID)
+    batch = await res.batcher.fetch(TENANT, tenant_ctx.lucca, 100, LUCCA_ID, priority=Priority.LIVE)
     assert set(batch.users) == {LUCCA_ID}
     assert [r.url.params["id"] for r in upstreams.lucca.requests] == [LUCCA_ID]
     assert await res.redis.zcard(keys.lucca_wanted(TENANT)) == 0
@@ -116,7 +117,7 @@ async def test_a_fetch_answered_with_a_nameless_item_takes_nobody_for_gone(
     upstreams.lucca.script("GET", lambda request: lucca_answer([nameless]))
     tenant_ctx = await res.contexts.get(TENANT)
     assert tenant_ctx is not None
-    batch = await res.batcher.fetch(TENANT, tenant_ctx.lucca, 100, "417")
+    batch = await res.batcher.fetch(TENANT, tenant_ctx.lucca, 100, "417", priority=Priority.LIVE)
     assert batch.invalid["417"] == UNATTRIBUTED
     assert "417" not in batch.users
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from simulators.lucca import Company, ManualClock
-from simulators.lucca.faults import Faults
+from simulators.lucca.faults import Faults, most_in_any_window
 
 USERS = "/tiny/api/v3/users"
 
@@ -163,6 +163,14 @@ async def test_request_log_counts_kinds_params_and_statuses(
     assert log.entries[-1].path == "/tiny/api/v3/users/416"
     log.reset()
     assert (log.total, log.listings, log.by_id, len(log.entries)) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "most"),
+    [([], 0), ([5.0], 1), ([0, 1, 2, 3], 3), ([0, 2.99, 3, 6], 2), ([0, 0, 0, 9], 3)],
+)
+def test_most_in_any_window_counts_as_lucca_would(arrivals: list[float], most: int) -> None:
+    assert most_in_any_window(arrivals, 3.0) == most
 
 
 def test_force_refuses_nonsense():

@@ -63,7 +63,9 @@ async def test_a_throttled_step_raises_retry(res: Resources, upstreams: Upstream
     run_id = await res.runs.create(
         TENANT, draft_run(mode=RunMode.FULL, trigger=Trigger(TriggerKind.API))
     )
-    await res.budget.cool_down(TENANT, 9.0)
+    tenant_ctx = await res.contexts.get(TENANT)
+    assert tenant_ctx is not None
+    await res.budget.pause(tenant_ctx.lucca.base_url, 9.0)
     with pytest.raises(Retry) as retry:
         await jobs.reconcile_page(ctx_for(res), TENANT, run_id, 0)
     assert retry.value.defer_score is not None

@@ -202,6 +202,29 @@ async def test_put_invalid_config_names_the_field(
     assert_no_secret(response.text)
 
 
+@pytest.mark.parametrize(
+    ("section", "field", "bad"),
+    [
+        ("lucca", "api_key", f" {API_KEY}"),
+        ("lucca", "api_key", f"{API_KEY}\u00e9"),
+        ("elevo", "token", f"{ELEVO_TOKEN} "),
+        ("elevo", "token", f"{ELEVO_TOKEN}\x7f"),
+    ],
+)
+async def test_a_secret_no_http_header_can_carry_is_a_400_naming_it(
+    client: httpx.AsyncClient, section: str, field: str, bad: str
+) -> None:
+    sent = body()
+    sent[section][field] = bad
+    response = await put(client, "acme", sent)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_body"
+    detail = response.json()["detail"]  # "`token` ... - at `$.elevo`", or "at `$.elevo.token`"
+    assert field in detail
+    assert f"$.{section}" in detail
+    assert_no_secret(response.text)
+
+
 async def test_a_rejected_secret_is_not_echoed(client: httpx.AsyncClient) -> None:
     leaky = body()
     leaky["lucca"]["api_key"] = f"{API_KEY}\n"

@@ -1,0 +1,76 @@
+"""Pacing the calls to Lucca and Elevo: the Lucca budget, the pauses a 429 asks for, and a
+refused Lucca key, honoured the same way on every path (app/store/budget.py keeps them).
+
+Live work (a per-employee sync, the batcher) asks with `Priority.LIVE`; reconciliation pages,
+their by-id checks, polls and department listings ask with `Priority.BACKGROUND`, which leaves
+a reserve of the budget to live work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.clients.errors import ElevoRateLimited, LuccaAuthError, LuccaRateLimited, RateLimited
+from app.service.batcher import DEFAULT_RETRY_AFTER, LuccaKeyFlagged, LuccaThrottled
+from app.service.context import TenantContext
+from app.service.resources import Resources
+from app.store.budget import Priority
+
+log = logging.getLogger(__name__)
+
+# After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
+REVOKED_KEY_HOLD_SECONDS = 600
+
+
+class ElevoPaused(ElevoRateLimited):
+    """A write not tried: the tenant's Elevo asked (by a 429 to some process) to wait."""
+
+
+async def take_budget(res: Resources, tenant_ctx: TenantContext, *, priority: Priority) -> None:
+    """One Lucca request for this tenant, or `LuccaThrottled` with the wait; a key Lucca
+    refused is not used again (`LuccaAuthError`) until it is replaced or its hold ends."""
+    tenant = tenant_ctx.tenant
+    refused = await res.budget.revoked(tenant)
+    if refused is not None:
+        raise LuccaKeyFlagged(refused)
+    wait = await res.budget.take(
+        tenant_ctx.lucca.base_url,
+        tenant_ctx.config.lucca_requests_per_minute,
+        priority=priority,
+        tenant=tenant,
+    )
+    if wait > 0:
+        raise LuccaThrottled(tenant, wait)
+
+
+async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: RateLimited) -> float:
+    """A 429: pause every process's calls (Lucca: to that host; Elevo: the tenant's writes) for
+    its Retry-After; the seconds to wait."""
+    wait = exc.retry_after or DEFAULT_RETRY_AFTER
+    if isinstance(exc, ElevoPaused):
+        return wait  # a pause already there: no 429 was met
+    if isinstance(exc, LuccaRateLimited):
+        await res.budget.pause(tenant_ctx.lucca.base_url, wait)
+    elif isinstance(exc, ElevoRateLimited):
+        await res.elevo_pause.pause(tenant_ctx.tenant, wait)
+    log.info("tenant=%s paused %.1fs after a 429: %s", tenant_ctx.tenant, wait, exc)
+    return wait
+
+
+async def wait_for_elevo(res: Resources, tenant: str) -> None:
+    """Before an Elevo write: `ElevoPaused` while the tenant's Elevo pause lasts."""
+    remaining = await res.elevo_pause.remaining(tenant)
+    if remaining > 0:
+        raise ElevoPaused(
+            f"Elevo asked to wait (429): writes paused for {remaining:.1f}s more",
+            retry_after=remaining,
+        )
+
+
+async def flag_refused_key(res: Resources, tenant: str, exc: LuccaAuthError) -> None:
+    """Lucca refused the key: no process calls Lucca with it again until it is replaced (a
+    call not made because of the flag neither repeats nor prolongs it)."""
+    if isinstance(exc, LuccaKeyFlagged):
+        return
+    await res.budget.flag_revoked(tenant, str(exc), REVOKED_KEY_HOLD_SECONDS)
+    await res.records.note(tenant, lucca_key_error=str(exc))
