@@ -133,7 +133,9 @@ async def wait_for_credential(
         # Parked first: a PUT that clears the flag in between then releases it, or leaves the
         # flag that the probe clears; never an employee parked with no flag to clear.
         await park(res, tenant, [user_id], reason, run_id=run_id)
-        await refused(res, tenant, reason, exc)
+    # A dry run flags too: the refusal is the credential's, and the flag spares Lucca the
+    # calls every other path would make with a key it refuses.
+    await refused(res, tenant, reason, exc)
     return Decision(user_id, Action.HELD, waiting_text(reason, str(exc)))
 
 
