@@ -90,6 +90,8 @@ class Settings:
     worker_poll_delay_seconds: float = 0.05
     http_timeout_seconds: float = 10.0
     webhook_dedupe_seconds: int = 7 * 24 * 3600
+    # Signed events per tenant per minute handled one by one; beyond, they are coalesced.
+    webhook_events_per_minute: int = 120
     run_retention_seconds: int = 30 * 24 * 3600
     # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
     lucca_budget_override: int | None = None
@@ -122,6 +124,7 @@ class Settings:
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
+            webhook_events_per_minute=int(_number(env, "WEBHOOK_EVENTS_PER_MINUTE", 120)),
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),

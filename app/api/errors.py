@@ -110,7 +110,7 @@ class ApiError(Exception):
 
     @classmethod
     def bad_user(cls) -> ApiError:
-        return cls.of(ErrorCode.BAD_USER, "user id must be a positive integer")
+        return cls.of(ErrorCode.BAD_USER, "user id must be a positive integer of at most 18 digits")
 
     @classmethod
     def bad_json(cls, detail: str = "the body is not valid JSON") -> ApiError:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from app.service.coalesced import drain_coalesced
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
@@ -107,12 +108,14 @@ async def claim_poll(res: Resources, tenant_ctx: TenantContext) -> bool:
 
 
 async def tick(res: Resources) -> int:
-    """Every minute: start the nightly reconciliations and the polls that are due."""
+    """Every minute: start the nightly reconciliations and the polls that are due, and the
+    work of webhook events coalesced beyond their tenant's ingest rate."""
     started = 0
     for tenant in await res.tenants.list():
         tenant_ctx = await res.contexts.get(tenant)
         if tenant_ctx is None:
             continue
+        started += await drain_coalesced(res, tenant)
         slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
         if slot is not None and await claim_nightly(res, tenant_ctx, slot):
             await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.NIGHTLY))

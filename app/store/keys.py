@@ -192,3 +192,32 @@ def tenant_pattern(tenant: str) -> str:
 def active_full_run(tenant: str) -> str:
     """The id of the tenant's running full reconciliation, if one runs."""
     return f"t:{tenant}:full-run"
+
+
+# -- webhook ingest: dedupe by body, the rate, what is coalesced beyond it ------------------
+
+
+def event_body(tenant: str, digest: str) -> str:
+    """Dedupe mark of a webhook event without a usable id, by the SHA-256 of its raw body."""
+    return f"t:{tenant}:event-body:{digest}"
+
+
+def webhook_ingest(tenant: str, minute: int) -> str:
+    """How many signed events the tenant sent in one minute (since the epoch)."""
+    return f"t:{tenant}:webhook-ingest:{minute}"
+
+
+def webhook_coalesced_users(tenant: str) -> str:
+    """Set of employees named by events beyond the ingest rate, synced by the next tick."""
+    return f"t:{tenant}:webhook-coalesced:users"
+
+
+def webhook_coalesced_departments(tenant: str) -> str:
+    """Set of departments named by events beyond the ingest rate."""
+    return f"t:{tenant}:webhook-coalesced:departments"
+
+
+def webhook_coalesced_poll(tenant: str) -> str:
+    """Set when events beyond the ingest rate need a `changes` poll (unreadable events, or
+    more employees than the coalesced set holds)."""
+    return f"t:{tenant}:webhook-coalesced:poll"

@@ -94,7 +94,7 @@ async def receive(request: Request) -> Response:
     if not isinstance(event, dict):
         WEBHOOK_EVENTS.labels(tenant, "bad_json").inc()
         raise ApiError.bad_json("body is not a JSON object")
-    accepted = await accept_notice(res, tenant, event)
+    accepted = await accept_notice(res, tenant, event, body)
     return JSONResponse(accepted.document(), status_code=202)
 
 
