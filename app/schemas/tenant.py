@@ -28,6 +28,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from app.clients.egress import EgressPolicy
 from app.core.tenant import GuardConfig, LuccaDomain, TenantConfig
 from app.schemas.common import (
     FIELD_CODE_PATTERN,
@@ -221,10 +222,16 @@ def validate_tenant_name(tenant: str) -> str:
 
 
 def parse_tenant(
-    tenant: str, body: bytes | object, *, existing: TenantConfig | None, allow_http_elevo: bool
+    tenant: str,
+    body: bytes | object,
+    *,
+    existing: TenantConfig | None,
+    allow_http_elevo: bool,
+    egress: EgressPolicy | None,
 ) -> TenantConfig:
     """Validate a PUT body (raw bytes, or decoded JSON) into the config to store; `existing`
-    supplies omitted secrets."""
+    supplies omitted secrets; `egress` judges a SCIM URL's host that spells an address (None:
+    not judged, for a stored config read back, which every connection judges)."""
     validate_tenant_name(tenant)
     parsed = convert(loads(body) if isinstance(body, bytes) else body, TenantBody)
     lucca, elevo = parsed.lucca, parsed.elevo
@@ -237,7 +244,7 @@ def parse_tenant(
         webhook_secrets=_webhook_secrets(
             lucca.webhook_secret, existing.webhook_secrets if existing else ()
         ),
-        elevo_scim_url=scim_url(elevo.scim_url, allow_http=allow_http_elevo),
+        elevo_scim_url=scim_url(elevo.scim_url, allow_http=allow_http_elevo, egress=egress),
         elevo_token=_kept_secret(
             elevo.token, "$.elevo.token", existing.elevo_token if existing else None
         ),

@@ -1,12 +1,18 @@
-"""The Elevo SCIM URL a tenant config may name: where the Elevo token will be sent (SSRF)."""
+"""The Elevo SCIM URL a tenant config may name: where the Elevo token will be sent (SSRF).
+
+Its host is judged as the egress guard (app/clients/egress.py) judges a connection: a literal
+address in any form a resolver reads (2130706433, 0x7f000001, 127.1, [::127.0.0.1], NAT64...)
+and the loopback names are refused here unless the policy admits them; names are resolved by
+the PUT's use case, and at every connection.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Final
 from urllib.parse import urlsplit
 
+from app.clients.egress import AddressNotAllowed, EgressPolicy, validate_host_literal
 from app.schemas.errors import InvalidDocument
 
 _HOST_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
@@ -14,8 +20,12 @@ _IPV6_RE: Final = re.compile(r"[0-9a-f:.]+")
 _PATH: Final = "$.elevo.scim_url"
 
 
-def scim_url(raw: str, *, allow_http: bool) -> str:
-    """The URL, normalised (lowercase scheme, no trailing slash); `InvalidDocument` otherwise."""
+def scim_url(raw: str, *, allow_http: bool, egress: EgressPolicy | None) -> str:
+    """The URL, normalised (lowercase scheme, no trailing slash); `InvalidDocument` otherwise.
+
+    `egress` judges a host that spells an address; None skips that (a stored config read
+    back: every connection checks it again).
+    """
     schemes = ("https", "http") if allow_http else ("https",)
     expected = "an absolute http(s) URL" if allow_http else "an absolute https URL"
     if any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in raw):
@@ -34,9 +44,9 @@ def scim_url(raw: str, *, allow_http: bool) -> str:
     host = parts.hostname or ""
     if not _valid_host(host):
         raise _refused(f"must be {expected} with a host")
-    if not allow_http and _internal_address(host):
+    if egress is not None and not host_allowed(host, egress):
         # The Elevo token would be sent there: no loopback, private or metadata addresses.
-        raise _refused("must not name a private or local address")
+        raise _refused(PRIVATE_ADDRESS)
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
@@ -48,12 +58,20 @@ def _refused(rule: str) -> InvalidDocument:
     return InvalidDocument(f"{_PATH} {rule}")
 
 
-def _internal_address(host: str) -> bool:
+PRIVATE_ADDRESS: Final = "must not name a private or local address"
+
+
+def host_allowed(host: str, egress: EgressPolicy) -> bool:
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host == "localhost" or host.endswith(".localhost")
-    return not address.is_global
+        validate_host_literal(host, egress)
+    except AddressNotAllowed:
+        return False
+    return True
+
+
+def refused_address() -> InvalidDocument:
+    """The refusal of a URL whose host resolves to an address the egress policy refuses."""
+    return _refused(PRIVATE_ADDRESS)
 
 
 def _valid_host(host: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from app.core.tenant import TenantConfig
+from app.service.destinations import check_destinations
 from app.service.errors import TenantUnreadable
 from app.service.resources import Resources
 from app.service.runs import FULL_RUN, purge_tenant_state, start_run
@@ -41,6 +42,7 @@ async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     loss is no credential's: it stays, unless the skip field's code changes, which starts the
     sync's memory of that field afresh (sync-rules.md).
     """
+    await check_destinations(res, config)
     tenant = config.tenant
     previous = await replaceable_config(res, tenant)
     created = await res.tenants.put(config)

@@ -10,6 +10,7 @@ import pytest
 from app.api.errors import STATUS_OF, ErrorCode
 from app.api.openapi import openapi_document
 from app.api.schemas import parse_trigger
+from app.clients.egress import EgressPolicy
 from app.core.tenant import TenantConfig
 from app.schemas.tenant import TenantBody, TenantView, parse_tenant, tenant_view
 from app.secret import Secret
@@ -98,7 +99,9 @@ def test_the_examples_are_valid_bodies() -> None:
         elevo_token=Secret("t"),
         webhook_secrets=(Secret("w"),),
     )
-    config = parse_tenant("acme", example, existing=stored, allow_http_elevo=False)
+    config = parse_tenant(
+        "acme", example, existing=stored, allow_http_elevo=False, egress=EgressPolicy()
+    )
     assert config.lucca_api_key == Secret("k")
     trigger = operations()[("/sync/{tenant}", "post")]
     for named in trigger["requestBody"]["content"]["application/json"]["examples"].values():
