@@ -28,9 +28,13 @@ OPERATIONS = {
     ("/tenants/{tenant}", "put"): {"200", "201", "400", "401", "404", "413", "500", "503"},
     ("/tenants/{tenant}", "delete"): {"204", "401", "404", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
-    ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
-    # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10).
-    ("/sync/{tenant}", "post"): {"202", "400", "401", "404", "409", "503"},
+    # 408: a body that did not arrive in time (issue 12).
+    ("/webhooks/lucca/{tenant}", "post"): {
+        *("202", "400", "401", "404", "408", "413", "415", "503"),
+    },
+    # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10);
+    # 408 and 413: a slow or large body (issue 12).
+    ("/sync/{tenant}", "post"): {"202", "400", "401", "404", "408", "409", "413", "503"},
     ("/sync/{tenant}", "get"): {"200", "401", "404", "503"},
     ("/sync/{tenant}/runs/{run_id}", "get"): {"200", "401", "404", "503"},
     ("/sync/{tenant}/users/{user_id}", "get"): {"200", "400", "401", "404", "503"},
