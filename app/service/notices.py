@@ -137,6 +137,9 @@ async def _coalesce(res: Resources, tenant: str, notice: Notice) -> NoticeResult
         await ingest.coalesce_departments(res.redis, tenant, [notice.department_id])
     elif notice.kind is NoticeKind.MALFORMED:
         await ingest.want_poll(res.redis, tenant)
+    else:  # an activation or an ignored topic: nothing to do, nothing to remember
+        WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
+        return Accepted(notice.kind.value, None, notice.reason or None)
     WEBHOOK_EVENTS.labels(tenant, "coalesced").inc()
     return Accepted(COALESCED, None, notice.reason or None)
 
