@@ -299,7 +299,11 @@ class RunStore:
             fields["finished_at"] = utcnow_iso()
         if state is RunState.RUNNING:
             fields["started_at"] = utcnow_iso()
-        await self._redis.hset(keys.run(tenant, run_id), mapping=fields)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.run(tenant, run_id), mapping=fields)
+        # A run kept past its retention by a late step must not stay for ever.
+        pipe.expire(keys.run(tenant, run_id), self._retention)
+        await pipe.execute()
 
     async def resolve(
         self,
