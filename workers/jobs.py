@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import Retry
 
-from app.service import polling, steps
+from app.service import coalesced, polling, steps
 from app.service import sync_user as user_job
 from app.service.resources import Resources
 from app.service.results import Defer, JobResult
@@ -71,6 +71,11 @@ async def plan_users(ctx: WorkerContext, tenant: str, run_id: str, user_ids: lis
 async def sync_user_due(ctx: WorkerContext, tenant: str, user_id: str) -> str:
     """A contract's last day has passed: re-check that user now, no event needed."""
     return await steps.sync_user_due(_resources(ctx), tenant, user_id)
+
+
+async def drain_coalesced(ctx: WorkerContext, tenant: str) -> int:
+    """Webhook events past the tenant's ingest rate: one run for what they named."""
+    return await coalesced.drain_coalesced(_resources(ctx), tenant)
 
 
 async def tick(ctx: WorkerContext) -> int:

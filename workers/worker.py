@@ -49,6 +49,8 @@ def functions() -> list[Any]:
         _run_step(jobs.poll_changes, Job.POLL_CHANGES),
         _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
         _run_step(jobs.plan_users, Job.PLAN_USERS),
+        # keep_result=0: its fixed id is free again as soon as it ends.
+        func(jobs.drain_coalesced, name=Job.DRAIN_COALESCED.value, timeout=60, keep_result=0),
         func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,

@@ -1,5 +1,6 @@
-"""What webhook events beyond a tenant's ingest rate left to do, done by the minute's tick:
-one run for their employees, one per department, one `changes` poll when asked."""
+"""What webhook events beyond a tenant's ingest rate left to do, done by the drain job they
+queue (one per tenant at a time) and by the minute's tick, should a drain miss some: one run
+for their employees, one per department, one `changes` poll when asked."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
 
 log = logging.getLogger(__name__)
 
-# As many as a `POST /sync` may name; more wait for the next tick.
+# As many as a `POST /sync` may name; more wait for the next drain or tick.
 MAX_USERS_PER_RUN = 10_000
 COALESCED = Trigger(TriggerKind.WEBHOOK_COALESCED)
 

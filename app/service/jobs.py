@@ -6,7 +6,7 @@ The names are a stored format (queued jobs carry them), so they never change.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from arq.connections import ArqRedis
@@ -25,6 +25,7 @@ class Job(StrEnum):
     PLAN_USERS = "plan_users"
     SYNC_USER_DUE = "sync_user_due"
     TICK = "cron:tick"  # ARQ's name for the cron job of `tick`
+    DRAIN_COALESCED = "drain_coalesced"  # webhook events past the ingest rate
 
 
 async def enqueue_user_syncs(
@@ -80,6 +81,18 @@ async def enqueue_plan_users(
     redis: ArqRedis, tenant: str, run_id: str, user_ids: list[str]
 ) -> None:
     await queue.enqueue(redis, Job.PLAN_USERS.value, tenant, run_id, user_ids)
+
+
+# Long enough to gather a burst into one run, short enough to keep its latency.
+COALESCE_DELAY_SECONDS = 1.0
+
+
+async def enqueue_drain_coalesced(redis: ArqRedis, tenant: str) -> None:
+    """Start the run of the tenant's coalesced events shortly; a drain already queued takes
+    them (ARQ refuses its id twice), and the minute's tick catches any left behind."""
+    at = datetime.now(UTC) + timedelta(seconds=COALESCE_DELAY_SECONDS)
+    job_id = keys.coalesced_job_id(tenant)
+    await queue.enqueue(redis, Job.DRAIN_COALESCED.value, tenant, job_id=job_id, defer_until=at)
 
 
 async def schedule_due(

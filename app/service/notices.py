@@ -19,7 +19,12 @@ from app.core.events import Notice, NoticeKind, notice_of
 from app.metrics import WEBHOOK_EVENTS
 from app.service.context import TenantContext
 from app.service.errors import Unavailable
-from app.service.jobs import enqueue_department, enqueue_poll, enqueue_user_syncs
+from app.service.jobs import (
+    enqueue_department,
+    enqueue_drain_coalesced,
+    enqueue_poll,
+    enqueue_user_syncs,
+)
 from app.service.resources import Resources
 from app.store import ingest, keys, queue
 from app.store.runs import RunMode, Trigger, draft_run, utcnow_iso
@@ -130,7 +135,8 @@ async def accept_notice(
 
 async def _coalesce(res: Resources, tenant: str, notice: Notice) -> NoticeResult:
     """Record what an event beyond the rate asks for, in sets that grow with employees: no
-    dedupe mark (joining a set twice is harmless), no run, no job; the next tick syncs them."""
+    dedupe mark (joining a set twice is harmless), no run, no job of its own: one drain per
+    tenant, queued shortly, syncs them all (the minute's tick too, should one be missed)."""
     if notice.kind is NoticeKind.USERS:
         await ingest.coalesce_users(res.redis, tenant, notice.user_ids)
     elif notice.kind is NoticeKind.DEPARTMENT and notice.department_id is not None:
@@ -140,6 +146,7 @@ async def _coalesce(res: Resources, tenant: str, notice: Notice) -> NoticeResult
     else:  # an activation or an ignored topic: nothing to do, nothing to remember
         WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
         return Accepted(notice.kind.value, None, notice.reason or None)
+    await enqueue_drain_coalesced(res.redis, tenant)
     WEBHOOK_EVENTS.labels(tenant, "coalesced").inc()
     return Accepted(COALESCED, None, notice.reason or None)
 

@@ -18,7 +18,7 @@ from app.store import keys
 
 # Far more employees than a tenant has; past it one `changes` poll stands for the rest.
 COALESCED_CAP: Final = 20_000
-# Coalesced work waits for the next minute's tick; kept long enough to outlive a worker
+# Coalesced work waits for its drain job (about a second); kept long enough to outlive a worker
 # outage, after which the nightly reconciliation repairs what is lost.
 COALESCED_SECONDS: Final = 2 * 24 * 3600
 

@@ -33,6 +33,11 @@ def due_job_id(tenant: str, user_id: str, last_day: date) -> str:
     return f"due:{tenant}:{user_id}:{last_day.isoformat()}"
 
 
+def coalesced_job_id(tenant: str) -> str:
+    """One at a time per tenant: every event coalesced while it waits joins the same drain."""
+    return f"drain_coalesced:{tenant}"
+
+
 def step_job_id(function: str, tenant: str, run_id: str, arg: int) -> str:
     """A fixed id per reconciliation step: a step re-queued after a crash is not queued twice."""
     return f"{function}:{tenant}:{run_id}:{arg}"
@@ -208,7 +213,7 @@ def webhook_ingest(tenant: str, minute: int) -> str:
 
 
 def webhook_coalesced_users(tenant: str) -> str:
-    """Set of employees named by events beyond the ingest rate, synced by the next tick."""
+    """Set of employees named by events beyond the ingest rate, synced by the next drain."""
     return f"t:{tenant}:webhook-coalesced:users"
 
 

@@ -188,3 +188,24 @@ async def test_the_worker_leaves_only_expiring_keys_for_made_up_users(
     prefix = f"t:{tenant.name}:"
     assert {key.removeprefix(prefix) for key in lasting} <= {"status", "errors", "idmap"}
     assert await redis.hlen(keys.user_errors(tenant.name)) <= 60  # and each expires with a fix
+
+
+async def test_coalesced_events_are_synced_by_their_drain_without_waiting_for_the_tick(
+    service_factory: ServiceFactory,
+) -> None:
+    service = await service_factory(WEBHOOK_EVENTS_PER_MINUTE="1")
+    company = service.registry.add(small_company(rate_limit=None))
+    tenant = await service.add_tenant(company)
+    await tenant.full_sync()
+    events = [
+        event
+        for user_id in (1, 2, 3, 4)
+        for event in company.update(user_id, lastName=f"Coalesced{user_id}")
+    ]
+    assert await tenant.send(events) == [202] * len(events)
+    await tenant.settle()
+    assert (await tenant.consistency()).mismatches == []
+    runs = await service.http.get(
+        f"{service.url}/sync/{tenant.name}", headers=service.admin_headers
+    )
+    assert "webhook-coalesced" in {run["trigger"] for run in runs.json()["runs"]}
