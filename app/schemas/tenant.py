@@ -100,7 +100,9 @@ ScimUrl = Annotated[
         pattern=SCIM_URL_PATTERN,
         description=(
             "Absolute https URL with a host and no user info, query or fragment "
-            "(http only with ALLOW_HTTP_ELEVO)."
+            "(http only with ALLOW_HTTP_ELEVO), whose host is no loopback, private, link-local "
+            "or other internal address in any form, and resolves to none (loopback admitted "
+            "with ALLOW_HTTP_ELEVO, the networks of ELEVO_ALLOWED_NETWORKS)."
         ),
     ),
 ]

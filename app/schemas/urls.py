@@ -18,6 +18,7 @@ from app.schemas.errors import InvalidDocument
 _HOST_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 _IPV6_RE: Final = re.compile(r"[0-9a-f:.]+")
 _PATH: Final = "$.elevo.scim_url"
+PRIVATE_ADDRESS: Final = "must not name a private or local address"
 
 
 def scim_url(raw: str, *, allow_http: bool, egress: EgressPolicy | None) -> str:
@@ -44,7 +45,7 @@ def scim_url(raw: str, *, allow_http: bool, egress: EgressPolicy | None) -> str:
     host = parts.hostname or ""
     if not _valid_host(host):
         raise _refused(f"must be {expected} with a host")
-    if egress is not None and not host_allowed(host, egress):
+    if egress is not None and not _host_allowed(host, egress):
         # The Elevo token would be sent there: no loopback, private or metadata addresses.
         raise _refused(PRIVATE_ADDRESS)
     netloc = f"[{host}]" if ":" in host else host
@@ -58,10 +59,7 @@ def _refused(rule: str) -> InvalidDocument:
     return InvalidDocument(f"{_PATH} {rule}")
 
 
-PRIVATE_ADDRESS: Final = "must not name a private or local address"
-
-
-def host_allowed(host: str, egress: EgressPolicy) -> bool:
+def _host_allowed(host: str, egress: EgressPolicy) -> bool:
     try:
         validate_host_literal(host, egress)
     except AddressNotAllowed:

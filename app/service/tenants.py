@@ -35,7 +35,8 @@ async def replaceable_config(res: Resources, tenant: str) -> TenantConfig | None
 
 
 async def put_tenant(res: Resources, config: TenantConfig) -> bool:
-    """Store the config; True when the tenant is new.
+    """Store the config; True when the tenant is new. `InvalidDocument` (a 400 naming
+    `$.elevo.scim_url`) when its SCIM host resolves to an address the egress policy refuses.
 
     The credentials' flags are cleared for the new credentials to prove themselves, and a tenant
     whose Lucca key had been refused catches up on what the sync missed meanwhile. A permission
