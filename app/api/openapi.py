@@ -233,7 +233,7 @@ _WEBHOOK_DESCRIPTION: Final = (
     "answers 202 duplicate (an event whose id is missing, not a string or integer, or over 128 "
     "characters is recognised by the SHA-256 of its body). The tenant is looked up before the "
     "body is read. Beyond the tenant's ingest rate (WEBHOOK_EVENTS_PER_MINUTE) an event answers "
-    "202 coalesced: its employees are synced together about a second later."
+    "202 coalesced: its employees are synced together a few seconds later."
 )
 _SLOW_BODY: Final = _error(
     "The body did not arrive within REQUEST_BODY_TIMEOUT_SECONDS.", ErrorCode.REQUEST_TIMEOUT

@@ -1,6 +1,7 @@
 """What webhook events beyond a tenant's ingest rate left to do, done by the drain job they
-queue (one per tenant at a time) and by the minute's tick, should a drain miss some: one run
-for their employees, one per department, one `changes` poll when asked."""
+queue (one at a time per tenant, COALESCE_WINDOW_SECONDS after the first event) and by the
+minute's tick, should a drain be lost: one run for their employees, one per department, one
+`changes` poll when asked."""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ The names are a stored format (queued jobs carry them), so they never change.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from arq.connections import ArqRedis
@@ -83,15 +84,15 @@ async def enqueue_plan_users(
     await queue.enqueue(redis, Job.PLAN_USERS.value, tenant, run_id, user_ids)
 
 
-# Long enough to gather a burst into one run, short enough to keep its latency.
-COALESCE_DELAY_SECONDS = 1.0
+# A burst coalesced in this window becomes one run (one set of batched Lucca reads).
+COALESCE_WINDOW_SECONDS = 5.0
 
 
 async def enqueue_drain_coalesced(redis: ArqRedis, tenant: str) -> None:
-    """Start the run of the tenant's coalesced events shortly; a drain already queued takes
-    them (ARQ refuses its id twice), and the minute's tick catches any left behind."""
-    at = datetime.now(UTC) + timedelta(seconds=COALESCE_DELAY_SECONDS)
-    job_id = keys.coalesced_job_id(tenant)
+    """Start the run of the tenant's coalesced events after the window."""
+    second = int(time.time())
+    at = datetime.fromtimestamp(second + COALESCE_WINDOW_SECONDS, UTC)
+    job_id = keys.coalesced_job_id(tenant, second)
     await queue.enqueue(redis, Job.DRAIN_COALESCED.value, tenant, job_id=job_id, defer_until=at)
 
 

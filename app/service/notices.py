@@ -135,8 +135,9 @@ async def accept_notice(
 
 async def _coalesce(res: Resources, tenant: str, notice: Notice) -> NoticeResult:
     """Record what an event beyond the rate asks for, in sets that grow with employees: no
-    dedupe mark (joining a set twice is harmless), no run, no job of its own: one drain per
-    tenant, queued shortly, syncs them all (the minute's tick too, should one be missed)."""
+    dedupe mark (joining a set twice is harmless), no run, no job of its own: the first event
+    since the last drain began queues the next one, which syncs them all a few seconds later
+    (the minute's tick too, should a drain be lost)."""
     if notice.kind is NoticeKind.USERS:
         await ingest.coalesce_users(res.redis, tenant, notice.user_ids)
     elif notice.kind is NoticeKind.DEPARTMENT and notice.department_id is not None:
@@ -146,7 +147,8 @@ async def _coalesce(res: Resources, tenant: str, notice: Notice) -> NoticeResult
     else:  # an activation or an ignored topic: nothing to do, nothing to remember
         WEBHOOK_EVENTS.labels(tenant, notice.kind.value).inc()
         return Accepted(notice.kind.value, None, notice.reason or None)
-    await enqueue_drain_coalesced(res.redis, tenant)
+    if await ingest.claim_drain(res.redis, tenant):
+        await enqueue_drain_coalesced(res.redis, tenant)
     WEBHOOK_EVENTS.labels(tenant, "coalesced").inc()
     return Accepted(COALESCED, None, notice.reason or None)
 

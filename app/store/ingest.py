@@ -18,9 +18,10 @@ from app.store import keys
 
 # Far more employees than a tenant has; past it one `changes` poll stands for the rest.
 COALESCED_CAP: Final = 20_000
-# Coalesced work waits for its drain job (about a second); kept long enough to outlive a worker
+# Coalesced work waits for its drain job (a few seconds); kept long enough to outlive a worker
 # outage, after which the nightly reconciliation repairs what is lost.
 COALESCED_SECONDS: Final = 2 * 24 * 3600
+DRAIN_FLAG_SECONDS: Final = 120
 
 # KEYS: the set, the poll flag. ARGV: cap, ttl, members... A full set raises the flag instead.
 _COALESCE: Final = """
@@ -64,6 +65,13 @@ async def _coalesce(redis: ArqRedis, key: str, tenant: str, members: Sequence[st
         )
 
 
+async def claim_drain(redis: ArqRedis, tenant: str) -> bool:
+    """True for the event that must queue a drain: none is queued since the last one began."""
+    # Expires: a drain lost with its worker is then queued again by the next event.
+    flag = keys.webhook_coalesced_drain(tenant)
+    return bool(await redis.set(flag, b"1", nx=True, ex=DRAIN_FLAG_SECONDS))
+
+
 @dataclass(frozen=True, slots=True)
 class Coalesced:
     """What events beyond the rate left to do."""
@@ -74,13 +82,16 @@ class Coalesced:
 
 
 async def take_coalesced(redis: ArqRedis, tenant: str, limit: int) -> Coalesced:
-    """Take (remove) up to `limit` employees and departments, and the poll flag."""
+    """Take (remove) up to `limit` employees and departments, and the poll flag. The drain
+    flag goes first, in the same transaction: an event coalesced after it queues a new drain,
+    one coalesced before is taken here."""
     pipe = redis.pipeline(transaction=True)
+    pipe.delete(keys.webhook_coalesced_drain(tenant))
     pipe.spop(keys.webhook_coalesced_users(tenant), limit)
     pipe.spop(keys.webhook_coalesced_departments(tenant), limit)
     pipe.get(keys.webhook_coalesced_poll(tenant))
     pipe.delete(keys.webhook_coalesced_poll(tenant))
-    users, departments, poll, _ = await pipe.execute()
+    _, users, departments, poll, _ = await pipe.execute()
     return Coalesced(
         user_ids=sorted(_text(member) for member in users or ()),
         department_ids=sorted(_text(member) for member in departments or ()),

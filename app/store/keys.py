@@ -33,9 +33,9 @@ def due_job_id(tenant: str, user_id: str, last_day: date) -> str:
     return f"due:{tenant}:{user_id}:{last_day.isoformat()}"
 
 
-def coalesced_job_id(tenant: str) -> str:
-    """One at a time per tenant: every event coalesced while it waits joins the same drain."""
-    return f"drain_coalesced:{tenant}"
+def coalesced_job_id(tenant: str, second: int) -> str:
+    """A drain of the tenant's coalesced events, queued at this second (since the epoch)."""
+    return f"drain_coalesced:{tenant}:{second}"
 
 
 def step_job_id(function: str, tenant: str, run_id: str, arg: int) -> str:
@@ -220,6 +220,12 @@ def webhook_coalesced_users(tenant: str) -> str:
 def webhook_coalesced_departments(tenant: str) -> str:
     """Set of departments named by events beyond the ingest rate."""
     return f"t:{tenant}:webhook-coalesced:departments"
+
+
+def webhook_coalesced_drain(tenant: str) -> str:
+    """Set while a drain of the coalesced events is queued: the events that find it set join
+    that drain; the drain deletes it as it takes them."""
+    return f"t:{tenant}:webhook-coalesced:drain"
 
 
 def webhook_coalesced_poll(tenant: str) -> str:
