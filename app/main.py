@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.errors import EXCEPTION_HANDLERS, ApiError, error_response
+from app.api.limits import BodyGuard
 from app.api.routes import access, health, metrics, openapi, sync, tenants, webhooks
 from app.logs import configure_logging
 from app.service.context import Clock, system_clock
@@ -60,4 +62,7 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers={**EXCEPTION_HANDLERS, RedisError: _redis_down},
+        middleware=[
+            Middleware(BodyGuard, read_timeout=settings.request_body_timeout_seconds),
+        ],
     )

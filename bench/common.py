@@ -45,8 +45,13 @@ def bench_stack(run_name: str) -> Stack:
 
 def bench_env(redis: Child, lucca: Child, **overrides: str) -> dict[str, str]:
     """The service's environment against this Redis and Lucca: INFO logs, the tenant's own
-    Lucca budget unless overridden."""
-    defaults = {"LOG_LEVEL": "INFO", "LUCCA_BUDGET_OVERRIDE": "0"}
+    Lucca budget unless overridden, and no ingest rate: the benchmarks measure the path of one
+    event, not its coalescing (tests/security/test_ingest_bounds.py)."""
+    defaults = {
+        "LOG_LEVEL": "INFO",
+        "LUCCA_BUDGET_OVERRIDE": "0",
+        "WEBHOOK_EVENTS_PER_MINUTE": "100000000",
+    }
     return service_env(
         redis_url=redis_url(redis),
         lucca_url=lucca.url,

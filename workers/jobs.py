@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import Retry
 
-from app.service import alerts, polling, release, steps
+from app.service import alerts, coalesced, polling, release, steps
 from app.service import sync_user as user_job
 from app.service.resources import Resources
 from app.service.results import Defer, JobResult
@@ -76,6 +76,11 @@ async def sync_user_due(ctx: WorkerContext, tenant: str, user_id: str) -> str:
 async def release_page(ctx: WorkerContext, tenant: str, run_id: str, sweep: int, start: int) -> str:
     """A disconnecting tenant: one page of Elevo's listing given back (syncSource removed)."""
     return _finish(await release.release_page_step(_resources(ctx), tenant, run_id, sweep, start))
+
+
+async def drain_coalesced(ctx: WorkerContext, tenant: str) -> int:
+    """Webhook events past the tenant's ingest rate: one run for what they named."""
+    return await coalesced.drain_coalesced(_resources(ctx), tenant)
 
 
 async def tick(ctx: WorkerContext) -> int:

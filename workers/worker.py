@@ -58,6 +58,8 @@ def functions() -> list[Any]:
             max_tries=SEND_ALERT_MAX_TRIES,
             keep_result=0,
         ),
+        # keep_result=0: its fixed id is free again as soon as it ends.
+        func(jobs.drain_coalesced, name=Job.DRAIN_COALESCED.value, timeout=60, keep_result=0),
         func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,

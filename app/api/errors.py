@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     BAD_JSON = "bad_json"  # the body is not JSON (or, for a webhook, not a JSON object)
     INVALID_BODY = "invalid_body"  # JSON, but not a valid tenant config or sync trigger
     DISCONNECTED = "disconnected"  # the body was cut short
+    REQUEST_TIMEOUT = "request_timeout"  # the body did not arrive in time
     BAD_SIGNATURE = "bad_signature"
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -67,6 +68,7 @@ STATUS_OF: Final[Mapping[ErrorCode, int]] = {
     ErrorCode.BAD_JSON: 400,
     ErrorCode.INVALID_BODY: 400,
     ErrorCode.DISCONNECTED: 400,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.BAD_SIGNATURE: 401,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
@@ -128,7 +130,7 @@ class ApiError(Exception):
 
     @classmethod
     def bad_user(cls) -> ApiError:
-        return cls.of(ErrorCode.BAD_USER, "user id must be a positive integer")
+        return cls.of(ErrorCode.BAD_USER, "user id must be a positive integer of at most 18 digits")
 
     @classmethod
     def bad_json(cls, detail: str = "the body is not valid JSON") -> ApiError:

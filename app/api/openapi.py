@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from app.api.errors import ErrorCode
+from app.api.limits import MAX_BODY_BYTES
 from app.api.responses import (
     AuditLog,
     ErrorBody,
@@ -403,7 +404,13 @@ _WEBHOOK_DESCRIPTION: Final = (
     "The raw body is signed: Lucca-Signature = base64(HMAC-SHA256(secret, Lucca-Timestamp + '.' "
     "+ body)), the timestamp within 5 minutes of now; every active secret of the tenant is "
     "tried. Nothing is queued unless the signature holds; an event id seen in the last 7 days "
-    "answers 202 duplicate."
+    "answers 202 duplicate (an event whose id is missing, not a string or integer, or over 128 "
+    "characters is recognised by the SHA-256 of its body). The tenant is looked up before the "
+    "body is read. Beyond the tenant's ingest rate (WEBHOOK_EVENTS_PER_MINUTE) an event answers "
+    "202 coalesced: its employees are synced together a few seconds later."
+)
+_SLOW_BODY: Final = _error(
+    "The body did not arrive within REQUEST_BODY_TIMEOUT_SECONDS.", ErrorCode.REQUEST_TIMEOUT
 )
 
 
@@ -439,8 +446,8 @@ def _webhook_paths() -> dict[str, Schema]:
         "responses": {
             "202": _json(
                 WebhookAccepted,
-                "Queued, ignored (an irrelevant topic, or a tenant that is disconnecting), or a"
-                " duplicate.",
+                "Queued, ignored (an irrelevant topic, or a tenant that is disconnecting), a"
+                " duplicate, or coalesced (past the ingest rate).",
             ),
             "400": _error(
                 "Signed, but not a JSON object (or cut short).",
@@ -449,6 +456,7 @@ def _webhook_paths() -> dict[str, Schema]:
             ),
             "401": _error("Missing, wrong, stale or future signature.", ErrorCode.BAD_SIGNATURE),
             "404": _NO_TENANT,
+            "408": _SLOW_BODY,
             "413": _error(f"Body over {WEBHOOK_MAX_BODY_BYTES} bytes.", ErrorCode.TOO_LARGE),
             "415": _error("Not application/json.", ErrorCode.UNSUPPORTED_MEDIA_TYPE),
             "503": _error(
@@ -465,7 +473,12 @@ def _sync_paths() -> dict[str, Schema]:
     run_id = _path_param(
         "run_id", RUN_ID_PATTERN, "A run id as POST /sync answered it.", "20260101T000000-abcdef"
     )
-    user_id = _path_param("user_id", USER_ID_PATTERN, "A Lucca user id.", "416")
+    user_id = _path_param(
+        "user_id",
+        USER_ID_PATTERN,
+        "A Lucca user id: ASCII digits, at most 18 once leading zeros are dropped.",
+        "416",
+    )
     no_run = _error(
         "No such tenant, or no such run (or it expired).",
         ErrorCode.UNKNOWN_TENANT,
@@ -491,6 +504,7 @@ def _sync_paths() -> dict[str, Schema]:
                         ErrorCode.UNKNOWN_RUN,
                         ErrorCode.NOT_FOUND,
                     ),
+                    "408": _SLOW_BODY,
                     "409": _error(
                         "A confirmation while a full run runs, or of a run not held or resolved"
                         " already (superseded, confirmed, dismissed), or while the tenant is"
@@ -498,6 +512,7 @@ def _sync_paths() -> dict[str, Schema]:
                         " the detail names the run.",
                         ErrorCode.CONFLICT,
                     ),
+                    "413": _error(f"Body over {MAX_BODY_BYTES} bytes.", ErrorCode.TOO_LARGE),
                 },
                 requestBody=_body(SyncTrigger, required=False, **_TRIGGER_EXAMPLES),
                 description=(
@@ -524,7 +539,10 @@ def _sync_paths() -> dict[str, Schema]:
                 Action.READ_STATUS,
                 {
                     "200": _json(UserHistory, "Every decision and write, newest first."),
-                    "400": _error("The user id is not a positive integer.", ErrorCode.BAD_USER),
+                    "400": _error(
+                        "The user id is not a positive integer of at most 18 digits.",
+                        ErrorCode.BAD_USER,
+                    ),
                     "404": _NO_TENANT,
                 },
             ),

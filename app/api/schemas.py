@@ -7,7 +7,7 @@ from typing import Annotated, Final, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from app.core.lucca_user import user_id_of
+from app.core.lucca_user import MAX_ID_DIGITS, user_id_of
 from app.schemas.common import (
     RUN_ID_PATTERN,
     USER_ID_PATTERN,
@@ -20,7 +20,9 @@ from app.service.runs import Dismissal, RunRequest
 
 MAX_USERS_PER_REQUEST: Final = 10_000
 
-UserId = Annotated[int, Meta(ge=1)] | Annotated[str, Meta(pattern=USER_ID_PATTERN)]
+UserId = (
+    Annotated[int, Meta(ge=1, lt=10**MAX_ID_DIGITS)] | Annotated[str, Meta(pattern=USER_ID_PATTERN)]
+)
 RunId = Annotated[str, Meta(pattern=RUN_ID_PATTERN)]
 
 
@@ -85,7 +87,8 @@ class SyncTrigger(Struct, forbid_unknown_fields=True):
         if self.users is not UNSET:
             require(
                 all(user_id_of({"id": user}) for user in self.users),
-                "every user id in `users` must be a positive integer (number or string)",
+                "every user id in `users` must be a positive integer of at most 18 digits "
+                "(number or string)",
             )
 
 

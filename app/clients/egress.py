@@ -181,12 +181,16 @@ def validate_host_literal(host: str, policy: EgressPolicy) -> None:
     if address is not None:
         policy.check(address)
         return
-    name = host.strip().lower().removesuffix(".")
-    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
+    if _is_loopback_name(host):
         try:
             policy.check(_LOOPBACK)
         except AddressNotAllowed:
             raise AddressNotAllowed(f"{host} names the loopback interface") from None
+
+
+def _is_loopback_name(host: str) -> bool:
+    name = host.strip().lower().removesuffix(".")
+    return name in _LOOPBACK_NAMES or name.endswith(".localhost")
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -305,6 +309,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         literal = literal_address(host)
         if literal is not None:
             addresses = [literal]
+        elif _is_loopback_name(host):
+            addresses = [_LOOPBACK]  # whatever a resolver would say, it means this host
         else:
             try:
                 with anyio.fail_after(_remaining(deadline)):

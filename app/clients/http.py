@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from app.clients.egress import guarded_transport
+from app.clients.egress import Resolver, guarded_transport
 from app.secret import REDACTED, Secret
 from app.settings import Settings
 
@@ -19,13 +19,14 @@ _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 ResponseHook = Callable[[str, int], None]
 
 
-def new_http_client(settings: Settings) -> httpx.AsyncClient:
+def new_http_client(settings: Settings, resolver: Resolver | None = None) -> httpx.AsyncClient:
     # No redirects and no proxy variables: a tenant's URL must not lead anywhere else. Every
     # connection resolves its host and checks each address against the egress policy (no
     # loopback, private or metadata address unless the settings allow it), for stored
     # configurations too.
     transport = guarded_transport(
         settings.egress_policy(),
+        resolver,
         # Idle connections close before the usual 5 s server keep-alive does: reusing one the
         # server is closing fails a request (a POST cannot be retried blindly).
         limits=httpx.Limits(

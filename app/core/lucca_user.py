@@ -51,18 +51,24 @@ class LuccaUser:
         return self.mail or self.login
 
 
+# Lucca's ids fit a signed 64-bit integer; 18 digits keep every id below 2**63 and every
+# conversion (int(), JSON numbers, Redis keys) cheap.
+MAX_ID_DIGITS = 18
+
+
 def user_id_of(item: Mapping[str, Any]) -> str | None:
     """The item's id as a canonical string ("0416" is "416"), or None when it has none worth
-    trusting."""
+    trusting: anything but ASCII digits, zero, or more than MAX_ID_DIGITS significant digits."""
     raw_id = item.get("id")
     if isinstance(raw_id, bool):
         return None
-    if isinstance(raw_id, int) and raw_id > 0:
-        return str(raw_id)
+    if isinstance(raw_id, int):
+        return str(raw_id) if 0 < raw_id < 10**MAX_ID_DIGITS else None
     # isdigit() alone admits "²" and other scripts' digits; no int(): a 5000-digit string
     # would raise.
     if isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit():
-        return raw_id.lstrip("0") or None
+        canonical = raw_id.lstrip("0")
+        return canonical if 0 < len(canonical) <= MAX_ID_DIGITS else None
     return None
 
 

@@ -21,7 +21,8 @@ FIELD_NAME_PATTERN: Final = '^[^"\\\\]+$'
 NIGHTLY_AT_PATTERN: Final = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
 SECRET_PATTERN: Final = "^[^\\x00-\\x1f\\x7f]*$"  # noqa: S105 - a regex, not a secret
 SCIM_URL_PATTERN: Final = "^[hH][tT][tT][pP][sS]?://"
-USER_ID_PATTERN: Final = "^0*[1-9][0-9]*$"
+# At most 18 significant digits: MAX_ID_DIGITS of app/core/lucca_user.py.
+USER_ID_PATTERN: Final = "^0*[1-9][0-9]{0,17}$"
 RUN_ID_PATTERN: Final = "^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$"
 
 TENANT_RE: Final = re.compile(TENANT_PATTERN)

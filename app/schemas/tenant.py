@@ -31,6 +31,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from app.clients.egress import EgressPolicy
 from app.core.tenant import GuardConfig, LuccaDomain, TenantConfig
 from app.schemas.common import (
     FIELD_CODE_PATTERN,
@@ -103,7 +104,9 @@ ScimUrl = Annotated[
         pattern=SCIM_URL_PATTERN,
         description=(
             "Absolute https URL with a host and no user info, query or fragment "
-            "(http only with ALLOW_HTTP_ELEVO)."
+            "(http only with ALLOW_HTTP_ELEVO), whose host is no loopback, private, link-local "
+            "or other internal address in any form, and resolves to none (loopback admitted "
+            "with ALLOW_HTTP_ELEVO, the networks of ELEVO_ALLOWED_NETWORKS)."
         ),
     ),
 ]
@@ -255,10 +258,16 @@ def validate_tenant_name(tenant: str) -> str:
 
 
 def parse_tenant(
-    tenant: str, body: bytes | object, *, existing: TenantConfig | None, allow_http_elevo: bool
+    tenant: str,
+    body: bytes | object,
+    *,
+    existing: TenantConfig | None,
+    allow_http_elevo: bool,
+    egress: EgressPolicy | None,
 ) -> TenantConfig:
     """Validate a PUT body (raw bytes, or decoded JSON) into the config to store; `existing`
-    supplies omitted secrets."""
+    supplies omitted secrets; `egress` judges a SCIM URL's host that spells an address (None:
+    not judged, for a stored config read back, which every connection judges)."""
     validate_tenant_name(tenant)
     parsed = convert(loads(body) if isinstance(body, bytes) else body, TenantBody)
     lucca, elevo = parsed.lucca, parsed.elevo
@@ -276,7 +285,7 @@ def parse_tenant(
         webhook_secrets=_webhook_secrets(
             lucca.webhook_secret, existing.webhook_secrets if existing else ()
         ),
-        elevo_scim_url=scim_url(elevo.scim_url, allow_http=allow_http_elevo),
+        elevo_scim_url=scim_url(elevo.scim_url, allow_http=allow_http_elevo, egress=egress),
         elevo_token=_kept_secret(
             elevo.token, "$.elevo.token", existing.elevo_token if existing else None
         ),
@@ -291,7 +300,7 @@ def parse_tenant(
             poll_interval_seconds=parsed.poll_interval_seconds,
             alerts_url=None
             if parsed.alerts_url is None
-            else alerts_url(parsed.alerts_url, allow_http=allow_http_elevo),
+            else alerts_url(parsed.alerts_url, allow_http=allow_http_elevo, egress=egress),
             alerts_secret=alerts_secret,
             alerts_failed_runs=parsed.alerts_failed_runs,
         ),

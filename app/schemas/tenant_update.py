@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from app.clients.egress import EgressPolicy
 from app.core.tenant import TenantConfig
 from app.schemas.common import loads
 from app.schemas.errors import InvalidDocument
@@ -58,12 +59,19 @@ class TenantUpdate:
 
 
 def parse_tenant_update(
-    tenant: str, body: bytes, *, existing: TenantConfig | None, allow_http_elevo: bool
+    tenant: str,
+    body: bytes,
+    *,
+    existing: TenantConfig | None,
+    allow_http_elevo: bool,
+    egress: EgressPolicy | None,
 ) -> TenantUpdate:
     """Validate a PUT body into the update; `InvalidDocument` also for a destination moved
     without its secret."""
     document = loads(body)
-    config = parse_tenant(tenant, document, existing=existing, allow_http_elevo=allow_http_elevo)
+    config = parse_tenant(
+        tenant, document, existing=existing, allow_http_elevo=allow_http_elevo, egress=egress
+    )
     sent = {path for path in SECRETS if _sent_in_clear(_at(document, path))}
     new_view = tenant_view(config)
     if existing is None:

@@ -5,8 +5,9 @@ The names are a stored format (queued jobs carry them), so they never change.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from arq.connections import ArqRedis
@@ -28,6 +29,7 @@ class Job(StrEnum):
     RELEASE_PAGE = "release_page"
     SEND_ALERT = "send_alert"
     ALERTS_TICK = "cron:alerts_tick"  # ARQ's name for the cron job of `alerts_tick`
+    DRAIN_COALESCED = "drain_coalesced"  # webhook events past the ingest rate
 
 
 async def enqueue_user_syncs(
@@ -88,6 +90,18 @@ async def enqueue_plan_users(
 ) -> None:
     job_id = keys.run_job_id(Job.PLAN_USERS.value, tenant, run_id)
     await queue.enqueue(redis, Job.PLAN_USERS.value, tenant, run_id, user_ids, job_id=job_id)
+
+
+# A burst coalesced in this window becomes one run (one set of batched Lucca reads).
+COALESCE_WINDOW_SECONDS = 5.0
+
+
+async def enqueue_drain_coalesced(redis: ArqRedis, tenant: str) -> None:
+    """Start the run of the tenant's coalesced events after the window."""
+    second = int(time.time())
+    at = datetime.fromtimestamp(second + COALESCE_WINDOW_SECONDS, UTC)
+    job_id = keys.coalesced_job_id(tenant, second)
+    await queue.enqueue(redis, Job.DRAIN_COALESCED.value, tenant, job_id=job_id, defer_until=at)
 
 
 async def schedule_due(

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from app.clients.lucca import LuccaBatch
 from app.service.blocks import probe_tenant
+from app.service.coalesced import drain_coalesced
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
@@ -156,7 +157,8 @@ async def claim_poll(res: Resources, tenant_ctx: TenantContext) -> bool:
 
 
 async def tick(res: Resources) -> int:
-    """Every minute: start the nightly reconciliations and the polls that are due.
+    """Every minute: start the nightly reconciliations and the polls that are due, and the
+    work of webhook events coalesced beyond their tenant's ingest rate.
 
     Each tenant apart: one whose stored configuration cannot be read or used is flagged in its
     status and skipped, and the others' runs start as usual.
@@ -178,7 +180,7 @@ async def _tick_tenant(res: Resources, tenant: str) -> int:
     if tenant_ctx is None or tenant_ctx.disconnecting:
         return 0
     await res.records.note(tenant, config_error="")  # readable and usable (again)
-    started = 0
+    started = await drain_coalesced(res, tenant)
     slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
     if slot is not None and await claim_nightly(res, tenant_ctx, slot):
         await start_run(res, tenant, FULL_RUN, trigger=Trigger(TriggerKind.NIGHTLY))

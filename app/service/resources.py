@@ -9,6 +9,7 @@ import httpx
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
+from app.clients.egress import Resolver, system_resolver
 from app.clients.http import new_http_client
 from app.crypto import SecretBox
 from app.serialization import job_deserializer, job_serializer
@@ -54,9 +55,17 @@ class Resources:
     access_tokens: AccessTokens
     audit: AuditLog
     clock: Clock
+    # Host -> addresses, for every outbound connection and the PUT-time check (tests inject it).
+    resolver: Resolver
 
     @classmethod
-    async def create(cls, settings: Settings, *, clock: Clock = system_clock) -> Resources:
+    async def create(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        resolver: Resolver = system_resolver,
+    ) -> Resources:
         box = SecretBox(settings.secrets_keys)  # first: a bad key fails before any connection
         redis = await create_pool(
             redis_settings(settings),
@@ -64,7 +73,7 @@ class Resources:
             job_deserializer=job_deserializer,
         )
         await warn_on_volatile_redis(redis)
-        http = new_http_client(settings)
+        http = new_http_client(settings, resolver)
         tenants = TenantStore(redis, box)
         window = BudgetWindow(
             seconds=settings.lucca_budget_window_seconds,
@@ -94,6 +103,7 @@ class Resources:
             access_tokens=AccessTokens(redis),
             audit=AuditLog(redis, settings.run_retention_seconds),
             clock=clock,
+            resolver=resolver,
         )
 
     async def aclose(self) -> None:

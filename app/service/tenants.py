@@ -9,6 +9,7 @@ from app.schemas.tenant_update import TenantUpdate
 from app.service import audit
 from app.service.access import Action, Principal
 from app.service.blocks import credentials_replaced
+from app.service.destinations import check_destinations
 from app.service.errors import Forbidden, TenantUnreadable
 from app.service.resources import Resources
 from app.service.runs import purge_tenant_state
@@ -57,7 +58,8 @@ async def configure_tenant(res: Resources, update: TenantUpdate, *, by: Principa
 
 
 async def put_tenant(res: Resources, config: TenantConfig) -> bool:
-    """Store the config; True when the tenant is new.
+    """Store the config; True when the tenant is new. `InvalidDocument` (a 400 naming
+    the URL) when its SCIM or alerts host resolves to an address the egress policy refuses.
 
     The credentials' flags are cleared for the new credentials to prove themselves: the
     employees that waited for them are queued again, and a tenant whose Lucca key had been
@@ -65,6 +67,7 @@ async def put_tenant(res: Resources, config: TenantConfig) -> bool:
     it stays, unless the skip field's code changes, which starts the sync's memory of that field
     afresh (sync-rules.md).
     """
+    await check_destinations(res, config)
     tenant = config.tenant
     previous = await replaceable_config(res, tenant)
     created = await res.tenants.put(config)

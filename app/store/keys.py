@@ -33,6 +33,11 @@ def due_job_id(tenant: str, user_id: str, last_day: date) -> str:
     return f"due:{tenant}:{user_id}:{last_day.isoformat()}"
 
 
+def coalesced_job_id(tenant: str, second: int) -> str:
+    """A drain of the tenant's coalesced events, queued at this second (since the epoch)."""
+    return f"drain_coalesced:{tenant}:{second}"
+
+
 def step_job_id(function: str, tenant: str, run_id: str, arg: int) -> str:
     """A fixed id per reconciliation step: a step re-queued after a crash is not queued twice."""
     return f"{function}:{tenant}:{run_id}:{arg}"
@@ -326,3 +331,38 @@ def lucca_bucket(host: str) -> str:
 def lucca_pause(host: str) -> str:
     """Set after a Lucca 429 for its Retry-After: no process calls that host until it expires."""
     return f"lucca:{host}:pause"
+
+
+# -- webhook ingest: dedupe by body, the rate, what is coalesced beyond it ------------------
+
+
+def event_body(tenant: str, digest: str) -> str:
+    """Dedupe mark of a webhook event without a usable id, by the SHA-256 of its raw body."""
+    return f"t:{tenant}:event-body:{digest}"
+
+
+def webhook_ingest(tenant: str, minute: int) -> str:
+    """How many signed events the tenant sent in one minute (since the epoch)."""
+    return f"t:{tenant}:webhook-ingest:{minute}"
+
+
+def webhook_coalesced_users(tenant: str) -> str:
+    """Set of employees named by events beyond the ingest rate, synced by the next drain."""
+    return f"t:{tenant}:webhook-coalesced:users"
+
+
+def webhook_coalesced_departments(tenant: str) -> str:
+    """Set of departments named by events beyond the ingest rate."""
+    return f"t:{tenant}:webhook-coalesced:departments"
+
+
+def webhook_coalesced_drain(tenant: str) -> str:
+    """Set while a drain of the coalesced events is queued: the events that find it set join
+    that drain; the drain deletes it as it takes them."""
+    return f"t:{tenant}:webhook-coalesced:drain"
+
+
+def webhook_coalesced_poll(tenant: str) -> str:
+    """Set when events beyond the ingest rate need a `changes` poll (unreadable events, or
+    more employees than the coalesced set holds)."""
+    return f"t:{tenant}:webhook-coalesced:poll"

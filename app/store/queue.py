@@ -18,6 +18,8 @@ from app.serialization import job_serializer
 from app.store import keys
 
 JOB_EXPIRY_MS = 24 * 3600 * 1000  # ARQ's own default: a job not started in a day expires
+# A generation outlives every job that carries it; a user it forgot starts again from 1.
+GENERATION_SECONDS = 2 * JOB_EXPIRY_MS // 1000
 
 
 # The notice's dedupe mark and its generations in one step: a duplicate bumps nothing (a bumped
@@ -27,7 +29,10 @@ if ARGV[1] ~= '' then
   if not redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) then return false end
 end
 local generations = {}
-for i = 1, #KEYS do generations[i] = redis.call('INCR', KEYS[i]) end
+for i = 1, #KEYS do
+  generations[i] = redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
 return generations
 """
 
@@ -40,7 +45,12 @@ async def bump_generations(
     """Each user's new generation, or None when the dedupe mark says the notice is a duplicate."""
     mark, ttl = dedupe if dedupe is not None else ("", 0)
     generations = await redis.eval(
-        _ACCEPT, len(user_ids), *(keys.gen(tenant, uid) for uid in user_ids), mark, str(ttl)
+        _ACCEPT,
+        len(user_ids),
+        *(keys.gen(tenant, uid) for uid in user_ids),
+        mark,
+        str(ttl),
+        str(GENERATION_SECONDS),
     )
     if generations is None:
         return None

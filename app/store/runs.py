@@ -62,6 +62,7 @@ class TriggerKind(StrEnum):
     UNBLOCKED = "unblocked"  # a tenant-level reason cleared: what waited for it (waiting.py)
     RESUMED = "resumed"  # a paused tenant resumed: what waited, and the runs asked meanwhile
     SKIP_FIELD_CHECK = "skip-field-check"  # a complete listing for an employee held on one read
+    WEBHOOK_COALESCED = "webhook-coalesced"  # events beyond the tenant's ingest rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +265,14 @@ class RunStore:
         return new.id
 
     def stage(self, pipe: Pipeline, tenant: str, new: NewRun) -> None:
-        """Add a new run record's writes to a pipeline (so it lands with its jobs)."""
+        """Add a new run record's writes to a pipeline (so it lands with its jobs); the index
+        forgets the runs older than the retention, whose records have expired."""
+        now = datetime.now(UTC).timestamp()
         pipe.hset(keys.run(tenant, new.id), mapping=dict(new.fields))
         pipe.expire(keys.run(tenant, new.id), self._retention)
-        pipe.zadd(keys.runs(tenant), {new.id: datetime.now(UTC).timestamp()})
+        pipe.zadd(keys.runs(tenant), {new.id: now})
+        pipe.zremrangebyscore(keys.runs(tenant), "-inf", now - self._retention)
+        pipe.expire(keys.runs(tenant), self._retention)
 
     async def set_state(
         self,
@@ -298,7 +303,11 @@ class RunStore:
             fields["finished_at"] = utcnow_iso()
         if state is RunState.RUNNING:
             fields["started_at"] = utcnow_iso()
-        await self._redis.hset(keys.run(tenant, run_id), mapping=fields)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.run(tenant, run_id), mapping=fields)
+        # A run kept past its retention by a late step must not stay for ever.
+        pipe.expire(keys.run(tenant, run_id), self._retention)
+        await pipe.execute()
 
     async def note_waiting(self, tenant: str, run_id: str, waiting: str) -> None:
         """Some of the run's users wait for a tenant-level reason (they are applied once it
@@ -370,7 +379,10 @@ class RunStore:
             await self.set_state(tenant, run_id, RunState.RUNNING)
 
     async def note_error(self, tenant: str, run_id: str, user_id: str, error: str) -> None:
-        await self._redis.hset(keys.run_errors(tenant, run_id), user_id, error)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.run_errors(tenant, run_id), user_id, error)
+        pipe.expire(keys.run_errors(tenant, run_id), self._retention)
+        await pipe.execute()
 
     async def get(self, tenant: str, run_id: str) -> Run | None:
         """The run's fields without its counts (cheap on a run of 100k users)."""

@@ -158,7 +158,7 @@ class TenantStore:
                 ).reveal()
             document.pop("format", None)
             # The URL was checked against ALLOW_HTTP_ELEVO when it was stored.
-            return parse_tenant(tenant, document, existing=None, allow_http_elevo=True)
+            return parse_tenant(tenant, document, existing=None, allow_http_elevo=True, egress=None)
         except SecretDecryptError as exc:
             raise TenantStoreError(f"stored config of tenant {tenant!r}: {exc}") from None
         except InvalidDocument as exc:
@@ -192,7 +192,7 @@ def _checked(config: TenantConfig) -> TenantConfig:
     try:
         # The view shows secrets as "***", which `existing` fills back in.
         return parse_tenant(
-            config.tenant, tenant_view(config), existing=config, allow_http_elevo=True
+            config.tenant, tenant_view(config), existing=config, allow_http_elevo=True, egress=None
         )
     except InvalidDocument as exc:
         raise ValueError(f"invalid config for tenant {config.tenant!r}: {exc}") from None

@@ -91,6 +91,8 @@ def _start_service(chaos: ChaosStack, options: ChaosOptions) -> None:
         "HTTP_TIMEOUT_SECONDS": str(options.http_timeout),
         "WORKER_METRICS_PORT": "0",  # two workers: no metrics port to share
         "LOG_LEVEL": options.log_level,
+        # Every event on its own path: the chaos run checks each one's effect.
+        "WEBHOOK_EVENTS_PER_MINUTE": "100000000",
     }
     if options.lucca_budget:
         overrides["LUCCA_BUDGET_OVERRIDE"] = str(options.lucca_budget)

@@ -10,6 +10,7 @@ import pytest
 from app.api.errors import STATUS_OF, ErrorCode
 from app.api.openapi import openapi_document
 from app.api.schemas import parse_trigger
+from app.clients.egress import EgressPolicy
 from app.core.tenant import TenantConfig
 from app.schemas.tenant import TenantBody, TenantView, parse_tenant, tenant_view
 from app.secret import Secret
@@ -37,10 +38,13 @@ OPERATIONS = {
     ("/tenants/{tenant}/pause", "post"): {"200", "400", "401", "403", "404", "413", "503"},
     ("/tenants/{tenant}/resume", "post"): {"200", "401", "403", "404", "413", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
-    ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
+    # 408: a body that did not arrive in time (issue 12).
+    ("/webhooks/lucca/{tenant}", "post"): {
+        *("202", "400", "401", "404", "408", "413", "415", "503"),
+    },
     # 409: a confirmation while a full run runs, or of a held run resolved already, or while
-    # the tenant is paused (issue 10).
-    ("/sync/{tenant}", "post"): {"202", "400", "401", "403", "404", "409", "503"},
+    # the tenant is paused (issue 10); 408 and 413: a slow or large body (issue 12).
+    ("/sync/{tenant}", "post"): {"202", "400", "401", "403", "404", "408", "409", "413", "503"},
     ("/sync/{tenant}", "get"): {"200", "401", "403", "404", "503"},
     ("/sync/{tenant}/runs/{run_id}", "get"): {"200", "401", "403", "404", "503"},
     ("/sync/{tenant}/users/{user_id}", "get"): {"200", "400", "401", "403", "404", "503"},
@@ -109,7 +113,9 @@ def test_the_examples_are_valid_bodies() -> None:
         elevo_token=Secret("t"),
         webhook_secrets=(Secret("w"),),
     )
-    config = parse_tenant("acme", example, existing=stored, allow_http_elevo=False)
+    config = parse_tenant(
+        "acme", example, existing=stored, allow_http_elevo=False, egress=EgressPolicy()
+    )
     assert config.lucca_api_key == Secret("k")
     trigger = operations()[("/sync/{tenant}", "post")]
     for named in trigger["requestBody"]["content"]["application/json"]["examples"].values():

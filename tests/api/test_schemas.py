@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from app.clients.egress import EgressPolicy
 from app.core.tenant import GuardConfig, TenantConfig
 from app.schemas.errors import InvalidDocument, InvalidName, NotJson
 from app.schemas.tenant import parse_tenant, tenant_view, validate_tenant_name
@@ -38,7 +39,13 @@ def parse(
     existing: TenantConfig | None = None,
     allow_http: bool = False,
 ) -> TenantConfig:
-    return parse_tenant(tenant, value, existing=existing, allow_http_elevo=allow_http)
+    return parse_tenant(
+        tenant,
+        value,
+        existing=existing,
+        allow_http_elevo=allow_http,
+        egress=EgressPolicy(allow_loopback=allow_http),
+    )
 
 
 def names_the_path(detail: str, path: str) -> bool:

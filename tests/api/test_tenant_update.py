@@ -19,12 +19,13 @@ STORED = parse_tenant(
     body(lucca={"webhook_secret": WEBHOOK}, elevo={"scim_url": "http://scim.example/acme/v2"}),
     existing=None,
     allow_http_elevo=True,
+    egress=None,
 )
 
 
 def update(document: dict[str, Any], existing: TenantConfig | None = STORED) -> TenantUpdate:
     raw = orjson.dumps(document)
-    return parse_tenant_update("acme", raw, existing=existing, allow_http_elevo=True)
+    return parse_tenant_update("acme", raw, existing=existing, allow_http_elevo=True, egress=None)
 
 
 def shown(**changes: Any) -> dict[str, Any]:

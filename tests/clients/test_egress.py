@@ -218,7 +218,8 @@ async def test_a_name_resolving_to_an_internal_address_is_refused(name: str, add
     resolver = FakeResolver({name: [address]})
     error = await refusal(client(STRICT, resolver, network), f"https://{name}/scim/v2/Users")
     assert str(error) == f"could not reach {name}: address not allowed"
-    assert resolver.asked == [name]
+    # A loopback name means loopback whatever a resolver says: it is not looked up.
+    assert resolver.asked == ([] if name == "localhost.localdomain" else [name])
     assert network.connects == []
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from app.api.limits import MAX_BODY_BYTES
 from app.api.routes.tenants import MAX_BODY_BYTES as TENANT_MAX_BODY_BYTES
 from app.api.routes.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from tests.conftest import TEST_ADMIN_TOKEN
@@ -331,6 +332,20 @@ SCIM_URLS = [
     ("https://ev..il/scim", "empty DNS label"),
     ("javascript:alert(1)", "`javascript:`"),
 ]
+# Hosts that spell an internal address (issue 12.3): the admin API refuses them; the client-side
+# URL check leaves them to the egress guard (tests/security/test_internal_addresses.py).
+INTERNAL_SCIM_URLS = [
+    ("https://2130706433/scim/v2", "loopback as one decimal number"),
+    ("https://0x7f000001/scim/v2", "loopback in hex"),
+    ("https://0177.0.0.1/scim/v2", "loopback in octal"),
+    ("https://127.1/scim/v2", "loopback, short form"),
+    ("https://0/scim/v2", "the unspecified address"),
+    ("https://[::127.0.0.1]/scim/v2", "IPv4-compatible loopback"),
+    ("https://[64:ff9b::a9fe:a9fe]/scim/v2", "the metadata service through NAT64"),
+    ("https://localhost.localdomain/scim/v2", "a loopback name"),
+    ("https://169.254.169.254/latest", "the metadata service"),
+    ("https://10.0.0.8/scim/v2", "a private address"),
+]
 
 
 def _md(value: str) -> str:
@@ -349,7 +364,7 @@ CONFIG_CASES = [
     *[
         BadInput(PUT_TENANT, f"`elevo.scim_url` {_md(v)} ({why})", 400, "invalid_body",
                  put(gamma(elevo__scim_url=v)))
-        for v, why in SCIM_URLS
+        for v, why in SCIM_URLS + INTERNAL_SCIM_URLS
     ],
     BadInput(PUT_TENANT, "`lucca.domain` `evil.com`", 400, "invalid_body",
              put(gamma(lucca__domain="evil.com"))),
@@ -443,6 +458,18 @@ SYNC_CASES = [
              sync("GET", "/sync/acme/users/abc")),
     BadInput("GET /sync/{tenant}/users/{user_id}", "user id `0`", 400, "bad_user",
              sync("GET", "/sync/acme/users/0")),
+    BadInput("GET /sync/{tenant}/users/{user_id}", "user id of 4,300 digits", 400, "bad_user",
+             sync("GET", "/sync/acme/users/" + "9" * 4300)),
+    BadInput("GET /sync/{tenant}/users/{user_id}", "user id of 19 digits", 400, "bad_user",
+             sync("GET", "/sync/acme/users/" + "1" * 19)),
+    BadInput(SYNC, "body over 1 MiB (every route's cap)", 413, "too_large",
+             sync("POST", "/sync/acme", b'{"users": ["1"]}' + b" " * MAX_BODY_BYTES)),
+    BadInput(SYNC, "`users` with an id of 4,300 digits", 400, "invalid_body",
+             sync("POST", "/sync/acme", b'{"users": ["' + b"9" * 4300 + b'"]}')),
+    BadInput(SYNC, "`users` `[10**18]` (19 digits)", 400, "invalid_body",
+             sync("POST", "/sync/acme", b'{"users": [1000000000000000000]}')),
+    BadInput("GET /sync/{tenant}/runs/{run_id}", "run id of 4,300 characters", 404,
+             "unknown_run", sync("GET", "/sync/acme/runs/" + "9" * 4300)),
     BadInput("GET /sync/{tenant}/runs/{run_id}", "unknown run id", 404, "unknown_run",
              sync("GET", "/sync/acme/runs/20260101T000000-000000")),
 ]  # fmt: skip

@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 
+from app.clients.egress import Resolver
 from app.main import create_app
 from app.service.resources import Resources
 from app.settings import Settings
 from tests.asgi import asgi_client
+from tests.clients.egress_fakes import FakeResolver
 from tests.conftest import TEST_ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
@@ -121,9 +123,12 @@ class Served:
 
 
 @asynccontextmanager
-async def serve(settings: Settings, *, raise_app_exceptions: bool = True) -> AsyncIterator[Served]:
-    """The app; with `raise_app_exceptions=False` an unhandled error is the 500 a server sends."""
-    resources = await Resources.create(settings)
+async def serve(
+    settings: Settings, *, raise_app_exceptions: bool = True, resolver: Resolver | None = None
+) -> AsyncIterator[Served]:
+    """The app; with `raise_app_exceptions=False` an unhandled error is the 500 a server sends.
+    `resolver` answers its DNS lookups (none resolves by default: there is no DNS here)."""
+    resources = await Resources.create(settings, resolver=resolver or FakeResolver({}))
     app = create_app(settings, resources=resources)
     try:
         async with asgi_client(app, raise_app_exceptions=raise_app_exceptions) as client:

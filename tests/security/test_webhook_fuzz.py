@@ -17,6 +17,7 @@ import orjson
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from app.api.limits import MAX_BODY_BYTES as EVERY_ROUTE_MAX_BODY_BYTES
 from app.api.routes.webhooks import MAX_BODY_BYTES
 from tests.security.support import (
     ACME_API_KEY,
@@ -170,6 +171,10 @@ def attempts(draw: st.DrawFn) -> Attempt:
 
 def expected_status(attempt: Attempt) -> int:
     """The answer the contract fixes, in the order the receiver checks."""
+    declared = attempt.content_length
+    declared_size = int(declared) if declared is not None and declared.isdigit() else None
+    if declared_size is not None and declared_size > EVERY_ROUTE_MAX_BODY_BYTES:
+        return 413  # app/api/limits.py, before any route
     # The route checks the name with `^...$`, which lets one trailing newline through; the
     # tenant lookup then finds no such tenant (reported as a nit).
     if not TENANT_NAME.fullmatch(attempt.tenant.removesuffix("\n")):
@@ -177,13 +182,12 @@ def expected_status(attempt: Attempt) -> int:
     media = (attempt.content_type or "").split(";")[0].strip().lower()
     if media not in ACCEPTED_TYPES:
         return 415
-    declared = attempt.content_length
+    if attempt.tenant not in SECRETS:
+        return 404  # looked up before the body is read
     if len(attempt.body) > MAX_BODY_BYTES or (
-        declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        declared_size is not None and declared_size > MAX_BODY_BYTES
     ):
         return 413
-    if attempt.tenant not in SECRETS:
-        return 404
     if not attempt.valid_signature:
         return 401
     try:

@@ -3,6 +3,7 @@ again retries; a disconnecting tenant takes no webhook and no run."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from app.core import scim
@@ -84,7 +85,7 @@ async def test_the_count_is_the_linked_employees(res: Resources) -> None:
 async def test_a_disconnecting_tenant_ignores_webhooks(res: Resources) -> None:
     await start_release(res, TENANT)
     event = {"id": "e1", "topic": "employee.updated", "data": {"id": 1}}
-    accepted = await accept_notice(res, TENANT, event)
+    accepted = await accept_notice(res, TENANT, event, orjson.dumps(event))
     assert (accepted.document()["status"], accepted.document()["run"]) == ("ignored", None)
 
 

@@ -26,4 +26,5 @@ def test_the_job_names_are_the_ones_queued_jobs_already_carry() -> None:
         "release_page",
         "send_alert",
         "cron:alerts_tick",
+        "drain_coalesced",
     ]

@@ -50,8 +50,8 @@ async def run_detail(request: Request, res: Resources, tenant: str) -> Response:
 
 @known_tenant(Action.READ_STATUS)
 async def user_history(request: Request, res: Resources, tenant: str) -> Response:
-    user_id = request.path_params["user_id"]
-    if user_id_of({"id": user_id}) is None:
+    user_id = user_id_of({"id": request.path_params["user_id"]})  # "0416" is "416"
+    if user_id is None:
         raise ApiError.bad_user()
     return JSONResponse(await history_document(res, tenant, user_id))
 

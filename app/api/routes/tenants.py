@@ -42,6 +42,7 @@ async def put_tenant(request: Request) -> Response:
         await request.body(),
         existing=existing,
         allow_http_elevo=res.settings.allow_http_elevo,
+        egress=res.settings.egress_policy(),
     )
     created = await tenant_admin.configure_tenant(res, update, by=principal_of(request))
     log.info("tenant %s %s", tenant, "created" if created else "replaced")

@@ -1,7 +1,8 @@
 """`/webhooks/lucca/{tenant}`: activation echo and change notifications.
 
-Order matters: the body is read raw and its signature checked before anything is parsed;
-the dedupe mark and the enqueue succeed or fail together; 202 only for work that is queued.
+Order matters: the tenant is looked up before the body is read; the body is read raw and its
+signature checked before anything is parsed; the dedupe mark and the enqueue succeed or fail
+together; 202 only for work that is queued (or coalesced, beyond the tenant's ingest rate).
 """
 
 from __future__ import annotations
@@ -64,17 +65,18 @@ async def receive(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in {"application/json", "application/cloudevents+json"}:
         raise ApiError.of(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+    # The tenant before the body: a body for no tenant is never read. Unavailable (a 503,
+    # never a 404 or 410 for a tenant that may exist: Lucca would suspend the endpoint) is
+    # answered by the service errors' handler.
+    tenant_ctx = await webhook_context(res, tenant)
+    if tenant_ctx is None:
+        raise ApiError.unknown_tenant()
     try:
         body = await _read_body(request)
     except _TooLarge:
         raise ApiError.of(ErrorCode.TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes") from None
     except ClientDisconnect:
         raise ApiError.of(ErrorCode.DISCONNECTED, "the body was cut short") from None
-    # Unavailable (a 503, never a 404 or 410 for a tenant that may exist: Lucca would
-    # suspend the endpoint) is answered by the service errors' handler.
-    tenant_ctx = await webhook_context(res, tenant)
-    if tenant_ctx is None:
-        raise ApiError.unknown_tenant()
     try:
         verify(
             tenant_ctx.config.webhook_secrets,
@@ -94,7 +96,7 @@ async def receive(request: Request) -> Response:
     if not isinstance(event, dict):
         WEBHOOK_EVENTS.labels(tenant, "bad_json").inc()
         raise ApiError.bad_json("body is not a JSON object")
-    accepted = await accept_notice(res, tenant, event)
+    accepted = await accept_notice(res, tenant, event, body)
     return JSONResponse(accepted.document(), status_code=202)
 
 
