@@ -89,6 +89,14 @@ class Settings:
     worker_max_jobs: int = 200
     worker_poll_delay_seconds: float = 0.05
     http_timeout_seconds: float = 10.0
+    # ARQ's timeout of one per-user sync and of one step of a run; each job gives up on its
+    # own a little earlier (app/service/results.py `own_deadline`), so that it can still
+    # record the timeout and retry: ARQ fails a timed-out job for good.
+    sync_job_timeout_seconds: float = 30.0
+    step_job_timeout_seconds: float = 60.0
+    # A run that made no progress for this long (waits for a tenant-level reason, which the
+    # run shows, excepted) is failed by the minute's watchdog, so that the next run can start.
+    run_stall_seconds: float = 600.0
     webhook_dedupe_seconds: int = 7 * 24 * 3600
     run_retention_seconds: int = 30 * 24 * 3600
     # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
@@ -121,6 +129,9 @@ class Settings:
             worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
+            sync_job_timeout_seconds=_number(env, "SYNC_JOB_TIMEOUT_SECONDS", 30.0),
+            step_job_timeout_seconds=_number(env, "STEP_JOB_TIMEOUT_SECONDS", 60.0),
+            run_stall_seconds=_number(env, "RUN_STALL_SECONDS", 600.0),
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,

@@ -14,41 +14,42 @@ from app.logs import configure_logging
 from app.serialization import job_deserializer, job_serializer
 from app.service.jobs import Job
 from app.service.resources import Resources, redis_settings
-from app.service.steps import RECONCILE_MAX_TRIES, RECONCILE_TIMEOUT
-from app.service.sync_user import SYNC_USER_MAX_TRIES, SYNC_USER_TIMEOUT
+from app.service.steps import RECONCILE_MAX_TRIES
+from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.settings import Settings
 from workers import jobs
 
 log = logging.getLogger(__name__)
 
 
-def _run_step(coroutine: WorkerCoroutine, job: Job) -> Function:
+def _run_step(coroutine: WorkerCoroutine, job: Job, timeout: float) -> Function:
     """A job of a run: short, retried through budget waits (failures are counted apart)."""
     return func(
         coroutine,
         name=job.value,
-        timeout=RECONCILE_TIMEOUT,
+        timeout=timeout,
         max_tries=RECONCILE_MAX_TRIES,
         keep_result=0,
     )
 
 
-def functions() -> list[Any]:
+def functions(settings: Settings) -> list[Any]:
     # Names from the enum: a misspelt one fails here, at import, not when a job is queued.
+    step_timeout = settings.step_job_timeout_seconds
     return [
         func(
             jobs.sync_user,
             name=Job.SYNC_USER.value,
-            timeout=SYNC_USER_TIMEOUT,
+            timeout=settings.sync_job_timeout_seconds,
             max_tries=SYNC_USER_MAX_TRIES,
             keep_result=60,
         ),
-        _run_step(jobs.reconcile_snapshot, Job.RECONCILE_SNAPSHOT),
-        _run_step(jobs.reconcile_page, Job.RECONCILE_PAGE),
-        _run_step(jobs.reconcile_finish, Job.RECONCILE_FINISH),
-        _run_step(jobs.poll_changes, Job.POLL_CHANGES),
-        _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
-        _run_step(jobs.plan_users, Job.PLAN_USERS),
+        _run_step(jobs.reconcile_snapshot, Job.RECONCILE_SNAPSHOT, step_timeout),
+        _run_step(jobs.reconcile_page, Job.RECONCILE_PAGE, step_timeout),
+        _run_step(jobs.reconcile_finish, Job.RECONCILE_FINISH, step_timeout),
+        _run_step(jobs.poll_changes, Job.POLL_CHANGES, step_timeout),
+        _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT, step_timeout),
+        _run_step(jobs.plan_users, Job.PLAN_USERS, step_timeout),
         func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,
@@ -94,7 +95,7 @@ async def on_shutdown(ctx: dict[Any, Any]) -> None:
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Everything arq.Worker takes, for the CLI class below and for tests."""
     return {
-        "functions": functions(),
+        "functions": functions(settings),
         "cron_jobs": cron_jobs(),
         "on_startup": startup(settings),
         "on_shutdown": on_shutdown,
@@ -106,5 +107,5 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # Short, so that `arq --check` works as a liveness probe.
         "health_check_interval": 10,
         "keep_result": 60,
-        "job_timeout": SYNC_USER_TIMEOUT,
+        "job_timeout": settings.sync_job_timeout_seconds,
     }

@@ -25,6 +25,8 @@ class ElevoProfile:
     # The whole lists, so that a rewrite keeps the entries the sync does not own.
     emails: tuple[Mapping[str, Any], ...]
     custom_fields: tuple[Mapping[str, Any], ...]
+    # SCIM's meta.created (ISO 8601), when Elevo tells it: which of two profiles is older.
+    created: str | None = None
 
     @property
     def managed(self) -> bool:
@@ -73,6 +75,7 @@ def profile_from_scim(resource: Mapping[str, Any]) -> ElevoProfile:
         attributes=attributes,
         emails=emails,
         custom_fields=custom,
+        created=meta.get("created") if isinstance(meta.get("created"), str) else None,
     )
 
 

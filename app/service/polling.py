@@ -13,6 +13,7 @@ from app.service.listing import listed_ids, note_unreadable, unreadable_items
 from app.service.reconcile import PAGE_SIZE, take_budget
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
+from app.service.watchdog import fail_stalled_runs
 from app.store import polling
 from app.store.runs import RunState, Trigger, TriggerKind
 
@@ -107,7 +108,9 @@ async def claim_poll(res: Resources, tenant_ctx: TenantContext) -> bool:
 
 
 async def tick(res: Resources) -> int:
-    """Every minute: start the nightly reconciliations and the polls that are due."""
+    """Every minute: fail the stalled runs, start the nightly reconciliations and the polls
+    that are due."""
+    await fail_stalled_runs(res)
     started = 0
     for tenant in await res.tenants.list():
         tenant_ctx = await res.contexts.get(tenant)

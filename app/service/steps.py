@@ -26,7 +26,7 @@ from app.service.reconcile import (
     take_budget,
 )
 from app.service.resources import Resources
-from app.service.results import Defer, Done, JobResult, retry_delay
+from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.runs import fail_run
 from app.store import keys
 from app.store.failures import Failures
@@ -34,7 +34,6 @@ from app.store.runs import RunMode, RunState
 
 log = logging.getLogger(__name__)
 
-RECONCILE_TIMEOUT = 60
 RECONCILE_MAX_TRIES = 1000  # budget waits count as tries; failures are counted apart
 MAX_STEP_FAILURES = 10
 
@@ -47,17 +46,27 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
     run = await res.runs.get(tenant, run_id)
     if tenant_ctx is None or run is None:
         return Done("unknown tenant or run")
+    if run.state is RunState.FAILED:  # failed meanwhile (a timeout, the watchdog): go no further
+        return Done("run failed")
     failures_key = keys.run_failures(tenant, run_id)
+    deadline = own_deadline(res.settings.step_job_timeout_seconds)
     try:
-        done = str(await step(res, tenant_ctx, RunOptions.of(run)))
+        async with asyncio.timeout(deadline):
+            done = str(await step(res, tenant_ctx, RunOptions.of(run)))
         pipe = res.redis.pipeline(transaction=False)
         Failures.stage_clear(pipe, failures_key)  # consecutive failures only
         if run.mode is RunMode.FULL and not run.dry_run:
             res.full_run_lock.stage_refresh(pipe, tenant)  # alive: keep the lock
+        res.runs.stage_progress(pipe, tenant, run_id)
         await pipe.execute()
         return Done(done)
     except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
+        await res.runs.note_progress(tenant, run_id)  # a tenant-level wait: not a stall
         return Defer(retry_delay(exc, 1))
+    except TimeoutError:
+        # ARQ would fail the job for good and leave the run "running", the tenant locked.
+        reason = f"a step of the run took longer than {deadline:g} s"
+        return Done(await fail_run(res, tenant, run_id, reason))
     except UpstreamError as exc:
         failures = await res.failures.count(failures_key)
         if exc.retryable and failures <= MAX_STEP_FAILURES:

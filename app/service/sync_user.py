@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from datetime import UTC, datetime
@@ -16,15 +17,13 @@ from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_user_syncs
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
-from app.service.results import Defer, Done, JobResult, retry_delay
+from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.schedule import schedule_contract_ends
 from app.store import keys, queue
 from app.store.locks import UserLock
 
 log = logging.getLogger(__name__)
 
-# Short: after a SIGKILL, ARQ re-runs a job once the largest timeout of all functions passes.
-SYNC_USER_TIMEOUT = 30
 # ARQ's tries also count waits for the Lucca budget and for a busy user, which are no failures;
 # real failures are counted apart (app/store/failures.py) and end the retries after this many.
 SYNC_USER_MAX_TRIES = 1000
@@ -52,7 +51,8 @@ async def sync_user(
         return Done("superseded")
     defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
     lock = UserLock(res.redis, tenant, user_id)
-    wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
+    # Held past ARQ's timeout: a job cancelled mid-write still keeps the user to itself.
+    wait = await lock.acquire(res.settings.sync_job_timeout_seconds + 10)
     if wait:
         # The holder may finish long before its lock would expire: look again soon.
         return await defer(
@@ -68,13 +68,17 @@ async def sync_user(
         )
         employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
         failures_key = keys.failures(tenant, user_id)
+        deadline = own_deadline(res.settings.sync_job_timeout_seconds)
         try:
-            outcome = await employee.sync(user_id)
+            async with asyncio.timeout(deadline):
+                outcome = await employee.sync(user_id)
         except LuccaThrottled as exc:  # waiting for the budget is no failure
             synced = False  # nothing was done: the next try must not wait for a cooldown
             return await defer(retry_delay(exc, 1))
-        except UpstreamError as exc:  # only retryable ones reach here
+        except (UpstreamError, TimeoutError) as exc:  # retryable errors, or a stalled answer
             synced = False
+            if isinstance(exc, TimeoutError):
+                exc = TimeoutError(f"no answer within {deadline:g} s")
             failures = await res.failures.count(failures_key)
             if failures > MAX_UPSTREAM_FAILURES:
                 await _give_up(res, tenant, user_id, run_id, failures, exc)
@@ -92,7 +96,8 @@ async def sync_user(
         JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
         return Done(outcome.decision.action.value)
     finally:
-        await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
+        # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
+        await asyncio.shield(lock.release(res.settings.user_cooldown_seconds if synced else 0.0))
 
 
 async def _give_up(
