@@ -69,6 +69,9 @@ class PlanEntry(Struct, kw_only=True):
     written: bool | UnsetType = UNSET
     dry_run: bool | UnsetType = UNSET
     error: str | UnsetType = UNSET
+    duplicate_of: (
+        Annotated[str, Meta(description="A second profile retired: the profile kept.")] | UnsetType
+    ) = UNSET
 
 
 class Run(Struct, kw_only=True):
@@ -88,6 +91,12 @@ class Run(Struct, kw_only=True):
     errors: dict[str, str | None]
     plan: list[PlanEntry] | UnsetType = UNSET
     waiting: str | UnsetType = UNSET  # why it held its changes, applied once that clears
+    progress_at: (
+        Annotated[
+            str, Meta(description="Its last progress; the watchdog fails a run stalled too long.")
+        ]
+        | UnsetType
+    ) = UNSET
     merged_into: Annotated[str, Meta(description="The full run this one joined.")] | (
         UnsetType
     ) = UNSET
@@ -124,6 +133,16 @@ class LuccaUnreadable(Struct):
     at: str
 
 
+class DuplicateProfile(Struct):
+    """A second profile of one employee (a creation whose answer was lost reached Elevo
+    late): unlinked and suspended, never deleted."""
+
+    user: str
+    kept: str
+    suspended: str
+    at: str
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -137,6 +156,7 @@ class SyncStatus(Struct):
     last_poll_at: str | None
     lucca_unreadable: LuccaUnreadable | None
     failing_users: dict[str, PlanEntry]
+    duplicate_profiles: list[DuplicateProfile]
     runs: list[Run]
 
 

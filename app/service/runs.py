@@ -191,6 +191,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         if (unreadable := notes.get("lucca_unreadable"))
         else None,
         "failing_users": await res.records.user_errors(tenant),
+        "duplicate_profiles": await res.records.duplicates(tenant),
         "runs": await recent_run_documents(res, tenant),
     }
 
