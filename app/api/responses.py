@@ -69,8 +69,10 @@ class PlanEntry(Struct, kw_only=True):
     written: bool | UnsetType = UNSET
     dry_run: bool | UnsetType = UNSET
     error: str | UnsetType = UNSET
-    duplicate_of: (
-        Annotated[str, Meta(description="A second profile retired: the profile kept.")] | UnsetType
+    # A second profile of the employee retired (a creation whose answer was lost).
+    kept_profile: Annotated[str, Meta(description="The profile kept.")] | UnsetType = UNSET
+    retired_profile: (
+        Annotated[str, Meta(description="The later profile, unlinked and suspended.")] | UnsetType
     ) = UNSET
 
 

@@ -115,7 +115,8 @@ async def _retire(
         "run": run_id,
         "written": True,
         "dry_run": False,
-        "duplicate_of": keep.id,
+        "kept_profile": keep.id,
+        "retired_profile": duplicate.id,
     }
     # Not counted in the run: no employee left, so the safety guard does not weigh it.
     await res.records.add(tenant, user_id, entry, failing=None)

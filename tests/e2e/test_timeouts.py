@@ -154,8 +154,9 @@ async def test_a_creation_applied_after_the_client_gave_up_leaves_one_profile(
     assert not retired[0].active
     assert retired[0].sync_source is None
     history = await service.resources.records.history(tenant.name, str(NEW_HIRE))
-    [entry] = [e for e in history if e.get("duplicate_of")]
-    assert entry["duplicate_of"] == linked[0].id
+    [entry] = [e for e in history if e.get("retired_profile")]
+    assert entry["retired_profile"] == retired[0].id
+    assert entry["kept_profile"] == linked[0].id
     assert entry["action"] == "suspend"
     status = await status_document(service.resources, tenant.name)
     assert status["duplicate_profiles"][0] == {
