@@ -167,12 +167,15 @@ class EmployeeSync:
         self._done[user_id] = outcome
         if outcome.decision.user in self._deferred:
             return outcome  # recorded once the guard has weighed the run
+        # A manager synced for a report's sake is in a reconciliation's run, not in a run of
+        # named users: counted there, it would end that run before its own users are synced.
+        counted = not visiting or not self._fetch_managers
         await record_decision(
             self._res.records,
             self._res.runs,
             self._ctx.tenant,
             outcome.decision,
-            run_id=self._run_id,
+            run_id=self._run_id if counted else None,
             written=outcome.written,
             error=outcome.error,
             dry_run=self._dry_run,
@@ -297,7 +300,6 @@ class EmployeeSync:
         return profile
 
     async def _linked_profile(self, user_id: str) -> ElevoProfile | None:
-        """Through the id map, else by externalId."""
         cached = await self._links.profile_id(user_id)
         if cached is not None:
             profile = await self._ctx.elevo.get(cached)
@@ -315,8 +317,7 @@ class EmployeeSync:
                 self._res, self._ctx, user_id, run_id=self._run_id, dry_run=self._dry_run
             )
 
-    async def _unsure(self) -> set[str]:
-        """The employees whose creation lost its answer lately (one read per instance)."""
+    async def _unsure(self) -> set[str]:  # read once per instance
         if self._unsure_creates is None:
             self._unsure_creates = await self._links.unsure_creates()
         return self._unsure_creates
