@@ -154,3 +154,29 @@ async def test_progress_and_a_shown_wait_keep_a_run_alive(res: Resources) -> Non
     assert (await run_fields(res, waiting))["state"] == RunState.RUNNING.value
     assert (await run_fields(res, ended))["state"] == RunState.DONE.value
     assert "progress_at" in await run_fields(res, waiting)
+
+
+async def test_a_cancelled_sync_gives_way_at_once_and_frees_its_user(
+    stalling: Resources, upstreams: Upstreams
+) -> None:
+    # What ARQ does on a shutdown (SIGTERM) or past its timeout: cancel the job's task.
+    upstreams.lucca.add(manager=None)
+    await enqueue_user_syncs(stalling.redis, TENANT, [LUCCA_ID])
+    generation = await queue.latest_generation(stalling.redis, TENANT, LUCCA_ID)
+    assert generation is not None
+    task = asyncio.create_task(job.sync_user(stalling, TENANT, LUCCA_ID, generation))
+    await asyncio.sleep(0.2)  # the creation is on its way
+    assert await stalling.redis.exists(keys.busy(TENANT, LUCCA_ID))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1.0)
+
+    async def released() -> bool:
+        # Held for the job's timeout + 10 s until released; then for the cooldown at most.
+        return 0 < await stalling.redis.pttl(keys.busy(TENANT, LUCCA_ID)) <= 2000
+
+    for _ in range(50):  # the release, shielded, ends on its own
+        if await released():
+            break
+        await asyncio.sleep(0.02)
+    assert await released()
