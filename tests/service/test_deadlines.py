@@ -173,7 +173,8 @@ async def test_a_cancelled_sync_gives_way_at_once_and_frees_its_user(
 
     async def released() -> bool:
         # Held for the job's timeout + 10 s until released; then for the cooldown at most.
-        return 0 < await stalling.redis.pttl(keys.busy(TENANT, LUCCA_ID)) <= 2000
+        left: int = await stalling.redis.pttl(keys.busy(TENANT, LUCCA_ID))
+        return 0 < left <= 2000
 
     for _ in range(50):  # the release, shielded, ends on its own
         if await released():
