@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -58,46 +59,68 @@ async def sync_user(
         return await defer(
             min(wait, res.settings.user_cooldown_seconds + random.uniform(0.05, 0.25))
         )
-    synced = True
+    synced = True  # unless told otherwise: a job cancelled mid-write may have written
     try:
-        tenant_ctx = await res.contexts.get(tenant)
-        if tenant_ctx is None:
-            return Done("unknown tenant")
-        fetch = partial(
-            res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
-        )
-        employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
-        failures_key = keys.failures(tenant, user_id)
-        deadline = own_deadline(res.settings.sync_job_timeout_seconds)
-        try:
-            async with asyncio.timeout(deadline):
-                outcome = await employee.sync(user_id)
-        except LuccaThrottled as exc:  # waiting for the budget is no failure
-            synced = False  # nothing was done: the next try must not wait for a cooldown
-            return await defer(retry_delay(exc, 1))
-        except (UpstreamError, TimeoutError) as exc:  # retryable errors, or a stalled answer
-            synced = False
-            if isinstance(exc, TimeoutError):
-                exc = TimeoutError(f"no answer within {deadline:g} s")
-            failures = await res.failures.count(failures_key)
-            if failures > MAX_UPSTREAM_FAILURES:
-                await _give_up(res, tenant, user_id, run_id, failures, exc)
-                return Done("gave up")
-            log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
-            return await defer(retry_delay(exc, failures))
-        await res.failures.clear(failures_key)
-        summary = employee.summary()
-        await schedule_contract_ends(res, tenant_ctx, summary.contract_ends)
-        follow_ups = set(summary.follow_ups) - {user_id}
-        if follow_ups:
-            await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
-        if outcome.written and run_id is not None:
-            await observe_webhook_lag(res, tenant, run_id)
-        JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
-        return Done(outcome.decision.action.value)
+        result, synced = await _sync_held(res, tenant, user_id, run_id, defer)
+        return result
     finally:
         # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
         await asyncio.shield(lock.release(res.settings.user_cooldown_seconds if synced else 0.0))
+
+
+DeferBy = Callable[[float], Awaitable[JobResult]]
+
+
+async def _sync_held(
+    res: Resources, tenant: str, user_id: str, run_id: str | None, defer: DeferBy
+) -> tuple[JobResult, bool]:
+    """The sync, the user's lock held; whether it did anything (then the cooldown applies)."""
+    tenant_ctx = await res.contexts.get(tenant)
+    if tenant_ctx is None:
+        return Done("unknown tenant"), True
+    fetch = partial(
+        res.batcher.fetch, tenant, tenant_ctx.lucca, tenant_ctx.config.lucca_requests_per_minute
+    )
+    employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
+    deadline = own_deadline(res.settings.sync_job_timeout_seconds)
+    try:
+        async with asyncio.timeout(deadline):
+            outcome = await employee.sync(user_id)
+    except LuccaThrottled as exc:  # waiting for the budget is no failure
+        if run_id is not None:  # nor a stall of the run: the whole tenant waits
+            await res.runs.note_progress(tenant, run_id)
+        return await defer(retry_delay(exc, 1)), False
+    except (UpstreamError, TimeoutError) as exc:  # retryable errors, or a stalled answer
+        if isinstance(exc, TimeoutError):
+            exc = TimeoutError(f"no answer within {deadline:g} s")
+        return await _failed(res, tenant, user_id, run_id, exc, defer), False
+    await res.failures.clear(keys.failures(tenant, user_id))
+    summary = employee.summary()
+    await schedule_contract_ends(res, tenant_ctx, summary.contract_ends)
+    follow_ups = set(summary.follow_ups) - {user_id}
+    if follow_ups:
+        await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
+    if outcome.written and run_id is not None:
+        await observe_webhook_lag(res, tenant, run_id)
+    JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
+    return Done(outcome.decision.action.value), True
+
+
+async def _failed(
+    res: Resources,
+    tenant: str,
+    user_id: str,
+    run_id: str | None,
+    exc: Exception,
+    defer: DeferBy,
+) -> JobResult:
+    """Retried with backoff, until too many failures in a row."""
+    failures = await res.failures.count(keys.failures(tenant, user_id))
+    if failures > MAX_UPSTREAM_FAILURES:
+        await _give_up(res, tenant, user_id, run_id, failures, exc)
+        return Done("gave up")
+    log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
+    return await defer(retry_delay(exc, failures))
 
 
 async def _give_up(

@@ -181,3 +181,17 @@ async def test_a_cancelled_sync_gives_way_at_once_and_frees_its_user(
             break
         await asyncio.sleep(0.02)
     assert await released()
+
+
+async def test_a_sync_waiting_for_the_budget_keeps_its_run_alive(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    run_id = await new_run(res, RunMode.USERS)
+    await enqueue_user_syncs(res.redis, TENANT, [LUCCA_ID], run_id=run_id)
+    generation = await queue.latest_generation(res.redis, TENANT, LUCCA_ID)
+    assert generation is not None
+    await res.budget.cool_down(TENANT, 5.0)  # the whole tenant waits: no stall of the run
+    result = await job.sync_user(res, TENANT, LUCCA_ID, generation, run_id)
+    assert isinstance(result, Defer)
+    assert "progress_at" in await run_fields(res, run_id)
