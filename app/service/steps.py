@@ -28,7 +28,7 @@ from app.service.reconcile import (
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.runs import fail_run
-from app.store import keys
+from app.store import keys, run_progress
 from app.store.failures import Failures
 from app.store.runs import RunMode, RunState
 
@@ -57,11 +57,13 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         Failures.stage_clear(pipe, failures_key)  # consecutive failures only
         if run.mode is RunMode.FULL and not run.dry_run:
             res.full_run_lock.stage_refresh(pipe, tenant)  # alive: keep the lock
-        res.runs.stage_progress(pipe, tenant, run_id)
+        run_progress.stage_progress(pipe, tenant, run_id)
         await pipe.execute()
         return Done(done)
     except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
-        await res.runs.note_progress(tenant, run_id)  # a tenant-level wait: not a stall
+        await run_progress.note_progress(
+            res.redis, tenant, run_id
+        )  # a tenant-level wait: not a stall
         return Defer(retry_delay(exc, 1))
     except TimeoutError:
         # ARQ would fail the job for good and leave the run "running", the tenant locked.

@@ -20,7 +20,7 @@ from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.schedule import schedule_contract_ends
-from app.store import keys, queue
+from app.store import keys, queue, run_progress
 from app.store.locks import UserLock
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def _sync_held(
             outcome = await employee.sync(user_id)
     except LuccaThrottled as exc:  # waiting for the budget is no failure
         if run_id is not None:  # nor a stall of the run: the whole tenant waits
-            await res.runs.note_progress(tenant, run_id)
+            await run_progress.note_progress(res.redis, tenant, run_id)
         return await defer(retry_delay(exc, 1)), False
     except (UpstreamError, TimeoutError) as exc:  # retryable errors, or a stalled answer
         if isinstance(exc, TimeoutError):

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from app.service.resources import Resources
 from app.service.runs import fail_run
+from app.store import run_progress
 
 
 async def fail_stalled_runs(res: Resources) -> int:
@@ -20,7 +21,7 @@ async def fail_stalled_runs(res: Resources) -> int:
     since = res.clock() - timedelta(seconds=stall)
     failed = 0
     for tenant in await res.tenants.list():
-        for run_id in await res.runs.stalled(tenant, since):
+        for run_id in await run_progress.stalled(res.redis, tenant, since):
             await fail_run(res, tenant, run_id, f"no progress for {stall:g} s")
             failed += 1
     return failed

@@ -20,6 +20,7 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
 from app.store import keys
+from app.store.run_progress import stage_progress
 
 
 class RunState(StrEnum):
@@ -248,13 +249,6 @@ return redis.call('HLEN', KEYS[1])
 """
 
 
-# Only on a run record that exists: an expired or purged run is not brought back.
-_PROGRESS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'progress_at', ARGV[1]) end
-return 0
-"""
-
-
 class RunStore:
     def __init__(self, redis: ArqRedis, retention_seconds: int) -> None:
         self._redis = redis
@@ -356,7 +350,7 @@ class RunStore:
         pipe.hget(run_key, "expected")
         pipe.hget(run_key, "state")
         pipe.expire(users_key, self._retention)
-        self.stage_progress(pipe, tenant, run_id)
+        stage_progress(pipe, tenant, run_id)
         if plan_entry is not None:
             plan_key = keys.run_plan(tenant, run_id)
             pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())
@@ -367,37 +361,6 @@ class RunStore:
             await self.set_state(tenant, run_id, RunState.DONE)
         elif state == "queued":
             await self.set_state(tenant, run_id, RunState.RUNNING)
-
-    @staticmethod
-    def stage_progress(pipe: Pipeline, tenant: str, run_id: str) -> None:
-        """The run moved on (a step ended, or waits for a tenant-level reason): the watchdog
-        measures a stall from the newest of these."""
-        pipe.eval(_PROGRESS, 1, keys.run(tenant, run_id), utcnow_iso())
-
-    async def note_progress(self, tenant: str, run_id: str) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        self.stage_progress(pipe, tenant, run_id)
-        await pipe.execute()
-
-    async def stalled(self, tenant: str, since: datetime, *, among: int = 20) -> list[str]:
-        """The newest runs, still queued or running, with no progress since `since`; a run
-        that shows what it is `waiting` for is not stalled (its wait is noted as progress)."""
-        fields = ("state", "created_at", "started_at", "progress_at", "waiting")
-        stalled = []
-        for raw_id in await self._redis.zrevrange(keys.runs(tenant), 0, among - 1):
-            run_id = _text(raw_id) or ""
-            state, *times, waiting = map(
-                _text, await self._redis.hmget(keys.run(tenant, run_id), list(fields))
-            )
-            if state not in {RunState.QUEUED.value, RunState.RUNNING.value}:
-                continue
-            if waiting:
-                await self.note_progress(tenant, run_id)
-                continue
-            last = max((t for t in times if t), default="")
-            if last and datetime.fromisoformat(last.replace("Z", "+00:00")) < since:
-                stalled.append(run_id)
-        return stalled
 
     async def note_error(self, tenant: str, run_id: str, user_id: str, error: str) -> None:
         await self._redis.hset(keys.run_errors(tenant, run_id), user_id, error)
