@@ -38,9 +38,11 @@ class ProfileLinks:
     async def begin_create(self, user_id: str) -> bool:
         """Before a creation is sent: False when an earlier one of this employee lost its
         answer (that mark stays, whatever this one's answer)."""
-        added = await self._redis.zadd(
-            keys.unsure_creates(self._tenant), {user_id: time.time()}, nx=True
-        )
+        key = keys.unsure_creates(self._tenant)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(key, {user_id: time.time()}, nx=True)
+        pipe.expire(key, UNSURE_CREATE_SECONDS)  # the newest mark's day, for the whole set
+        added, _ = await pipe.execute()
         return bool(added)
 
     async def end_create(self, user_id: str) -> None:
