@@ -18,6 +18,7 @@ from app.settings import Settings
 from app.store.budget import LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
+from app.store.pool import unlock_pool
 from app.store.read_cache import LuccaReadCache
 from app.store.records import Records
 from app.store.runs import RunStore
@@ -54,6 +55,7 @@ class Resources:
             job_serializer=job_serializer,
             job_deserializer=job_deserializer,
         )
+        await unlock_pool(redis)  # the jobs' commands, not queued on one lock
         await warn_on_volatile_redis(redis)
         http = new_http_client(settings)
         tenants = TenantStore(redis, box)
