@@ -17,6 +17,7 @@ from app.service.resources import Resources, redis_settings
 from app.service.steps import RECONCILE_MAX_TRIES
 from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.settings import Settings
+from app.store.pool import unlock_pool
 from workers import jobs
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ def serve_metrics(port: int, host: str) -> None:
 
 def startup(settings: Settings) -> WorkerCoroutine:
     async def on_startup(ctx: dict[Any, Any]) -> None:
+        # ARQ's own pool too: its polls and job endings queued on redis-py's checkout lock.
+        await unlock_pool(ctx["redis"])
         # Tests hand in their own resources (with an injected clock); production builds them.
         if "resources" not in ctx:
             # Here, not at import: the arq command sets up its own logging after importing us.
