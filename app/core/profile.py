@@ -91,6 +91,7 @@ def profile_to_dict(profile: ElevoProfile) -> dict[str, Any]:
         "attributes": dict(profile.attributes),
         "emails": [dict(e) for e in profile.emails],
         "custom_fields": [dict(c) for c in profile.custom_fields],
+        "created": profile.created,
     }
 
 
@@ -105,4 +106,5 @@ def profile_from_dict(data: Mapping[str, Any]) -> ElevoProfile:
         attributes=data["attributes"],
         emails=tuple(data["emails"]),
         custom_fields=tuple(data["custom_fields"]),
+        created=data.get("created"),  # absent from a snapshot an older version kept
     )
