@@ -92,6 +92,14 @@ class Settings:
     # The web process: a request's head, then its body, must arrive within these.
     request_header_timeout_seconds: float = 10.0
     request_body_timeout_seconds: float = 20.0
+    # ARQ's timeout of one per-user sync and of one step of a run; each job gives up on its
+    # own a little earlier (app/service/results.py `own_deadline`), so that it can still
+    # record the timeout and retry: ARQ fails a timed-out job for good.
+    sync_job_timeout_seconds: float = 30.0
+    step_job_timeout_seconds: float = 60.0
+    # A run that made no progress for this long (waits for a tenant-level reason, which the
+    # run shows, excepted) is failed by the minute's watchdog, so that the next run can start.
+    run_stall_seconds: float = 600.0
     webhook_dedupe_seconds: int = 7 * 24 * 3600
     # Signed events per tenant per minute handled one by one; beyond, they are coalesced.
     webhook_events_per_minute: int = 120
@@ -134,6 +142,9 @@ class Settings:
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
             request_header_timeout_seconds=_number(env, "REQUEST_HEADER_TIMEOUT_SECONDS", 10.0),
             request_body_timeout_seconds=_number(env, "REQUEST_BODY_TIMEOUT_SECONDS", 20.0),
+            sync_job_timeout_seconds=_number(env, "SYNC_JOB_TIMEOUT_SECONDS", 30.0),
+            step_job_timeout_seconds=_number(env, "STEP_JOB_TIMEOUT_SECONDS", 60.0),
+            run_stall_seconds=_number(env, "RUN_STALL_SECONDS", 600.0),
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
             webhook_events_per_minute=int(_number(env, "WEBHOOK_EVENTS_PER_MINUTE", 120)),
             run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),

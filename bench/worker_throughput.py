@@ -208,9 +208,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 service.start_worker()
                                 await asyncio.sleep(2.0)
                             result = await service_phase(service, pool, changes, args.within)
-                            assert service.worker is not None
-                            stack.stop(service.worker)
-                            service.worker = None
                         else:
                             result = await anchor_phase(
                                 service, stack, pool, changes, ids, args.within
@@ -221,6 +218,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         missing = [c.user_id for c in changes if c.visible is None]
                         if missing:
                             result["missing"] = await _why(service, missing[:20])
+                        if service.worker is not None:
+                            # Only now: stopped earlier, it would cancel the jobs still
+                            # running and leave their changes to the next worker.
+                            stack.stop(service.worker)
+                            service.worker = None
                         lucca = await lucca_counters(http, tenant)
                         # The phase ends when the last change lands in Elevo (lastModified).
                         landed = [c.visible for c in changes if c.visible is not None]

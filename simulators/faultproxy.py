@@ -22,6 +22,14 @@ in the proxy. The control API:
     PUT    /_proxy/faults     any of {"error_rate", "timeout_rate", "forward_share",
                               "hang_seconds", "retry_after", "seed"}
     DELETE /_proxy/faults     stop injecting (the rates go to 0)
+    PUT    /_proxy/holds      [{"external_id", "method", "seconds", "forward", "times"}]:
+                              hold the next `times` writes (`method`, POST by default) whose
+                              body carries this externalId for `seconds`, forwarding them
+                              "before" the hold (the answer comes late), "after" it (Elevo
+                              applies it after the client gave up) or "never"
+    DELETE /_proxy/holds      hold nothing
+
+Holds are drawn before the random faults and count as `held`.
 
 No authentication: the proxy only listens on loopback. `/_proxy` cannot be a SCIM tenant
 (tenant names start with a letter or digit).
@@ -57,6 +65,7 @@ _HOP_BY_HOP = frozenset(
 )  # fmt: skip
 # httpx hands back a decoded body: its encoding header no longer applies.
 _NOT_COPIED_BACK = _HOP_BY_HOP | {"content-encoding"}
+FORWARDS = ("before", "after", "never")
 _FAULT_KEYS = frozenset(
     {"error_rate", "timeout_rate", "forward_share", "hang_seconds", "retry_after", "seed"}
 )
@@ -94,6 +103,41 @@ class FaultConfig:
 
 
 @dataclass
+class Hold:
+    """Writes of one employee held (`FaultProxy.holds`): a stall, or an answer lost."""
+
+    external_id: str
+    seconds: float
+    forward: str = "before"
+    method: str = "POST"
+    times: int = 1
+
+    @classmethod
+    def parse(cls, body: Any) -> Hold:
+        if not isinstance(body, dict) or not isinstance(body.get("external_id"), str):
+            raise ValueError("a hold names an external_id")
+        hold = cls(
+            external_id=body["external_id"],
+            seconds=float(body.get("seconds", 15.0)),
+            forward=str(body.get("forward", "before")),
+            method=str(body.get("method", "POST")).upper(),
+            times=int(body.get("times", 1)),
+        )
+        if hold.forward not in FORWARDS or hold.seconds < 0 or hold.times < 1:
+            raise ValueError(f"forward is one of {FORWARDS}; seconds >= 0; times >= 1")
+        return hold
+
+    def matches(self, method: str, body: bytes) -> bool:
+        if method != self.method or not body:
+            return False
+        try:
+            resource = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(resource, dict) and resource.get("externalId") == self.external_id
+
+
+@dataclass
 class Counters:
     """What the proxy did; `injected_*` per HTTP method as well as in total."""
 
@@ -106,6 +150,8 @@ class Counters:
     timeouts_dropped: int = 0
     # Clients that gave up on a hanging request before its end.
     client_gave_up: int = 0
+    # Writes held by a `Hold`.
+    held: int = 0
     upstream_errors: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     injected_by_method: Counter[str] = field(default_factory=Counter)
@@ -119,6 +165,7 @@ class Counters:
             "timeouts_dropped": self.timeouts_dropped,
             "timeouts": self.timeouts_forwarded + self.timeouts_dropped,
             "client_gave_up": self.client_gave_up,
+            "held": self.held,
             "upstream_errors": self.upstream_errors,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "injected_by_method": dict(sorted(self.injected_by_method.items())),
@@ -140,6 +187,7 @@ class FaultProxy:
         self.config = config or FaultConfig()
         self.config.validate()
         self.counters = Counters()
+        self.holds: list[Hold] = []
         self._rng = random.Random(self.config.seed)
         self._client: httpx.AsyncClient | None = None
 
@@ -213,6 +261,8 @@ class FaultProxy:
                 elif request.method != "GET":
                     return _json({"error": "GET or DELETE"}, 405)
                 return _json(self.counters.snapshot())
+            if resource == "holds":
+                return await self._control_holds(request)
             if resource == "faults":
                 if request.method == "PUT":
                     body = orjson.loads(await request.body() or b"{}")
@@ -231,6 +281,9 @@ class FaultProxy:
     async def proxy(self, request: Request) -> Response:
         self.counters.requests += 1
         body = await request.body()
+        hold = next((h for h in self.holds if h.matches(request.method, body)), None)
+        if hold is not None:
+            return await self._held(hold, request, body)
         kind, forward_first = self._draw()
         if kind == "error":
             self.counters.injected_503 += 1
@@ -252,6 +305,32 @@ class FaultProxy:
             await self._hang(request)
             return self._count(answer or _json({"detail": "gateway timeout"}, status=504))
         return self._count(await self._forward(request, body))
+
+    async def _control_holds(self, request: Request) -> Response:
+        if request.method == "PUT":
+            body = orjson.loads(await request.body() or b"[]")
+            if not isinstance(body, list):
+                raise ValueError("the body must be a JSON list of holds")
+            self.holds = [Hold.parse(entry) for entry in body]
+        elif request.method == "DELETE":
+            self.holds = []
+        elif request.method != "GET":
+            return _json({"error": "GET, PUT or DELETE"}, 405)
+        return _json([vars(hold) for hold in self.holds])
+
+    async def _held(self, hold: Hold, request: Request, body: bytes) -> Response:
+        hold.times -= 1
+        if not hold.times:
+            self.holds.remove(hold)
+        self.counters.held += 1
+        answer: Response | None = None
+        if hold.forward == "before":
+            answer = await self._forward(request, body)
+        # The whole hold, even once the client has gone: a write "after" lands late.
+        await asyncio.sleep(hold.seconds)
+        if hold.forward == "after":
+            answer = await self._forward(request, body)
+        return self._count(answer or _json({"detail": "gateway timeout"}, status=504))
 
     def _count(self, response: Response) -> Response:
         self.counters.by_status[response.status_code] += 1

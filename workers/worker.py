@@ -15,42 +15,44 @@ from app.serialization import job_deserializer, job_serializer
 from app.service.alerts import SEND_ALERT_MAX_TRIES, SEND_ALERT_TIMEOUT
 from app.service.jobs import Job
 from app.service.resources import Resources, redis_settings
-from app.service.steps import RECONCILE_MAX_TRIES, RECONCILE_TIMEOUT
-from app.service.sync_user import SYNC_USER_MAX_TRIES, SYNC_USER_TIMEOUT
+from app.service.steps import RECONCILE_MAX_TRIES
+from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.settings import Settings
+from app.store.pool import unlock_pool
 from workers import jobs
 
 log = logging.getLogger(__name__)
 
 
-def _run_step(coroutine: WorkerCoroutine, job: Job) -> Function:
+def _run_step(coroutine: WorkerCoroutine, job: Job, timeout: float) -> Function:
     """A job of a run: short, retried through budget waits (failures are counted apart)."""
     return func(
         coroutine,
         name=job.value,
-        timeout=RECONCILE_TIMEOUT,
+        timeout=timeout,
         max_tries=RECONCILE_MAX_TRIES,
         keep_result=0,
     )
 
 
-def functions() -> list[Any]:
+def functions(settings: Settings) -> list[Any]:
     # Names from the enum: a misspelt one fails here, at import, not when a job is queued.
+    step_timeout = settings.step_job_timeout_seconds
     return [
         func(
             jobs.sync_user,
             name=Job.SYNC_USER.value,
-            timeout=SYNC_USER_TIMEOUT,
+            timeout=settings.sync_job_timeout_seconds,
             max_tries=SYNC_USER_MAX_TRIES,
             keep_result=60,
         ),
-        _run_step(jobs.reconcile_snapshot, Job.RECONCILE_SNAPSHOT),
-        _run_step(jobs.reconcile_page, Job.RECONCILE_PAGE),
-        _run_step(jobs.reconcile_finish, Job.RECONCILE_FINISH),
-        _run_step(jobs.poll_changes, Job.POLL_CHANGES),
-        _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
-        _run_step(jobs.plan_users, Job.PLAN_USERS),
-        _run_step(jobs.release_page, Job.RELEASE_PAGE),
+        _run_step(jobs.reconcile_snapshot, Job.RECONCILE_SNAPSHOT, step_timeout),
+        _run_step(jobs.reconcile_page, Job.RECONCILE_PAGE, step_timeout),
+        _run_step(jobs.reconcile_finish, Job.RECONCILE_FINISH, step_timeout),
+        _run_step(jobs.poll_changes, Job.POLL_CHANGES, step_timeout),
+        _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT, step_timeout),
+        _run_step(jobs.plan_users, Job.PLAN_USERS, step_timeout),
+        _run_step(jobs.release_page, Job.RELEASE_PAGE, step_timeout),
         func(
             jobs.send_alert,
             name=Job.SEND_ALERT.value,
@@ -97,6 +99,8 @@ def serve_metrics(port: int, host: str) -> None:
 
 def startup(settings: Settings) -> WorkerCoroutine:
     async def on_startup(ctx: dict[Any, Any]) -> None:
+        # ARQ's own pool too: its polls and job endings queued on redis-py's checkout lock.
+        await unlock_pool(ctx["redis"])
         # Tests hand in their own resources (with an injected clock); production builds them.
         if "resources" not in ctx:
             # Here, not at import: the arq command sets up its own logging after importing us.
@@ -116,7 +120,7 @@ async def on_shutdown(ctx: dict[Any, Any]) -> None:
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Everything arq.Worker takes, for the CLI class below and for tests."""
     return {
-        "functions": functions(),
+        "functions": functions(settings),
         "cron_jobs": cron_jobs(),
         "on_startup": startup(settings),
         "on_shutdown": on_shutdown,
@@ -128,5 +132,5 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # Short, so that `arq --check` works as a liveness probe.
         "health_check_interval": 10,
         "keep_result": 60,
-        "job_timeout": SYNC_USER_TIMEOUT,
+        "job_timeout": settings.sync_job_timeout_seconds,
     }

@@ -69,6 +69,11 @@ class PlanEntry(Struct, kw_only=True):
     written: bool | UnsetType = UNSET
     dry_run: bool | UnsetType = UNSET
     error: str | UnsetType = UNSET
+    # A second profile of the employee retired (a creation whose answer was lost).
+    kept_profile: Annotated[str, Meta(description="The profile kept.")] | UnsetType = UNSET
+    retired_profile: (
+        Annotated[str, Meta(description="The later profile, unlinked and suspended.")] | UnsetType
+    ) = UNSET
 
 
 class Run(Struct, kw_only=True):
@@ -88,6 +93,12 @@ class Run(Struct, kw_only=True):
     errors: dict[str, str | None]
     plan: list[PlanEntry] | UnsetType = UNSET
     waiting: str | UnsetType = UNSET  # why it held its changes, applied once that clears
+    progress_at: (
+        Annotated[
+            str, Meta(description="Its last progress; the watchdog fails a run stalled too long.")
+        ]
+        | UnsetType
+    ) = UNSET
     merged_into: Annotated[str, Meta(description="The full run this one joined.")] | (
         UnsetType
     ) = UNSET
@@ -181,6 +192,16 @@ class Disconnect(Struct):
     error: str | None  # why it failed; DELETE ?release=true again retries
 
 
+class DuplicateProfile(Struct):
+    """A second profile of one employee (a creation whose answer was lost reached Elevo
+    late): unlinked and suspended, never deleted."""
+
+    user: str
+    kept: str
+    suspended: str
+    at: str
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -206,6 +227,7 @@ class SyncStatus(Struct):
     waiting: Waiting
     last_pause: LastPause | None
     failing_users: dict[str, PlanEntry]
+    duplicate_profiles: list[DuplicateProfile]
     runs: list[Run]
     disconnect: Disconnect | None
 

@@ -103,6 +103,16 @@ class ElevoClient:
         """The profile linked to this Lucca id (``externalId`` compares case-exact)."""
         return await self._find_one("find_by_external_id", filter_eq("externalId", external_id))
 
+    async def find_all_by_external_id(
+        self, external_id: str, *, at_most: int = 10
+    ) -> list[ElevoProfile]:
+        """Every profile linked to this Lucca id (two after a creation whose answer was lost
+        reached Elevo later), up to `at_most`."""
+        page = await self._list(
+            "find_by_external_id", 1, at_most, filter_eq("externalId", external_id)
+        )
+        return page.profiles
+
     async def find_by_user_name(self, user_name: str) -> ElevoProfile | None:
         """The profile with this ``userName``; SCIM compares it case-insensitively."""
         return await self._find_one("find_by_user_name", filter_eq("userName", user_name))

@@ -25,6 +25,8 @@ class ElevoProfile:
     # The whole lists, so that a rewrite keeps the entries the sync does not own.
     emails: tuple[Mapping[str, Any], ...]
     custom_fields: tuple[Mapping[str, Any], ...]
+    # SCIM's meta.created (ISO 8601), when Elevo tells it: which of two profiles is older.
+    created: str | None = None
 
     @property
     def managed(self) -> bool:
@@ -73,6 +75,7 @@ def profile_from_scim(resource: Mapping[str, Any]) -> ElevoProfile:
         attributes=attributes,
         emails=emails,
         custom_fields=custom,
+        created=meta.get("created") if isinstance(meta.get("created"), str) else None,
     )
 
 
@@ -88,6 +91,7 @@ def profile_to_dict(profile: ElevoProfile) -> dict[str, Any]:
         "attributes": dict(profile.attributes),
         "emails": [dict(e) for e in profile.emails],
         "custom_fields": [dict(c) for c in profile.custom_fields],
+        "created": profile.created,
     }
 
 
@@ -102,4 +106,5 @@ def profile_from_dict(data: Mapping[str, Any]) -> ElevoProfile:
         attributes=data["attributes"],
         emails=tuple(data["emails"]),
         custom_fields=tuple(data["custom_fields"]),
+        created=data.get("created"),  # absent from a snapshot an older version kept
     )

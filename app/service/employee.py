@@ -25,6 +25,7 @@ from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
+from app.service.duplicates import create_marked, keep_oldest
 from app.service.outcomes import record_decision
 from app.service.pacing import honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
@@ -117,6 +118,7 @@ class EmployeeSync:
         # field is then unticked even for an employee last seen excluded.
         self._skip_field_decided = skip_field_decided
         self._last_seen_excluded: dict[str, bool] = {}  # read from the memory, per user
+        self._unsure_creates: set[str] | None = None  # read once, when first needed
 
     @property
     def tenant(self) -> str:
@@ -166,12 +168,15 @@ class EmployeeSync:
         self._done[user_id] = outcome
         if outcome.decision.user in self._deferred:
             return outcome  # recorded once the guard has weighed the run
+        # A manager synced for a report's sake is in a reconciliation's run, not in a run of
+        # named users: counted there, it would end that run before its own users are synced.
+        counted = not visiting or not self._fetch_managers
         recovered = await record_decision(
             self._res.records,
             self._res.runs,
             self._ctx.tenant,
             outcome.decision,
-            run_id=self._run_id,
+            run_id=self._run_id if counted else None,
             written=outcome.written,
             error=outcome.error,
             dry_run=self._dry_run,
@@ -278,26 +283,46 @@ class EmployeeSync:
         )
 
     async def _find_profile(self, user_id: str, user: LuccaUser | None) -> ElevoProfile | None:
-        elevo = self._ctx.elevo
         # A snapshot serves once: after a stale write the profile is read afresh.
         known = self._known.pop(user_id, None)
-        if known is not None:
+        if user_id in await self._unsure():
+            # A creation lost its answer: it may have landed since the snapshot or the link
+            # was read, even as a second profile. Elevo is asked, whatever they say.
+            profile = await self._by_external_id(user_id)
+        elif known is not None:
             return known
-        if self._complete and user_id not in self._read_afresh:
+        elif self._complete and user_id not in self._read_afresh:
             return None
+        else:
+            profile = await self._linked_profile(user_id)
+        if profile is None and user is not None and user.user_name:
+            profile = await self._ctx.elevo.find_by_user_name(user.user_name)
+        if profile is not None and profile.external_id == user_id:
+            await self._remember(user_id, profile.id)
+        return profile
+
+    async def _linked_profile(self, user_id: str) -> ElevoProfile | None:
         cached = await self._links.profile_id(user_id)
         if cached is not None:
-            profile = await elevo.get(cached)
+            profile = await self._ctx.elevo.get(cached)
             if profile is not None and profile.external_id == user_id:
                 return profile
             if not self._dry_run:  # a plan moves no sync state
                 await self._links.forget(user_id)
-        profile = await elevo.find_by_external_id(user_id)
-        if profile is None and user is not None and user.user_name:
-            profile = await elevo.find_by_user_name(user.user_name)
-        if profile is not None and profile.external_id == user_id:
-            await self._remember(user_id, profile.id)
-        return profile
+        return await self._by_external_id(user_id)
+
+    async def _by_external_id(self, user_id: str) -> ElevoProfile | None:
+        try:
+            return await self._ctx.elevo.find_by_external_id(user_id)
+        except ElevoConflict:  # two profiles: the older stays, a later one is retired
+            return await keep_oldest(
+                self._res, self._ctx, user_id, run_id=self._run_id, dry_run=self._dry_run
+            )
+
+    async def _unsure(self) -> set[str]:  # read once per instance
+        if self._unsure_creates is None:
+            self._unsure_creates = await self._links.unsure_creates()
+        return self._unsure_creates
 
     async def _manager_profile_id(
         self, user: LuccaUser, visiting: frozenset[str], profile: ElevoProfile | None
@@ -347,7 +372,7 @@ class EmployeeSync:
             return cached
         if not ask_elevo:
             return None
-        found = await self._ctx.elevo.find_by_external_id(manager_id)
+        found = await self._by_external_id(manager_id)
         if found is None:
             return None
         await self._remember(manager_id, found.id)
@@ -370,7 +395,9 @@ class EmployeeSync:
         if decision.action is Action.CREATE:
             assert desired is not None
             try:
-                created = await elevo.create(create_resource(desired))
+                created = await create_marked(
+                    self._links, elevo, decision.user, create_resource(desired)
+                )
             except ElevoConflict as exc:
                 holder = await elevo.find_by_user_name(str(desired[scim.USER_NAME]))
                 if holder is not None and holder.external_id == decision.user:

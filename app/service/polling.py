@@ -18,6 +18,7 @@ from app.service.pacing import take_budget
 from app.service.reconcile import PAGE_SIZE
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
+from app.service.watchdog import fail_stalled_runs
 from app.store import polling
 from app.store.budget import Priority
 from app.store.runs import RunState, Trigger, TriggerKind
@@ -157,12 +158,13 @@ async def claim_poll(res: Resources, tenant_ctx: TenantContext) -> bool:
 
 
 async def tick(res: Resources) -> int:
-    """Every minute: start the nightly reconciliations and the polls that are due, and the
-    work of webhook events coalesced beyond their tenant's ingest rate.
+    """Every minute: fail the stalled runs, start the nightly reconciliations and the polls
+    that are due, and the work of webhook events coalesced beyond their tenant's ingest rate.
 
     Each tenant apart: one whose stored configuration cannot be read or used is flagged in its
     status and skipped, and the others' runs start as usual.
     """
+    await fail_stalled_runs(res)
     started = 0
     for tenant in await res.tenants.list():
         try:

@@ -22,6 +22,7 @@ from app.store.audit import AuditLog
 from app.store.budget import BudgetWindow, ElevoPause, LuccaBudget
 from app.store.failures import Failures
 from app.store.locks import FullRunLock
+from app.store.pool import unlock_pool
 from app.store.read_cache import LuccaReadCache
 from app.store.records import Records
 from app.store.release import ReleaseMarks
@@ -72,6 +73,7 @@ class Resources:
             job_serializer=job_serializer,
             job_deserializer=job_deserializer,
         )
+        await unlock_pool(redis)  # the jobs' commands, not queued on one lock
         await warn_on_volatile_redis(redis)
         http = new_http_client(settings, resolver)
         tenants = TenantStore(redis, box)

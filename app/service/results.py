@@ -36,3 +36,13 @@ def retry_delay(exc: Exception, job_try: int) -> float:
     if isinstance(exc, RateLimited) and exc.retry_after:
         return float(exc.retry_after) + random.uniform(0, 1.0)
     return backoff(job_try)
+
+
+# A job stops itself this much before ARQ's timeout (at most a quarter of it), to record why.
+_DEADLINE_MARGIN_SECONDS = 5.0
+
+
+def own_deadline(job_timeout: float) -> float:
+    """How long a job body may run before it stops itself: below ARQ's `job_timeout`, which
+    would fail the job for good (ARQ retries no timed-out job) without a word to the run."""
+    return job_timeout - min(_DEADLINE_MARGIN_SECONDS, job_timeout / 4)

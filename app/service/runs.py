@@ -211,6 +211,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         **await waiting.waiting_document(res, tenant),
         "last_pause": orjson.loads(last_pause) if (last_pause := notes.get("last_pause")) else None,
         "failing_users": await res.records.user_errors(tenant),
+        "duplicate_profiles": await res.records.duplicates(tenant),
         "runs": await recent_run_documents(res, tenant),
         "disconnect": await _disconnect_document(res, tenant),
     }

@@ -28,16 +28,15 @@ from app.service.reconcile import (
     snapshot_page,
 )
 from app.service.resources import Resources
-from app.service.results import Defer, Done, JobResult, retry_delay
+from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.runs import fail_run
-from app.store import keys
+from app.store import keys, run_progress
 from app.store.budget import Priority
 from app.store.failures import Failures
-from app.store.runs import RunMode, RunState
+from app.store.runs import Run, RunMode, RunState
 
 log = logging.getLogger(__name__)
 
-RECONCILE_TIMEOUT = 60
 RECONCILE_MAX_TRIES = 1000  # budget waits count as tries; failures are counted apart
 MAX_STEP_FAILURES = 10
 
@@ -50,41 +49,68 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
     run = await res.runs.get(tenant, run_id)
     if tenant_ctx is None or run is None:
         return Done("unknown tenant or run")
-    if tenant_ctx.disconnecting:  # its release gives the profiles back: no run writes now
-        return Done(await fail_run(res, tenant, run_id, "the tenant is disconnecting"))
+    stopped = await _stopped(res, tenant_ctx, run)
+    if stopped is not None:
+        return stopped
     failures_key = keys.run_failures(tenant, run_id)
-    if run.mode in (RunMode.FULL, RunMode.CHANGES) and not run.dry_run:
-        held = await hold_while_paused(res, tenant, full=run.mode is RunMode.FULL)
-        if held is not None:  # starts afresh on resume; a full run frees the tenant meanwhile
-            await res.runs.set_state(tenant, run_id, RunState.HELD, waiting=held)
-            await res.full_run_lock.release(tenant, run_id)
-            return Done("paused")
+    deadline = own_deadline(res.settings.step_job_timeout_seconds)
     try:
-        done = str(await step(res, tenant_ctx, RunOptions.of(run)))
+        async with asyncio.timeout(deadline):
+            done = str(await step(res, tenant_ctx, RunOptions.of(run)))
         pipe = res.redis.pipeline(transaction=False)
         Failures.stage_clear(pipe, failures_key)  # consecutive failures only
         if run.mode is RunMode.FULL and not run.dry_run:
             res.full_run_lock.stage_refresh(pipe, tenant)  # alive: keep the lock
+        run_progress.stage_progress(pipe, tenant, run_id)
         await pipe.execute()
         return Done(done)
     except LuccaThrottled as exc:  # waiting for the budget is no failure: never fails a run
+        await run_progress.note_progress(res.redis, tenant, run_id)  # a tenant-level wait
         return Defer(retry_delay(exc, 1))
     except RateLimited as exc:  # a 429: every process waits as asked; no failure either
+        await run_progress.note_progress(res.redis, tenant, run_id)
         return Defer(await honour_rate_limit(res, tenant_ctx, exc) + random.uniform(0, 1.0))
+    except TimeoutError:
+        # ARQ would fail the job for good and leave the run "running", the tenant locked.
+        reason = f"a step of the run took longer than {deadline:g} s"
+        return Done(await fail_run(res, tenant, run_id, reason))
     except UpstreamError as exc:
-        if isinstance(exc, LuccaAuthError):  # no process calls Lucca with this key again
-            await flag_refused_key(res, tenant, exc)
-        failures = await res.failures.count(failures_key)
-        if exc.retryable and failures <= MAX_STEP_FAILURES:
-            log.info("tenant=%s run=%s step retry %s: %s", tenant, run_id, failures, exc)
-            return Defer(retry_delay(exc, failures))
-        if await run_waits_for_credential(res, tenant, run, exc):
-            return Done("waiting")
-        return Done(await fail_run(res, tenant, run_id, str(exc)))
+        return await _step_failed(res, tenant, run, exc)
     except Exception as exc:
         # A bug must not leave the run "running" for ever, nor the full-run lock held.
         log.exception("tenant=%s run=%s step crashed", tenant, run_id)
         return Done(await fail_run(res, tenant, run_id, f"internal error: {type(exc).__name__}"))
+
+
+async def _stopped(res: Resources, tenant_ctx: TenantContext, run: Run) -> JobResult | None:
+    """Why this run goes no further now, if it does not: failed meanwhile (a timeout, the
+    watchdog), a tenant disconnecting, or paused (the run starts afresh on resume)."""
+    tenant = tenant_ctx.tenant
+    if run.state is RunState.FAILED:
+        return Done("run failed")
+    if tenant_ctx.disconnecting:  # its release gives the profiles back: no run writes now
+        return Done(await fail_run(res, tenant, run.id, "the tenant is disconnecting"))
+    if run.mode in (RunMode.FULL, RunMode.CHANGES) and not run.dry_run:
+        held = await hold_while_paused(res, tenant, full=run.mode is RunMode.FULL)
+        if held is not None:  # a full run frees the tenant meanwhile
+            await res.runs.set_state(tenant, run.id, RunState.HELD, waiting=held)
+            await res.full_run_lock.release(tenant, run.id)
+            return Done("paused")
+    return None
+
+
+async def _step_failed(res: Resources, tenant: str, run: Run, exc: UpstreamError) -> JobResult:
+    """A passing failure is retried with backoff; a refused credential makes the run wait for
+    it; anything else fails the run."""
+    if isinstance(exc, LuccaAuthError):  # no process calls Lucca with this key again
+        await flag_refused_key(res, tenant, exc)
+    failures = await res.failures.count(keys.run_failures(tenant, run.id))
+    if exc.retryable and failures <= MAX_STEP_FAILURES:
+        log.info("tenant=%s run=%s step retry %s: %s", tenant, run.id, failures, exc)
+        return Defer(retry_delay(exc, failures))
+    if await run_waits_for_credential(res, tenant, run, exc):
+        return Done("waiting")
+    return Done(await fail_run(res, tenant, run.id, str(exc)))
 
 
 async def reconcile_snapshot_step(

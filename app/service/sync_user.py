@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -18,16 +20,14 @@ from app.service.employee import EmployeeSync, Outcome
 from app.service.jobs import Job, enqueue_user_syncs
 from app.service.outcomes import record_decision
 from app.service.resources import Resources
-from app.service.results import Defer, Done, JobResult, retry_delay
+from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.schedule import schedule_contract_ends
-from app.store import keys, queue
+from app.store import keys, queue, run_progress
 from app.store.budget import Priority
 from app.store.locks import UserLock
 
 log = logging.getLogger(__name__)
 
-# Short: after a SIGKILL, ARQ re-runs a job once the largest timeout of all functions passes.
-SYNC_USER_TIMEOUT = 30
 # ARQ's tries also count waits for the Lucca budget and for a busy user, which are no failures;
 # real failures are counted apart (app/store/failures.py) and end the retries after this many.
 SYNC_USER_MAX_TRIES = 1000
@@ -57,47 +57,58 @@ async def sync_user(
         return Done("paused")
     defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
     lock = UserLock(res.redis, tenant, user_id)
-    wait = await lock.acquire(SYNC_USER_TIMEOUT + 10)
+    # Held past ARQ's timeout: a job cancelled mid-write still keeps the user to itself.
+    wait = await lock.acquire(res.settings.sync_job_timeout_seconds + 10)
     if wait:
         # The holder may finish long before its lock would expire: look again soon.
         return await defer(
             min(wait, res.settings.user_cooldown_seconds + random.uniform(0.05, 0.25))
         )
-    synced = True
+    synced = True  # unless told otherwise: a job cancelled mid-write may have written
     try:
-        tenant_ctx = await res.contexts.get(tenant)
-        if tenant_ctx is None:
-            return Done("unknown tenant")
-        if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
-            return Done("tenant disconnecting")
-        fetch = partial(
-            res.batcher.fetch,
-            tenant,
-            tenant_ctx.lucca,
-            tenant_ctx.config.lucca_requests_per_minute,
-            priority=Priority.LIVE,
-        )
-        employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
-        failures_key = keys.failures(tenant, user_id)
-        try:
-            outcome = await _sync_proving(res, tenant, employee, user_id)
-        except (LuccaThrottled, RateLimited) as exc:  # waiting as asked is no failure
-            synced = False  # nothing was done: the next try must not wait for a cooldown
-            return await defer(retry_delay(exc, 1))
-        except UpstreamError as exc:  # only retryable ones reach here
-            synced = False
-            failures = await res.failures.count(failures_key)
-            if failures > MAX_UPSTREAM_FAILURES:
-                await _give_up(res, tenant, user_id, run_id, failures, exc)
-                return Done("gave up")
-            log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
-            return await defer(retry_delay(exc, failures))
-        await res.failures.clear(failures_key)
-        await _follow_up(res, tenant_ctx, employee, outcome, user_id, run_id)
-        JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
-        return Done(outcome.decision.action.value)
+        result, synced = await _sync_held(res, tenant, user_id, run_id, defer)
+        return result
     finally:
-        await lock.release(res.settings.user_cooldown_seconds if synced else 0.0)
+        # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
+        await asyncio.shield(lock.release(res.settings.user_cooldown_seconds if synced else 0.0))
+
+
+DeferBy = Callable[[float], Awaitable[JobResult]]
+
+
+async def _sync_held(
+    res: Resources, tenant: str, user_id: str, run_id: str | None, defer: DeferBy
+) -> tuple[JobResult, bool]:
+    """The sync, the user's lock held; whether it did anything (then the cooldown applies)."""
+    tenant_ctx = await res.contexts.get(tenant)
+    if tenant_ctx is None:
+        return Done("unknown tenant"), True
+    if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
+        return Done("tenant disconnecting"), True
+    fetch = partial(
+        res.batcher.fetch,
+        tenant,
+        tenant_ctx.lucca,
+        tenant_ctx.config.lucca_requests_per_minute,
+        priority=Priority.LIVE,
+    )
+    employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
+    deadline = own_deadline(res.settings.sync_job_timeout_seconds)
+    try:
+        async with asyncio.timeout(deadline):
+            outcome = await _sync_proving(res, tenant, employee, user_id)
+    except (LuccaThrottled, RateLimited) as exc:  # waiting as asked is no failure
+        if run_id is not None:  # nor a stall of the run: the whole tenant waits
+            await run_progress.note_progress(res.redis, tenant, run_id)
+        return await defer(retry_delay(exc, 1)), False
+    except (UpstreamError, TimeoutError) as exc:  # retryable errors, or a stalled answer
+        if isinstance(exc, TimeoutError):
+            exc = TimeoutError(f"no answer within {deadline:g} s")
+        return await _failed(res, tenant, user_id, run_id, exc, defer), False
+    await res.failures.clear(keys.failures(tenant, user_id))
+    await _follow_up(res, tenant_ctx, employee, outcome, user_id, run_id)
+    JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
+    return Done(outcome.decision.action.value), True
 
 
 async def _follow_up(
@@ -130,6 +141,23 @@ async def _sync_proving(
     if refused and outcome.decision.action not in (Action.ERROR, Action.HELD):
         await proven(res, tenant, refused)
     return outcome
+
+
+async def _failed(
+    res: Resources,
+    tenant: str,
+    user_id: str,
+    run_id: str | None,
+    exc: Exception,
+    defer: DeferBy,
+) -> JobResult:
+    """Retried with backoff, until too many failures in a row."""
+    failures = await res.failures.count(keys.failures(tenant, user_id))
+    if failures > MAX_UPSTREAM_FAILURES:
+        await _give_up(res, tenant, user_id, run_id, failures, exc)
+        return Done("gave up")
+    log.info("tenant=%s user=%s retry %s: %s", tenant, user_id, failures, exc)
+    return await defer(retry_delay(exc, failures))
 
 
 async def _give_up(

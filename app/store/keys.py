@@ -101,6 +101,17 @@ def history(tenant: str, user_id: str) -> str:
     return f"t:{tenant}:history:{user_id}"
 
 
+def unsure_creates(tenant: str) -> str:
+    """Sorted set: Lucca id -> when a creation of its profile was sent and its answer lost
+    (a timeout, a reset, a cancelled job): Elevo may have applied it, even later."""
+    return f"t:{tenant}:unsure-creates"
+
+
+def duplicate_profiles(tenant: str) -> str:
+    """List (newest first, capped): second profiles of one employee that a sync retired."""
+    return f"t:{tenant}:duplicate-profiles"
+
+
 def awaiting_manager(tenant: str, manager_id: str) -> str:
     """Set of reports to sync again once this manager syncs: they were synced with no manager
     because it had no profile yet, or kept their manager while its own sync failed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from arq.connections import ArqRedis
@@ -10,6 +11,9 @@ from app.store import keys
 
 # How long a report waits, in Redis, for its manager to get a profile (the nightly run after).
 AWAITING_MANAGER_SECONDS = 7 * 24 * 3600
+# How long a creation whose answer was lost may still land in Elevo (a request held in a
+# proxy or a queue): until then, every sync of the employee looks for a second profile.
+UNSURE_CREATE_SECONDS = 24 * 3600
 
 
 class ProfileLinks:
@@ -34,6 +38,29 @@ class ProfileLinks:
 
     async def forget(self, user_id: str) -> None:
         await self._redis.hdel(keys.idmap(self._tenant), user_id)
+
+    async def begin_create(self, user_id: str) -> bool:
+        """Before a creation is sent: False when an earlier one of this employee lost its
+        answer (that mark stays, whatever this one's answer)."""
+        key = keys.unsure_creates(self._tenant)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(key, {user_id: time.time()}, nx=True)
+        pipe.expire(key, UNSURE_CREATE_SECONDS)  # the newest mark's day, for the whole set
+        added, _ = await pipe.execute()
+        return bool(added)
+
+    async def end_create(self, user_id: str) -> None:
+        """The creation was answered: Elevo holds the one profile it said."""
+        await self._redis.zrem(keys.unsure_creates(self._tenant), user_id)
+
+    async def unsure_creates(self) -> set[str]:
+        """The employees a creation of which may have been applied without our knowing."""
+        key = keys.unsure_creates(self._tenant)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", time.time() - UNSURE_CREATE_SECONDS)
+        pipe.zrange(key, 0, -1)
+        _, members = await pipe.execute()
+        return {member.decode() for member in members}
 
     async def await_manager(self, manager_id: str, user_id: str) -> None:
         key = keys.awaiting_manager(self._tenant, manager_id)

@@ -12,6 +12,7 @@ from redis.asyncio.client import Pipeline
 from app.store import keys
 
 HISTORY_LENGTH = 200
+DUPLICATES_SHOWN = 20
 
 
 def _text(value: bytes | str | None) -> str:
@@ -55,6 +56,19 @@ class Records:
         return {_text(k): orjson.loads(v) for k, v in raw.items()}
 
     # -- tenant status --------------------------------------------------------------------
+
+    async def note_duplicate(self, tenant: str, entry: Mapping[str, str]) -> None:
+        """A second profile of one employee was retired (GET /sync/{tenant} shows the last)."""
+        key = keys.duplicate_profiles(tenant)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lpush(key, orjson.dumps(entry))
+        pipe.ltrim(key, 0, DUPLICATES_SHOWN - 1)
+        pipe.expire(key, self._retention)
+        await pipe.execute()
+
+    async def duplicates(self, tenant: str) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(keys.duplicate_profiles(tenant), 0, -1)
+        return [orjson.loads(item) for item in raw]
 
     def stage_note(self, pipe: Pipeline, tenant: str, **facts: str) -> None:
         pipe.hset(keys.status(tenant), mapping=facts)

@@ -20,6 +20,7 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
 from app.store import keys
+from app.store.run_progress import stage_progress
 
 
 class RunState(StrEnum):
@@ -367,6 +368,7 @@ class RunStore:
         pipe.hget(run_key, "expected")
         pipe.hget(run_key, "state")
         pipe.expire(users_key, self._retention)
+        stage_progress(pipe, tenant, run_id)
         if plan_entry is not None:
             plan_key = keys.run_plan(tenant, run_id)
             pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())

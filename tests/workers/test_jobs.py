@@ -17,6 +17,7 @@ from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.store import keys
 from app.store.locks import UserLock
 from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from tests.conftest import make_settings
 from tests.factories import LUCCA_ID, TENANT
 from tests.fakes import Upstreams
 from workers import jobs
@@ -105,7 +106,7 @@ async def test_a_due_contract_end_and_the_tick(res: Resources) -> None:
 
 
 def test_each_registered_name_runs_the_adapter_of_that_name() -> None:
-    registered = {f.name: f.coroutine for f in functions()}
+    registered = {f.name: f.coroutine for f in functions(make_settings())}
     for name, coroutine in registered.items():
         assert coroutine is getattr(jobs, Job(name).value)
     crons = {c.name: c.coroutine for c in cron_jobs()}
@@ -113,7 +114,7 @@ def test_each_registered_name_runs_the_adapter_of_that_name() -> None:
 
 
 def test_arq_gives_a_sync_the_tries_its_hand_over_counts_on() -> None:
-    [sync] = [f for f in functions() if f.name == Job.SYNC_USER.value]
+    [sync] = [f for f in functions(make_settings()) if f.name == Job.SYNC_USER.value]
     assert sync.max_tries == SYNC_USER_MAX_TRIES
 
 

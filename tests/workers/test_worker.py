@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from app.service.jobs import Job
+from tests.conftest import make_settings
 from workers.worker import cron_jobs, functions
 
 
 def test_every_job_is_registered_under_its_enum_name() -> None:
-    registered = [f.name for f in functions()] + [c.name for c in cron_jobs()]
+    registered = [f.name for f in functions(make_settings())] + [c.name for c in cron_jobs()]
     assert sorted(registered) == sorted(job.value for job in Job)
 
 

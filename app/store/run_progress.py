@@ -1,0 +1,57 @@
+"""When each run last moved on, for the watchdog that fails the stalled ones.
+
+A run's `progress_at` is set by every outcome it counts, every step that ends, and every wait
+for a tenant-level reason; a run that shows what it is `waiting` for is never stalled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
+
+from app.store import keys
+
+# Only on a run record that exists: an expired or purged run is not brought back.
+_PROGRESS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'progress_at', ARGV[1]) end
+return 0
+"""
+_FIELDS = ("state", "created_at", "started_at", "progress_at", "waiting")
+_UNDER_WAY = {"queued", "running"}  # RunState's values (app/store/runs.py imports this module)
+
+
+def stage_progress(pipe: Pipeline, tenant: str, run_id: str) -> None:
+    """The run moved on: the watchdog measures a stall from the newest of these."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    pipe.eval(_PROGRESS, 1, keys.run(tenant, run_id), now)
+
+
+async def note_progress(redis: ArqRedis, tenant: str, run_id: str) -> None:
+    pipe = redis.pipeline(transaction=False)
+    stage_progress(pipe, tenant, run_id)
+    await pipe.execute()
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode() if value else ""
+
+
+async def stalled(redis: ArqRedis, tenant: str, since: datetime, *, among: int = 20) -> list[str]:
+    """The tenant's newest runs, still queued or running, with no progress since `since`; a
+    run that shows what it is `waiting` for is not stalled (its wait is noted as progress)."""
+    run_ids = [_text(raw) for raw in await redis.zrevrange(keys.runs(tenant), 0, among - 1)]
+    pipe = redis.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipe.hmget(keys.run(tenant, run_id), list(_FIELDS))
+    found = []
+    for run_id, values in zip(run_ids, await pipe.execute(), strict=True):
+        state, *times, waiting = map(_text, values)
+        if state not in _UNDER_WAY:
+            continue
+        if waiting:
+            await note_progress(redis, tenant, run_id)
+        elif max(times) and datetime.fromisoformat(max(times).replace("Z", "+00:00")) < since:
+            found.append(run_id)
+    return found
