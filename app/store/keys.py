@@ -192,3 +192,12 @@ def tenant_pattern(tenant: str) -> str:
 def active_full_run(tenant: str) -> str:
     """The id of the tenant's running full reconciliation, if one runs."""
     return f"t:{tenant}:full-run"
+
+
+# -- the operator console ------------------------------------------------------------------
+
+
+def console_session(session_id: str) -> str:
+    """Hash: a signed-in console session (who, their scope and tenant, its CSRF token);
+    it expires with the session."""
+    return f"console:session:{session_id}"
