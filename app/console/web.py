@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -40,7 +41,24 @@ def when(value: str | None) -> str:
     return value[:19].replace("T", " ") if value else "—"
 
 
-templates.filters["when"] = when
+def shown(value: object) -> str:
+    """A value of a diff as an operator reads it: JSON's words, not Python's."""
+    if value is None:
+        return "∅"
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def field_label(path: str) -> str:
+    """A SCIM path without its schema URN: `enterprise: department`."""
+    if not path.startswith("urn:"):
+        return path
+    schema, _, attribute = path.rpartition(":")
+    return f"{schema.split(':')[6]}: {attribute}" if schema.count(":") > 6 else attribute
+
+
+templates.filters.update(when=when, shown=shown, field_label=field_label)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

@@ -9,7 +9,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from app.service.access import Principal, Scope, authenticate, still_valid
+from app.service.access import Action, Principal, Scope, authenticate, still_valid
 from app.service.resources import Resources
 from app.store.console_sessions import ConsoleSessions, StoredSession
 
@@ -49,9 +49,10 @@ def _session_id(res: Resources, cookie: str | None) -> str | None:
 
 
 async def sign_in(res: Resources, token: str) -> Session | None:
-    """A new session for the principal the token stands for; None for a token of nobody."""
+    """A new session for the principal the token stands for; None for a token of nobody, or
+    of a scope that may not read a tenant's status (a `sync` token is for Elevo's backend)."""
     principal = await authenticate(res, token.strip())
-    if principal is None:
+    if principal is None or not principal.allows(Action.READ_STATUS, principal.tenant):
         return None
     session = Session(secrets.token_urlsafe(32), principal, secrets.token_urlsafe(32))
     stored = StoredSession(

@@ -3,6 +3,7 @@ and a worker over loopback, the Lucca simulator and scim2-server (the e2e fixtur
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,8 @@ def _why_no_browser() -> str | None:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     reason = _why_no_browser()
+    if reason is not None and os.environ.get("REQUIRE_BROWSER"):
+        pytest.fail(f"REQUIRE_BROWSER is set but {reason}")
     if reason is not None:
         pytest.skip(reason)
     async with async_playwright() as playwright:
