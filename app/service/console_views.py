@@ -266,20 +266,37 @@ class HeldReview:
 
 
 async def held_review(res: Resources, tenant: str, run_id: str) -> HeldReview | None:
+    """A held run with the people it would suspend: name and email from the run's Elevo
+    snapshot, reason and time of their last decision."""
     report = await res.runs.report(tenant, run_id)
     if report is None:
         return None
     users = await res.runs.held_users(tenant, run_id)
     latest = await run_rows.latest_entries(res.redis, tenant, users)
+    profiles = await run_rows.snapshot_profiles(res.redis, tenant, run_id, users)
     people = [
         {
-            "user": u,
-            "reason": latest.get(u, {}).get("reason", ""),
-            "at": latest.get(u, {}).get("at", ""),
+            "user": user,
+            **_identity(profiles.get(user)),
+            "reason": latest.get(user, {}).get("reason", ""),
+            "at": latest.get(user, {}).get("at", ""),
         }
-        for u in users
+        for user in users
     ]
     return HeldReview(report.run, report.fields, people)
+
+
+def _identity(profile: Mapping[str, Any] | None) -> dict[str, str]:
+    if profile is None:
+        return {"name": "", "email": ""}
+    attributes = profile.get("attributes") or {}
+    name = " ".join(
+        str(part)
+        for part in (attributes.get("name.givenName"), attributes.get("name.familyName"))
+        if part
+    )
+    emails = [e.get("value") for e in profile.get("emails") or [] if e.get("value")]
+    return {"name": name, "email": str(emails[0]) if emails else str(profile.get("user_name", ""))}
 
 
 @dataclass(frozen=True, slots=True)

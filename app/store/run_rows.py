@@ -75,3 +75,19 @@ async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:
 async def failing_count(redis: ArqRedis, tenant: str) -> int:
     """How many users fail to sync now."""
     return int(await redis.hlen(keys.user_errors(tenant)))
+
+
+async def snapshot_profiles(
+    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The Elevo profile a reconciliation's snapshot holds for each of these users (the
+    snapshot lives a day: an older run's people come back without theirs)."""
+    if not user_ids:
+        return {}
+    profile_ids = await redis.hmget(keys.run_part(tenant, run_id, "by-ext"), list(user_ids))
+    linked = {u: _text(p) for u, p in zip(user_ids, profile_ids, strict=True) if p is not None}
+    if not linked:
+        return {}
+    raw = await redis.hmget(keys.run_part(tenant, run_id, "elevo"), list(linked.values()))
+    found = dict(zip(linked.values(), raw, strict=True))
+    return {u: orjson.loads(found[p]) for u, p in linked.items() if found.get(p) is not None}
