@@ -92,6 +92,13 @@ async def test_a_dry_run_plan_and_an_employee_synced_now(console: Service, page:
     tenant = await console.add_tenant(console.registry.add(company))
 
     await sign_in(page, console)
+    await page.goto(f"{console.url}/console/t/{tenant.name}/settings")
+    await page.get_by_role("button", name="Test Lucca").click()
+    await expect(page.locator("#test-result")).to_contain_text("Lucca answered")
+    await page.get_by_role("button", name="Test Elevo").click()
+    await expect(page.locator("#test-result")).to_contain_text("Elevo answered")
+    await screenshot(page, "settings")
+
     await page.goto(f"{console.url}/console/t/{tenant.name}")
     await page.get_by_role("button", name="Dry run (plan only)").click()
     await expect(page.get_by_role("heading", name=re.compile("Dry run plan"))).to_be_visible()
