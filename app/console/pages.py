@@ -14,7 +14,7 @@ from starlette.routing import Route
 from app.console.web import Page, guarded, not_found, redirect
 from app.core.lucca_user import user_id_of
 from app.schemas.common import RUN_ID_RE
-from app.service import console_views
+from app.service import console_runs, console_views
 from app.service.access import Action
 from app.store.runs import RunState
 
@@ -40,7 +40,7 @@ async def overview(page: Page) -> Response:
 async def tenant_page(page: Page) -> Response:
     assert page.tenant is not None
     health = await console_views.tenant_health(page.res, page.tenant)
-    lines = await console_views.run_lines(page.res, page.tenant)
+    lines = await console_runs.run_lines(page.res, page.tenant)
     running = any(line.state in {RunState.QUEUED, RunState.RUNNING} for line in lines)
     template = "_tenant_body.html" if page.request.query_params.get("part") else "tenant.html"
     return page.render(template, health=health, lines=lines, running=running)
@@ -59,14 +59,14 @@ async def run_page(page: Page) -> Response:
     download = query.get("format", "")
     rows = None
     if run_id is not None:
-        rows = await console_views.run_rows_page(
+        rows = await console_runs.run_rows_page(
             page.res,
             page.tenant,
             run_id,
             action=action if action in ACTIONS else "",
             search=search,
             page=_page_number(page),
-            page_size=None if download else console_views.PAGE_SIZE,
+            page_size=None if download else console_runs.PAGE_SIZE,
         )
     if rows is None:
         return not_found(page.request)
@@ -79,7 +79,7 @@ async def run_page(page: Page) -> Response:
     )
 
 
-def _download(tenant: str, rows: console_views.RunRows, kind: str) -> Response:
+def _download(tenant: str, rows: console_runs.RunRows, kind: str) -> Response:
     name = f"{tenant}-{rows.run.id}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if kind == "json":

@@ -19,6 +19,39 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# Counting in Redis: a run of 10,000 users sends back a few numbers, not 10,000 strings.
+_COUNT_OUTCOMES = """
+local counts = {}
+for _, action in ipairs(redis.call('HVALS', KEYS[1])) do
+  counts[action] = (counts[action] or 0) + 1
+end
+local flat = {}
+for action, n in pairs(counts) do
+  flat[#flat + 1] = action
+  flat[#flat + 1] = n
+end
+return flat
+"""
+
+
+async def headers_and_counts(
+    redis: ArqRedis, tenant: str, run_ids: Sequence[str]
+) -> list[tuple[dict[str, str], dict[str, int]]]:
+    """Each run's stored fields and its count per outcome, in one round trip; a run that
+    expired comes back with no fields."""
+    pipe = redis.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipe.hgetall(keys.run(tenant, run_id))
+        pipe.eval(_COUNT_OUTCOMES, 1, keys.run_users(tenant, run_id))
+    answers = await pipe.execute()
+    found = []
+    for raw, flat in zip(answers[::2], answers[1::2], strict=True):
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        found.append((fields, counts))
+    return found
+
+
 async def outcomes(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
     """Lucca id -> the user's outcome in the run."""
     raw = await redis.hgetall(keys.run_users(tenant, run_id))
@@ -30,10 +63,14 @@ async def errors(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
-async def plan(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, dict[str, Any]]:
-    """A dry run's plan: Lucca id -> its entry (action, reason, diff)."""
-    raw = await redis.hgetall(keys.run_plan(tenant, run_id))
-    return {_text(k): orjson.loads(v) for k, v in raw.items()}
+async def plan_entries(
+    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """A dry run's plan entries (action, reason, diff) of these users."""
+    if not user_ids:
+        return {}
+    raw = await redis.hmget(keys.run_plan(tenant, run_id), list(user_ids))
+    return {u: orjson.loads(v) for u, v in zip(user_ids, raw, strict=True) if v is not None}
 
 
 async def entries_of_run(
