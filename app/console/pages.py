@@ -40,10 +40,12 @@ async def overview(page: Page) -> Response:
 async def tenant_page(page: Page) -> Response:
     assert page.tenant is not None
     health = await console_views.tenant_health(page.res, page.tenant)
-    lines = await console_runs.run_lines(page.res, page.tenant)
+    raw_week = page.request.query_params.get("week", "0")
+    week = int(raw_week) if raw_week.isdigit() and len(raw_week) < 3 else 0
+    lines = await console_runs.run_lines(page.res, page.tenant, week)
     running = any(line.state in {RunState.QUEUED, RunState.RUNNING} for line in lines)
     template = "_tenant_body.html" if page.request.query_params.get("part") else "tenant.html"
-    return page.render(template, health=health, lines=lines, running=running)
+    return page.render(template, health=health, lines=lines, running=running, week=week)
 
 
 def _run_id(page: Page) -> str | None:

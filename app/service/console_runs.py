@@ -16,8 +16,9 @@ from app.store import run_rows
 from app.store.runs import Run
 
 PAGE_SIZE = 100
-# The tenant page's insights table reads this many of the newest runs.
-RECENT_RUNS = 200
+# The tenant page's insights table shows a week of runs at a time, at most this many.
+WEEK_SECONDS = 7 * 24 * 3600
+MAX_RUNS_A_WEEK = 2000
 # Outcomes whose history entry says nothing a search could look for.
 QUIET = frozenset({"unchanged", "superseded", "skipped"})
 
@@ -67,9 +68,13 @@ def _line(run: Run, fields: Mapping[str, str], counts: dict[str, int]) -> RunLin
     )
 
 
-async def run_lines(res: Resources, tenant: str) -> list[RunLine]:
-    """The newest runs, one line each, except webhook syncs: one line per hour."""
-    run_ids = await run_rows.run_ids(res.redis, tenant, RECENT_RUNS)
+async def run_lines(res: Resources, tenant: str, weeks_ago: int = 0) -> list[RunLine]:
+    """The runs of one week (the last seven days, or as many weeks before), newest first,
+    one line each, except webhook syncs: one line per hour."""
+    end = res.clock().timestamp() + 60 - weeks_ago * WEEK_SECONDS
+    run_ids = await run_rows.run_ids_between(
+        res.redis, tenant, end - WEEK_SECONDS, end, MAX_RUNS_A_WEEK
+    )
     lines: list[RunLine] = []
     hours: dict[str, RunLine] = {}
     for fields, counts in await run_rows.headers_and_counts(res.redis, tenant, run_ids):
@@ -103,12 +108,14 @@ class RunRows:
     pages: int
 
 
-def _matches(row: Mapping[str, Any], search: str) -> bool:
-    text = " ".join(
-        (row["user"], row["action"], str(row.get("reason", "")), row.get("error", ""),
-         orjson.dumps(row.get("diff") or {}).decode())
-    )  # fmt: skip
-    return search.casefold() in text.casefold()
+def _matches(
+    user: str, action: str, entry: Mapping[str, Any] | None, error: str, needle: str
+) -> bool:
+    """Whether the row shows `needle` (casefolded) in its id, action, reason, error or diff."""
+    text = f"{user} {action} {error}"
+    if entry is not None:
+        text += f" {entry.get('reason', '')} {orjson.dumps(entry.get('diff') or {}).decode()}"
+    return needle in text.casefold()
 
 
 async def run_rows_page(
@@ -130,50 +137,40 @@ async def run_rows_page(
         return None
     run = Run.from_fields(fields)
     outcomes = await run_rows.outcomes(res.redis, tenant, run_id)
+    errors = await run_rows.errors(res.redis, tenant, run_id)
     users = [u for u, a in outcomes.items() if a == action] if action else list(outcomes)
     users.sort(key=lambda u: (len(u), u))  # numeric order of canonical Lucca ids
-    if search or page_size is None:
-        rows = [_row(u, outcomes[u]) for u in users]
-        rows = await _detailed(
-            res, tenant, run, rows, [r for r in rows if r["action"] not in QUIET]
-        )
-        rows = [r for r in rows if _matches(r, search)] if search else rows
-        users = [r["user"] for r in rows]
+    every_row = bool(search) or page_size is None
+    details: dict[str, dict[str, Any]] = {}
+    if every_row:
+        details = await _details(res, tenant, run, [u for u in users if outcomes[u] not in QUIET])
+    if search:
+        needle = search.casefold()
+        users = [
+            u for u in users
+            if _matches(u, outcomes[u], details.get(u), errors.get(u, ""), needle)
+        ]  # fmt: skip
     size = page_size or max(1, len(users))
     pages = max(1, -(-len(users) // size))
     page = min(max(1, page), pages)
-    if search or page_size is None:
-        shown = rows[(page - 1) * size : page * size]
-    else:
-        shown = [_row(u, outcomes[u]) for u in users[(page - 1) * size : page * size]]
-        shown = await _detailed(res, tenant, run, shown, shown)
-    errors = await run_rows.errors(res.redis, tenant, run_id)
-    shown = [r | {"error": errors.get(r["user"], "")} for r in shown]
-    return RunRows(run, fields, counts, shown, len(users), page, pages)
+    shown = users[(page - 1) * size : page * size]
+    if not every_row:
+        details = await _details(res, tenant, run, shown)
+    rows = [_row(u, outcomes[u], details.get(u), errors.get(u, "")) for u in shown]
+    return RunRows(run, fields, counts, rows, len(users), page, pages)
 
 
-def _row(user: str, action: str) -> dict[str, Any]:
-    return {"user": user, "action": action, "reason": "", "diff": {}}
+def _row(user: str, action: str, entry: Mapping[str, Any] | None, error: str) -> dict[str, Any]:
+    entry = entry or {}
+    return {"user": user, "action": action, "reason": entry.get("reason", ""),
+            "diff": entry.get("diff") or {}, "error": error}  # fmt: skip
 
 
-async def _detailed(
-    res: Resources,
-    tenant: str,
-    run: Run,
-    rows: list[dict[str, Any]],
-    wanted: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """The rows with the reason and diff of the `wanted` ones: a dry run's plan entries, or
-    the history entries a real run left."""
-    users = [r["user"] for r in wanted]
+async def _details(
+    res: Resources, tenant: str, run: Run, users: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Reason and diff of these users' rows: a dry run's plan entries, or the history
+    entries a real run left."""
     if run.dry_run:
-        entries = await run_rows.plan_entries(res.redis, tenant, run.id, users)
-    else:
-        entries = await run_rows.entries_of_run(res.redis, tenant, run.id, users)
-    return [r | _entry_fields(entries.get(r["user"])) for r in rows]
-
-
-def _entry_fields(entry: Mapping[str, Any] | None) -> dict[str, Any]:
-    if entry is None:
-        return {}
-    return {"reason": entry.get("reason", ""), "diff": entry.get("diff") or {}}
+        return await run_rows.plan_entries(res.redis, tenant, run.id, users)
+    return await run_rows.entries_of_run(res.redis, tenant, run.id, users)

@@ -81,8 +81,11 @@ async def entries_of_run(
     for user_id in user_ids:
         pipe.lrange(keys.history(tenant, user_id), 0, HISTORY_LOOKBACK - 1)
     found: dict[str, dict[str, Any]] = {}
+    marker = run_id.encode()
     for user_id, raw in zip(user_ids, await pipe.execute(), strict=True):
         for item in raw:
+            if marker not in item:  # cheaper than parsing every entry
+                continue
             entry = orjson.loads(item)
             if entry.get("run") == run_id:
                 found[user_id] = entry
@@ -107,6 +110,14 @@ async def latest_entries(
 async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:
     """The newest run ids, newest first."""
     return [_text(r) for r in await redis.zrevrange(keys.runs(tenant), 0, limit - 1)]
+
+
+async def run_ids_between(
+    redis: ArqRedis, tenant: str, start: float, end: float, limit: int
+) -> list[str]:
+    """The ids of the runs started within [start, end) (Unix times), newest first."""
+    found = await redis.zrevrangebyscore(keys.runs(tenant), f"({end}", start, start=0, num=limit)
+    return [_text(r) for r in found]
 
 
 async def failing_count(redis: ArqRedis, tenant: str) -> int:
