@@ -87,13 +87,13 @@ async def run_lines(res: Resources, tenant: str, weeks_ago: int = 0) -> list[Run
         hour = run.created_at[:13].replace("T", " ") + ":00"
         group = hours.get(hour)
         if group is None:
-            group = hours[hour] = RunLine(hour, "webhook", "users", "", {}, "", runs=0)
+            group = hours[hour] = RunLine(hour, "webhooks (this hour)", "users", "", {}, "", runs=0)
             lines.append(group)
         group.runs += 1
         for action, count in counts.items():
             group.counts[action] = group.counts.get(action, 0) + count
     for group in hours.values():
-        group.state = f"{group.runs} syncs"
+        group.state = f"{group.runs} sync" + ("s" if group.runs > 1 else "")
     return lines
 
 

@@ -81,8 +81,11 @@ async def test_a_held_run_is_seen_reviewed_and_confirmed(console: Service, page:
 
     await page.goto(f"{console.url}/console/t/{tenant.name}/held/{held['id']}")
     await expect(page.get_by_role("status")).to_contain_text("Confirmed by admin")
+    await tenant.send(company.update(3, firstName="Chloe"))  # a webhook-driven sync
+    await tenant.settle()
     await page.goto(f"{console.url}/console/t/{tenant.name}")
     await expect(page.locator("#tenant-body")).to_contain_text("confirmed")
+    await expect(page.locator("#tenant-body")).to_contain_text("1 sync")
     await screenshot(page, "tenant")
 
 
