@@ -9,9 +9,12 @@ from typing import Any
 
 import orjson
 
+from app.core.lucca_user import LuccaUser
+from app.core.rules import standing_of
 from app.service.access import Action, Principal
 from app.service.resources import Resources
 from app.store import queue, run_rows
+from app.store.read_cache import LuccaReadCache
 from app.store.runs import Run, RunState
 
 
@@ -148,11 +151,15 @@ async def employee_view(res: Resources, tenant: str, user_id: str) -> EmployeeVi
 
 @dataclass(frozen=True, slots=True)
 class SyncTrace:
-    """What "Sync now" did for one employee: its run, and the decision it recorded (what
-    Lucca said, the standing and the diff, whether it was written and Elevo's answer)."""
+    """What "Sync now" did for one employee: its run; what Lucca said (its read is shared for
+    a minute, so the trace shows the very read the sync used) and the standing that follows;
+    the decision it recorded with its diff, whether it was written and Elevo's answer."""
 
     run: Run
     entry: dict[str, Any] | None
+    lucca: LuccaUser | None = None
+    lucca_problem: str | None = None  # Lucca's item was unusable
+    standing: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -164,4 +171,11 @@ async def sync_trace(res: Resources, tenant: str, run_id: str, user_id: str) -> 
     if run is None:
         return None
     entries = await run_rows.entries_of_run(res.redis, tenant, run_id, [user_id])
-    return SyncTrace(run, entries.get(user_id))
+    entry = entries.get(user_id)
+    batch = await LuccaReadCache(res.redis).get(tenant, user_id) if entry else None
+    tenant_ctx = await res.contexts.get(tenant)
+    if batch is None or tenant_ctx is None:
+        return SyncTrace(run, entry)
+    user = batch.users.get(user_id)
+    standing = standing_of(user, skip_field=tenant_ctx.config.skip_field, today=tenant_ctx.today())
+    return SyncTrace(run, entry, user, batch.invalid.get(user_id), standing.value)

@@ -68,10 +68,14 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     opened = await context.new_page()
     dialogs: list[str] = []
+    errors: list[str] = []
     opened.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    # A Content-Security-Policy violation or a script error shows here.
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield opened
     await context.close()
     assert dialogs == [], f"a script ran in the page: {dialogs}"
+    assert [e for e in errors if "401" not in e and "403" not in e] == [], errors
 
 
 async def sign_in(page: Page, service: Service, token: str = TEST_ADMIN_TOKEN) -> None:

@@ -120,6 +120,7 @@ async def test_a_dry_run_plan_and_an_employee_synced_now(console: Service, page:
     trace = page.locator("#trace")
     await expect(trace).to_contain_text("written, Elevo accepted it", timeout=60_000)
     await expect(trace).to_contain_text(SCRIPT_NAME)
+    await expect(trace).to_contain_text("active: employed today")
     await expect(page.locator(".timeline")).to_contain_text("create")
     await screenshot(page, "employee")
     profile = await tenant.profile(5)
