@@ -17,7 +17,9 @@ from app.console.web import (
     guarded,
     read_form,
     redirect,
+    refused_origin,
     render,
+    same_origin,
 )
 from app.service.access import Action
 from app.service.console_sessions import cookie_value, sign_in, sign_out
@@ -33,6 +35,8 @@ async def sign_in_page(request: Request) -> Response:
         return Response("Not Found", status_code=404)
     if request.method == "GET":
         return render(request, "sign_in.html", error=None)
+    if not same_origin(request, res):
+        return refused_origin(request)
     token = (await read_form(request)).get("token", "")
     session = None
     if 0 < len(token) <= MAX_TOKEN_LENGTH:

@@ -157,3 +157,13 @@ async def _resources() -> AsyncIterator[Resources]:
         yield res
     finally:
         await res.aclose()
+
+
+async def test_a_post_from_another_site_is_refused(client: httpx.AsyncClient) -> None:
+    evil = {"Origin": "https://evil.example"}
+    answer = await client.post("/console/sign-in", data={"token": TEST_ADMIN_TOKEN}, headers=evil)
+    assert answer.status_code == 403
+    assert "console_session" not in client.cookies
+    same = {"Origin": "http://sync"}
+    answer = await client.post("/console/sign-in", data={"token": TEST_ADMIN_TOKEN}, headers=same)
+    assert answer.status_code == 303
