@@ -19,6 +19,16 @@ from app.store.runs import Run, RunState
 
 
 @dataclass(frozen=True, slots=True)
+class Trouble:
+    """Something that needs an operator: a short label for the overview, the service's own
+    words for the tenant page."""
+
+    label: str
+    detail: str = ""
+    held: bool = False  # a held run: its own banner, with its review link
+
+
+@dataclass(frozen=True, slots=True)
 class TenantHealth:
     """One tenant's line on the overview; `troubles` says what needs an operator."""
 
@@ -32,7 +42,7 @@ class TenantHealth:
     lucca_key_error: str | None
     elevo_token_error: str | None
     permission_warning: str | None
-    troubles: tuple[str, ...] = ()
+    troubles: tuple[Trouble, ...] = ()
 
 
 async def tenant_health(res: Resources, tenant: str) -> TenantHealth:
@@ -60,20 +70,20 @@ def _fields(health: TenantHealth) -> dict[str, Any]:
     return {name: getattr(health, name) for name in TenantHealth.__slots__}
 
 
-def _troubles(health: TenantHealth) -> tuple[str, ...]:
+def _troubles(health: TenantHealth) -> tuple[Trouble, ...]:
     troubles = []
     if health.held_run:
-        troubles.append(f"held run: {health.held_count} suspensions wait for review")
+        troubles.append(Trouble(f"Held run: {health.held_count} to review", held=True))
     if health.lucca_key_error:
-        troubles.append("Lucca refused the API key")
+        troubles.append(Trouble("Lucca refused the API key", health.lucca_key_error))
     if health.elevo_token_error:
-        troubles.append("Elevo refused the token")
+        troubles.append(Trouble("Elevo refused the token", health.elevo_token_error))
     if health.permission_warning:
-        troubles.append("permission warning")
+        troubles.append(Trouble("Permission warning", health.permission_warning))
     if health.failing:
-        troubles.append(f"{health.failing} failing employees")
+        troubles.append(Trouble(f"{health.failing} failing employees"))
     if health.last_run is not None and health.last_run.state is RunState.FAILED:
-        troubles.append("last run failed")
+        troubles.append(Trouble("Last run failed"))
     return tuple(troubles)
 
 

@@ -59,6 +59,7 @@ async def test_a_held_run_is_seen_reviewed_and_confirmed(console: Service, page:
         company.set_contract(user_id, end=yesterday(company))
     held = await tenant.full_sync()
     assert held["state"] == "held"
+    await console.add_tenant(console.registry.add(small_company()))  # a healthy neighbour
 
     await sign_in(page, console)
     row = page.get_by_role("row", name=re.compile(tenant.name))
