@@ -103,3 +103,29 @@ async def test_an_employee_page_shows_the_history_newest_first(
     page = (await client.get("/console/t/acme/employees/0042")).text
     assert page.index("contract ended") < page.index("new in Lucca")
     assert (await client.get("/console/t/acme/employees/x")).status_code == 404
+
+
+async def test_dismissing_a_held_run_records_who_and_clears_the_banner(
+    console: tuple[httpx.AsyncClient, Resources],
+) -> None:
+    client, res = console
+    await res.tenants.put(make_tenant_config())
+    held = await res.runs.create(
+        "acme", draft_run(mode=RunMode.FULL, trigger=Trigger(TriggerKind.NIGHTLY))
+    )
+    await res.runs.set_state("acme", held, RunState.HELD, held=["7"])
+    await res.records.note("acme", held_run=held, held_users=orjson.dumps(["7"]).decode())
+    review = (await client.get(f"/console/t/acme/held/{held}")).text
+    csrf = review.split('name="csrf" value="')[1].split('"')[0]
+    answer = await client.post(
+        f"/console/t/acme/held/{held}", data={"csrf": csrf, "decision": "dismiss"}
+    )
+    assert answer.status_code == 303
+    after = " ".join((await client.get(f"/console/t/acme/held/{held}")).text.split())
+    assert "Dismissed by <strong>admin</strong>" in after
+    assert "Suspend these" not in after
+    assert "Suspensions held" not in (await client.get("/console/t/acme")).text
+    again = await client.post(
+        f"/console/t/acme/held/{held}", data={"csrf": csrf, "decision": "dismiss"}
+    )
+    assert again.status_code == 409  # resolved once
