@@ -58,7 +58,12 @@ def field_label(path: str) -> str:
     return f"{schema.split(':')[6]}: {attribute}" if schema.count(":") > 6 else attribute
 
 
-templates.filters.update(when=when, shown=shown, field_label=field_label)
+def seconds(value: float | None) -> str:
+    """A duration as `0.8 s`, or a dash."""
+    return "—" if value is None else f"{value:.1f} s"
+
+
+templates.filters.update(when=when, shown=shown, field_label=field_label, seconds=seconds)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

@@ -39,7 +39,7 @@ class RunLine:
     resolution: str | None = None
 
 
-def _seconds_between(start: str, end: str) -> float:
+def seconds_between(start: str, end: str) -> float:
     def parse(text: str) -> datetime:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -50,7 +50,7 @@ def _duration(fields: Mapping[str, str]) -> str:
     start, end = fields.get("started_at") or fields.get("created_at"), fields.get("finished_at")
     if not start or not end:
         return ""
-    seconds = _seconds_between(start, end)
+    seconds = seconds_between(start, end)
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 

@@ -3,6 +3,7 @@ keeps; nothing here calls Lucca or Elevo."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,11 @@ import orjson
 from app.core.lucca_user import LuccaUser
 from app.core.rules import standing_of
 from app.service.access import Action, Principal
+from app.service.console_runs import seconds_between
 from app.service.resources import Resources
 from app.store import queue, run_rows
 from app.store.read_cache import LuccaReadCache
-from app.store.runs import Run, RunState
+from app.store.runs import Run, RunState, TriggerKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class TenantHealth:
     lucca_key_error: str | None
     elevo_token_error: str | None
     permission_warning: str | None
+    webhook_lag_seconds: float | None = None  # median, over the latest webhook-driven syncs
     troubles: tuple[Trouble, ...] = ()
 
 
@@ -62,8 +65,24 @@ async def tenant_health(res: Resources, tenant: str) -> TenantHealth:
         lucca_key_error=notes.get("lucca_key_error") or None,
         elevo_token_error=notes.get("elevo_token_error") or None,
         permission_warning=warning,
+        webhook_lag_seconds=await _webhook_lag(res, tenant),
     )
     return TenantHealth(**{**_fields(health), "troubles": _troubles(health)})
+
+
+# The lag shown is the median of this many of the newest runs' webhook-driven syncs.
+LAG_SAMPLE = 20
+
+
+async def _webhook_lag(res: Resources, tenant: str) -> float | None:
+    """Median seconds from a webhook's arrival (its run's creation) to the end of its sync
+    (the run's end), over the newest webhook-driven runs."""
+    lags = [
+        seconds_between(created, finished)
+        for trigger, created, finished in await run_rows.recent_times(res.redis, tenant, LAG_SAMPLE)
+        if trigger.startswith(TriggerKind.WEBHOOK.value) and created and finished
+    ]
+    return statistics.median(lags) if lags else None
 
 
 def _fields(health: TenantHealth) -> dict[str, Any]:

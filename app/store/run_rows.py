@@ -112,6 +112,14 @@ async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:
     return [_text(r) for r in await redis.zrevrange(keys.runs(tenant), 0, limit - 1)]
 
 
+async def recent_times(redis: ArqRedis, tenant: str, limit: int) -> list[tuple[str, str, str]]:
+    """(trigger, created_at, finished_at) of the newest runs, newest first ("" when unset)."""
+    pipe = redis.pipeline(transaction=False)
+    for run_id in await run_ids(redis, tenant, limit):
+        pipe.hmget(keys.run(tenant, run_id), ["trigger", "created_at", "finished_at"])
+    return [(_text(t or b""), _text(c or b""), _text(f or b"")) for t, c, f in await pipe.execute()]
+
+
 async def run_ids_between(
     redis: ArqRedis, tenant: str, start: float, end: float, limit: int
 ) -> list[str]:
