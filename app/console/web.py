@@ -59,8 +59,10 @@ def field_label(path: str) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """A duration as `0.8 s`, or a dash."""
-    return "—" if value is None else f"{value:.1f} s"
+    """A duration as `80 ms` or `1.2 s`, or a dash."""
+    if value is None:
+        return "—"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 templates.filters.update(when=when, shown=shown, field_label=field_label, seconds=seconds)

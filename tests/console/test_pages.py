@@ -3,6 +3,7 @@ by hour, a held run's review, an employee's timeline."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -58,7 +59,7 @@ async def test_webhook_syncs_are_added_up_per_hour(
     )
     page = (await client.get("/console/t/acme")).text
     assert "3 syncs" in page
-    assert "Webhook → Elevo (median)</dt><dd>0.0 s" in page  # finished as they were made
+    assert re.search(r"Webhook → Elevo \(median\)</dt><dd>\d+ ms", page)
     assert "update 3" in page
     assert f"/console/t/acme/runs/{full}" in page
 
