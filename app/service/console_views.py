@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -67,7 +67,7 @@ async def tenant_health(res: Resources, tenant: str) -> TenantHealth:
         permission_warning=warning,
         webhook_lag_seconds=await _webhook_lag(res, tenant),
     )
-    return TenantHealth(**{**_fields(health), "troubles": _troubles(health)})
+    return replace(health, troubles=_troubles(health))
 
 
 # The lag shown is the median of this many of the newest runs' webhook-driven syncs.
@@ -83,10 +83,6 @@ async def _webhook_lag(res: Resources, tenant: str) -> float | None:
         if trigger.startswith(TriggerKind.WEBHOOK.value) and created and finished
     ]
     return statistics.median(lags) if lags else None
-
-
-def _fields(health: TenantHealth) -> dict[str, Any]:
-    return {name: getattr(health, name) for name in TenantHealth.__slots__}
 
 
 def _troubles(health: TenantHealth) -> tuple[Trouble, ...]:
