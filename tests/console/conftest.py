@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ except ImportError:  # pragma: no cover - scripts/test installs it with the dev 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SESSION_KEY = "console-test-session-key-0123456789abcdef"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+SCRATCH = Path(tempfile.gettempdir()) / "console-screenshots"
 
 pytestmark = pytest.mark.e2e
 
@@ -85,5 +87,8 @@ async def sign_in(page: Page, service: Service, token: str = TEST_ADMIN_TOKEN) -
 
 
 async def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    """Every page is rendered to a picture; with CONSOLE_SCREENSHOTS=1 it lands in
+    docs/console/ (the README's), else in a scratch directory (no churn in the repository)."""
+    folder = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") else SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

@@ -58,14 +58,14 @@ async def test_a_wrong_token_is_refused_and_a_form_without_csrf_too(
 
 async def test_a_held_run_is_seen_reviewed_and_confirmed(console: Service, page: Page) -> None:
     company = console.registry.add(_company_of(30))
-    tenant = await console.add_tenant(company, guard=GuardConfig(max_suspend_count=3))
+    tenant = await console.add_tenant(company, name="acme", guard=GuardConfig(max_suspend_count=3))
     assert (await tenant.full_sync())["state"] == "done"
     leaving = [u["id"] for u in company.users() if u["id"] > 20]
     for user_id in leaving:
         company.set_contract(user_id, end=yesterday(company))
     held = await tenant.full_sync()
     assert held["state"] == "held"
-    await console.add_tenant(console.registry.add(small_company()))  # a healthy neighbour
+    await console.add_tenant(console.registry.add(small_company()), name="globex")  # healthy
 
     await sign_in(page, console)
     row = page.get_by_role("row", name=re.compile(tenant.name))
@@ -99,7 +99,7 @@ async def test_a_held_run_is_seen_reviewed_and_confirmed(console: Service, page:
 async def test_a_dry_run_plan_and_an_employee_synced_now(console: Service, page: Page) -> None:
     company = small_company()
     hire(company, 5, SCRIPT_NAME, "Hacker", manager=1)
-    tenant = await console.add_tenant(console.registry.add(company))
+    tenant = await console.add_tenant(console.registry.add(company), name="initech")
 
     await sign_in(page, console)
     await page.goto(f"{console.url}/console/t/{tenant.name}/settings")
