@@ -15,6 +15,7 @@ from starlette.responses import Response
 from app.api.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from app.api.limits import BodyGuard
 from app.api.routes import access, health, metrics, openapi, sync, tenants, webhooks
+from app.console.routes import mount as console
 from app.logs import configure_logging
 from app.service.context import Clock, system_clock
 from app.service.resources import Resources
@@ -59,6 +60,7 @@ def create_app(
             *webhooks.routes,
             *sync.routes,
             *openapi.routes,
+            console,
         ],
         lifespan=lifespan,
         exception_handlers={**EXCEPTION_HANDLERS, RedisError: _redis_down},

@@ -58,6 +58,18 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+MIN_SESSION_KEY_LENGTH = 32
+
+
+def _session_key(environ: Mapping[str, str]) -> Secret | None:
+    key = environ.get("SESSION_KEY", "").strip()
+    if not key:
+        return None
+    if len(key) < MIN_SESSION_KEY_LENGTH:
+        raise SettingsError(f"SESSION_KEY must be at least {MIN_SESSION_KEY_LENGTH} characters")
+    return Secret(key)
+
+
 def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
     try:
         return parse_allowed_networks(environ.get(name, ""))
@@ -116,6 +128,12 @@ class Settings:
     worker_metrics_port: int = 9101
     # Where the worker's metrics listen; they name tenants, so not on every interface.
     worker_metrics_host: str = "127.0.0.1"
+    # Signs the operator console's session cookie; without it the console is off (404).
+    session_key: Secret | None = None
+    # Where operators reach the service; an https URL makes the console's cookie Secure.
+    public_url: str | None = None
+    # How long a console session lives after sign-in.
+    console_session_seconds: int = 8 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +172,9 @@ class Settings:
             lucca_live_reserve=_number(env, "LUCCA_LIVE_RESERVE", 0.2),
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
             worker_metrics_host=env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
+            session_key=_session_key(env),
+            public_url=env.get("PUBLIC_URL", "").strip().rstrip("/") or None,
+            console_session_seconds=int(_number(env, "CONSOLE_SESSION_SECONDS", 8 * 3600)),
         )
 
     def __post_init__(self) -> None:

@@ -51,3 +51,17 @@ ensure_redis() {  # ensure_redis PORT: start a throwaway Redis there when none a
   echo "Redis did not start on port $port" >&2
   return 1
 }
+
+ensure_chromium() {  # the browser tests/console drive: Debian's Chromium (Playwright's own
+  # download is not used); installed when missing and apt-get can install it.
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "» no chromium: installing Debian's (apt-get install chromium)" >&2
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+    $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq chromium >/dev/null \
+      || echo "» could not install chromium: the console's browser tests will be skipped" >&2
+  else
+    echo "» no chromium and no apt-get: the console's browser tests will be skipped" >&2
+  fi
+}

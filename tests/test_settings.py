@@ -28,6 +28,8 @@ def test_defaults_and_key_list() -> None:
     assert settings.allow_http_elevo is False
     assert [k.reveal() for k in settings.secrets_keys] == ["k1", "k2"]
     assert settings.lucca_budget_override is None
+    assert settings.session_key is None  # the console is off
+    assert settings.public_url is None
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,7 @@ def test_defaults_and_key_list() -> None:
         ("USER_COOLDOWN_SECONDS", "-1", "negative"),
         ("LUCCA_URL_TEMPLATE", "https://lucca.example", "{subdomain}"),
         ("ADMIN_TOKEN", "short", "at least 16"),
+        ("SESSION_KEY", "too-short-a-key", "at least 32"),
     ],
 )
 def test_a_malformed_value_is_refused(name: str, value: str, message: str) -> None:
@@ -46,7 +49,8 @@ def test_a_malformed_value_is_refused(name: str, value: str, message: str) -> No
 
 
 def test_the_repr_shows_no_secret() -> None:
-    shown = repr(Settings.from_env(BASE))
+    shown = repr(Settings.from_env(BASE | {"SESSION_KEY": "session-key-0123456789abcdef012345"}))
+    assert "session-key-0123456789abcdef012345" not in shown
     assert "adm-secret-0123456789" not in shown
     assert "k1" not in shown
 

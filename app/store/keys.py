@@ -377,3 +377,12 @@ def webhook_coalesced_poll(tenant: str) -> str:
     """Set when events beyond the ingest rate need a `changes` poll (unreadable events, or
     more employees than the coalesced set holds)."""
     return f"t:{tenant}:webhook-coalesced:poll"
+
+
+# -- the operator console ------------------------------------------------------------------
+
+
+def console_session(session_id: str) -> str:
+    """Hash: a signed-in console session (who, their scope and tenant, its CSRF token);
+    it expires with the session."""
+    return f"console:session:{session_id}"

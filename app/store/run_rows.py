@@ -1,0 +1,149 @@
+"""What the console reads of a run, row by row: each user's outcome, a dry run's plan, and
+the history entry a real run left for each user it decided (its reason and diff)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+
+from app.store import keys
+
+# A user's history holds 200 entries; the one a recent run left is near the top.
+HISTORY_LOOKBACK = 20
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# Counting in Redis: a run of 10,000 users sends back a few numbers, not 10,000 strings.
+_COUNT_OUTCOMES = """
+local counts = {}
+for _, action in ipairs(redis.call('HVALS', KEYS[1])) do
+  counts[action] = (counts[action] or 0) + 1
+end
+local flat = {}
+for action, n in pairs(counts) do
+  flat[#flat + 1] = action
+  flat[#flat + 1] = n
+end
+return flat
+"""
+
+
+async def headers_and_counts(
+    redis: ArqRedis, tenant: str, run_ids: Sequence[str]
+) -> list[tuple[dict[str, str], dict[str, int]]]:
+    """Each run's stored fields and its count per outcome, in one round trip; a run that
+    expired comes back with no fields."""
+    pipe = redis.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipe.hgetall(keys.run(tenant, run_id))
+        pipe.eval(_COUNT_OUTCOMES, 1, keys.run_users(tenant, run_id))
+    answers = await pipe.execute()
+    found = []
+    for raw, flat in zip(answers[::2], answers[1::2], strict=True):
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        found.append((fields, counts))
+    return found
+
+
+async def outcomes(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
+    """Lucca id -> the user's outcome in the run."""
+    raw = await redis.hgetall(keys.run_users(tenant, run_id))
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+async def errors(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
+    raw = await redis.hgetall(keys.run_errors(tenant, run_id))
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+async def plan_entries(
+    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """A dry run's plan entries (action, reason, diff) of these users."""
+    if not user_ids:
+        return {}
+    raw = await redis.hmget(keys.run_plan(tenant, run_id), list(user_ids))
+    return {u: orjson.loads(v) for u, v in zip(user_ids, raw, strict=True) if v is not None}
+
+
+async def entries_of_run(
+    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The history entry `run_id` left for each of these users, where one is still kept."""
+    pipe = redis.pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.lrange(keys.history(tenant, user_id), 0, HISTORY_LOOKBACK - 1)
+    found: dict[str, dict[str, Any]] = {}
+    marker = run_id.encode()
+    for user_id, raw in zip(user_ids, await pipe.execute(), strict=True):
+        for item in raw:
+            if marker not in item:  # cheaper than parsing every entry
+                continue
+            entry = orjson.loads(item)
+            if entry.get("run") == run_id:
+                found[user_id] = entry
+                break
+    return found
+
+
+async def latest_entries(
+    redis: ArqRedis, tenant: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each user's newest history entry, where one is kept."""
+    pipe = redis.pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.lindex(keys.history(tenant, user_id), 0)
+    return {
+        user_id: orjson.loads(raw)
+        for user_id, raw in zip(user_ids, await pipe.execute(), strict=True)
+        if raw is not None
+    }
+
+
+async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:
+    """The newest run ids, newest first."""
+    return [_text(r) for r in await redis.zrevrange(keys.runs(tenant), 0, limit - 1)]
+
+
+async def recent_times(redis: ArqRedis, tenant: str, limit: int) -> list[tuple[str, str, str]]:
+    """(trigger, created_at, finished_at) of the newest runs, newest first ("" when unset)."""
+    pipe = redis.pipeline(transaction=False)
+    for run_id in await run_ids(redis, tenant, limit):
+        pipe.hmget(keys.run(tenant, run_id), ["trigger", "created_at", "finished_at"])
+    return [(_text(t or b""), _text(c or b""), _text(f or b"")) for t, c, f in await pipe.execute()]
+
+
+async def run_ids_between(
+    redis: ArqRedis, tenant: str, start: float, end: float, limit: int
+) -> list[str]:
+    """The ids of the runs started within [start, end) (Unix times), newest first."""
+    found = await redis.zrevrangebyscore(keys.runs(tenant), f"({end}", start, start=0, num=limit)
+    return [_text(r) for r in found]
+
+
+async def failing_count(redis: ArqRedis, tenant: str) -> int:
+    """How many users fail to sync now."""
+    return int(await redis.hlen(keys.user_errors(tenant)))
+
+
+async def snapshot_profiles(
+    redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The Elevo profile a reconciliation's snapshot holds for each of these users (the
+    snapshot lives a day: an older run's people come back without theirs)."""
+    if not user_ids:
+        return {}
+    profile_ids = await redis.hmget(keys.run_part(tenant, run_id, "by-ext"), list(user_ids))
+    linked = {u: _text(p) for u, p in zip(user_ids, profile_ids, strict=True) if p is not None}
+    if not linked:
+        return {}
+    raw = await redis.hmget(keys.run_part(tenant, run_id, "elevo"), list(linked.values()))
+    found = dict(zip(linked.values(), raw, strict=True))
+    return {u: orjson.loads(found[p]) for u, p in linked.items() if found.get(p) is not None}
