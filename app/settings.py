@@ -10,6 +10,7 @@ from app.clients.egress import EgressPolicy, IPNetwork, parse_allowed_networks
 from app.secret import Secret
 
 DEFAULT_LUCCA_URL_TEMPLATE = "https://{subdomain}.{domain}"
+DEFAULT_LUCCA_TOKEN_URL = "https://accounts.world.luccasoftware.com/connect/token"  # noqa: S105 - a URL
 
 
 class SettingsError(RuntimeError):
@@ -65,6 +66,15 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
         raise SettingsError(f"{name}: {exc}") from None
 
 
+def _public_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.lower().startswith(("https://", "http://")) or "?" in raw or "#" in raw:
+        raise SettingsError("PUBLIC_URL must be an http(s) URL without query or fragment")
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process reads from its environment.
@@ -97,6 +107,15 @@ class Settings:
     worker_metrics_port: int = 9101
     # Where the worker's metrics listen; they name tenants, so not on every interface.
     worker_metrics_host: str = "127.0.0.1"
+    # The service's address as Lucca (and browsers) reach it, e.g. https://sync.example.com;
+    # None: no webhook endpoint is registered through Lucca's API.
+    public_url: str | None = None
+    # Lucca's OAuth 2 token endpoint (client credentials) for the webhook API.
+    lucca_token_url: str = DEFAULT_LUCCA_TOKEN_URL
+    # How often the webhook endpoint of an OAuth tenant is checked (and repaired).
+    webhook_watch_seconds: float = 300.0
+    # How long a PUT or POST /tenants/{tenant}/webhook waits for Lucca to register the endpoint.
+    webhook_register_timeout_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +145,10 @@ class Settings:
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
             worker_metrics_host=env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
+            public_url=_public_url(env),
+            lucca_token_url=env.get("LUCCA_TOKEN_URL", "").strip() or DEFAULT_LUCCA_TOKEN_URL,
+            webhook_watch_seconds=_number(env, "WEBHOOK_WATCH_SECONDS", 300.0),
+            webhook_register_timeout_seconds=_number(env, "WEBHOOK_REGISTER_TIMEOUT_SECONDS", 20.0),
         )
 
     def egress_policy(self) -> EgressPolicy:

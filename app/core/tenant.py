@@ -28,6 +28,15 @@ class GuardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LuccaOAuth:
+    """An OAuth 2 client of Lucca's current API (client credentials): it serves only the
+    webhook endpoints, events and deliveries; employees are still read with the v3 API key."""
+
+    client_id: str
+    client_secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
 class TenantConfig:
     tenant: str
     lucca_subdomain: str
@@ -48,3 +57,5 @@ class TenantConfig:
     lucca_requests_per_minute: int = DEFAULT_LUCCA_REQUESTS_PER_MINUTE
     # Seconds between `changes` polls; None for a tenant whose webhooks are trusted alone.
     poll_interval_seconds: int | None = None
+    # None: the webhook endpoint is registered by hand in Lucca, its secret pasted here.
+    lucca_oauth: LuccaOAuth | None = None

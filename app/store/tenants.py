@@ -3,7 +3,8 @@
 Layout:
     tenant:{tenant}:config  the config in the admin API body's shape (app/schemas/tenant.py), plus a
                             "format" version; `lucca.api_key`, `elevo.token` and each entry of
-                            the `lucca.webhook_secret` list are SecretBox tokens, the rest is clear
+                            the `lucca.webhook_secret` list (and `lucca.oauth.client_secret` when
+                            there is one) are SecretBox tokens, the rest is clear
     tenants                 a set of every tenant name
 
 A document is read back through `parse_tenant`, so a stored config obeys the same rules as a
@@ -34,6 +35,7 @@ FORMAT: Final = 1
 LUCCA_KEY_FIELD: Final = "lucca.api_key"
 WEBHOOK_FIELD: Final = "lucca.webhook_secret"
 ELEVO_AUTH_FIELD: Final = "elevo.token"
+OAUTH_SECRET_FIELD: Final = "lucca.oauth.client_secret"  # noqa: S105 - a field name
 
 
 class TenantStoreError(RuntimeError):
@@ -134,6 +136,10 @@ class TenantStore:
         document["elevo"]["token"] = box.encrypt(
             tenant, ELEVO_AUTH_FIELD, config.elevo_token.reveal()
         )
+        if config.lucca_oauth is not None:
+            document["lucca"]["oauth"]["client_secret"] = box.encrypt(
+                tenant, OAUTH_SECRET_FIELD, config.lucca_oauth.client_secret.reveal()
+            )
         return document
 
     def _decode(self, tenant: str, raw: bytes | str) -> TenantConfig:
@@ -146,6 +152,10 @@ class TenantStore:
                 for token in lucca["webhook_secret"]
             ]
             elevo["token"] = self._box.decrypt(tenant, ELEVO_AUTH_FIELD, elevo["token"]).reveal()
+            if (oauth := lucca.get("oauth")) is not None:
+                oauth["client_secret"] = self._box.decrypt(
+                    tenant, OAUTH_SECRET_FIELD, oauth["client_secret"]
+                ).reveal()
             document.pop("format", None)
             # The URL was checked against ALLOW_HTTP_ELEVO when it was stored.
             return parse_tenant(tenant, document, existing=None, allow_http_elevo=True)
@@ -167,6 +177,10 @@ class TenantStore:
                 box.rotate(tenant, WEBHOOK_FIELD, token) for token in lucca["webhook_secret"]
             ]
             elevo["token"] = box.rotate(tenant, ELEVO_AUTH_FIELD, elevo["token"])
+            if (oauth := lucca.get("oauth")) is not None:
+                oauth["client_secret"] = box.rotate(
+                    tenant, OAUTH_SECRET_FIELD, oauth["client_secret"]
+                )
         except SecretDecryptError as exc:
             raise TenantStoreError(f"stored config of tenant {tenant!r}: {exc}") from None
         except (KeyError, TypeError, AttributeError):
