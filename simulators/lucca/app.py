@@ -25,6 +25,7 @@ from starlette.routing import Route
 from simulators.lucca.company import Company, Registry, User
 from simulators.lucca.control import control_routes
 from simulators.lucca.faults import RequestKind
+from simulators.lucca.lucca_api import lucca_api_routes
 from simulators.lucca.query import (
     DEFAULT_PROJECTION,
     QueryError,
@@ -161,6 +162,7 @@ def create_lucca_app(
     directory = _Directory(registry, monotonic, sleep)
     routes = [
         *control_routes(registry),
+        *lucca_api_routes(registry, monotonic),
         Route("/{subdomain}/api/v3/users", directory.list_users, methods=["GET"]),
         Route("/{subdomain}/api/v3/users/{user_id}", directory.get_user, methods=["GET"]),
     ]

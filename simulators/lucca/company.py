@@ -83,6 +83,8 @@ class Company:
         self._resource_ids: dict[int, ResourceIds] = {}
         self._next_resource = itertools.count(1)
         self._next_value = itertools.count(9000)
+        # Every event emitted, oldest first: what `/lucca-api/events` lists and endpoints get.
+        self.emitted: list[Event] = []
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -388,9 +390,11 @@ class Company:
             self._sorted = None
 
     def _emit(self, topic: str, data: Event, previous: dict[str, Any] | None = None) -> Event:
-        return webhooks.make_event(
+        event = webhooks.make_event(
             topic, data, subdomain=self.subdomain, occurred_at=self.clock(), previous=previous
         )
+        self.emitted.append(event)
+        return event
 
 
 def _ref_id(ref: dict[str, Any] | None) -> int | None:
