@@ -9,6 +9,7 @@ from typing import Any
 
 from arq import Retry
 
+from app.service import lucca_webhook as webhook_endpoint
 from app.service import polling, steps
 from app.service import sync_user as user_job
 from app.service.resources import Resources
@@ -76,3 +77,8 @@ async def sync_user_due(ctx: WorkerContext, tenant: str, user_id: str) -> str:
 async def tick(ctx: WorkerContext) -> int:
     """Every minute: start the nightly reconciliations and the polls that are due."""
     return await polling.tick(_resources(ctx))
+
+
+async def lucca_webhook(ctx: WorkerContext, tenant: str, action: str) -> str:
+    """Register or watch the tenant's webhook endpoint in Lucca (issue 15)."""
+    return _finish(await webhook_endpoint.webhook_job(_resources(ctx), tenant, action))

@@ -50,6 +50,13 @@ def functions() -> list[Any]:
         _run_step(jobs.sync_department, Job.SYNC_DEPARTMENT),
         _run_step(jobs.plan_users, Job.PLAN_USERS),
         func(
+            jobs.lucca_webhook,
+            name=Job.LUCCA_WEBHOOK.value,
+            timeout=120,
+            max_tries=20,
+            keep_result=0,
+        ),
+        func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,
             timeout=30,

@@ -25,6 +25,7 @@ class Job(StrEnum):
     PLAN_USERS = "plan_users"
     SYNC_USER_DUE = "sync_user_due"
     TICK = "cron:tick"  # ARQ's name for the cron job of `tick`
+    LUCCA_WEBHOOK = "lucca_webhook"  # register or watch a tenant's endpoint in Lucca
 
 
 async def enqueue_user_syncs(
@@ -90,3 +91,9 @@ async def schedule_due(
     await queue.enqueue(
         redis, Job.SYNC_USER_DUE.value, tenant, user_id, job_id=job_id, defer_until=at
     )
+
+
+async def enqueue_lucca_webhook(redis: ArqRedis, tenant: str, action: str) -> None:
+    """Register ("register") or check ("watch") the tenant's webhook endpoint in Lucca."""
+    job_id = keys.lucca_webhook_job_id(tenant, action)
+    await queue.enqueue(redis, Job.LUCCA_WEBHOOK.value, tenant, action, job_id=job_id)

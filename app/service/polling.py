@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
+from app.service.lucca_webhook import watch_endpoints
 from app.service.reconcile import PAGE_SIZE, take_budget
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
@@ -120,4 +121,5 @@ async def tick(res: Resources) -> int:
         if await claim_poll(res, tenant_ctx):
             await start_run(res, tenant, CHANGES_RUN, trigger=Trigger(TriggerKind.POLL))
             started += 1
+    await watch_endpoints(res)  # the webhook endpoints registered through Lucca's API
     return started

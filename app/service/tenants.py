@@ -9,6 +9,7 @@ from app.schemas.tenant_update import TenantUpdate
 from app.service import audit
 from app.service.access import Action, Principal
 from app.service.errors import Forbidden, TenantUnreadable
+from app.service.lucca_webhook import schedule_registration
 from app.service.resources import Resources
 from app.service.runs import FULL_RUN, purge_tenant_state, start_run
 from app.service.skip_field import start_afresh
@@ -47,6 +48,7 @@ async def configure_tenant(res: Resources, update: TenantUpdate, *, by: Principa
             " the admin token"
         )
     created = await put_tenant(res, update.config)
+    await schedule_registration(res, update.config)
     if created:
         await audit.record(res, tenant, audit.AuditAction.CREATE, by=by.name)
     else:

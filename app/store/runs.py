@@ -58,6 +58,7 @@ class TriggerKind(StrEnum):
     BENCH = "bench"  # bench/worker_throughput.py
     WEBHOOK = "webhook"
     WEBHOOK_MALFORMED = "webhook:malformed"  # an unreadable event: a poll asks Lucca instead
+    LUCCA_REPLAY = "lucca-replay"  # the events of an outage, listed by Lucca (issue 15)
 
 
 @dataclass(frozen=True, slots=True)

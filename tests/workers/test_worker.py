@@ -23,4 +23,5 @@ def test_the_job_names_are_the_ones_queued_jobs_already_carry() -> None:
         "plan_users",
         "sync_user_due",
         "cron:tick",
+        "lucca_webhook",
     ]
