@@ -12,7 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.errors import EXCEPTION_HANDLERS, ApiError, error_response
-from app.api.routes import access, health, metrics, openapi, sync, tenants, webhooks
+from app.api.routes import (
+    access,
+    health,
+    lucca_webhook,
+    metrics,
+    openapi,
+    sync,
+    tenants,
+    webhooks,
+)
 from app.logs import configure_logging
 from app.service.context import Clock, system_clock
 from app.service.resources import Resources
@@ -54,6 +63,7 @@ def create_app(
             *metrics.routes,
             *tenants.routes,
             *access.routes,
+            *lucca_webhook.routes,
             *webhooks.routes,
             *sync.routes,
             *openapi.routes,

@@ -14,7 +14,7 @@ from app.service import audit, held_runs, jobs
 from app.service.errors import RunConflict
 from app.service.resources import Resources
 from app.service.skip_field import start_afresh
-from app.store import queue
+from app.store import lucca_endpoint, queue
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
 from app.store.tenants import purge_state
 
@@ -180,6 +180,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
     """GET /sync/{tenant}: the tenant's flags, failing users and recent runs."""
     notes = await res.records.notes(tenant)
     held_users = orjson.loads(notes["held_users"]) if notes.get("held_users") else []
+    endpoint = await lucca_endpoint.load(res.redis, tenant)
     return {
         "tenant": tenant,
         "last_event_at": notes.get("last_event") or None,
@@ -198,6 +199,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "lucca_unreadable": orjson.loads(unreadable)
         if (unreadable := notes.get("lucca_unreadable"))
         else None,
+        "lucca_webhook": None if endpoint is None else endpoint.document(),
         "failing_users": await res.records.user_errors(tenant),
         "runs": await recent_run_documents(res, tenant),
     }

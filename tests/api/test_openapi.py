@@ -32,6 +32,8 @@ OPERATIONS = {
     ("/tenants/{tenant}/tokens", "get"): {"200", "401", "403", "404", "503"},
     ("/tenants/{tenant}/tokens/{token_id}", "delete"): {"204", "401", "403", "404", "503"},
     ("/tenants/{tenant}/audit", "get"): {"200", "401", "403", "404", "503"},
+    # The webhook endpoint registered through Lucca's API (issue 15).
+    ("/tenants/{tenant}/webhook", "post"): {"200", "201", "401", "403", "404", "409", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
     ("/webhooks/lucca/{tenant}", "post"): {"202", "400", "401", "404", "413", "415", "503"},
     # 409: a confirmation while a full run runs, or of a held run resolved already (issue 10).

@@ -57,6 +57,7 @@ def test_the_contract_routes_are_all_there() -> None:
         ("/tenants/{tenant}/tokens", "get"),
         ("/tenants/{tenant}/tokens/{token_id}", "delete"),
         ("/tenants/{tenant}/audit", "get"),
+        ("/tenants/{tenant}/webhook", "post"),
         ("/webhooks/lucca/{tenant}", "get"),
         ("/webhooks/lucca/{tenant}", "post"),
         ("/sync/{tenant}", "get"),
