@@ -100,7 +100,8 @@ class CompanyHooks:
                             id=str(next(self._hub.ids)),
                             event=event,
                             endpoint_id=endpoint.id,
-                            next_attempt_at=company.clock(),
+                            # Due from the moment the event occurred.
+                            next_attempt_at=datetime.fromisoformat(event["occurredAt"]),
                         )
                     )
         self._fanned_out = len(company.emitted)
