@@ -47,7 +47,7 @@ class SimEndpoint:
     api_version: str
     secret: str
     created_at: datetime
-    first_event: int  # index in `company.emitted` of the first event it gets
+    first_event: int  # the number (from 0, ever emitted) of the first event it gets
     status: str = "inactive"
     failures_in_a_row: int = 0
 
@@ -83,15 +83,16 @@ class CompanyHooks:
             api_version=api_version,
             secret=secrets.token_urlsafe(48),
             created_at=company.clock(),
-            first_event=len(company.emitted),
+            first_event=company.emitted_dropped + len(company.emitted),
         )
         self.endpoints[endpoint.id] = endpoint
         return endpoint
 
     def fan_out(self, company: Company) -> None:
         """A delivery per new event and endpoint that lists its topic (inactive ones keep none)."""
-        for index in range(self._fanned_out, len(company.emitted)):
-            event = company.emitted[index]
+        dropped = company.emitted_dropped
+        for index in range(max(self._fanned_out, dropped), dropped + len(company.emitted)):
+            event = company.emitted[index - dropped]
             for endpoint in self.endpoints.values():
                 wanted = event["topic"] in endpoint.topics and index >= endpoint.first_event
                 if wanted and endpoint.status != "inactive":
@@ -104,7 +105,7 @@ class CompanyHooks:
                             next_attempt_at=datetime.fromisoformat(event["occurredAt"]),
                         )
                     )
-        self._fanned_out = len(company.emitted)
+        self._fanned_out = dropped + len(company.emitted)
 
     def event_status(self, event_id: str) -> str:
         """`delivered` when one delivery was, `failed` when all failed, else `scheduled`."""

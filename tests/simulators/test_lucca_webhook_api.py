@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from simulators.lucca import Company, ManualClock, Registry
+from simulators.lucca import company as company_module
+from tests.simulators.conftest import START
 from tests.simulators.openapi_shapes import operation_schema, problems
 
 API = "/tiny/lucca-api"
@@ -182,3 +184,30 @@ async def test_repeated_failures_suspend_and_undelivered_events_stay_listed(
     assert [d["status"] for d in page["items"]] == ["failed"]
     scheduled = await client.get(f"{API}/events", params={"status": "failed"}, headers=headers)
     assert [e["id"] for e in scheduled.json()["items"]] == [tiny.emitted[-1]["id"]]
+
+
+async def test_the_control_api_adds_a_client_and_runs_a_delivery_round(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
+    answer = await client.put(
+        "/_control/acme/oauth", json={"client_id": "acme-sync", "client_secret": "s3cret"}
+    )
+    assert answer.status_code == 204
+    assert registry.hub.issue_token("acme-sync", "s3cret", START) is not None
+    assert (await client.post("/_control/acme/deliveries")).json() == {"attempted": 0}
+    refused = await client.put("/_control/acme/oauth", json={"client_id": "x"})
+    assert refused.status_code == 400
+
+
+def test_a_long_run_keeps_the_newest_events_only(
+    tiny: Company, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(company_module, "MAX_KEPT_EVENTS", 4)
+    hooks = registry.hub.hooks(tiny)
+    endpoint = hooks.create(tiny, "x", "https://sync.test/ok", ["employee.updated"], "2024-11-01")
+    endpoint.status = "active"
+    for index in range(9):
+        tiny.update(416, lastName=f"N{index}")
+        hooks.fan_out(tiny)
+    assert len(tiny.emitted) <= 4
+    assert len(hooks.deliveries) == 9  # each fanned out before it was let go
