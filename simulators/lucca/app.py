@@ -6,7 +6,8 @@
 Each request passes, in order: unknown subdomain (404) → added latency (408 past 5 s) →
 rate limit (429 + Retry-After) → forced status → API key (401) → random 500 → parameters (400).
 Every answer for a known subdomain is recorded in that company's `requests` log.
-The control API (control.py) lives under `/_control`.
+The control API (control.py) lives under `/_control`; Lucca's current webhook API (OAuth token,
+`/{subdomain}/lucca-api/webhook-endpoints`, events, deliveries) is lucca_api.py.
 """
 
 from __future__ import annotations
