@@ -135,31 +135,34 @@ async def register(res: Resources, tenant: str, *, only_if_none: bool) -> Regist
         await lucca_endpoint.save(res.redis, tenant, state)
         log.warning("tenant=%s webhook endpoint not registered: %s", tenant, state.error)
         return Registration(state, created=False)
-    await _store_secret(res, config, created)
     state.endpoint_id, state.status = created.endpoint.id, created.endpoint.status
     state.registered_at = state.checked_at = now
     state.refused_topics, state.error = refused, None
-    await lucca_endpoint.save(res.redis, tenant, state)
+    # Shielded: a secret Lucca showed once must be stored even if the caller gave up.
+    await asyncio.shield(_keep(res, config, created, state))
     log.info("tenant=%s webhook endpoint %s registered", tenant, created.endpoint.id)
     return Registration(state, created=True)
 
 
 async def register_now(res: Resources, tenant: str) -> Registration:
-    """POST /tenants/{tenant}/webhook: register unless the current endpoint is active; waits
-    for Lucca WEBHOOK_REGISTER_TIMEOUT_SECONDS at most (then the watch finishes the work)."""
-    state = await lucca_endpoint.load(res.redis, tenant)
-    if state is not None and state.endpoint_id is not None:
-        async with asyncio.timeout(res.settings.webhook_register_timeout_seconds):
-            await watch(res, tenant)
-        current = await lucca_endpoint.load(res.redis, tenant)
-        return Registration(current or EndpointState(), created=False)
+    """POST /tenants/{tenant}/webhook: register, or check (and repair) the current endpoint;
+    waits for Lucca WEBHOOK_REGISTER_TIMEOUT_SECONDS at most, then a job finishes the work."""
+    config = await _config(res, tenant)
+    api_client(res, config)  # WebhookNotConfigured before anything is asked of Lucca
+    before = await lucca_endpoint.load(res.redis, tenant)
+    known = None if before is None else before.endpoint_id
     try:
         async with asyncio.timeout(res.settings.webhook_register_timeout_seconds):
-            return await register(res, tenant, only_if_none=False)
-    except TimeoutError:
-        await enqueue_lucca_webhook(res.redis, tenant, "register")
-        pending = EndpointState(error="Lucca did not answer in time; the registration goes on")
+            if known is None:
+                return await register(res, tenant, only_if_none=False)
+            await watch(res, tenant)
+    except (TimeoutError, LuccaThrottled):
+        await enqueue_lucca_webhook(res.redis, tenant, "register" if known is None else "watch")
+        pending = await lucca_endpoint.load(res.redis, tenant) or EndpointState()
+        pending.error = "Lucca did not answer in time, or the budget is spent: a job goes on"
         return Registration(pending, created=False)
+    current = await lucca_endpoint.load(res.redis, tenant) or EndpointState()
+    return Registration(current, created=current.endpoint_id not in (None, known))
 
 
 async def _create(client: LuccaApiClient, url: str) -> tuple[CreatedEndpoint, list[str]]:
@@ -180,12 +183,16 @@ def _refused(exc: LuccaRejected, topics: list[str]) -> list[str]:
     return [topics[i] for i in sorted(set(indexes)) if i < len(topics)]
 
 
-async def _store_secret(res: Resources, config: TenantConfig, created: CreatedEndpoint) -> None:
-    """The new endpoint's secret first; the others stay accepted during the switch."""
+async def _keep(
+    res: Resources, config: TenantConfig, created: CreatedEndpoint, state: EndpointState
+) -> None:
+    """The new endpoint's secret first (the others stay accepted during the switch), then the
+    state that names it."""
     fresh = await _config(res, config.tenant)
     secrets = (created.secret, *[s for s in fresh.webhook_secrets if s != created.secret])
     await res.tenants.put(replace(fresh, webhook_secrets=secrets))
     res.contexts.forget(config.tenant)
+    await lucca_endpoint.save(res.redis, config.tenant, state)
 
 
 async def watch(res: Resources, tenant: str) -> str:
@@ -235,11 +242,14 @@ async def _repair(res: Resources, config: TenantConfig, state: EndpointState, no
     state.endpoint_id = None
     await lucca_endpoint.save(res.redis, config.tenant, state)
     registration = await register(res, config.tenant, only_if_none=False)
-    if registration.created:
-        client = api_client(res, config)
-        await replay_outage(res, config, client, registration.state, now)
-        await lucca_endpoint.save(res.redis, config.tenant, registration.state)
-    return "repaired" if registration.created else "suspended"
+    if not registration.created:
+        return "suspended"  # the next watch tries again
+    try:
+        await replay_outage(res, config, api_client(res, config), registration.state, now)
+    except LuccaError as exc:  # `missing_since` stays: the next watch replays
+        registration.state.error = f"replay: {_why(exc)}"
+    await lucca_endpoint.save(res.redis, config.tenant, registration.state)
+    return "repaired"
 
 
 async def _forget_deleted(

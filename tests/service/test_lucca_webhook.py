@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from app.secret import Secret
 from app.service import replay as replay_module
 from app.service.lucca_webhook import watch, webhook_job
 from app.service.notices import accept_notice
-from app.service.replay import replay_events
+from app.service.replay import replay_events, replay_start
 from app.service.resources import Resources
 from app.service.results import Defer
 from app.store import keys, lucca_endpoint
@@ -155,3 +156,11 @@ async def test_a_spent_budget_defers_the_watch(
     res = replace(res, budget=CountingBudget(res, wait=30.0))
     await lucca_endpoint.save(res.redis, TENANT, EndpointState(endpoint_id="2", status="active"))
     assert await webhook_job(res, TENANT, "watch") == Defer(30.0)
+
+
+def test_a_replay_starts_ten_minutes_before_the_checkpoint_or_a_day_back_without_it() -> None:
+    now = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+    lost = EndpointState(missing_since=None)
+    assert replay_start(lost, now) == now - timedelta(hours=24)
+    seen = EndpointState(missing_since="2025-03-14T08:00:00Z")
+    assert replay_start(seen, now) == datetime(2025, 3, 14, 7, 50, tzinfo=UTC)
