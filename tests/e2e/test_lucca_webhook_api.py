@@ -233,10 +233,13 @@ async def test_the_client_secret_is_in_no_log_redis_value_or_answer(
         await registered(tenant)
         for path in (f"/tenants/{tenant.name}", f"/sync/{tenant.name}"):
             got = await service.http.get(f"{service.url}{path}", headers=service.admin_headers)
+            assert got.status_code == 200, got.text
             answers.append(got.content)
         again = await service.http.post(
             f"{service.url}/tenants/{tenant.name}/webhook", headers=service.admin_headers
         )
+        assert again.status_code == 200, again.text
+        assert again.json()["webhook"]["status"] == "active"
         answers.append(again.content)
         wrong = await onboard(service, wrong_secret=True)
         await eventually(wrong.webhook_status, timeout=30)
