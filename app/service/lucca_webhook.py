@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from app.clients.errors import LuccaAuthError, LuccaError, LuccaRejected
 from app.clients.lucca import lucca_base_url
-from app.clients.lucca_api import CreatedEndpoint, LuccaApiClient
+from app.clients.lucca_api import CreatedEndpoint, LuccaApiClient, WebhookEndpoint
 from app.core.tenant import TenantConfig
 from app.service.batcher import LuccaThrottled
 from app.service.jobs import enqueue_lucca_webhook
@@ -112,28 +112,20 @@ async def register(res: Resources, tenant: str, *, only_if_none: bool) -> Regist
     client = api_client(res, config)
     state = await lucca_endpoint.load(res.redis, tenant) or EndpointState()
     now = _iso(res.clock())
+    url = webhook_url(res, tenant)
     try:
-        if only_if_none:
-            ours = [
-                e
-                for e in await client.list_endpoints()
-                if e.webhook_url == webhook_url(res, tenant)
-            ]
-            if ours:
-                state.endpoint_id, state.status, state.checked_at = (
-                    ours[-1].id,
-                    ours[-1].status,
-                    now,
-                )
-                state.error = None
-                await lucca_endpoint.save(res.redis, tenant, state)
-                return Registration(state, created=False)
-        created, refused = await _create(client, webhook_url(res, tenant))
+        adopted = await _own_endpoint(client, url) if only_if_none else None
+        if adopted is None:
+            created, refused = await _create(client, url)
     except LuccaError as exc:
-        state.error = _why(exc)
-        state.checked_at = now
+        state.error, state.checked_at = _why(exc), now
         await lucca_endpoint.save(res.redis, tenant, state)
         log.warning("tenant=%s webhook endpoint not registered: %s", tenant, state.error)
+        return Registration(state, created=False)
+    if adopted is not None:
+        state.endpoint_id, state.status = adopted.id, adopted.status
+        state.checked_at, state.error = now, None
+        await lucca_endpoint.save(res.redis, tenant, state)
         return Registration(state, created=False)
     state.endpoint_id, state.status = created.endpoint.id, created.endpoint.status
     state.registered_at = state.checked_at = now
@@ -163,6 +155,12 @@ async def register_now(res: Resources, tenant: str) -> Registration:
         return Registration(pending, created=False)
     current = await lucca_endpoint.load(res.redis, tenant) or EndpointState()
     return Registration(current, created=current.endpoint_id not in (None, known))
+
+
+async def _own_endpoint(client: LuccaApiClient, url: str) -> WebhookEndpoint | None:
+    """The newest endpoint of Lucca's that points at this tenant's URL, if any."""
+    ours = [endpoint for endpoint in await client.list_endpoints() if endpoint.webhook_url == url]
+    return ours[-1] if ours else None
 
 
 async def _create(client: LuccaApiClient, url: str) -> tuple[CreatedEndpoint, list[str]]:
@@ -214,9 +212,7 @@ async def watch(res: Resources, tenant: str) -> str:
         await _forget_deleted(res, client, config, state)
         if state.missing_since is not None:
             await replay_outage(res, config, client, state, now)
-    except LuccaAuthError as exc:
-        state.error = _why(exc)
-    except LuccaError as exc:
+    except LuccaError as exc:  # wrong OAuth client, Lucca down: said in the status
         state.error = _why(exc)
     await lucca_endpoint.save(res.redis, tenant, state)
     return state.status or "unknown"
