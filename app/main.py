@@ -14,7 +14,16 @@ from starlette.responses import Response
 
 from app.api.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from app.api.limits import BodyGuard
-from app.api.routes import access, health, metrics, openapi, sync, tenants, webhooks
+from app.api.routes import (
+    access,
+    health,
+    lucca_webhook,
+    metrics,
+    openapi,
+    sync,
+    tenants,
+    webhooks,
+)
 from app.console.routes import mount as console
 from app.logs import configure_logging
 from app.service.context import Clock, system_clock
@@ -57,6 +66,7 @@ def create_app(
             *metrics.routes,
             *tenants.routes,
             *access.routes,
+            *lucca_webhook.routes,
             *webhooks.routes,
             *sync.routes,
             *openapi.routes,

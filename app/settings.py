@@ -10,6 +10,7 @@ from app.clients.egress import EgressPolicy, IPNetwork, parse_allowed_networks
 from app.secret import Secret
 
 DEFAULT_LUCCA_URL_TEMPLATE = "https://{subdomain}.{domain}"
+DEFAULT_LUCCA_TOKEN_URL = "https://accounts.world.luccasoftware.com/connect/token"  # noqa: S105 - a URL
 
 
 class SettingsError(RuntimeError):
@@ -77,6 +78,15 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
         raise SettingsError(f"{name}: {exc}") from None
 
 
+def _public_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.lower().startswith(("https://", "http://")) or "?" in raw or "#" in raw:
+        raise SettingsError("PUBLIC_URL must be an http(s) URL without query or fragment")
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process reads from its environment.
@@ -134,6 +144,12 @@ class Settings:
     public_url: str | None = None
     # How long a console session lives after sign-in.
     console_session_seconds: int = 8 * 3600
+    # Lucca's OAuth 2 token endpoint (client credentials) for the webhook API.
+    lucca_token_url: str = DEFAULT_LUCCA_TOKEN_URL
+    # How often the webhook endpoint of an OAuth tenant is checked (and repaired).
+    webhook_watch_seconds: float = 300.0
+    # How long a PUT or POST /tenants/{tenant}/webhook waits for Lucca to register the endpoint.
+    webhook_register_timeout_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -173,8 +189,11 @@ class Settings:
             worker_metrics_port=int(_number(env, "WORKER_METRICS_PORT", 9101)),
             worker_metrics_host=env.get("WORKER_METRICS_HOST", "").strip() or "127.0.0.1",
             session_key=_session_key(env),
-            public_url=env.get("PUBLIC_URL", "").strip().rstrip("/") or None,
+            public_url=_public_url(env),
             console_session_seconds=int(_number(env, "CONSOLE_SESSION_SECONDS", 8 * 3600)),
+            lucca_token_url=env.get("LUCCA_TOKEN_URL", "").strip() or DEFAULT_LUCCA_TOKEN_URL,
+            webhook_watch_seconds=_number(env, "WEBHOOK_WATCH_SECONDS", 300.0),
+            webhook_register_timeout_seconds=_number(env, "WEBHOOK_REGISTER_TIMEOUT_SECONDS", 20.0),
         )
 
     def __post_init__(self) -> None:

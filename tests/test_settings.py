@@ -94,3 +94,21 @@ def test_a_bad_allowed_network_stops_the_start(bad: str) -> None:
     with pytest.raises(SettingsError, match="ELEVO_ALLOWED_NETWORKS") as caught:
         Settings.from_env(BASE | {"ELEVO_ALLOWED_NETWORKS": bad})
     assert bad.split(",")[-1] in str(caught.value)
+
+
+def test_public_url_and_the_webhook_api_settings() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.public_url is None
+    assert settings.lucca_token_url == "https://accounts.world.luccasoftware.com/connect/token"
+    assert settings.webhook_watch_seconds == 300.0
+    given = Settings.from_env(
+        BASE | {"PUBLIC_URL": "https://sync.example.com/", "WEBHOOK_WATCH_SECONDS": "60"}
+    )
+    assert given.public_url == "https://sync.example.com"
+    assert given.webhook_watch_seconds == 60.0
+
+
+@pytest.mark.parametrize("bad", ["sync.example.com", "ftp://sync.example.com", "https://s/?q=1"])
+def test_a_malformed_public_url_stops_the_start(bad: str) -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_URL"):
+        Settings.from_env(BASE | {"PUBLIC_URL": bad})

@@ -10,6 +10,7 @@ from typing import Any
 from arq import Retry
 
 from app.service import alerts, coalesced, polling, release, steps
+from app.service import lucca_webhook as webhook_endpoint
 from app.service import sync_user as user_job
 from app.service.resources import Resources
 from app.service.results import Defer, JobResult
@@ -99,3 +100,8 @@ async def send_alert(ctx: WorkerContext, tenant: str, notice_id: str) -> str:
 async def alerts_tick(ctx: WorkerContext) -> int:
     """Every minute: raise or clear each tenant's alerts, and queue their notices."""
     return await alerts.alerts_tick(_resources(ctx))
+
+
+async def lucca_webhook(ctx: WorkerContext, tenant: str, action: str) -> str:
+    """Register or watch the tenant's webhook endpoint in Lucca (issue 15)."""
+    return _finish(await webhook_endpoint.webhook_job(_resources(ctx), tenant, action))

@@ -63,6 +63,13 @@ def functions(settings: Settings) -> list[Any]:
         # keep_result=0: its fixed id is free again as soon as it ends.
         func(jobs.drain_coalesced, name=Job.DRAIN_COALESCED.value, timeout=60, keep_result=0),
         func(
+            jobs.lucca_webhook,
+            name=Job.LUCCA_WEBHOOK.value,
+            timeout=120,
+            max_tries=20,
+            keep_result=0,
+        ),
+        func(
             jobs.sync_user_due,
             name=Job.SYNC_USER_DUE.value,
             timeout=30,

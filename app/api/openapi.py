@@ -29,6 +29,7 @@ from app.api.responses import (
     TokenList,
     UserHistory,
     WebhookAccepted,
+    WebhookRegistration,
 )
 from app.api.responses import Run as RunDocument
 from app.api.routes.access import MAX_BODY_BYTES as TOKEN_MAX_BODY_BYTES
@@ -54,6 +55,7 @@ _COMPONENTS: Final = (
     TenantResumed,
     LuccaEvent,
     WebhookAccepted,
+    WebhookRegistration,
     SyncTrigger,
     RunStarted,
     RunDocument,
@@ -349,6 +351,27 @@ def _access_paths() -> dict[str, Schema]:
                         ErrorCode.NOT_FOUND,
                     ),
                 },
+            ),
+        },
+        "/tenants/{tenant}/webhook": {
+            "parameters": [_TENANT],
+            "post": _guarded(
+                "registerWebhook",
+                Action.CONFIGURE_SECRETS,
+                {
+                    "200": _json(WebhookRegistration, "The current endpoint is active: kept."),
+                    "201": _json(WebhookRegistration, "A new endpoint registered in Lucca."),
+                    "404": _NO_TENANT,
+                    "409": _error(
+                        "The tenant has no `lucca.oauth`, or the service no PUBLIC_URL.",
+                        ErrorCode.CONFLICT,
+                    ),
+                },
+                description=(
+                    "Registers the tenant's webhook endpoint through Lucca's API with its OAuth "
+                    "client, the topics the sync needs, and stores the secret Lucca shows once "
+                    "(never answered). Lucca's refusals are in `webhook.error`."
+                ),
             ),
         },
         "/tenants/{tenant}/audit": {

@@ -202,6 +202,39 @@ class DuplicateProfile(Struct):
     at: str
 
 
+class OldLuccaEndpoint(Struct):
+    """An endpoint Lucca suspended and the service replaced: the customer deletes it."""
+
+    id: str
+    suspended_at: str
+    missing_since: Annotated[str, Meta(description="The last event received before it failed.")]
+    delete_at: Annotated[str, Meta(description="Where, in the customer's Lucca.")]
+
+
+class LuccaWebhook(Struct):
+    """The tenant's webhook endpoint as registered through Lucca's API (`lucca.oauth`)."""
+
+    endpoint_id: str | None
+    status: Annotated[
+        str | None, Meta(description="Lucca's: active, suspended or inactive; or deleted.")
+    ]
+    registered_at: str | None
+    checked_at: str | None
+    refused_topics: Annotated[list[str], Meta(description="Topics Lucca refused to send.")]
+    error: Annotated[str | None, Meta(description="Why the last registration or check failed.")]
+    missing_since: Annotated[
+        str | None, Meta(description="Events are missing since then, until they are replayed.")
+    ]
+    old_endpoints: list[OldLuccaEndpoint]
+    replayed: Annotated[str | None, Meta(description='"replayed N events since ..."')]
+    replayed_at: str | None
+
+
+class WebhookRegistration(Struct):
+    created: Annotated[bool, Meta(description="False: the current endpoint was kept.")]
+    webhook: LuccaWebhook
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -226,6 +259,7 @@ class SyncStatus(Struct):
     paused: Paused | None
     waiting: Waiting
     last_pause: LastPause | None
+    lucca_webhook: LuccaWebhook | None
     failing_users: dict[str, PlanEntry]
     duplicate_profiles: list[DuplicateProfile]
     runs: list[Run]

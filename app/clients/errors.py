@@ -6,7 +6,8 @@ SyncError (app/core/errors.py)
 │   ├── LuccaError
 │   │   ├── LuccaAuthError       401/403: the API key is wrong or was revoked
 │   │   ├── LuccaRateLimited     429 (also a RateLimited)
-│   │   └── LuccaUnavailable     transport error, timeout, 408, 5xx
+│   │   ├── LuccaUnavailable     transport error, timeout, 408, 5xx
+│   │   └── LuccaRejected        400 from Lucca's current API, with its errors by field
 │   └── ElevoError
 │       ├── ElevoAuthError       401/403
 │       ├── ElevoRateLimited     429 (also a RateLimited)
@@ -58,6 +59,15 @@ class LuccaRateLimited(LuccaError, RateLimited):
 
 class LuccaUnavailable(LuccaError):
     retryable = True
+
+
+class LuccaRejected(LuccaError):
+    """400 from Lucca's current API: `errors` holds its validation messages by field
+    (`topics[3]` -> [...]), as its problem+json document says."""
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]]) -> None:
+        super().__init__(message, status=400)
+        self.errors = errors
 
 
 class ElevoError(UpstreamError):

@@ -29,6 +29,15 @@ class GuardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LuccaOAuth:
+    """An OAuth 2 client of Lucca's current API (client credentials): it serves only the
+    webhook endpoints, events and deliveries; employees are still read with the v3 API key."""
+
+    client_id: str
+    client_secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
 class TenantConfig:
     tenant: str
     lucca_subdomain: str
@@ -55,3 +64,5 @@ class TenantConfig:
     alerts_secret: Secret | None = None
     # This many failed runs in a row raise a "failing_runs" alert.
     alerts_failed_runs: int = DEFAULT_ALERTS_FAILED_RUNS
+    # None: the webhook endpoint is registered by hand in Lucca, its secret pasted here.
+    lucca_oauth: LuccaOAuth | None = None

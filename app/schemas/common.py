@@ -20,6 +20,7 @@ FIELD_PATH_PATTERN: Final = "^[A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*
 FIELD_NAME_PATTERN: Final = '^[^"\\\\]+$'
 NIGHTLY_AT_PATTERN: Final = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
 SECRET_PATTERN: Final = "^[^\\x00-\\x1f\\x7f]*$"  # noqa: S105 - a regex, not a secret
+OAUTH_CLIENT_ID_PATTERN: Final = "^[A-Za-z0-9._:-]{1,200}$"
 SCIM_URL_PATTERN: Final = "^[hH][tT][tT][pP][sS]?://"
 # At most 18 significant digits: MAX_ID_DIGITS of app/core/lucca_user.py.
 USER_ID_PATTERN: Final = "^0*[1-9][0-9]{0,17}$"

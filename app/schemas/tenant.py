@@ -32,12 +32,13 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.clients.egress import EgressPolicy
-from app.core.tenant import GuardConfig, LuccaDomain, TenantConfig
+from app.core.tenant import GuardConfig, LuccaDomain, LuccaOAuth, TenantConfig
 from app.schemas.common import (
     FIELD_CODE_PATTERN,
     FIELD_NAME_PATTERN,
     FIELD_PATH_PATTERN,
     NIGHTLY_AT_PATTERN,
+    OAUTH_CLIENT_ID_PATTERN,
     SCIM_URL_PATTERN,
     SECRET_PATTERN,
     SUBDOMAIN_PATTERN,
@@ -147,6 +148,21 @@ def _check_header_secret(value: str, field: str) -> None:
     )
 
 
+class OAuthBody(Struct, forbid_unknown_fields=True):
+    """An OAuth client of Lucca's current API, for the webhook endpoint (issue 15)."""
+
+    client_id: Annotated[str, Meta(pattern=OAUTH_CLIENT_ID_PATTERN)]
+    client_secret: SecretText | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        require(
+            whole(OAUTH_CLIENT_ID_PATTERN, self.client_id),
+            "`oauth.client_id` must be 1 to 200 letters, digits and '._:-'",
+        )
+        if isinstance(self.client_secret, str):
+            _check_secret(self.client_secret, "oauth.client_secret")
+
+
 class LuccaBody(Struct, forbid_unknown_fields=True):
     subdomain: Subdomain
     domain: LuccaDomain | None = None
@@ -154,6 +170,13 @@ class LuccaBody(Struct, forbid_unknown_fields=True):
     webhook_secret: Annotated[
         SecretText | list[SecretText] | UnsetType | None,
         Meta(description="One secret or several (rotation), each once; null removes them."),
+    ] = UNSET
+    oauth: Annotated[
+        OAuthBody | UnsetType | None,
+        Meta(
+            description="Lucca OAuth client (webhook endpoints, events); omitted keeps the "
+            "stored one, null removes it."
+        ),
     ] = UNSET
 
     def __post_init__(self) -> None:
@@ -303,6 +326,7 @@ def parse_tenant(
             else alerts_url(parsed.alerts_url, allow_http=allow_http_elevo, egress=egress),
             alerts_secret=alerts_secret,
             alerts_failed_runs=parsed.alerts_failed_runs,
+            lucca_oauth=_oauth(lucca.oauth, existing.lucca_oauth if existing else None),
         ),
     )
 
@@ -334,6 +358,19 @@ def _webhook_secrets(
     return tuple(Secret(item) for item in value or ())
 
 
+def _oauth(value: OAuthBody | UnsetType | None, stored: LuccaOAuth | None) -> LuccaOAuth | None:
+    if value is UNSET:
+        return stored
+    if value is None:
+        return None
+    secret = _kept_secret(
+        value.client_secret,
+        "$.lucca.oauth.client_secret",
+        stored.client_secret if stored else None,
+    )
+    return LuccaOAuth(client_id=value.client_id, client_secret=secret)
+
+
 def _fields(struct: Struct) -> dict[str, Any]:
     return msgspec.structs.asdict(struct)
 
@@ -353,11 +390,17 @@ def _zones() -> frozenset[str]:
 Redacted = Literal["***"]  # REDACTED, as a type
 
 
+class OAuthView(Struct):
+    client_id: str
+    client_secret: Redacted
+
+
 class LuccaView(Struct):
     subdomain: Subdomain
     domain: LuccaDomain
     api_key: Redacted
     webhook_secret: Redacted | list[Redacted] | None
+    oauth: OAuthView | UnsetType = UNSET
 
 
 class ElevoView(Struct):
@@ -403,6 +446,9 @@ def tenant_view(config: TenantConfig) -> dict[str, Any]:
             domain=config.lucca_domain,
             api_key=REDACTED,
             webhook_secret=webhook,
+            oauth=UNSET
+            if config.lucca_oauth is None
+            else OAuthView(client_id=config.lucca_oauth.client_id, client_secret=REDACTED),
         ),
         elevo=ElevoView(scim_url=config.elevo_scim_url, token=REDACTED),
         skip_field=config.skip_field,

@@ -30,11 +30,14 @@ SECRET_DESTINATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "lucca.api_key": ("lucca.subdomain", "lucca.domain"),
     "elevo.token": ("elevo.scim_url",),
     "alerts_secret": ("alerts_url",),
+    # The token it obtains reads and registers the webhooks of that Lucca.
+    "lucca.oauth.client_secret": ("lucca.subdomain", "lucca.domain"),
 }
 # Every secret of the document (a GET shows each as "***").
 SECRETS: Final[tuple[str, ...]] = (
     "lucca.api_key",
     "lucca.webhook_secret",
+    "lucca.oauth.client_secret",
     "elevo.token",
     "alerts_secret",
 )

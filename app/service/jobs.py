@@ -30,6 +30,7 @@ class Job(StrEnum):
     SEND_ALERT = "send_alert"
     ALERTS_TICK = "cron:alerts_tick"  # ARQ's name for the cron job of `alerts_tick`
     DRAIN_COALESCED = "drain_coalesced"  # webhook events past the ingest rate
+    LUCCA_WEBHOOK = "lucca_webhook"  # register or watch a tenant's endpoint in Lucca
 
 
 async def enqueue_user_syncs(
@@ -126,3 +127,9 @@ async def enqueue_alert(redis: ArqRedis, tenant: str, notice_id: str) -> None:
     """Queue the sending of one alert notice, once however often it is asked."""
     job_id = keys.alert_job_id(tenant, notice_id)
     await queue.enqueue(redis, Job.SEND_ALERT.value, tenant, notice_id, job_id=job_id)
+
+
+async def enqueue_lucca_webhook(redis: ArqRedis, tenant: str, action: str) -> None:
+    """Register ("register") or check ("watch") the tenant's webhook endpoint in Lucca."""
+    job_id = keys.lucca_webhook_job_id(tenant, action)
+    await queue.enqueue(redis, Job.LUCCA_WEBHOOK.value, tenant, action, job_id=job_id)

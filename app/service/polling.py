@@ -14,6 +14,7 @@ from app.service.coalesced import drain_coalesced
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
+from app.service.lucca_webhook import watch_endpoints
 from app.service.pacing import take_budget
 from app.service.reconcile import PAGE_SIZE
 from app.service.resources import Resources
@@ -174,6 +175,7 @@ async def tick(res: Resources) -> int:
         except Exception as exc:  # one tenant's trouble stays its own
             log.exception("tenant=%s tick failed", tenant)
             await _flag_config_error(res, tenant, f"the tick failed: {type(exc).__name__}")
+    await watch_endpoints(res)  # the webhook endpoints registered through Lucca's API
     return started
 
 

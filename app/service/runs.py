@@ -14,7 +14,7 @@ from app.service import audit, held_runs, jobs, waiting
 from app.service.errors import RunConflict
 from app.service.resources import Resources
 from app.service.skip_field import start_afresh
-from app.store import queue
+from app.store import lucca_endpoint, queue
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
 from app.store.tenants import purge_state
 
@@ -189,6 +189,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
     """GET /sync/{tenant}: the tenant's flags, failing users and recent runs."""
     notes = await res.records.notes(tenant)
     held_users = orjson.loads(notes["held_users"]) if notes.get("held_users") else []
+    endpoint = await lucca_endpoint.load(res.redis, tenant)
     return {
         "tenant": tenant,
         "last_event_at": notes.get("last_event") or None,
@@ -210,6 +211,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         else None,
         **await waiting.waiting_document(res, tenant),
         "last_pause": orjson.loads(last_pause) if (last_pause := notes.get("last_pause")) else None,
+        "lucca_webhook": None if endpoint is None else endpoint.document(),
         "failing_users": await res.records.user_errors(tenant),
         "duplicate_profiles": await res.records.duplicates(tenant),
         "runs": await recent_run_documents(res, tenant),

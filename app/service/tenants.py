@@ -11,6 +11,7 @@ from app.service.access import Action, Principal
 from app.service.blocks import credentials_replaced
 from app.service.destinations import check_destinations
 from app.service.errors import Forbidden, TenantUnreadable
+from app.service.lucca_webhook import schedule_registration
 from app.service.resources import Resources
 from app.service.runs import purge_tenant_state
 from app.service.skip_field import start_afresh
@@ -48,6 +49,7 @@ async def configure_tenant(res: Resources, update: TenantUpdate, *, by: Principa
             " the admin token"
         )
     created = await put_tenant(res, update.config)
+    await schedule_registration(res, update.config)
     if created:
         await audit.record(res, tenant, audit.AuditAction.CREATE, by=by.name)
     else:

@@ -220,6 +220,21 @@ def lucca_revoked(tenant: str) -> str:
     return f"t:{tenant}:lucca-revoked"
 
 
+def lucca_endpoint(tenant: str) -> str:
+    """JSON: the tenant's webhook endpoint as registered through Lucca's API (issue 15)."""
+    return f"t:{tenant}:lucca-endpoint"
+
+
+def lucca_watch_slot(tenant: str) -> str:
+    """Set for one watch interval by the worker that checks the tenant's webhook endpoint."""
+    return f"t:{tenant}:lucca-endpoint:watch-slot"
+
+
+def lucca_webhook_job_id(tenant: str, action: str) -> str:
+    """One queued registration or watch of a tenant's endpoint at a time."""
+    return f"lucca-webhook:{tenant}:{action}"
+
+
 def tenant_pattern(tenant: str) -> str:
     """Every key of the tenant's sync state (not its config), for a purge."""
     return f"t:{tenant}:*"

@@ -64,6 +64,7 @@ class TriggerKind(StrEnum):
     RESUMED = "resumed"  # a paused tenant resumed: what waited, and the runs asked meanwhile
     SKIP_FIELD_CHECK = "skip-field-check"  # a complete listing for an employee held on one read
     WEBHOOK_COALESCED = "webhook-coalesced"  # events beyond the tenant's ingest rate
+    LUCCA_REPLAY = "lucca-replay"  # the events of an outage, listed by Lucca (issue 15)
 
 
 @dataclass(frozen=True, slots=True)

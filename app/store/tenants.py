@@ -3,8 +3,9 @@
 Layout:
     tenant:{tenant}:config  the config in the admin API body's shape (app/schemas/tenant.py), plus a
                             "format" version; `lucca.api_key`, `elevo.token`, each entry of
-                            the `lucca.webhook_secret` list and `alerts_secret` (when set) are
-                            SecretBox tokens, the rest is clear
+                            the `lucca.webhook_secret` list, `alerts_secret` and
+                            `lucca.oauth.client_secret` (when set) are SecretBox tokens, the
+                            rest is clear
     tenants                 a set of every tenant name
 
 A document is read back through `parse_tenant`, so a stored config obeys the same rules as a
@@ -36,6 +37,7 @@ LUCCA_KEY_FIELD: Final = "lucca.api_key"
 WEBHOOK_FIELD: Final = "lucca.webhook_secret"
 ELEVO_AUTH_FIELD: Final = "elevo.token"
 ALERTS_SECRET_FIELD: Final = "alerts_secret"  # noqa: S105 - a field name, not a secret
+OAUTH_SECRET_FIELD: Final = "lucca.oauth.client_secret"  # noqa: S105 - a field name
 
 
 class TenantStoreError(RuntimeError):
@@ -140,6 +142,10 @@ class TenantStore:
             document[ALERTS_SECRET_FIELD] = box.encrypt(
                 tenant, ALERTS_SECRET_FIELD, config.alerts_secret.reveal()
             )
+        if config.lucca_oauth is not None:
+            document["lucca"]["oauth"]["client_secret"] = box.encrypt(
+                tenant, OAUTH_SECRET_FIELD, config.lucca_oauth.client_secret.reveal()
+            )
         return document
 
     def _decode(self, tenant: str, raw: bytes | str) -> TenantConfig:
@@ -155,6 +161,10 @@ class TenantStore:
             if document.get(ALERTS_SECRET_FIELD):
                 document[ALERTS_SECRET_FIELD] = self._box.decrypt(
                     tenant, ALERTS_SECRET_FIELD, document[ALERTS_SECRET_FIELD]
+                ).reveal()
+            if (oauth := lucca.get("oauth")) is not None:
+                oauth["client_secret"] = self._box.decrypt(
+                    tenant, OAUTH_SECRET_FIELD, oauth["client_secret"]
                 ).reveal()
             document.pop("format", None)
             # The URL was checked against ALLOW_HTTP_ELEVO when it was stored.
@@ -180,6 +190,10 @@ class TenantStore:
             if document.get(ALERTS_SECRET_FIELD):
                 document[ALERTS_SECRET_FIELD] = box.rotate(
                     tenant, ALERTS_SECRET_FIELD, document[ALERTS_SECRET_FIELD]
+                )
+            if (oauth := lucca.get("oauth")) is not None:
+                oauth["client_secret"] = box.rotate(
+                    tenant, OAUTH_SECRET_FIELD, oauth["client_secret"]
                 )
         except SecretDecryptError as exc:
             raise TenantStoreError(f"stored config of tenant {tenant!r}: {exc}") from None

@@ -1,6 +1,7 @@
 """A Lucca simulator: the v3 directory API, webhook events and their signed delivery.
 
-See app.py for the HTTP API, control.py for the control API, company.py for the mutations.
+See app.py for the HTTP API, control.py for the control API, company.py for the mutations,
+lucca_api.py and endpoints.py for Lucca's webhook API (OAuth, endpoints, events, deliveries).
 """
 
 from simulators.lucca.app import create_lucca_app

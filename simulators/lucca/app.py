@@ -6,7 +6,8 @@
 Each request passes, in order: unknown subdomain (404) → added latency (408 past 5 s) →
 rate limit (429 + Retry-After) → forced status → API key (401) → random 500 → parameters (400).
 Every answer for a known subdomain is recorded in that company's `requests` log.
-The control API (control.py) lives under `/_control`.
+The control API (control.py) lives under `/_control`; Lucca's current webhook API (OAuth token,
+`/{subdomain}/lucca-api/webhook-endpoints`, events, deliveries) is lucca_api.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from simulators.lucca.company import Company, Registry, User
 from simulators.lucca.control import control_routes
 from simulators.lucca.faults import RequestKind
+from simulators.lucca.lucca_api import lucca_api_routes
 from simulators.lucca.query import (
     DEFAULT_PROJECTION,
     QueryError,
@@ -162,6 +164,7 @@ def create_lucca_app(
     directory = _Directory(registry, monotonic, sleep)
     routes = [
         *control_routes(registry),
+        *lucca_api_routes(registry, monotonic),
         Route("/{subdomain}/api/v3/users", directory.list_users, methods=["GET"]),
         Route("/{subdomain}/api/v3/users/{user_id}", directory.get_user, methods=["GET"]),
     ]

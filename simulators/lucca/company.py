@@ -37,6 +37,7 @@ from simulators.lucca.webhooks import Event, ResourceIds
 User = dict[str, Any]
 DEFAULT_TIMEZONE = "Europe/Paris"
 DEFAULT_SKIP_CODE = "e_skip_elevo_sync"
+MAX_KEPT_EVENTS: Final = 50_000
 
 
 # v3 field -> v5 employee attribute (login has no v5 counterpart but still is an employee edit).
@@ -83,6 +84,10 @@ class Company:
         self._resource_ids: dict[int, ResourceIds] = {}
         self._next_resource = itertools.count(1)
         self._next_value = itertools.count(9000)
+        # The events emitted, oldest first: what `/lucca-api/events` lists and endpoints get.
+        # Lucca keeps two months of them; a long benchmark keeps the last MAX_KEPT_EVENTS.
+        self.emitted: list[Event] = []
+        self.emitted_dropped = 0  # how many older events were let go
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -388,9 +393,15 @@ class Company:
             self._sorted = None
 
     def _emit(self, topic: str, data: Event, previous: dict[str, Any] | None = None) -> Event:
-        return webhooks.make_event(
+        event = webhooks.make_event(
             topic, data, subdomain=self.subdomain, occurred_at=self.clock(), previous=previous
         )
+        self.emitted.append(event)
+        if len(self.emitted) > MAX_KEPT_EVENTS:
+            dropped = len(self.emitted) // 2
+            del self.emitted[:dropped]
+            self.emitted_dropped += dropped
+        return event
 
 
 def _ref_id(ref: dict[str, Any] | None) -> int | None:

@@ -22,6 +22,9 @@
     DELETE /_control/{sub}/faults        clear every fault (the rate limit stays)
     GET    /_control/{sub}/counters      {"total", "by_id", "listings", "by_status", "requests"}
     DELETE /_control/{sub}/counters      reset the counters and the rate-limit window
+    PUT    /_control/{sub}/oauth         {"client_id", "client_secret"}: an OAuth client of the
+           company for Lucca's webhook API (lucca_api.py)
+    POST   /_control/{sub}/deliveries    one round of webhook deliveries, now -> {"attempted"}
 
 Errors: 400 (bad body), 404 (unknown company, user or department). No authentication: the
 simulator only ever listens on loopback.
@@ -34,6 +37,7 @@ from datetime import date
 from typing import Any, cast
 from zoneinfo import ZoneInfoNotFoundError
 
+import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -234,6 +238,23 @@ class _Control:
             company.limiter.reset()
         return json_response(company.requests.snapshot())
 
+    async def oauth(self, request: Request) -> Response:
+        company, body = self._company(request), await _body(request)
+        _check_keys(body, {"client_id", "client_secret"})
+        client_id, secret = body.get("client_id"), body.get("client_secret")
+        if not isinstance(client_id, str) or not isinstance(secret, str) or not secret:
+            raise BadRequest("client_id and client_secret are required")
+        self.registry.hub.add_client(company.subdomain, client_id, secret)
+        return Response(status_code=204)
+
+    async def deliveries(self, request: Request) -> Response:
+        company = self._company(request)
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            attempted = await self.registry.hub.hooks(company).deliver(
+                http, company, company.clock()
+            )
+        return json_response({"attempted": attempted})
+
     _handlers = {
         ("GET", ""): show,
         ("PUT", ""): create,
@@ -245,6 +266,8 @@ class _Control:
         ("DELETE", "faults"): faults,
         ("GET", "counters"): counters,
         ("DELETE", "counters"): counters,
+        ("PUT", "oauth"): oauth,
+        ("POST", "deliveries"): deliveries,
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from simulators.lucca.clock import Clock, utc_now
+from simulators.lucca.endpoints import WebhookHub
 from simulators.lucca.faults import DEFAULT_RATE_LIMIT
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ class Registry:
         self.rate_limit = rate_limit
         self.clock = clock
         self._companies: dict[str, Company] = {}
+        # OAuth clients, webhook endpoints and deliveries of Lucca's current API.
+        self.hub = WebhookHub()
 
     def add(self, company: Company) -> Company:
         """Register (or replace) the company serving `company.subdomain`."""

@@ -37,6 +37,8 @@ OPERATIONS = {
     # Pause and resume (issue 10): kept notices, applied on resume.
     ("/tenants/{tenant}/pause", "post"): {"200", "400", "401", "403", "404", "413", "503"},
     ("/tenants/{tenant}/resume", "post"): {"200", "401", "403", "404", "413", "503"},
+    # The webhook endpoint registered through Lucca's API (issue 15).
+    ("/tenants/{tenant}/webhook", "post"): {"200", "201", "401", "403", "404", "409", "503"},
     ("/webhooks/lucca/{tenant}", "get"): {"200", "400"},
     # 408: a body that did not arrive in time (issue 12).
     ("/webhooks/lucca/{tenant}", "post"): {

@@ -66,7 +66,7 @@ def test_every_admin_route_is_behind_the_bearer() -> None:
         "sync",
         "metrics",
     }
-    assert len(admin_operations()) == 15  # with pause and resume (issue 10)
+    assert len(admin_operations()) == 16  # pause, resume (issue 10); webhook (issue 15)
 
 
 async def test_answers_with_the_right_bearer_show_no_secret(served: Served) -> None:

@@ -61,6 +61,7 @@ def test_the_contract_routes_are_all_there() -> None:
         ("/tenants/{tenant}/audit", "get"),
         ("/tenants/{tenant}/pause", "post"),
         ("/tenants/{tenant}/resume", "post"),
+        ("/tenants/{tenant}/webhook", "post"),
         ("/webhooks/lucca/{tenant}", "get"),
         ("/webhooks/lucca/{tenant}", "post"),
         ("/sync/{tenant}", "get"),

@@ -46,7 +46,26 @@ AGAIN = {
     "lucca.api_key": "acme-lucca-key-rotated-1",
     "elevo.token": "acme-elevo-token-rotated-1",
     "alerts_secret": "acme-alerts-secret-rotated-1",
+    "lucca.oauth.client_secret": "acme-oauth-secret-rotated-1",
 }
+OAUTH = {"client_id": "acme-sync", "client_secret": "acme-oauth-secret-0"}
+
+
+async def shown_with_oauth(served: Served) -> dict[str, Any]:
+    """acme's config as a GET shows it, once it carries an OAuth client (issue 15)."""
+    body = copy.deepcopy(ACME_BODY)
+    body["lucca"]["oauth"] = OAUTH
+    assert (await served.put_tenant("acme", body)).status_code == 200
+    shown: dict[str, Any] = (await served.client.get("/tenants/acme", headers=ADMIN)).json()
+    return shown
+
+
+def others_again(body: dict[str, Any], secret: str, destination: str) -> dict[str, Any]:
+    """The other secrets sent to `destination`, sent again in clear."""
+    for other, destinations in SECRET_DESTINATIONS.items():
+        if other != secret and destination in destinations:
+            body = with_value(body, other, AGAIN[other])
+    return body
 
 
 def with_value(body: dict[str, Any], path: str, value: object) -> dict[str, Any]:
@@ -80,8 +99,8 @@ def test_every_destination_is_tried() -> None:
 async def test_a_new_destination_without_its_secret_is_a_400_naming_it(
     served: Served, secret: str, destination: str, value: str, kept: str | None
 ) -> None:
-    shown = (await served.client.get("/tenants/acme", headers=ADMIN)).json()
-    moved = with_value(shown, destination, value)
+    shown = await shown_with_oauth(served)
+    moved = others_again(with_value(shown, destination, value), secret, destination)
     moved = without(moved, secret) if kept is None else with_value(moved, secret, kept)
     response = await served.put_tenant("acme", moved)
     assert response.status_code == 400, response.text
@@ -97,9 +116,9 @@ async def test_a_new_destination_without_its_secret_is_a_400_naming_it(
 async def test_a_new_destination_with_its_secret_again_is_stored(
     served: Served, secret: str, destination: str, value: str
 ) -> None:
-    shown = (await served.client.get("/tenants/acme", headers=ADMIN)).json()
+    shown = await shown_with_oauth(served)
     moved = with_value(with_value(shown, destination, value), secret, AGAIN[secret])
-    response = await served.put_tenant("acme", moved)
+    response = await served.put_tenant("acme", others_again(moved, secret, destination))
     assert response.status_code == 200, response.text
     config = await served.resources.tenants.get("acme")
     assert config is not None
@@ -107,6 +126,9 @@ async def test_a_new_destination_with_its_secret_again_is_stored(
         "lucca.api_key": config.lucca_api_key,
         "elevo.token": config.elevo_token,
         "alerts_secret": config.alerts_secret,
+        "lucca.oauth.client_secret": (
+            None if config.lucca_oauth is None else config.lucca_oauth.client_secret
+        ),
     }[secret]
     assert stored is not None
     assert stored.reveal() == AGAIN[secret]

@@ -28,4 +28,5 @@ def test_the_job_names_are_the_ones_queued_jobs_already_carry() -> None:
         "send_alert",
         "cron:alerts_tick",
         "drain_coalesced",
+        "lucca_webhook",
     ]
