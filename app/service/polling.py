@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
-from app.service.listing import listed_ids, note_unreadable, unreadable_items
-from app.service.reconcile import PAGE_SIZE, take_budget
+from app.service.listing import note_unreadable
+from app.service.reconcile_sync import read_listing
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.store import polling
@@ -33,25 +33,18 @@ class Changes:
     started: datetime
 
 
-async def changed_user_ids(res: Resources, tenant_ctx: TenantContext) -> Changes:
-    """What Lucca changed since the watermark (minus overlap)."""
-    started = tenant_ctx.now_local().replace(tzinfo=None)
+async def changed_user_ids(res: Resources, tenant_ctx: TenantContext, run_id: str) -> Changes:
+    """What Lucca changed since the watermark (minus overlap). A poll retried after a spent
+    budget resumes at its cursor, with the start its first try pinned on the run."""
+    now = tenant_ctx.now_local().replace(tzinfo=None)
+    pinned = await res.runs.pin(tenant_ctx.tenant, run_id, "poll_started", now.isoformat())
+    started = datetime.fromisoformat(pinned)
     stored = await polling.watermark(res.redis, tenant_ctx.tenant)
     since = stored - WATERMARK_OVERLAP if stored else started - FIRST_POLL_LOOKBACK
-    ids: list[str] = []
-    unreadable: dict[str, str] = {}
-    offset = 0
-    while True:
-        await take_budget(res, tenant_ctx)
-        batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, modified_since=since)
-        ids.extend(listed_ids(batch))
-        unreadable.update({f"{offset}{key}": why for key, why in unreadable_items(batch).items()})
-        if batch.item_count < PAGE_SIZE:
-            break
-        offset += PAGE_SIZE
+    ids, unreadable = await read_listing(res, tenant_ctx, run_id, modified_since=since)
     # The watermark is the poll's start, not the newest modifiedAt seen: a change made while
     # the pages were read is newer than the start and is read again by the next poll.
-    return Changes(list(dict.fromkeys(ids)), unreadable, started)
+    return Changes(ids, unreadable, started)
 
 
 async def poll_changes(
@@ -60,7 +53,7 @@ async def poll_changes(
     """Sync the users Lucca changed since the last poll; a dry run plans them instead, and
     moves neither the watermark nor the status: the real poll afterwards finds them again."""
     tenant = tenant_ctx.tenant
-    changes = await changed_user_ids(res, tenant_ctx)
+    changes = await changed_user_ids(res, tenant_ctx, run_id)
     ids = changes.user_ids
     await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
     if not ids:

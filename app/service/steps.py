@@ -4,26 +4,26 @@ one retry policy: budget waits defer, passing failures defer with backoff, the r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 from app.clients.errors import UpstreamError
-from app.service.batcher import LuccaThrottled
+from app.clients.lucca import LuccaBatch
+from app.core.lucca_user import is_user_id
+from app.service.batcher import MAX_IDS_PER_REQUEST, NOT_A_USER_ID, LuccaThrottled
 from app.service.context import TenantContext
-from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
-from app.service.listing import listed_ids
 from app.service.polling import poll_changes
-from app.service.reconcile import (
+from app.service.reconcile import reconcile_page, snapshot_page
+from app.service.reconcile_finish import reconcile_finish
+from app.service.reconcile_sync import (
     PAGE_SIZE,
-    WRITE_CONCURRENCY,
     RunOptions,
-    reconcile_finish,
-    reconcile_page,
-    snapshot_page,
-    take_budget,
+    fetch_ids,
+    merged,
+    read_listing,
+    slice_employee,
+    sync_or_record,
 )
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
@@ -125,16 +125,8 @@ async def sync_department(
     """A department was renamed: every member's profile shows the new name."""
 
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        ids: list[str] = []
-        offset = 0
-        while True:
-            await take_budget(res, tenant_ctx)
-            batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, department_id=department_id)
-            ids.extend(listed_ids(batch))
-            if batch.item_count < PAGE_SIZE:
-                break
-            offset += PAGE_SIZE
-        ids = list(dict.fromkeys(ids))  # the run counts each member once to know it is done
+        ids, _ = await read_listing(res, tenant_ctx, run_id, department_id=department_id)
+        # The run counts each member once to know it is done.
         await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
         if ids:
             await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
@@ -146,25 +138,24 @@ async def sync_department(
 
 
 async def plan_users(res: Resources, tenant: str, run_id: str, user_ids: list[str]) -> JobResult:
-    """Dry run of a user list: the plan, nothing written."""
+    """Dry run of a user list: the plan, nothing written. 500 users per Lucca request; a plan
+    retried after a spent budget skips the users it has planned and reads nobody twice."""
 
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        await res.runs.set_state(tenant, run_id, RunState.RUNNING)
-        fetch = partial(
-            res.batcher.fetch,
-            tenant,
-            tenant_ctx.lucca,
-            tenant_ctx.config.lucca_requests_per_minute,
-            fresh=True,
-        )
-        employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id, dry_run=True)
-        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
-
-        async def plan(user_id: str) -> None:
-            async with gate:  # concurrent asks share the batcher's Lucca requests
-                await employee.sync(user_id)
-
-        await asyncio.gather(*(plan(user_id) for user_id in dict.fromkeys(user_ids)))
+        planned = await res.runs.outcome_users(tenant, run_id)
+        remaining = [user_id for user_id in dict.fromkeys(user_ids) if user_id not in planned]
+        if remaining and not planned:
+            await res.runs.set_state(tenant, run_id, RunState.RUNNING)
+        for start in range(0, len(remaining), MAX_IDS_PER_REQUEST):
+            chunk = remaining[start : start + MAX_IDS_PER_REQUEST]
+            readable = [user_id for user_id in chunk if is_user_id(user_id)]
+            batch, _ = await fetch_ids(res, tenant_ctx, run_id, readable)
+            unreadable = {uid: NOT_A_USER_ID for uid in chunk if uid not in readable}
+            batch = merged(batch, LuccaBatch(users={}, invalid=unreadable, item_count=0))
+            employee = slice_employee(
+                res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False
+            )
+            await sync_or_record(res, tenant, options, employee, chunk, batch)
         return "planned"
 
     return await run_step(res, tenant, run_id, step)

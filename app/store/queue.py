@@ -22,12 +22,26 @@ JOB_EXPIRY_MS = 24 * 3600 * 1000  # ARQ's own default: a job not started in a da
 
 # The notice's dedupe mark and its generations in one step: a duplicate bumps nothing (a bumped
 # generation without its job would make the queued job stand down for a change never queued).
+# A generation is the tenant's notice sequence (the last key) at the notice: each user's rises,
+# and a reconciliation that noted the sequence before reading Lucca knows, by comparing, which
+# users were noticed after its read. A user generation older than the sequence (an older
+# version counted per user) only lifts the sequence, so that no generation ever goes down.
 _ACCEPT = """
 if ARGV[1] ~= '' then
   if not redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) then return false end
 end
+local sequence = KEYS[#KEYS]
+local next = redis.call('INCR', sequence)
+for i = 1, #KEYS - 1 do
+  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if current >= next then next = current + 1 end
+end
 local generations = {}
-for i = 1, #KEYS do generations[i] = redis.call('INCR', KEYS[i]) end
+for i = 1, #KEYS - 1 do
+  redis.call('SET', KEYS[i], next)
+  generations[i] = next
+end
+redis.call('SET', sequence, next)
 return generations
 """
 
@@ -39,9 +53,8 @@ async def bump_generations(
 ) -> list[int] | None:
     """Each user's new generation, or None when the dedupe mark says the notice is a duplicate."""
     mark, ttl = dedupe if dedupe is not None else ("", 0)
-    generations = await redis.eval(
-        _ACCEPT, len(user_ids), *(keys.gen(tenant, uid) for uid in user_ids), mark, str(ttl)
-    )
+    notice_keys = [*(keys.gen(tenant, uid) for uid in user_ids), keys.notice_sequence(tenant)]
+    generations = await redis.eval(_ACCEPT, len(notice_keys), *notice_keys, mark, str(ttl))
     if generations is None:
         return None
     return [int(generation) for generation in generations]
@@ -50,6 +63,18 @@ async def bump_generations(
 async def latest_generation(redis: ArqRedis, tenant: str, user_id: str) -> int | None:
     latest = await redis.get(keys.gen(tenant, user_id))
     return None if latest is None else int(latest)
+
+
+async def notice_mark(redis: ArqRedis, tenant: str) -> int:
+    """The tenant's notice sequence now: noted before a Lucca read, it tells later which
+    users were noticed after that read began (`noticed_after`)."""
+    return int(await redis.get(keys.notice_sequence(tenant)) or 0)
+
+
+async def noticed_after(redis: ArqRedis, tenant: str, user_id: str, mark: int) -> bool:
+    """True when a change notice for the user came after `mark` (its job reads Lucca anew)."""
+    latest = await latest_generation(redis, tenant, user_id)
+    return latest is not None and latest > mark
 
 
 async def write_jobs(

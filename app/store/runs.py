@@ -212,7 +212,7 @@ class RunReport:
     def document(self, *, with_plan: bool = True) -> dict[str, Any]:
         document: dict[str, Any] = {"counts": dict(self.counts), "processed": self.processed}
         for key, value in self.fields.items():
-            if key in {"expected", "dry_run"}:
+            if key in {"expected", "dry_run", "cursor"}:
                 document[key] = int(value)
             elif value[:1] in {"[", "{"}:
                 document[key] = orjson.loads(value)
@@ -245,6 +245,18 @@ local lesser = new == 'unchanged' or new == 'superseded'
   or (new == 'update' and (previous == 'create' or previous == 'adopt'))
 if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[1], new) end
 return redis.call('HLEN', KEYS[1])
+"""
+
+
+# A page's counts are added once: a step retried after its page was counted adds nothing.
+_COUNT_PAGE = """
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'lucca_users', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'skip_field_shown', ARGV[3])
+  if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[1], 'lucca_unreadable', ARGV[4]) end
+end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return tonumber(redis.call('HGET', KEYS[1], 'skip_field_shown') or '0')
 """
 
 
@@ -328,6 +340,51 @@ class RunStore:
         """Add to a counter of a reconciliation ("lucca_users", "lucca_unreadable",
         "active_managed", "skip_field_shown")."""
         pipe.hincrby(keys.run(tenant, run_id), field, amount)
+
+    async def count_page(
+        self, tenant: str, run_id: str, page: str, items: int, shown: int, unreadable: int
+    ) -> int:
+        """Add one Lucca page's counts to a reconciliation ("lucca_users", "skip_field_shown",
+        "lucca_unreadable") once, however often its step runs; how many listed users showed
+        the skip field in the run's pages so far."""
+        shown_so_far = await self._redis.eval(
+            _COUNT_PAGE,
+            2,
+            keys.run(tenant, run_id),
+            keys.run_part(tenant, run_id, "counted"),
+            page,
+            str(items),
+            str(shown),
+            str(unreadable),
+            str(self._retention),
+        )
+        return int(shown_so_far)
+
+    @staticmethod
+    def stage_cursor(pipe: Pipeline, tenant: str, run_id: str, offset: int) -> None:
+        """Where a listing read page by page resumes (app/store/progress.py): shown on the run
+        as `cursor`, the offset of the next page to read."""
+        pipe.hset(keys.run(tenant, run_id), "cursor", str(offset))
+
+    @staticmethod
+    async def cursor(redis: ArqRedis, tenant: str, run_id: str) -> int:
+        return int(await redis.hget(keys.run(tenant, run_id), "cursor") or 0)
+
+    async def pin(self, tenant: str, run_id: str, field: str, value: str) -> str:
+        """A value the first try of a step fixes and its retries reuse (a poll's start):
+        `field` set unless it is, and its value."""
+        key = keys.run(tenant, run_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hsetnx(key, field, value)
+        pipe.hget(key, field)
+        _, pinned = await pipe.execute()
+        return _text(pinned) or value
+
+    async def outcome_users(self, tenant: str, run_id: str) -> set[str]:
+        """The users with an outcome in the run so far (a resumed plan skips them)."""
+        return {
+            _text(user) or "" for user in await self._redis.hkeys(keys.run_users(tenant, run_id))
+        }
 
     async def count(
         self,

@@ -84,22 +84,19 @@ class RunSets:
         profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
         return Snapshot(profiles=profiles, profile_ids=profile_ids)
 
-    async def mark_seen(
-        self, user_ids: Sequence[str], item_count: int, skip_shown: int, *, unreadable: int = 0
-    ) -> int:
-        """The users a Lucca page listed, and its counts on the run: items, items showing the
-        skip field, and items without a usable id. Returns how many showed the skip field in
-        the run's pages so far."""
+    async def mark_seen(self, user_ids: Sequence[str]) -> None:
+        """The users a Lucca page listed."""
         pipe = self._redis.pipeline(transaction=False)
         if user_ids:
             pipe.sadd(self._key("seen"), *user_ids)
         pipe.expire(self._key("seen"), RUN_KEY_TTL)
-        RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_users", item_count)
-        if unreadable:
-            RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_unreadable", unreadable)
-        RunStore.stage_add(pipe, self._tenant, self._run_id, "skip_field_shown", skip_shown)
-        results = await pipe.execute()
-        return int(results[-1])
+        await pipe.execute()
+
+    async def mark_checked(self, user_ids: Sequence[str]) -> None:
+        """Users the finish has synced: a finish resumed after a spent budget skips them."""
+        if user_ids:
+            await self._redis.sadd(self._key("checked"), *user_ids)
+            await self._redis.expire(self._key("checked"), RUN_KEY_TTL)
 
     async def keep_undecided(self, user_ids: Sequence[str]) -> None:
         """Users listed before the run saw the skip field on anyone: the finish decides them."""
@@ -134,5 +131,5 @@ class RunSets:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def members(self, part: str) -> set[str]:
-        """A set part: "seen", "managed", "retry" or "undecided"."""
+        """A set part: "seen", "managed", "retry", "undecided" or "checked"."""
         return {m.decode() for m in await self._redis.smembers(self._key(part))}
