@@ -50,7 +50,10 @@ async def snapshot_page(
     then a page can decide without asking Elevo who holds what.
     """
     page = await tenant_ctx.elevo.list_page(start_index=start, count=SNAPSHOT_PAGE)
-    await RunSets(res.redis, tenant_ctx.tenant, run_id).store_profiles(page.profiles)
+    active = await RunSets(res.redis, tenant_ctx.tenant, run_id).store_profiles(page.profiles)
+    await res.runs.count_once(
+        tenant_ctx.tenant, run_id, f"snapshot:{start}", {"active_managed": active}
+    )
     following = start + len(page.profiles)
     if not page.profiles or following > page.total:
         return None
@@ -83,14 +86,14 @@ async def reconcile_page(
     seen = listed_ids(batch)
     unreadable = unreadable_items(batch)
     await sets.mark_seen(seen)
-    shown = await res.runs.count_page(
-        tenant,
-        options.run_id,
-        str(offset),
-        batch.item_count,
-        len(batch.skip_field_shown),
-        len(unreadable),
-    )
+    counts = {
+        "lucca_users": batch.item_count,
+        "skip_field_shown": len(batch.skip_field_shown),
+        "lucca_unreadable": len(unreadable),
+    }
+    await res.runs.count_once(tenant, options.run_id, f"page:{offset}", counts)
+    run = await res.runs.get(tenant, options.run_id)
+    shown = run.skip_field_shown if run is not None else 0  # in the run's pages so far
     if not options.dry_run:
         await note_unreadable(res, tenant, unreadable, run_id=options.run_id)
     more = batch.item_count >= PAGE_SIZE

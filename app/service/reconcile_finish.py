@@ -29,6 +29,7 @@ from app.service.reconcile_sync import (
 from app.service.resources import Resources
 from app.service.skip_field import hold_for_permission_loss, is_permission_loss, remember_listing
 from app.store.links import ProfileLinks
+from app.store.progress import RunReads
 from app.store.runs import RunState
 from app.store.snapshot import RunSets
 
@@ -161,6 +162,7 @@ async def _weigh_suspensions(
         )
         await sync_or_record(res, tenant, options, employee, to_suspend, batch)
     held = await _hold(res, tenant, options, to_hold) if holds else None
+    await RunReads(res.redis, tenant, run_id).forget()
     await res.runs.set_state(
         tenant, run_id, RunState.DONE if held is None else RunState.HELD, held=held
     )

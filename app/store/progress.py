@@ -94,6 +94,10 @@ class RunReads:
         mark = min((int(entry["mark"]) for entry in found.values()), default=None)
         return _decode(merged), set(found), mark
 
+    async def forget(self) -> None:
+        """The run is over: its reads go (they would expire with the run's sets anyway)."""
+        await self._redis.delete(self._pages, self._by_id)
+
     async def keep(self, user_ids: Iterable[str], batch: LuccaBatch, mark: int) -> None:
         """One by-id request's answer, kept per user asked."""
         pipe = self._redis.pipeline(transaction=False)

@@ -248,15 +248,13 @@ return redis.call('HLEN', KEYS[1])
 """
 
 
-# A page's counts are added once: a step retried after its page was counted adds nothing.
-_COUNT_PAGE = """
+# A step's counts are added once: a step retried after it counted adds nothing.
+_COUNT_ONCE = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'lucca_users', ARGV[2])
-  redis.call('HINCRBY', KEYS[1], 'skip_field_shown', ARGV[3])
-  if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[1], 'lucca_unreadable', ARGV[4]) end
+  for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return tonumber(redis.call('HGET', KEYS[1], 'skip_field_shown') or '0')
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
 """
 
 
@@ -335,30 +333,22 @@ class RunStore:
         raw = _text(await self._redis.hget(keys.run(tenant, run_id), "held"))
         return [str(user) for user in orjson.loads(raw)] if raw else []
 
-    @staticmethod
-    def stage_add(pipe: Pipeline, tenant: str, run_id: str, field: str, amount: int) -> None:
-        """Add to a counter of a reconciliation ("lucca_users", "lucca_unreadable",
-        "active_managed", "skip_field_shown")."""
-        pipe.hincrby(keys.run(tenant, run_id), field, amount)
-
-    async def count_page(
-        self, tenant: str, run_id: str, page: str, items: int, shown: int, unreadable: int
-    ) -> int:
-        """Add one Lucca page's counts to a reconciliation ("lucca_users", "skip_field_shown",
-        "lucca_unreadable") once, however often its step runs; how many listed users showed
-        the skip field in the run's pages so far."""
-        shown_so_far = await self._redis.eval(
-            _COUNT_PAGE,
+    async def count_once(
+        self, tenant: str, run_id: str, step: str, amounts: Mapping[str, int]
+    ) -> None:
+        """Add a reconciliation step's counts ("lucca_users", "lucca_unreadable",
+        "active_managed", "skip_field_shown") once, however often the step (`step`: its name
+        and argument) runs."""
+        pairs = [str(part) for field, amount in amounts.items() for part in (field, amount)]
+        await self._redis.eval(
+            _COUNT_ONCE,
             2,
             keys.run(tenant, run_id),
             keys.run_part(tenant, run_id, "counted"),
-            page,
-            str(items),
-            str(shown),
-            str(unreadable),
+            step,
             str(self._retention),
+            *pairs,
         )
-        return int(shown_so_far)
 
     @staticmethod
     def stage_cursor(pipe: Pipeline, tenant: str, run_id: str, offset: int) -> None:

@@ -12,7 +12,6 @@ from arq.connections import ArqRedis
 from app.clients.lucca import LuccaBatch
 from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
 from app.store import keys
-from app.store.runs import RunStore
 
 RUN_KEY_TTL = 24 * 3600
 
@@ -40,8 +39,9 @@ class RunSets:
     def _key(self, part: str) -> str:
         return keys.run_part(self._tenant, self._run_id, part)
 
-    async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> None:
-        """One page of every Elevo profile, indexed by externalId and by userName."""
+    async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> int:
+        """One page of every Elevo profile, indexed by externalId and by userName; how many
+        of them are active managed profiles."""
         pipe = self._redis.pipeline(transaction=False)
         active = 0
         for profile in profiles:
@@ -57,8 +57,8 @@ class RunSets:
                 pipe.hset(self._key("by-name"), profile.user_name.casefold(), profile.id)
         for part in ("elevo", "by-ext", "by-name", "managed"):
             pipe.expire(self._key(part), RUN_KEY_TTL)
-        RunStore.stage_add(pipe, self._tenant, self._run_id, "active_managed", active)
         await pipe.execute()
+        return active
 
     async def snapshot_for(self, batch: LuccaBatch, user_ids: Sequence[str]) -> Snapshot:
         """The snapshot's answers for these users and their managers (three round trips)."""
