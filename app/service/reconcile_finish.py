@@ -2,14 +2,18 @@
 the suspensions against the safety guard, then suspend or hold.
 
 Resumable: its Lucca reads by id are kept in the run and the users it has synced are noted
-per slice of 500 (app/store/progress.py, RunSets "checked"), so a finish that meets a spent
-budget halfway resumes there. One employee's passing Elevo error is retried a few times and
-then recorded against that employee (the next run tries again), never failing the finish.
+per chunk of 500 (app/store/progress.py, RunSets "checked" and "applied"), so a finish that
+meets a spent budget halfway resumes there; and a finish with much to do hands over to a next
+finish job every FINISH_SLICE_SECONDS, far within a step's timeout. One employee's passing
+Elevo error is retried a few times and then recorded against that employee (the next run
+tries again), never failing the finish.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from app.core.decision import Action, Decision
 from app.core.tenant import GuardConfig
@@ -33,6 +37,8 @@ from app.store.progress import RunReads
 from app.store.runs import RunState
 from app.store.snapshot import RunSets
 
+# A finish job hands over to the next after this long (a third of steps.RECONCILE_TIMEOUT).
+FINISH_SLICE_SECONDS = 20.0
 # Follow-ups of follow-ups (a chain of managers created at the end) settle within a few passes;
 # what is left is picked up by the reports' own wait (keys.awaiting_manager) or the next run.
 FINISH_PASSES = 3
@@ -65,8 +71,27 @@ async def _follow_ups_due(res: Resources, tenant: str, sets: RunSets) -> set[str
     return {user for user, manager in waiting.items() if manager in has_profile}
 
 
-async def reconcile_finish(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-    """Confirm the vanished, finish the follow-ups, then suspend or hold. Returns the state."""
+class TimeSlice:
+    """The time one finish job may take before it hands over to the next: a finish that
+    syncs many users (thousands of follow-ups, a mass departure) stays far within a step's
+    timeout. Each slice does at least one chunk, so that every job makes progress."""
+
+    def __init__(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+        self._worked = False
+
+    def spent(self) -> bool:
+        return self._worked and time.monotonic() > self._deadline
+
+    def worked(self) -> None:
+        self._worked = True
+
+
+async def reconcile_finish(
+    res: Resources, tenant_ctx: TenantContext, options: RunOptions, time_slice: TimeSlice
+) -> str | None:
+    """Confirm the vanished, finish the follow-ups, then suspend or hold. Returns the state,
+    or None when the slice is spent: the next finish job goes on from there."""
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
     run = await res.runs.get(tenant, options.run_id)
@@ -83,23 +108,51 @@ async def reconcile_finish(res: Resources, tenant_ctx: TenantContext, options: R
     follow = await _follow_ups_due(res, tenant, sets)
     follow |= await sets.members("retry")
     # A listing cut short must not suspend anyone: only a fetch by id confirms "gone".
-    checked = await sets.members("checked")  # by an earlier try of this step
-    to_check = ((managed - seen) | follow | undecided) - checked
-    for _ in range(FINISH_PASSES):
-        if not to_check:
-            break
-        follow_ups: set[str] = set()
-        ids = sorted(to_check, key=int)
-        for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
-            chunk = ids[start : start + MAX_IDS_PER_REQUEST]
-            employee = await _check(res, tenant_ctx, options, chunk, skip_field_decided=shown > 0)
-            await remember_pending(sets, employee)
-            await sets.mark_checked(chunk)
-            follow_ups |= set(employee.summary().follow_ups)
-        checked |= to_check
-        # A manager created in this pass has reports that waited for it: they go next.
-        to_check = follow_ups - checked
-    return await _weigh_suspensions(res, tenant_ctx, options, sets)
+    to_check = (managed - seen) | follow | undecided
+    checking = _Checking(res, tenant_ctx, options, sets, skip_field_decided=shown > 0)
+    if not await checking.run(to_check, time_slice):
+        return None
+    return await _weigh_suspensions(res, tenant_ctx, options, sets, time_slice)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checking:
+    res: Resources
+    tenant_ctx: TenantContext
+    options: RunOptions
+    sets: RunSets
+    skip_field_decided: bool
+
+    async def run(self, to_check: set[str], time_slice: TimeSlice) -> bool:
+        """Check these users by id, 500 at a time, and the follow-ups that creates; False
+        when the slice is spent first. Who is checked is noted per chunk ("checked"), so a
+        later job (or a try after a spent budget) goes on with the others."""
+        checked = await self.sets.members("checked")
+        to_check = to_check - checked
+        for _ in range(FINISH_PASSES):
+            if not to_check:
+                break
+            follow_ups: set[str] = set()
+            ids = sorted(to_check, key=int)
+            for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
+                if time_slice.spent():
+                    return False
+                chunk = ids[start : start + MAX_IDS_PER_REQUEST]
+                employee = await _check(
+                    self.res,
+                    self.tenant_ctx,
+                    self.options,
+                    chunk,
+                    skip_field_decided=self.skip_field_decided,
+                )
+                await remember_pending(self.sets, employee)
+                await self.sets.mark("checked", chunk)
+                time_slice.worked()
+                follow_ups |= set(employee.summary().follow_ups)
+            checked |= to_check
+            # A manager created in this pass has reports that waited for it: they go next.
+            to_check = follow_ups - checked
+        return True
 
 
 async def _check(
@@ -136,9 +189,14 @@ async def _check(
 
 
 async def _weigh_suspensions(
-    res: Resources, tenant_ctx: TenantContext, options: RunOptions, sets: RunSets
-) -> str:
-    """Suspend what is due, unless the guard holds: then only what a confirmation approved."""
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    sets: RunSets,
+    time_slice: TimeSlice,
+) -> str | None:
+    """Suspend what is due, unless the guard holds: then only what a confirmation approved.
+    None when the slice is spent first (the suspensions applied are noted, "applied")."""
     tenant, run_id = tenant_ctx.tenant, options.run_id
     pending = await sets.suspensions()
     run = await res.runs.get(tenant, run_id)
@@ -152,15 +210,9 @@ async def _weigh_suspensions(
         pending = await _still_due(res, tenant_ctx, options, sorted(pending, key=int))
     to_hold = {user: why for user, why in pending.items() if user not in approved}
     holds = guard_holds(len(to_hold), active, guard, lucca_empty)
-    to_suspend = sorted(set(pending) - set(to_hold) if holds else set(pending), key=int)
-    if to_suspend:
-        # Profiles are read afresh, not from the snapshot: a retried step must see its own
-        # earlier writes.
-        batch, mark = await fetch_ids(res, tenant_ctx, run_id, to_suspend)
-        employee = slice_employee(
-            res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False, read_mark=mark
-        )
-        await sync_or_record(res, tenant, options, employee, to_suspend, batch)
+    to_suspend = set(pending) - set(to_hold) if holds else set(pending)
+    if not await _suspend(res, tenant_ctx, options, sets, to_suspend, time_slice):
+        return None
     held = await _hold(res, tenant, options, to_hold) if holds else None
     await RunReads(res.redis, tenant, run_id).forget()
     await res.runs.set_state(
@@ -171,6 +223,32 @@ async def _weigh_suspensions(
         if run is not None and run.lucca_unreadable == 0:
             await res.records.note(tenant, lucca_unreadable="")  # Lucca lists none any more
     return "done" if held is None else "held"
+
+
+async def _suspend(
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    sets: RunSets,
+    to_suspend: set[str],
+    time_slice: TimeSlice,
+) -> bool:
+    """Apply the suspensions, 500 at a time; False when the slice is spent first."""
+    remaining = sorted(to_suspend - await sets.members("applied"), key=int)
+    for start in range(0, len(remaining), MAX_IDS_PER_REQUEST):
+        if time_slice.spent():
+            return False
+        chunk = remaining[start : start + MAX_IDS_PER_REQUEST]
+        # Profiles are read afresh, not from the snapshot: a retried step must see its own
+        # earlier writes.
+        batch, mark = await fetch_ids(res, tenant_ctx, options.run_id, chunk)
+        employee = slice_employee(
+            res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False, read_mark=mark
+        )
+        await sync_or_record(res, tenant_ctx.tenant, options, employee, chunk, batch)
+        await sets.mark("applied", chunk)
+        time_slice.worked()
+    return True
 
 
 async def _still_due(

@@ -15,7 +15,7 @@ from app.service.context import TenantContext
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
 from app.service.polling import poll_changes
 from app.service.reconcile import reconcile_page, snapshot_page
-from app.service.reconcile_finish import reconcile_finish
+from app.service.reconcile_finish import FINISH_SLICE_SECONDS, TimeSlice, reconcile_finish
 from app.service.reconcile_sync import (
     PAGE_SIZE,
     RunOptions,
@@ -102,9 +102,16 @@ async def reconcile_page_step(res: Resources, tenant: str, run_id: str, offset: 
     return await run_step(res, tenant, run_id, step)
 
 
-async def reconcile_finish_step(res: Resources, tenant: str, run_id: str) -> JobResult:
+async def reconcile_finish_step(
+    res: Resources, tenant: str, run_id: str, part: int = 0
+) -> JobResult:
+    """The finish, in as many jobs (`part` 0, 1, ...) as its time slices need."""
+
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        state = await reconcile_finish(res, tenant_ctx, options)
+        state = await reconcile_finish(res, tenant_ctx, options, TimeSlice(FINISH_SLICE_SECONDS))
+        if state is None:
+            await enqueue_reconcile_step(res.redis, Job.RECONCILE_FINISH, tenant, run_id, part + 1)
+            return "continued"
         await res.full_run_lock.release(tenant, run_id)
         return state
 

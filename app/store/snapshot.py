@@ -92,11 +92,12 @@ class RunSets:
         pipe.expire(self._key("seen"), RUN_KEY_TTL)
         await pipe.execute()
 
-    async def mark_checked(self, user_ids: Sequence[str]) -> None:
-        """Users the finish has synced: a finish resumed after a spent budget skips them."""
+    async def mark(self, part: str, user_ids: Sequence[str]) -> None:
+        """Users the finish is done with: checked by id ("checked"), or suspended
+        ("applied"); a finish resumed, or continued by its next job, skips them."""
         if user_ids:
-            await self._redis.sadd(self._key("checked"), *user_ids)
-            await self._redis.expire(self._key("checked"), RUN_KEY_TTL)
+            await self._redis.sadd(self._key(part), *user_ids)
+            await self._redis.expire(self._key(part), RUN_KEY_TTL)
 
     async def keep_undecided(self, user_ids: Sequence[str]) -> None:
         """Users listed before the run saw the skip field on anyone: the finish decides them."""
@@ -131,5 +132,5 @@ class RunSets:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def members(self, part: str) -> set[str]:
-        """A set part: "seen", "managed", "retry", "undecided" or "checked"."""
+        """A set part: "seen", "managed", "retry", "undecided", "checked" or "applied"."""
         return {m.decode() for m in await self._redis.smembers(self._key(part))}

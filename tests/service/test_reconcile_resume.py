@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from app.core.tenant import GuardConfig
 from app.service import reconcile, reconcile_sync, steps
+from app.service.jobs import Job
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult
 from app.service.runs import RunRequest, request_run
 from app.store import keys
 from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
-from tests.factories import TENANT
+from tests.factories import TENANT, make_tenant_config
 from tests.fakes import Upstreams, queued
 
 API = Trigger(TriggerKind.API)
@@ -204,6 +206,33 @@ async def test_the_final_check_resumes_where_the_budget_stopped_it(
     assert report is not None
     assert report.run.state is RunState.HELD  # 700 of 700 active profiles: the guard holds
     assert report.counts.get("held") == 700
+
+
+async def test_a_long_finish_hands_over_to_its_next_job_chunk_by_chunk(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = GuardConfig(max_suspend_ratio=1.0, max_suspend_count=0)  # never holds
+    await res.tenants.put(make_tenant_config(guard=guard))
+    add_people(upstreams, 10)
+    for user_id in range(5000, 5700):
+        upstreams.elevo.add(
+            id=f"p-{user_id}", externalId=str(user_id), userName=f"g{user_id}@acme.example"
+        )
+    run_id = await start_full_run(res)
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    monkeypatch.setattr(steps, "FINISH_SLICE_SECONDS", 0.0)  # one chunk of 500 per job
+    results = [await steps.reconcile_finish_step(res, TENANT, run_id, part) for part in range(4)]
+    # check 500, check 200, suspend 500, suspend 200
+    assert results == [Done("continued")] * 3 + [Done("done")]
+    for part in (1, 2, 3):
+        assert keys.step_job_id(Job.RECONCILE_FINISH.value, TENANT, run_id, part) in await queued(
+            res
+        )
+    assert max(ids_asked(upstreams).values()) == 1  # the suspensions reuse the check's reads
+    suspended = [p for p in upstreams.elevo.profiles.values() if p.get("active") is False]
+    assert len(suspended) == 700
+    assert len(upstreams.elevo.bodies("PATCH")) == 700  # each once
+    assert not await res.redis.exists(keys.active_full_run(TENANT))
 
 
 # -- one employee's passing Elevo error ------------------------------------------------------
