@@ -95,11 +95,16 @@ async def full_run_phase(
     ids = sorted(await service.active_managed(tenant), key=int)
     gone = ids[-vanished:] if vanished else []
     log(f"deleting {len(gone):,} of {len(ids):,} employees from Lucca")
-    gate = asyncio.Semaphore(16)
+    gate = asyncio.Semaphore(4)
 
     async def delete(user_id: str) -> None:
         async with gate:
-            await mutate(http, tenant, op="delete", user_id=int(user_id))
+            for attempt in range(3):  # the simulator may reset a connection under load
+                try:
+                    await mutate(http, tenant, op="delete", user_id=int(user_id))
+                    return
+                except httpx.TransportError:
+                    await asyncio.sleep(0.5 * (attempt + 1))
 
     await asyncio.gather(*(delete(user_id) for user_id in gone))
     service.start_worker(LUCCA_BUDGET_OVERRIDE="0")  # the tenant's own 40/min from now on
