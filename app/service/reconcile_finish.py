@@ -207,7 +207,10 @@ async def _weigh_suspensions(
     if pending and (approved or guard_holds(len(pending), active, guard, lucca_empty)):
         # What is held, or approved, is what is due now: a profile suspended meanwhile (a
         # contract's end, a webhook) or back in Lucca leaves the list.
-        pending = await _still_due(res, tenant_ctx, options, sorted(pending, key=int))
+        due = await _still_due(res, tenant_ctx, options, sets, sorted(pending, key=int), time_slice)
+        if due is None:
+            return None
+        pending = due
     to_hold = {user: why for user, why in pending.items() if user not in approved}
     holds = guard_holds(len(to_hold), active, guard, lucca_empty)
     to_suspend = set(pending) - set(to_hold) if holds else set(pending)
@@ -252,14 +255,30 @@ async def _suspend(
 
 
 async def _still_due(
-    res: Resources, tenant_ctx: TenantContext, options: RunOptions, user_ids: list[str]
-) -> dict[str, str]:
-    """Decide these users again, on Lucca and Elevo as they are now; the suspensions still
-    due (user -> reason). Other outcomes are made and recorded."""
-    batch, mark = await fetch_ids(res, tenant_ctx, options.run_id, user_ids)
-    employee = slice_employee(res, tenant_ctx, options, fetch_managers=True, read_mark=mark)
-    await sync_or_record(res, tenant_ctx.tenant, options, employee, user_ids, batch)
-    return {user: decision.reason for user, decision in employee.summary().deferred.items()}
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    sets: RunSets,
+    user_ids: list[str],
+    time_slice: TimeSlice,
+) -> dict[str, str] | None:
+    """Decide these users again, on Lucca and Elevo as they are now, 500 at a time; the
+    suspensions still due (user -> reason), or None when the slice is spent first. Other
+    outcomes are made and recorded."""
+    done = await sets.members("redecided")
+    remaining = [user_id for user_id in user_ids if user_id not in done]
+    for start in range(0, len(remaining), MAX_IDS_PER_REQUEST):
+        if time_slice.spent():
+            return None
+        chunk = remaining[start : start + MAX_IDS_PER_REQUEST]
+        batch, mark = await fetch_ids(res, tenant_ctx, options.run_id, chunk)
+        employee = slice_employee(res, tenant_ctx, options, fetch_managers=True, read_mark=mark)
+        await sync_or_record(res, tenant_ctx.tenant, options, employee, chunk, batch)
+        deferred = employee.summary().deferred
+        await sets.keep_due({user: decision.reason for user, decision in deferred.items()})
+        await sets.mark("redecided", chunk)
+        time_slice.worked()
+    return await sets.still_due()
 
 
 async def _hold(

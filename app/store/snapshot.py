@@ -93,8 +93,9 @@ class RunSets:
         await pipe.execute()
 
     async def mark(self, part: str, user_ids: Sequence[str]) -> None:
-        """Users the finish is done with: checked by id ("checked"), or suspended
-        ("applied"); a finish resumed, or continued by its next job, skips them."""
+        """Users the finish is done with: checked by id ("checked"), decided again before
+        the guard weighs them ("redecided"), or suspended ("applied"); a finish resumed, or
+        continued by its next job, skips them."""
         if user_ids:
             await self._redis.sadd(self._key(part), *user_ids)
             await self._redis.expire(self._key(part), RUN_KEY_TTL)
@@ -123,6 +124,16 @@ class RunSets:
         await self._redis.sadd(self._key("retry"), *ids)
         await self._redis.expire(self._key("retry"), RUN_KEY_TTL)
 
+    async def keep_due(self, suspensions: Mapping[str, str]) -> None:
+        """Suspensions decided again at the finish and still due (user -> reason)."""
+        if suspensions:
+            await self._redis.hset(self._key("due"), mapping=dict(suspensions))
+            await self._redis.expire(self._key("due"), RUN_KEY_TTL)
+
+    async def still_due(self) -> dict[str, str]:
+        raw = await self._redis.hgetall(self._key("due"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
     async def follow_ups(self) -> dict[str, str]:
         raw = await self._redis.hgetall(self._key("follow"))
         return {user.decode(): manager.decode() for user, manager in raw.items()}
@@ -132,5 +143,6 @@ class RunSets:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def members(self, part: str) -> set[str]:
-        """A set part: "seen", "managed", "retry", "undecided", "checked" or "applied"."""
+        """A set part: "seen", "managed", "retry", "undecided", "checked", "redecided" or
+        "applied"."""
         return {m.decode() for m in await self._redis.smembers(self._key(part))}

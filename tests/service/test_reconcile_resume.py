@@ -235,6 +235,27 @@ async def test_a_long_finish_hands_over_to_its_next_job_chunk_by_chunk(
     assert not await res.redis.exists(keys.active_full_run(TENANT))
 
 
+async def test_a_held_finish_decides_again_chunk_by_chunk_across_its_jobs(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_people(upstreams, 10)
+    for user_id in range(5000, 5700):
+        upstreams.elevo.add(
+            id=f"p-{user_id}", externalId=str(user_id), userName=f"g{user_id}@acme.example"
+        )
+    run_id = await start_full_run(res)
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    monkeypatch.setattr(steps, "FINISH_SLICE_SECONDS", 0.0)
+    results = [await steps.reconcile_finish_step(res, TENANT, run_id, part) for part in range(4)]
+    # check 500, check 200, decide 500 again, decide 200 again and hold
+    assert results == [Done("continued")] * 3 + [Done("held")]
+    assert max(ids_asked(upstreams).values()) == 1
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert len(report.document()["held"]) == 700
+    assert upstreams.elevo.bodies("PATCH") == []  # nobody suspended
+
+
 # -- one employee's passing Elevo error ------------------------------------------------------
 
 
