@@ -60,8 +60,13 @@ def gen(tenant: str, user_id: str) -> str:
 
 
 def notice_sequence(tenant: str) -> str:
-    """The tenant's notice sequence: each notice's generation, and a mark a read can note."""
+    """The tenant's notice numbers: each notice takes the next; a read notes the current one."""
     return f"t:{tenant}:notices"
+
+
+def noticed(tenant: str, user_id: str) -> str:
+    """The number of the user's latest change notice (`notice_sequence`)."""
+    return f"t:{tenant}:noticed:{user_id}"
 
 
 def failures(tenant: str, user_id: str) -> str:

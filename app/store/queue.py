@@ -22,26 +22,20 @@ JOB_EXPIRY_MS = 24 * 3600 * 1000  # ARQ's own default: a job not started in a da
 
 # The notice's dedupe mark and its generations in one step: a duplicate bumps nothing (a bumped
 # generation without its job would make the queued job stand down for a change never queued).
-# A generation is the tenant's notice sequence (the last key) at the notice: each user's rises,
-# and a reconciliation that noted the sequence before reading Lucca knows, by comparing, which
-# users were noticed after its read. A user generation older than the sequence (an older
-# version counted per user) only lifts the sequence, so that no generation ever goes down.
+# Each notice also takes the tenant's next notice number, noted per user: a reconciliation
+# that noted the number before reading Lucca knows, by comparing, who was noticed after its
+# read. KEYS: the users' generations, then their notice numbers, then the tenant's sequence.
 _ACCEPT = """
 if ARGV[1] ~= '' then
   if not redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) then return false end
 end
-local sequence = KEYS[#KEYS]
-local next = redis.call('INCR', sequence)
-for i = 1, #KEYS - 1 do
-  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if current >= next then next = current + 1 end
-end
+local users = (#KEYS - 1) / 2
+local number = redis.call('INCR', KEYS[#KEYS])
 local generations = {}
-for i = 1, #KEYS - 1 do
-  redis.call('SET', KEYS[i], next)
-  generations[i] = next
+for i = 1, users do
+  generations[i] = redis.call('INCR', KEYS[i])
+  redis.call('SET', KEYS[users + i], number)
 end
-redis.call('SET', sequence, next)
 return generations
 """
 
@@ -53,7 +47,11 @@ async def bump_generations(
 ) -> list[int] | None:
     """Each user's new generation, or None when the dedupe mark says the notice is a duplicate."""
     mark, ttl = dedupe if dedupe is not None else ("", 0)
-    notice_keys = [*(keys.gen(tenant, uid) for uid in user_ids), keys.notice_sequence(tenant)]
+    notice_keys = [
+        *(keys.gen(tenant, uid) for uid in user_ids),
+        *(keys.noticed(tenant, uid) for uid in user_ids),
+        keys.notice_sequence(tenant),
+    ]
     generations = await redis.eval(_ACCEPT, len(notice_keys), *notice_keys, mark, str(ttl))
     if generations is None:
         return None
@@ -66,15 +64,15 @@ async def latest_generation(redis: ArqRedis, tenant: str, user_id: str) -> int |
 
 
 async def notice_mark(redis: ArqRedis, tenant: str) -> int:
-    """The tenant's notice sequence now: noted before a Lucca read, it tells later which
-    users were noticed after that read began (`noticed_after`)."""
+    """The tenant's notice number now: noted before a Lucca read, it tells later which users
+    were noticed after that read began (`noticed_after`)."""
     return int(await redis.get(keys.notice_sequence(tenant)) or 0)
 
 
 async def noticed_after(redis: ArqRedis, tenant: str, user_id: str, mark: int) -> bool:
     """True when a change notice for the user came after `mark` (its job reads Lucca anew)."""
-    latest = await latest_generation(redis, tenant, user_id)
-    return latest is not None and latest > mark
+    number = await redis.get(keys.noticed(tenant, user_id))
+    return number is not None and int(number) > mark
 
 
 async def write_jobs(

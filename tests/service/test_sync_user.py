@@ -220,13 +220,12 @@ async def test_follow_ups_are_queued_as_fresh_syncs(res: Resources, upstreams: U
     generation = await notice(res)
     assert await job.sync_user(res, TENANT, LUCCA_ID, generation) == Done("create")
     # 12 was created without its manager: it comes back now that 416 has a profile.
-    # A generation is the tenant's next notice number: the manager's notice came second.
     manager_generation = await queue.latest_generation(res.redis, TENANT, MANAGER_LUCCA_ID)
-    assert manager_generation == generation + 1
-    follow_up = keys.sync_job_id(TENANT, MANAGER_LUCCA_ID, manager_generation)
+    assert manager_generation == 1
+    follow_up = keys.sync_job_id(TENANT, MANAGER_LUCCA_ID, 1)
     assert await queued_job(res, follow_up) == (
         Job.SYNC_USER.value,
-        (TENANT, MANAGER_LUCCA_ID, manager_generation, None),
+        (TENANT, MANAGER_LUCCA_ID, 1, None),
     )
     # Not itself again.
     assert set(await queued(res)) == {keys.sync_job_id(TENANT, LUCCA_ID, generation), follow_up}
