@@ -1,10 +1,10 @@
 """A reconciliation never overwrites a fresher per-employee write (issue 10, point 6).
 
 A reconciliation decides from a Lucca read that may be older than a change the employee's own
-job wrote meanwhile. Each change notice gets the tenant's next notice number as the employee's
-generation (app/store/queue.py), and a reconciliation notes the number before it reads Lucca:
-a generation above that mark is a change noticed after the read, whose job reads Lucca anew
-and writes it. So the reconciliation writes an employee only under the employee's lock (no
+job wrote meanwhile. Each change notice takes the tenant's next notice number, noted per
+employee (app/store/queue.py), and a reconciliation notes the number before it reads Lucca: an
+employee noticed above that mark changed after the read, and its job reads Lucca anew and
+writes it. So the reconciliation writes an employee only under the employee's lock (no
 job writes in between) and only when no notice came after its read.
 """
 
