@@ -15,7 +15,8 @@ from app.service.jobs import enqueue_user_syncs
 from app.service.resources import Resources
 from app.service.results import Done
 from app.service.runs import RunRequest, request_run
-from app.store import queue
+from app.store import keys, queue
+from app.store.locks import UserLock
 from app.store.runs import RunMode
 from tests.factories import LUCCA_ID, PROFILE_ID, TENANT
 from tests.fakes import Upstreams, last_entry
@@ -106,3 +107,21 @@ async def test_a_vanished_employee_noticed_after_the_check_read_is_left_to_its_j
 
 def _patches(upstreams: Upstreams) -> list[list[dict[str, object]]]:
     return [body["Operations"] for body in upstreams.elevo.bodies("PATCH")]
+
+
+async def test_an_employee_its_own_job_keeps_busy_is_left_to_the_finish(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reconcile_sync, "EMPLOYEE_TRIES", 1)
+    upstreams.lucca.add(manager=None, jobTitle="Cheffe de projet")
+    upstreams.elevo.add(enterprise={"manager": None})
+    run_id = await start_full_run(res)
+    own_job = UserLock(res.redis, TENANT, LUCCA_ID)
+    assert await own_job.acquire(60) == 0.0  # longer than a reconciliation waits
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    assert title(upstreams) == "Développeuse"  # not written under the job's lock
+    retry = await res.redis.smembers(keys.run_part(TENANT, run_id, "retry"))
+    assert retry == {LUCCA_ID.encode()}
+    await own_job.release(0.0)
+    assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    assert title(upstreams) == "Cheffe de projet"  # the finish read it again and wrote it
