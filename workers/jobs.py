@@ -51,8 +51,8 @@ async def reconcile_page(ctx: WorkerContext, tenant: str, run_id: str, offset: i
     return _finish(await steps.reconcile_page_step(_resources(ctx), tenant, run_id, offset))
 
 
-async def reconcile_finish(ctx: WorkerContext, tenant: str, run_id: str, _: int = 0) -> str:
-    return _finish(await steps.reconcile_finish_step(_resources(ctx), tenant, run_id))
+async def reconcile_finish(ctx: WorkerContext, tenant: str, run_id: str, part: int = 0) -> str:
+    return _finish(await steps.reconcile_finish_step(_resources(ctx), tenant, run_id, part))
 
 
 async def poll_changes(ctx: WorkerContext, tenant: str, run_id: str) -> str:

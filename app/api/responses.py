@@ -99,6 +99,22 @@ class Run(Struct, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    cursor: (
+        Annotated[
+            int,
+            Meta(
+                ge=-1,
+                description="A listing read page by page (a department's members, a poll):"
+                " the offset of the next Lucca page, -1 once every page is read. A step"
+                " retried after a spent budget resumes there.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    poll_started: (
+        Annotated[str, Meta(description="A poll's start (an instant), pinned by its first try.")]
+        | UnsetType
+    ) = UNSET
     merged_into: Annotated[str, Meta(description="The full run this one joined.")] | (
         UnsetType
     ) = UNSET

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 from app.clients.errors import (
@@ -26,6 +27,7 @@ from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.duplicates import create_marked, keep_oldest
+from app.service.fresher import NOTICED_AFTER_READ, write_unless_noticed
 from app.service.outcomes import record_decision
 from app.service.pacing import honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
@@ -88,6 +90,7 @@ class EmployeeSync:
         snapshot: Snapshot | None = None,
         user_name_owners: Mapping[str, str] | None = None,
         skip_field_decided: bool = False,
+        read_mark: int | None = None,
     ) -> None:
         self._ctx = tenant_ctx
         self._res = res
@@ -119,6 +122,8 @@ class EmployeeSync:
         self._skip_field_decided = skip_field_decided
         self._last_seen_excluded: dict[str, bool] = {}  # read from the memory, per user
         self._unsure_creates: set[str] | None = None  # read once, when first needed
+        # A reconciliation's notice mark, noted before it read Lucca (app/service/fresher.py).
+        self._read_mark = read_mark
 
     @property
     def tenant(self) -> str:
@@ -217,7 +222,7 @@ class EmployeeSync:
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
             try:
                 await wait_for_elevo(self._res, self._ctx.tenant)
-                return await self._apply(decision, desired, profile)
+                return await self._write(decision, desired, profile)
             except _Stale:
                 self._read_afresh.add(user_id)
                 continue
@@ -387,6 +392,18 @@ class EmployeeSync:
         await self._remember(user_id, profile_id)
         waiting = await self._links.take_waiting(user_id)
         self._follow_ups.update({member: user_id for member in waiting})
+
+    async def _write(
+        self, decision: Decision, desired: Mapping[str, Any] | None, profile: ElevoProfile | None
+    ) -> Outcome:
+        if self._read_mark is None:
+            return await self._apply(decision, desired, profile)
+        apply = partial(self._apply, decision, desired, profile)
+        written = await write_unless_noticed(
+            self._res, self._ctx.tenant, decision.user, self._read_mark, apply
+        )
+        skipped = replace(decision, action=Action.SKIPPED, reason=NOTICED_AFTER_READ, diff={})
+        return written or Outcome(skipped, written=False)
 
     async def _apply(
         self, decision: Decision, desired: Mapping[str, Any] | None, profile: ElevoProfile | None

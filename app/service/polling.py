@@ -13,15 +13,13 @@ from app.service.blocks import probe_tenant
 from app.service.coalesced import drain_coalesced
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_plan_users, enqueue_user_syncs
-from app.service.listing import listed_ids, note_unreadable, unreadable_items
+from app.service.listing import listed_ids, note_unreadable
 from app.service.lucca_webhook import watch_endpoints
-from app.service.pacing import take_budget
-from app.service.reconcile import PAGE_SIZE
+from app.service.reconcile_sync import read_listing
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.watchdog import fail_stalled_runs
 from app.store import polling
-from app.store.budget import Priority
 from app.store.runs import RunState, Trigger, TriggerKind
 from app.store.tenants import TenantStoreError
 
@@ -77,33 +75,32 @@ def _stamps(batch: LuccaBatch) -> dict[str, str]:
     }
 
 
-async def changed_user_ids(res: Resources, tenant_ctx: TenantContext) -> Changes:
-    """What Lucca changed since the watermark (minus overlap)."""
-    started = tenant_ctx.clock()
+async def changed_user_ids(res: Resources, tenant_ctx: TenantContext, run_id: str) -> Changes:
+    """What Lucca changed since the watermark (minus overlap). A poll retried after a spent
+    budget resumes at its cursor, with the start its first try pinned on the run."""
+    tenant = tenant_ctx.tenant
+    now = tenant_ctx.clock().isoformat()
+    started = datetime.fromisoformat(await res.runs.pin(tenant, run_id, "poll_started", now))
     zone = ZoneInfo(tenant_ctx.config.timezone)
-    since = lucca_since(await polling.watermark(res.redis, tenant_ctx.tenant), started, zone)
-    read_before = await polling.last_read(res.redis, tenant_ctx.tenant)
-    ids: list[str] = []
+    since = lucca_since(await polling.watermark(res.redis, tenant), started, zone)
+    read_before = await polling.last_read(res.redis, tenant)
     read: dict[str, str] = {}
-    unreadable: dict[str, str] = {}
-    offset = 0
-    while True:
-        await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
-        batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, modified_since=since)
+
+    def not_read_before(batch: LuccaBatch) -> list[str]:
         stamps = _stamps(batch)
         read.update(stamps)
-        ids.extend(
+        return [
             user_id
             for user_id in listed_ids(batch)
             if user_id not in stamps or read_before.get(user_id) != stamps[user_id]
-        )
-        unreadable.update({f"{offset}{key}": why for key, why in unreadable_items(batch).items()})
-        if batch.item_count < PAGE_SIZE:
-            break
-        offset += PAGE_SIZE
+        ]
+
+    ids, unreadable = await read_listing(
+        res, tenant_ctx, run_id, modified_since=since, select=not_read_before
+    )
     # The watermark is the poll's start, not the newest modifiedAt seen: a change made while
     # the pages were read is newer than the start and is read again by the next poll.
-    return Changes(list(dict.fromkeys(ids)), unreadable, started, read)
+    return Changes(ids, unreadable, started, read)
 
 
 async def poll_changes(
@@ -112,7 +109,7 @@ async def poll_changes(
     """Sync the users Lucca changed since the last poll; a dry run plans them instead, and
     moves neither the watermark nor the status: the real poll afterwards finds them again."""
     tenant = tenant_ctx.tenant
-    changes = await changed_user_ids(res, tenant_ctx)
+    changes = await changed_user_ids(res, tenant_ctx, run_id)
     ids = changes.user_ids
     await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
     if not ids:

@@ -8,30 +8,31 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 from app.clients.errors import LuccaAuthError, RateLimited, UpstreamError
-from app.service.batcher import LuccaThrottled
+from app.clients.lucca import LuccaBatch
+from app.core.lucca_user import is_user_id
+from app.service.batcher import MAX_IDS_PER_REQUEST, NOT_A_USER_ID, LuccaThrottled
 from app.service.blocks import hold_while_paused, run_waits_for_credential
 from app.service.context import TenantContext
-from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
-from app.service.listing import listed_ids
-from app.service.pacing import flag_refused_key, honour_rate_limit, take_budget
+from app.service.pacing import flag_refused_key, honour_rate_limit
 from app.service.polling import poll_changes
-from app.service.reconcile import (
+from app.service.reconcile import reconcile_page, snapshot_page
+from app.service.reconcile_finish import FINISH_SLICE_SECONDS, TimeSlice, reconcile_finish
+from app.service.reconcile_sync import (
     PAGE_SIZE,
-    WRITE_CONCURRENCY,
     RunOptions,
-    reconcile_finish,
-    reconcile_page,
-    snapshot_page,
+    fetch_ids,
+    merged,
+    read_listing,
+    slice_employee,
+    sync_or_record,
 )
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.runs import fail_run
 from app.store import keys, run_progress
-from app.store.budget import Priority
 from app.store.failures import Failures
 from app.store.runs import Run, RunMode, RunState
 
@@ -145,9 +146,16 @@ async def reconcile_page_step(res: Resources, tenant: str, run_id: str, offset: 
     return await run_step(res, tenant, run_id, step)
 
 
-async def reconcile_finish_step(res: Resources, tenant: str, run_id: str) -> JobResult:
+async def reconcile_finish_step(
+    res: Resources, tenant: str, run_id: str, part: int = 0
+) -> JobResult:
+    """The finish, in as many jobs (`part` 0, 1, ...) as its time slices need."""
+
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        state = await reconcile_finish(res, tenant_ctx, options)
+        state = await reconcile_finish(res, tenant_ctx, options, TimeSlice(FINISH_SLICE_SECONDS))
+        if state is None:
+            await enqueue_reconcile_step(res.redis, Job.RECONCILE_FINISH, tenant, run_id, part + 1)
+            return "continued"
         await res.full_run_lock.release(tenant, run_id)
         return state
 
@@ -168,16 +176,8 @@ async def sync_department(
     """A department was renamed: every member's profile shows the new name."""
 
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        ids: list[str] = []
-        offset = 0
-        while True:
-            await take_budget(res, tenant_ctx, priority=Priority.BACKGROUND)
-            batch = await tenant_ctx.lucca.list_page(offset, PAGE_SIZE, department_id=department_id)
-            ids.extend(listed_ids(batch))
-            if batch.item_count < PAGE_SIZE:
-                break
-            offset += PAGE_SIZE
-        ids = list(dict.fromkeys(ids))  # the run counts each member once to know it is done
+        ids, _ = await read_listing(res, tenant_ctx, run_id, department_id=department_id)
+        # The run counts each member once to know it is done.
         await res.runs.set_state(tenant, run_id, RunState.RUNNING, expected=len(ids))
         if ids:
             await enqueue_user_syncs(res.redis, tenant, ids, run_id=run_id)
@@ -189,26 +189,24 @@ async def sync_department(
 
 
 async def plan_users(res: Resources, tenant: str, run_id: str, user_ids: list[str]) -> JobResult:
-    """Dry run of a user list: the plan, nothing written."""
+    """Dry run of a user list: the plan, nothing written. 500 users per Lucca request; a plan
+    retried after a spent budget skips the users it has planned and reads nobody twice."""
 
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        await res.runs.set_state(tenant, run_id, RunState.RUNNING)
-        fetch = partial(
-            res.batcher.fetch,
-            tenant,
-            tenant_ctx.lucca,
-            tenant_ctx.config.lucca_requests_per_minute,
-            priority=Priority.BACKGROUND,  # a plan must not starve the tenant's webhooks
-            fresh=True,
-        )
-        employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id, dry_run=True)
-        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
-
-        async def plan(user_id: str) -> None:
-            async with gate:  # concurrent asks share the batcher's Lucca requests
-                await employee.sync(user_id)
-
-        await asyncio.gather(*(plan(user_id) for user_id in dict.fromkeys(user_ids)))
+        planned = await res.runs.outcome_users(tenant, run_id)
+        remaining = [user_id for user_id in dict.fromkeys(user_ids) if user_id not in planned]
+        if remaining and not planned:
+            await res.runs.set_state(tenant, run_id, RunState.RUNNING)
+        for start in range(0, len(remaining), MAX_IDS_PER_REQUEST):
+            chunk = remaining[start : start + MAX_IDS_PER_REQUEST]
+            readable = [user_id for user_id in chunk if is_user_id(user_id)]
+            batch, _ = await fetch_ids(res, tenant_ctx, run_id, readable)
+            unreadable = {uid: NOT_A_USER_ID for uid in chunk if uid not in readable}
+            batch = merged(batch, LuccaBatch(users={}, invalid=unreadable, item_count=0))
+            employee = slice_employee(
+                res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False
+            )
+            await sync_or_record(res, tenant, options, employee, chunk, batch)
         return "planned"
 
     return await run_step(res, tenant, run_id, step)

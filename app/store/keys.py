@@ -82,6 +82,16 @@ def gen(tenant: str, user_id: str) -> str:
     return f"t:{tenant}:gen:{user_id}"
 
 
+def notice_sequence(tenant: str) -> str:
+    """The tenant's notice numbers: each notice takes the next; a read notes the current one."""
+    return f"t:{tenant}:notices"
+
+
+def noticed(tenant: str, user_id: str) -> str:
+    """The number of the user's latest change notice (`notice_sequence`)."""
+    return f"t:{tenant}:noticed:{user_id}"
+
+
 def failures(tenant: str, user_id: str) -> str:
     """Consecutive failed tries of a user's sync (5xx, timeouts), for backoff and giving up."""
     return f"t:{tenant}:failures:{user_id}"
@@ -173,7 +183,11 @@ def run_part(tenant: str, run_id: str, part: str) -> str:
     """A run's working sets: the Elevo snapshot ("elevo", "by-ext", "by-name", "managed"),
     the Lucca users seen ("seen"), what waits for the finish ("suspend", "follow", "retry",
     "undecided": listed before the run knew whether the key still sees the skip field),
-    and the consecutive failures of its steps ("failures")."""
+    the consecutive failures of its steps ("failures"), and what its work of several Lucca
+    requests has done so far (app/store/progress.py): the steps counted ("counted"), a page's
+    answer ("pages"), by-id reads ("reads"), the users the finish checked by id ("checked"),
+    decided again ("redecided", the still due in "due") and suspended ("applied"), a
+    listing's ids and unreadable items ("listed", "unreadable")."""
     return f"{run(tenant, run_id)}:{part}"
 
 

@@ -24,14 +24,20 @@ GENERATION_SECONDS = 2 * JOB_EXPIRY_MS // 1000
 
 # The notice's dedupe mark and its generations in one step: a duplicate bumps nothing (a bumped
 # generation without its job would make the queued job stand down for a change never queued).
+# Each notice also takes the tenant's next notice number, noted per user: a reconciliation
+# that noted the number before reading Lucca knows, by comparing, who was noticed after its
+# read. KEYS: the users' generations, then their notice numbers, then the tenant's sequence.
 _ACCEPT = """
 if ARGV[1] ~= '' then
   if not redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) then return false end
 end
+local users = (#KEYS - 1) / 2
+local number = redis.call('INCR', KEYS[#KEYS])
 local generations = {}
-for i = 1, #KEYS do
+for i = 1, users do
   generations[i] = redis.call('INCR', KEYS[i])
   redis.call('EXPIRE', KEYS[i], ARGV[3])
+  redis.call('SET', KEYS[users + i], number, 'EX', ARGV[3])
 end
 return generations
 """
@@ -44,13 +50,13 @@ async def bump_generations(
 ) -> list[int] | None:
     """Each user's new generation, or None when the dedupe mark says the notice is a duplicate."""
     mark, ttl = dedupe if dedupe is not None else ("", 0)
-    generations = await redis.eval(
-        _ACCEPT,
-        len(user_ids),
+    notice_keys = [
         *(keys.gen(tenant, uid) for uid in user_ids),
-        mark,
-        str(ttl),
-        str(GENERATION_SECONDS),
+        *(keys.noticed(tenant, uid) for uid in user_ids),
+        keys.notice_sequence(tenant),
+    ]
+    generations = await redis.eval(
+        _ACCEPT, len(notice_keys), *notice_keys, mark, str(ttl), str(GENERATION_SECONDS)
     )
     if generations is None:
         return None
@@ -60,6 +66,18 @@ async def bump_generations(
 async def latest_generation(redis: ArqRedis, tenant: str, user_id: str) -> int | None:
     latest = await redis.get(keys.gen(tenant, user_id))
     return None if latest is None else int(latest)
+
+
+async def notice_mark(redis: ArqRedis, tenant: str) -> int:
+    """The tenant's notice number now: noted before a Lucca read, it tells later which users
+    were noticed after that read began (`noticed_after`)."""
+    return int(await redis.get(keys.notice_sequence(tenant)) or 0)
+
+
+async def noticed_after(redis: ArqRedis, tenant: str, user_id: str, mark: int) -> bool:
+    """True when a change notice for the user came after `mark` (its job reads Lucca anew)."""
+    number = await redis.get(keys.noticed(tenant, user_id))
+    return number is not None and int(number) > mark
 
 
 async def write_jobs(

@@ -219,7 +219,7 @@ class RunReport:
     def document(self, *, with_plan: bool = True) -> dict[str, Any]:
         document: dict[str, Any] = {"counts": dict(self.counts), "processed": self.processed}
         for key, value in self.fields.items():
-            if key in {"expected", "dry_run"}:
+            if key in {"expected", "dry_run", "cursor"}:
                 document[key] = int(value)
             elif value[:1] in {"[", "{"}:
                 document[key] = orjson.loads(value)
@@ -252,6 +252,16 @@ local lesser = new == 'unchanged' or new == 'superseded'
   or (new == 'update' and (previous == 'create' or previous == 'adopt'))
 if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[1], new) end
 return redis.call('HLEN', KEYS[1])
+"""
+
+
+# A step's counts are added once: a step retried after it counted adds nothing.
+_COUNT_ONCE = """
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
 """
 
 
@@ -343,11 +353,48 @@ class RunStore:
         raw = _text(await self._redis.hget(keys.run(tenant, run_id), "held"))
         return [str(user) for user in orjson.loads(raw)] if raw else []
 
+    async def count_once(
+        self, tenant: str, run_id: str, step: str, amounts: Mapping[str, int]
+    ) -> None:
+        """Add a reconciliation step's counts ("lucca_users", "lucca_unreadable",
+        "active_managed", "skip_field_shown") once, however often the step (`step`: its name
+        and argument) runs."""
+        pairs = [str(part) for field, amount in amounts.items() for part in (field, amount)]
+        await self._redis.eval(
+            _COUNT_ONCE,
+            2,
+            keys.run(tenant, run_id),
+            keys.run_part(tenant, run_id, "counted"),
+            step,
+            str(self._retention),
+            *pairs,
+        )
+
     @staticmethod
-    def stage_add(pipe: Pipeline, tenant: str, run_id: str, field: str, amount: int) -> None:
-        """Add to a counter of a reconciliation ("lucca_users", "lucca_unreadable",
-        "active_managed", "skip_field_shown")."""
-        pipe.hincrby(keys.run(tenant, run_id), field, amount)
+    def stage_cursor(pipe: Pipeline, tenant: str, run_id: str, offset: int) -> None:
+        """Where a listing read page by page resumes (app/store/progress.py): shown on the run
+        as `cursor`, the offset of the next page to read."""
+        pipe.hset(keys.run(tenant, run_id), "cursor", str(offset))
+
+    @staticmethod
+    async def cursor(redis: ArqRedis, tenant: str, run_id: str) -> int:
+        return int(await redis.hget(keys.run(tenant, run_id), "cursor") or 0)
+
+    async def pin(self, tenant: str, run_id: str, field: str, value: str) -> str:
+        """A value the first try of a step fixes and its retries reuse (a poll's start):
+        `field` set unless it is, and its value."""
+        key = keys.run(tenant, run_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hsetnx(key, field, value)
+        pipe.hget(key, field)
+        _, pinned = await pipe.execute()
+        return _text(pinned) or value
+
+    async def outcome_users(self, tenant: str, run_id: str) -> set[str]:
+        """The users with an outcome in the run so far (a resumed plan skips them)."""
+        return {
+            _text(user) or "" for user in await self._redis.hkeys(keys.run_users(tenant, run_id))
+        }
 
     async def count(
         self,

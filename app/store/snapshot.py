@@ -12,7 +12,6 @@ from arq.connections import ArqRedis
 from app.clients.lucca import LuccaBatch
 from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
 from app.store import keys
-from app.store.runs import RunStore
 
 RUN_KEY_TTL = 24 * 3600
 
@@ -40,8 +39,9 @@ class RunSets:
     def _key(self, part: str) -> str:
         return keys.run_part(self._tenant, self._run_id, part)
 
-    async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> None:
-        """One page of every Elevo profile, indexed by externalId and by userName."""
+    async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> int:
+        """One page of every Elevo profile, indexed by externalId and by userName; how many
+        of them are active managed profiles."""
         pipe = self._redis.pipeline(transaction=False)
         active = 0
         for profile in profiles:
@@ -57,8 +57,8 @@ class RunSets:
                 pipe.hset(self._key("by-name"), profile.user_name.casefold(), profile.id)
         for part in ("elevo", "by-ext", "by-name", "managed"):
             pipe.expire(self._key(part), RUN_KEY_TTL)
-        RunStore.stage_add(pipe, self._tenant, self._run_id, "active_managed", active)
         await pipe.execute()
+        return active
 
     async def snapshot_for(self, batch: LuccaBatch, user_ids: Sequence[str]) -> Snapshot:
         """The snapshot's answers for these users and their managers (three round trips)."""
@@ -84,22 +84,21 @@ class RunSets:
         profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
         return Snapshot(profiles=profiles, profile_ids=profile_ids)
 
-    async def mark_seen(
-        self, user_ids: Sequence[str], item_count: int, skip_shown: int, *, unreadable: int = 0
-    ) -> int:
-        """The users a Lucca page listed, and its counts on the run: items, items showing the
-        skip field, and items without a usable id. Returns how many showed the skip field in
-        the run's pages so far."""
+    async def mark_seen(self, user_ids: Sequence[str]) -> None:
+        """The users a Lucca page listed."""
         pipe = self._redis.pipeline(transaction=False)
         if user_ids:
             pipe.sadd(self._key("seen"), *user_ids)
         pipe.expire(self._key("seen"), RUN_KEY_TTL)
-        RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_users", item_count)
-        if unreadable:
-            RunStore.stage_add(pipe, self._tenant, self._run_id, "lucca_unreadable", unreadable)
-        RunStore.stage_add(pipe, self._tenant, self._run_id, "skip_field_shown", skip_shown)
-        results = await pipe.execute()
-        return int(results[-1])
+        await pipe.execute()
+
+    async def mark(self, part: str, user_ids: Sequence[str]) -> None:
+        """Users the finish is done with: checked by id ("checked"), decided again before
+        the guard weighs them ("redecided"), or suspended ("applied"); a finish resumed, or
+        continued by its next job, skips them."""
+        if user_ids:
+            await self._redis.sadd(self._key(part), *user_ids)
+            await self._redis.expire(self._key(part), RUN_KEY_TTL)
 
     async def keep_undecided(self, user_ids: Sequence[str]) -> None:
         """Users listed before the run saw the skip field on anyone: the finish decides them."""
@@ -125,6 +124,16 @@ class RunSets:
         await self._redis.sadd(self._key("retry"), *ids)
         await self._redis.expire(self._key("retry"), RUN_KEY_TTL)
 
+    async def keep_due(self, suspensions: Mapping[str, str]) -> None:
+        """Suspensions decided again at the finish and still due (user -> reason)."""
+        if suspensions:
+            await self._redis.hset(self._key("due"), mapping=dict(suspensions))
+            await self._redis.expire(self._key("due"), RUN_KEY_TTL)
+
+    async def still_due(self) -> dict[str, str]:
+        raw = await self._redis.hgetall(self._key("due"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
     async def follow_ups(self) -> dict[str, str]:
         raw = await self._redis.hgetall(self._key("follow"))
         return {user.decode(): manager.decode() for user, manager in raw.items()}
@@ -134,5 +143,6 @@ class RunSets:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def members(self, part: str) -> set[str]:
-        """A set part: "seen", "managed", "retry" or "undecided"."""
+        """A set part: "seen", "managed", "retry", "undecided", "checked", "redecided" or
+        "applied"."""
         return {m.decode() for m in await self._redis.smembers(self._key(part))}

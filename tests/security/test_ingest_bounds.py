@@ -97,6 +97,9 @@ PERMANENT = {
     b"t:beta:status",
     b"t:acme:skip-field:excluded",  # a set of employees
     b"t:beta:skip-field:excluded",
+    # One counter per tenant: a reconciliation compares notice numbers with it (fresher.py).
+    b"t:acme:notices",
+    b"t:beta:notices",
     b"arq:queue",
 }
 
@@ -186,7 +189,7 @@ async def test_the_worker_leaves_only_expiring_keys_for_made_up_users(
             lasting.append(key.decode())
     # Tenant-level records only: none is per user or per event.
     prefix = f"t:{tenant.name}:"
-    assert {key.removeprefix(prefix) for key in lasting} <= {"status", "errors", "idmap"}
+    assert {key.removeprefix(prefix) for key in lasting} <= {"status", "errors", "idmap", "notices"}
     assert await redis.hlen(keys.user_errors(tenant.name)) <= 60  # and each expires with a fix
 
 

@@ -17,7 +17,7 @@ from app.service import steps
 from app.service import sync_user as job
 from app.service.context import TenantContext, TenantContexts
 from app.service.jobs import enqueue_user_syncs
-from app.service.reconcile import RunOptions
+from app.service.reconcile_sync import RunOptions
 from app.service.resources import Resources
 from app.service.results import Defer, Done, own_deadline
 from app.service.watchdog import fail_stalled_runs

@@ -70,9 +70,7 @@ async def test_a_change_in_the_repeated_hour_is_polled_and_the_first_pass_not_tw
     first = make_lucca_item(id=416, modifiedAt="2026-10-25T02:40:00.000")  # 02:40 CEST
     lucca = ModifiedSince(first)
     upstreams.lucca.script("GET", lucca)
-    run_id = await res.runs.create(
-        TENANT, draft_run(mode=RunMode.CHANGES, trigger=Trigger(TriggerKind.POLL))
-    )
+    run_id = await _poll_run(res)
     assert await poll_changes(res, at(tenant_ctx, FIRST_PASS), run_id) == 1
     assert await polling.watermark(res.redis, TENANT) == FIRST_PASS
 
@@ -80,7 +78,7 @@ async def test_a_change_in_the_repeated_hour_is_polled_and_the_first_pass_not_tw
     second = make_lucca_item(id=417, modifiedAt="2026-10-25T02:03:00.000", mail="b@acme.test")
     lucca.items.append(second)
     upstreams.lucca.script("GET", lucca)
-    changes = await changed_user_ids(res, at(tenant_ctx, SECOND_PASS))
+    changes = await changed_user_ids(res, at(tenant_ctx, SECOND_PASS), await _poll_run(res))
 
     assert lucca.asked[-1] == "2026-10-25T01:48:00"
     assert changes.user_ids == ["417"]  # 416 read again at the same modifiedAt: a duplicate
@@ -93,6 +91,14 @@ async def test_a_user_changed_again_in_the_overlap_is_synced_again(
     await polling.set_watermark(res.redis, TENANT, SECOND_PASS, {"416": "2026-10-25T02:04:00"})
     lucca = ModifiedSince(make_lucca_item(id=416, modifiedAt="2026-10-25T02:04:30.000"))
     upstreams.lucca.script("GET", lucca)
-    changes = await changed_user_ids(res, at(tenant_ctx, datetime(2026, 10, 25, 1, 6, tzinfo=UTC)))
+    later = at(tenant_ctx, datetime(2026, 10, 25, 1, 6, tzinfo=UTC))
+    changes = await changed_user_ids(res, later, await _poll_run(res))
     assert changes.user_ids == ["416"]
     assert await res.redis.hget(keys.poll_read(TENANT), "416") == b"2026-10-25T02:04:00"
+
+
+async def _poll_run(res: Resources) -> str:
+    """A poll's run: each keeps its own cursor and pinned start."""
+    return await res.runs.create(
+        TENANT, draft_run(mode=RunMode.CHANGES, trigger=Trigger(TriggerKind.POLL))
+    )

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from app.clients.lucca import LuccaBatch
 from app.core.lucca_user import parse_user
 from app.core.tenant import GuardConfig
-from app.service.reconcile import guard_holds, manager_waves, user_name_owners
+from app.service.reconcile_finish import guard_holds
+from app.service.reconcile_sync import manager_waves, user_name_owners
 from tests.factories import make_lucca_item
 
 GUARD = GuardConfig()  # more than 10% of active managed profiles and more than 5

@@ -11,7 +11,7 @@ from app.service import blocks, steps
 from app.service.batcher import LuccaThrottled
 from app.service.context import TenantContext
 from app.service.jobs import Job
-from app.service.reconcile import RunOptions
+from app.service.reconcile_sync import RunOptions
 from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.service.runs import RunRequest, request_run

@@ -1,4 +1,6 @@
-"""The queue's depth per tenant: every job id names its tenant."""
+"""The queue: its depth per tenant (every job id names its tenant), and notice numbers (each
+change notice takes the tenant's next number, so a reconciliation that noted the number before
+its Lucca read knows who was noticed after it; generations stay per user)."""
 
 from __future__ import annotations
 
@@ -32,3 +34,20 @@ def test_a_job_id_names_its_tenant() -> None:
     assert keys.job_tenant(keys.step_job_id("reconcile_page", "acme", "r", 0)) == "acme"
     assert keys.job_tenant("cron:tick:1764900000000") is None
     assert keys.job_tenant("0f3a9c") is None  # an id ARQ made up names no tenant
+
+
+async def test_each_notice_takes_the_tenants_next_number(redis: ArqRedis) -> None:
+    assert await queue.bump_generations(redis, "acme", ["416", "417"], None) == [1, 1]
+    mark = await queue.notice_mark(redis, "acme")
+    assert mark == 1
+    assert await queue.bump_generations(redis, "acme", ["417"], None) == [2]  # per user
+    assert not await queue.noticed_after(redis, "acme", "416", mark)
+    assert await queue.noticed_after(redis, "acme", "417", mark)
+    assert not await queue.noticed_after(redis, "acme", "999", mark)  # never noticed
+    assert await queue.notice_mark(redis, "other") == 0  # each tenant its own
+
+
+async def test_a_duplicate_notice_takes_no_number(redis: ArqRedis) -> None:
+    assert await queue.bump_generations(redis, "acme", ["416"], ("mark", 60)) == [1]
+    assert await queue.bump_generations(redis, "acme", ["416"], ("mark", 60)) is None
+    assert await queue.notice_mark(redis, "acme") == 1
