@@ -31,7 +31,8 @@ from arq.connections import ArqRedis, RedisSettings
 
 from app.serialization import job_deserializer, job_serializer
 from app.service.jobs import enqueue_user_syncs
-from app.store.runs import RunMode, RunStore, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
+from app.store.runs import RunStore
 from bench.anchor_worker import DONE_KEY
 from bench.common import SCIM_TOKEN, bench_stack, full_sync, log, lucca_counters, redis_client
 from bench.results import markdown_table, write_results

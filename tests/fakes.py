@@ -30,7 +30,7 @@ from app.service.employee import EmployeeSync
 from app.service.resources import Resources
 from app.store import keys
 from app.store.links import ProfileLinks
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.conftest import Handler, make_settings
 from tests.factories import (
     LUCCA_ID,

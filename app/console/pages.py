@@ -16,7 +16,7 @@ from app.core.lucca_user import user_id_of
 from app.schemas.common import RUN_ID_RE
 from app.service import console_runs, console_views
 from app.service.access import Action
-from app.store.runs import RunState
+from app.store.run_model import RunState
 
 ACTIONS = (
     "create", "update", "adopt", "suspend", "reactivate", "release", "unchanged",

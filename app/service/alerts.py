@@ -25,7 +25,7 @@ from app.service.context import TenantContext
 from app.service.jobs import enqueue_alert
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
-from app.store.runs import RunMode, RunState
+from app.store.run_model import RunMode, RunState
 
 log = logging.getLogger(__name__)
 

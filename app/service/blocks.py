@@ -23,7 +23,7 @@ from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.waiting import UNBLOCKED, Reason, Released, park, paused, release, waiting_text
 from app.store.budget import Priority
 from app.store.parked import ParkedUsers, ProbeBackoff, TenantPause
-from app.store.runs import Run, RunMode, RunState, Trigger, TriggerKind, utcnow_iso
+from app.store.run_model import Run, RunMode, RunState, Trigger, TriggerKind, utcnow_iso
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from app.service.jobs import enqueue_department
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, RunRequest, start_run
 from app.store import ingest
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import orjson
 
 from app.service.resources import Resources
 from app.store import run_rows
-from app.store.runs import Run
+from app.store.run_model import Run
 
 PAGE_SIZE = 100
 # The tenant page's insights table shows a week of runs at a time, at most this many.

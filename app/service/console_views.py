@@ -17,7 +17,7 @@ from app.service.console_runs import seconds_between
 from app.service.resources import Resources
 from app.store import queue, run_rows
 from app.store.read_cache import LuccaReadCache
-from app.store.runs import Run, RunState, TriggerKind
+from app.store.run_model import Run, RunState, TriggerKind
 
 
 @dataclass(frozen=True, slots=True)

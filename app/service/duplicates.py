@@ -28,7 +28,7 @@ from app.core.profile import ElevoProfile
 from app.service.context import TenantContext
 from app.service.resources import Resources
 from app.store.links import ProfileLinks
-from app.store.runs import utcnow_iso
+from app.store.run_model import utcnow_iso
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import orjson
 
 from app.service.errors import BadTrigger, RunConflict, UnknownRun
 from app.service.resources import Resources
-from app.store.runs import Resolution, Run, RunMode, RunState, utcnow_iso
+from app.store.run_model import Resolution, Run, RunMode, RunState, utcnow_iso
 
 log = logging.getLogger(__name__)
 

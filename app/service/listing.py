@@ -16,7 +16,7 @@ import orjson
 
 from app.clients.lucca import LuccaBatch
 from app.core.lucca_user import is_user_id
-from app.store.runs import utcnow_iso
+from app.store.run_model import utcnow_iso
 
 if TYPE_CHECKING:  # the batcher, which Resources holds, imports this module
     from app.service.resources import Resources

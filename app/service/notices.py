@@ -27,7 +27,7 @@ from app.service.jobs import (
 )
 from app.service.resources import Resources
 from app.store import ingest, keys, queue
-from app.store.runs import RunMode, Trigger, draft_run, utcnow_iso
+from app.store.run_model import RunMode, Trigger, draft_run, utcnow_iso
 from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from app.core.decision import Decision
 from app.metrics import DECISIONS
 from app.store.records import Records
-from app.store.runs import RunStore, utcnow_iso
+from app.store.run_model import utcnow_iso
+from app.store.runs import RunStore
 
 
 async def record_decision(

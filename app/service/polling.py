@@ -20,7 +20,7 @@ from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.watchdog import fail_stalled_runs
 from app.store import polling
-from app.store.runs import RunState, Trigger, TriggerKind
+from app.store.run_model import RunState, Trigger, TriggerKind
 from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)

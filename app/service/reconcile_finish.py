@@ -34,7 +34,7 @@ from app.service.resources import Resources
 from app.service.skip_field import hold_for_permission_loss, is_permission_loss, remember_listing
 from app.store.links import ProfileLinks
 from app.store.progress import RunReads
-from app.store.runs import RunState
+from app.store.run_model import RunState
 from app.store.snapshot import RunSets
 
 # A finish job hands over to the next after this long (a third of steps.RECONCILE_TIMEOUT).

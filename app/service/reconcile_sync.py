@@ -27,7 +27,7 @@ from app.service.resources import Resources
 from app.store import queue
 from app.store.budget import Priority
 from app.store.progress import ListingProgress, RunReads
-from app.store.runs import Run
+from app.store.run_model import Run
 from app.store.snapshot import RunSets, Snapshot
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from app.service.runs import purge_tenant_state
 from app.store import keys
 from app.store.links import ProfileLinks
 from app.store.release import ReleaseMark, ReleaseState
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)

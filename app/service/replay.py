@@ -24,7 +24,7 @@ from app.service.jobs import enqueue_department, enqueue_poll, enqueue_user_sync
 from app.service.resources import Resources
 from app.store import keys, queue
 from app.store.lucca_endpoint import EndpointState
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from app.service.errors import RunConflict
 from app.service.resources import Resources
 from app.service.skip_field import start_afresh
 from app.store import lucca_endpoint, queue
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from app.store.tenants import purge_state
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from app.service.outcomes import record_decision
 from app.service.resources import Resources
 from app.service.waiting import UNBLOCKED, Reason, release
 from app.store.parked import ProbeBackoff
-from app.store.runs import RunState
+from app.store.run_model import RunState
 from app.store.skip_field import SkipFieldMemory
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from app.service.results import Defer, Done, JobResult, own_deadline, retry_dela
 from app.service.runs import fail_run
 from app.store import keys, run_progress
 from app.store.failures import Failures
-from app.store.runs import Run, RunMode, RunState
+from app.store.run_model import Run, RunMode, RunState
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from app.service.context import CONTEXT_TTL_SECONDS
 from app.service.jobs import enqueue_user_syncs
 from app.service.resources import Resources
 from app.store.parked import ParkedUsers, Pause, TenantPause
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run, utcnow_iso
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run, utcnow_iso
 
 log = logging.getLogger(__name__)
 

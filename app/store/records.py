@@ -10,15 +10,10 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
 from app.store import keys
+from app.store.redis_text import as_text
 
 HISTORY_LENGTH = 200
 DUPLICATES_SHOWN = 20
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Records:
@@ -53,7 +48,7 @@ class Records:
 
     async def user_errors(self, tenant: str) -> dict[str, Any]:
         raw = await self._redis.hgetall(keys.user_errors(tenant))
-        return {_text(k): orjson.loads(v) for k, v in raw.items()}
+        return {as_text(k): orjson.loads(v) for k, v in raw.items()}
 
     # -- tenant status --------------------------------------------------------------------
 
@@ -80,8 +75,8 @@ class Records:
     async def flags(self, tenant: str, *names: str) -> list[str]:
         """Some of the tenant's facts, "" for those not set (one round trip)."""
         raw = await self._redis.hmget(keys.status(tenant), list(names))
-        return [_text(value) for value in raw]
+        return [as_text(value) for value in raw]
 
     async def notes(self, tenant: str) -> dict[str, str]:
         raw = await self._redis.hgetall(keys.status(tenant))
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}

@@ -6,12 +6,13 @@ for a tenant-level reason; a run that shows what it is `waiting` for is never st
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
 from app.store import keys
+from app.store.run_model import RunState, utcnow_iso
 
 # Only on a run record that exists: an expired or purged run is not brought back.
 _PROGRESS = """
@@ -19,13 +20,12 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'progress
 return 0
 """
 _FIELDS = ("state", "created_at", "started_at", "progress_at", "waiting")
-_UNDER_WAY = {"queued", "running"}  # RunState's values (app/store/runs.py imports this module)
+_UNDER_WAY = {RunState.QUEUED, RunState.RUNNING}
 
 
 def stage_progress(pipe: Pipeline, tenant: str, run_id: str) -> None:
     """The run moved on: the watchdog measures a stall from the newest of these."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    pipe.eval(_PROGRESS, 1, keys.run(tenant, run_id), now)
+    pipe.eval(_PROGRESS, 1, keys.run(tenant, run_id), utcnow_iso())
 
 
 async def note_progress(redis: ArqRedis, tenant: str, run_id: str) -> None:

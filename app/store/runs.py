@@ -7,12 +7,9 @@ outcome; `run_errors` Lucca id -> error; `run_plan` Lucca id -> plan entry (dry 
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -20,130 +17,9 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
 from app.store import keys
+from app.store.redis_text import as_text
+from app.store.run_model import NewRun, Resolution, Run, RunReport, RunState, utcnow_iso
 from app.store.run_progress import stage_progress
-
-
-class RunState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    HELD = "held"
-
-    @property
-    def final(self) -> bool:
-        return self in {RunState.DONE, RunState.FAILED, RunState.HELD}
-
-
-class Resolution(StrEnum):
-    """How a held run ended: an operator confirmed or dismissed it, or a later run weighed
-    the tenant again (held again, or done)."""
-
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-    SUPERSEDED = "superseded"
-
-
-class RunMode(StrEnum):
-    FULL = "full"  # a reconciliation of every user
-    CHANGES = "changes"  # a poll of what Lucca changed since the last one
-    USERS = "users"  # a list of users (an API call, a webhook)
-    DEPARTMENT = "department"  # the members of a renamed department
-    RELEASE = "release"  # a disconnection: every managed profile's syncSource removed
-
-
-class TriggerKind(StrEnum):
-    API = "api"
-    NIGHTLY = "nightly"
-    POLL = "poll"
-    KEY_REPLACED = "key-replaced"  # a new Lucca key after Lucca refused the old one
-    BENCH = "bench"  # bench/worker_throughput.py
-    WEBHOOK = "webhook"
-    WEBHOOK_MALFORMED = "webhook:malformed"  # an unreadable event: a poll asks Lucca instead
-    UNBLOCKED = "unblocked"  # a tenant-level reason cleared: what waited for it (waiting.py)
-    RESUMED = "resumed"  # a paused tenant resumed: what waited, and the runs asked meanwhile
-    SKIP_FIELD_CHECK = "skip-field-check"  # a complete listing for an employee held on one read
-    WEBHOOK_COALESCED = "webhook-coalesced"  # events beyond the tenant's ingest rate
-    LUCCA_REPLAY = "lucca-replay"  # the events of an outage, listed by Lucca (issue 15)
-
-
-@dataclass(frozen=True, slots=True)
-class Trigger:
-    """What started a run; a webhook's trigger carries its topic."""
-
-    kind: TriggerKind
-    topic: str | None = None
-
-    @classmethod
-    def webhook(cls, topic: str) -> Trigger:
-        return cls(TriggerKind.WEBHOOK, topic)
-
-    @classmethod
-    def malformed_webhook(cls, topic: str) -> Trigger:
-        return cls(TriggerKind.WEBHOOK_MALFORMED, topic)
-
-    @classmethod
-    def parse(cls, text: str) -> Trigger:
-        for kind in (TriggerKind.WEBHOOK_MALFORMED, TriggerKind.WEBHOOK):
-            if text.startswith(f"{kind.value}:"):
-                return cls(kind, text[len(kind.value) + 1 :])
-        return cls(TriggerKind(text))
-
-    @property
-    def from_webhook(self) -> bool:
-        return self.kind in {TriggerKind.WEBHOOK, TriggerKind.WEBHOOK_MALFORMED}
-
-    def __str__(self) -> str:
-        return self.kind.value if self.topic is None else f"{self.kind.value}:{self.topic}"
-
-
-def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _text(value: bytes | str | None) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else value
-
-
-@dataclass(frozen=True, slots=True)
-class NewRun:
-    """A run record not yet written: its id sorts by creation time."""
-
-    id: str
-    created_at: str
-    fields: Mapping[str, str | int]
-
-
-def draft_run(
-    *,
-    mode: RunMode,
-    trigger: Trigger,
-    dry_run: bool = False,
-    expected: int | None = None,
-    confirms: str | None = None,
-    reason: str | None = None,
-) -> NewRun:
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-    created_at = utcnow_iso()
-    fields: dict[str, str | int] = {
-        "id": run_id,
-        "mode": mode.value,
-        "trigger": str(trigger),
-        "dry_run": int(dry_run),
-        "state": RunState.QUEUED.value,
-        "created_at": created_at,
-    }
-    if expected is not None:
-        fields["expected"] = expected
-    if confirms is not None:
-        fields["confirms"] = confirms  # the held run whose list this run may suspend
-    # Stored JSON-encoded, as the first version stored every "extra" field.
-    if reason is not None:
-        fields["reason"] = orjson.dumps(reason).decode()
-    return NewRun(id=run_id, created_at=created_at, fields=fields)
-
 
 # The fields a job reads (cheap on a run of 100k users: no counts).
 _HEADER = (
@@ -162,74 +38,6 @@ _HEADER = (
     "resolution",
     "resolved_by_run",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """A run record's fields, typed."""
-
-    id: str
-    mode: RunMode
-    trigger: Trigger
-    state: RunState
-    dry_run: bool
-    created_at: str
-    expected: int | None = None
-    confirms: str | None = None  # a confirmation: the held run it approves
-    lucca_users: int = 0  # counted by a reconciliation's pages
-    lucca_unreadable: int = 0  # Lucca items without a usable id, in a reconciliation's pages
-    active_managed: int = 0  # active managed profiles in a reconciliation's snapshot
-    skip_field_shown: int = 0  # a reconciliation's listed users showing the skip field
-    resolution: Resolution | None = None  # a held run's end
-    resolved_by_run: str | None = None  # the run that confirmed or superseded it
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, str]) -> Run:
-        expected = fields.get("expected")
-        resolution = fields.get("resolution")
-        return cls(
-            id=fields["id"],
-            mode=RunMode(fields["mode"]),
-            trigger=Trigger.parse(fields["trigger"]),
-            state=RunState(fields["state"]),
-            dry_run=fields.get("dry_run") == "1",
-            created_at=fields.get("created_at", ""),
-            expected=int(expected) if expected else None,
-            confirms=fields.get("confirms") or None,
-            lucca_users=int(fields.get("lucca_users") or 0),
-            lucca_unreadable=int(fields.get("lucca_unreadable") or 0),
-            active_managed=int(fields.get("active_managed") or 0),
-            skip_field_shown=int(fields.get("skip_field_shown") or 0),
-            resolution=Resolution(resolution) if resolution else None,
-            resolved_by_run=fields.get("resolved_by_run") or None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RunReport:
-    """A run with its outcomes, as GET /sync/{tenant}/runs/{id} shows it."""
-
-    run: Run
-    fields: Mapping[str, str]  # the stored hash, in its order, as text
-    counts: Mapping[str, int]
-    processed: int
-    errors: Mapping[str, str]
-    plan: Sequence[Any] | None  # a dry run's plan entries, by Lucca id
-
-    def document(self, *, with_plan: bool = True) -> dict[str, Any]:
-        document: dict[str, Any] = {"counts": dict(self.counts), "processed": self.processed}
-        for key, value in self.fields.items():
-            if key in {"expected", "dry_run", "cursor"}:
-                document[key] = int(value)
-            elif value[:1] in {"[", "{"}:
-                document[key] = orjson.loads(value)
-            else:
-                document[key] = value
-        document["dry_run"] = bool(document.get("dry_run"))
-        document["errors"] = dict(self.errors)
-        if with_plan and self.plan is not None:
-            document["plan"] = list(self.plan)
-        return document
 
 
 # A held run is resolved once: the first of a confirmation, a dismissal or a later run wins.
@@ -350,7 +158,7 @@ class RunStore:
 
     async def held_users(self, tenant: str, run_id: str) -> list[str]:
         """The list a held run holds (empty when it is gone or held nobody)."""
-        raw = _text(await self._redis.hget(keys.run(tenant, run_id), "held"))
+        raw = as_text(await self._redis.hget(keys.run(tenant, run_id), "held"))
         return [str(user) for user in orjson.loads(raw)] if raw else []
 
     async def count_once(
@@ -388,13 +196,11 @@ class RunStore:
         pipe.hsetnx(key, field, value)
         pipe.hget(key, field)
         _, pinned = await pipe.execute()
-        return _text(pinned) or value
+        return as_text(pinned) or value
 
     async def outcome_users(self, tenant: str, run_id: str) -> set[str]:
         """The users with an outcome in the run so far (a resumed plan skips them)."""
-        return {
-            _text(user) or "" for user in await self._redis.hkeys(keys.run_users(tenant, run_id))
-        }
+        return {as_text(user) for user in await self._redis.hkeys(keys.run_users(tenant, run_id))}
 
     async def count(
         self,
@@ -422,8 +228,8 @@ class RunStore:
             pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())
             pipe.expire(plan_key, self._retention)
         results = await pipe.execute()
-        processed, expected, state = results[0], _text(results[1]), _text(results[2])
-        if state in {"queued", "running"} and expected is not None and processed >= int(expected):
+        processed, expected, state = results[0], as_text(results[1]), as_text(results[2])
+        if state in {"queued", "running"} and expected and processed >= int(expected):
             await self.set_state(tenant, run_id, RunState.DONE)
         elif state == "queued":
             await self.set_state(tenant, run_id, RunState.RUNNING)
@@ -439,14 +245,14 @@ class RunStore:
         values = await self._redis.hmget(keys.run(tenant, run_id), list(_HEADER))
         if values[0] is None:
             return None
-        fields = {n: text for n, v in zip(_HEADER, values, strict=True) if (text := _text(v))}
+        fields = {n: text for n, v in zip(_HEADER, values, strict=True) if (text := as_text(v))}
         return Run.from_fields(fields)
 
     async def report(self, tenant: str, run_id: str) -> RunReport | None:
         raw = await self._redis.hgetall(keys.run(tenant, run_id))
         if not raw:
             return None
-        fields = {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
         actions = await self._redis.hvals(keys.run_users(tenant, run_id))
         errors = await self._redis.hgetall(keys.run_errors(tenant, run_id))
         run = Run.from_fields(fields)
@@ -459,7 +265,7 @@ class RunStore:
             fields=fields,
             counts=dict(Counter(a.decode() for a in actions)),
             processed=len(actions),
-            errors={_text(k) or "": _text(v) or "" for k, v in errors.items()},
+            errors={as_text(k): as_text(v) for k, v in errors.items()},
             plan=plan,
         )
 
@@ -467,7 +273,7 @@ class RunStore:
         ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
         found = []
         for run_id in ids:
-            report = await self.report(tenant, _text(run_id) or "")
+            report = await self.report(tenant, as_text(run_id))
             if report is None:  # expired: forget it
                 await self._redis.zrem(keys.runs(tenant), run_id)
             else:
@@ -477,5 +283,5 @@ class RunStore:
     async def latest(self, tenant: str, limit: int) -> list[Run]:
         """The newest runs' headers (no counts: cheap whatever their size), newest first."""
         ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
-        found = [await self.get(tenant, _text(run_id) or "") for run_id in ids]
+        found = [await self.get(tenant, as_text(run_id)) for run_id in ids]
         return [run for run in found if run is not None]

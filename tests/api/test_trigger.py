@@ -7,7 +7,7 @@ import pytest
 from app.api.schemas import MAX_USERS_PER_REQUEST, parse_trigger
 from app.schemas.errors import InvalidDocument, NotJson
 from app.service.runs import Dismissal, RunRequest
-from app.store.runs import RunMode
+from app.store.run_model import RunMode
 
 
 @pytest.mark.parametrize("raw", [b"", b"  \n", b"{}", b'{"mode": "full"}'])

@@ -8,7 +8,7 @@ import pytest
 from app.api.schemas import parse_trigger
 from app.schemas.errors import InvalidDocument
 from app.service.runs import RunRequest
-from app.store.runs import RunMode
+from app.store.run_model import RunMode
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from arq.connections import ArqRedis
 
 from app.main import create_app
 from app.service.resources import Resources
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
 from tests.factories import make_tenant_config

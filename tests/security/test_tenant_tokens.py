@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.service.access import authenticate, still_valid
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.security.support import ACME_BODY, ADMIN, Served, leaked
 from tests.security.test_no_leaks import redis_contents
 

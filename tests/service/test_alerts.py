@@ -11,7 +11,7 @@ from app.secret import Secret
 from app.service.alerts import AlertKind, check_alerts, failed_in_a_row, needs_attention
 from app.service.context import TenantContext
 from app.service.resources import Resources
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.factories import TENANT
 from tests.fakes import queued
 

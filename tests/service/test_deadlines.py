@@ -22,7 +22,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done, own_deadline
 from app.service.watchdog import fail_stalled_runs
 from app.store import keys, queue
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.conftest import make_settings
 from tests.factories import LUCCA_ID, TENANT
 from tests.fakes import Upstreams

@@ -13,7 +13,7 @@ from app.service.errors import BadTrigger, RunConflict, UnknownRun
 from app.service.resources import Resources
 from app.service.results import Done
 from app.service.runs import Dismissal, RunRequest, request_run, status_document
-from app.store.runs import Resolution, RunState
+from app.store.run_model import Resolution, RunState
 from tests.factories import LUCCA_ID, TENANT, make_tenant_config
 from tests.fakes import NOW, Upstreams
 

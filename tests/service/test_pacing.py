@@ -10,7 +10,7 @@ from app.service.jobs import enqueue_user_syncs
 from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.store import keys, queue
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import TENANT
 from tests.fakes import Upstreams
 

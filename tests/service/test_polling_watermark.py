@@ -14,7 +14,7 @@ from app.service.context import TenantContext
 from app.service.polling import changed_user_ids, lucca_since, poll_changes
 from app.service.resources import Resources
 from app.store import keys, polling
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import TENANT, make_lucca_item
 from tests.fakes import Upstreams
 

@@ -17,7 +17,7 @@ from app.service.results import Done
 from app.service.runs import RunRequest, request_run
 from app.store import keys, queue
 from app.store.locks import UserLock
-from app.store.runs import RunMode
+from app.store.run_model import RunMode
 from tests.factories import LUCCA_ID, PROFILE_ID, TENANT
 from tests.fakes import Upstreams, last_entry
 

@@ -22,7 +22,7 @@ from app.service.results import Defer, Done, JobResult
 from app.service.runs import RunRequest, request_run
 from app.store import keys
 from app.store.budget import Priority
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.factories import TENANT, make_tenant_config
 from tests.fakes import Upstreams, queued
 

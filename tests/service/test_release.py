@@ -14,7 +14,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.service.runs import FULL_RUN, start_run, status_document
 from app.store.links import ProfileLinks
-from app.store.runs import RunState, Trigger, TriggerKind
+from app.store.run_model import RunState, Trigger, TriggerKind
 from tests.factories import TENANT
 from tests.fakes import Upstreams
 

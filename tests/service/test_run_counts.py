@@ -9,7 +9,7 @@ from app.service.jobs import enqueue_user_syncs
 from app.service.resources import Resources
 from app.service.results import Done
 from app.store import queue
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, MANAGER_LUCCA_ID, TENANT
 from tests.fakes import Upstreams
 

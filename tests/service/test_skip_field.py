@@ -14,7 +14,7 @@ from app.service.results import Done
 from app.service.runs import FULL_RUN, RunRequest, request_run
 from app.service.skip_field import HELD_REASON
 from app.service.tenants import put_tenant
-from app.store.runs import RunReport, RunState
+from app.store.run_model import RunReport, RunState
 from app.store.skip_field import SkipFieldMemory
 from tests.factories import LUCCA_ID, PROFILE_ID, SKIP_FIELD, TENANT, make_tenant_config
 from tests.fakes import Upstreams, employee, last_entry, link_manager, new_run

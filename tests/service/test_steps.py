@@ -17,7 +17,7 @@ from app.service.results import Defer, Done
 from app.service.runs import RunRequest, request_run
 from app.service.waiting import Reason
 from app.store import keys
-from app.store.runs import RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, PROFILE_ID, TENANT
 from tests.fakes import Upstreams, queued, queued_job
 

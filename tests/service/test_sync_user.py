@@ -21,7 +21,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.store import keys, queue
 from app.store.locks import UserLock
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, MANAGER_LUCCA_ID, TENANT
 from tests.fakes import Upstreams, queued, queued_job
 

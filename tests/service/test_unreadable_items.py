@@ -14,7 +14,7 @@ from app.service.runs import RunRequest, request_run, status_document
 from app.service.sync_user import sync_user
 from app.store import keys
 from app.store.budget import Priority
-from app.store.runs import RunState
+from app.store.run_model import RunState
 from tests.factories import LUCCA_ID, TENANT, make_lucca_item
 from tests.fakes import Upstreams, queued
 

@@ -24,7 +24,7 @@ from app.service.tenants import put_tenant
 from app.store import keys, queue
 from app.store.parked import ParkedUsers, Pause, ProbeBackoff
 from app.store.read_cache import LuccaReadCache
-from app.store.runs import RunState, Trigger, TriggerKind
+from app.store.run_model import RunState, Trigger, TriggerKind
 from tests.factories import LUCCA_ID, SKIP_FIELD, TENANT, make_tenant_config
 from tests.fakes import Upstreams, last_entry, queued, queued_job
 

@@ -10,15 +10,8 @@ from app.core.decision import Action, Change, Decision
 from app.service.outcomes import record_decision
 from app.store import keys
 from app.store.records import HISTORY_LENGTH, Records
-from app.store.runs import (
-    Resolution,
-    RunMode,
-    RunState,
-    RunStore,
-    Trigger,
-    TriggerKind,
-    draft_run,
-)
+from app.store.run_model import Resolution, RunMode, RunState, Trigger, TriggerKind, draft_run
+from app.store.runs import RunStore
 
 API = Trigger(TriggerKind.API)
 

@@ -16,7 +16,7 @@ from app.service.resources import Resources
 from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.store import keys
 from app.store.locks import UserLock
-from app.store.runs import RunMode, Trigger, TriggerKind, draft_run
+from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.conftest import make_settings
 from tests.factories import LUCCA_ID, TENANT
 from tests.fakes import Upstreams
