@@ -13,7 +13,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.core.decision import Action
 from app.core.events import NoticeKind
-from app.schemas.tenant import TenantName
+from app.schemas.tenant_parts import TenantName
 
 RunState = Literal["queued", "running", "done", "failed", "held"]
 # How a held run ended: confirmed (by a run and a token), dismissed, or superseded by a later

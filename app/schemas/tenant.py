@@ -19,7 +19,8 @@ as null takes its default.
 The subdomain is rejected, not lowercased, when it holds uppercase letters.
 
 Errors are `InvalidDocument`s (app/schemas/errors.py) whose message names the path
-(`... - at `$.lucca.subdomain``) and never a value.
+(`... - at `$.lucca.subdomain``) and never a value. The field types, the secret checks and the
+nested bodies (`lucca`, `elevo`, `guard`) are in app/schemas/tenant_parts.py.
 """
 
 from __future__ import annotations
@@ -35,14 +36,8 @@ from app.clients.egress import EgressPolicy
 from app.core.tenant import GuardConfig, LuccaDomain, LuccaOAuth, TenantConfig
 from app.schemas.common import (
     FIELD_CODE_PATTERN,
-    FIELD_NAME_PATTERN,
     FIELD_PATH_PATTERN,
     NIGHTLY_AT_PATTERN,
-    OAUTH_CLIENT_ID_PATTERN,
-    SCIM_URL_PATTERN,
-    SECRET_PATTERN,
-    SUBDOMAIN_PATTERN,
-    TENANT_PATTERN,
     TENANT_RE,
     convert,
     loads,
@@ -50,6 +45,20 @@ from app.schemas.common import (
     whole,
 )
 from app.schemas.errors import InvalidDocument, InvalidName
+from app.schemas.tenant_parts import (
+    AlertsUrl,
+    CustomFields,
+    ElevoBody,
+    FieldCode,
+    GuardBody,
+    LuccaBody,
+    NightlyAt,
+    OAuthBody,
+    SecretText,
+    Subdomain,
+    Timezone,
+    check_secret,
+)
 from app.schemas.urls import alerts_url, scim_url
 from app.secret import REDACTED, Secret
 
@@ -57,164 +66,7 @@ MAX_LUCCA_REQUESTS_PER_MINUTE: Final = 50  # Lucca's budget per customer
 MIN_POLL_INTERVAL_SECONDS: Final = 30
 # Longer than a day adds nothing: the nightly reconciliation runs daily anyway.
 MAX_POLL_INTERVAL_SECONDS: Final = 86_400
-MAX_SECRET_LENGTH: Final = 4096
-MAX_CUSTOM_FIELDS: Final = 100
-MAX_FIELD_NAME_LENGTH: Final = 128
 MAX_ALERTS_FAILED_RUNS: Final = 100
-SecretText = Annotated[
-    str,
-    Meta(
-        min_length=1,
-        max_length=MAX_SECRET_LENGTH,
-        pattern=SECRET_PATTERN,
-        description='A credential; "***" (what a GET shows) or omitted keeps the stored one.',
-        extra_json_schema={"writeOnly": True},
-    ),
-]
-TenantName = Annotated[str, Meta(pattern=TENANT_PATTERN)]
-Subdomain = Annotated[
-    str,
-    Meta(
-        pattern=SUBDOMAIN_PATTERN,
-        description="One lowercase DNS label, never a URL or a host (SSRF).",
-    ),
-]
-FieldCode = Annotated[str, Meta(pattern=FIELD_CODE_PATTERN)]
-FieldName = Annotated[
-    str, Meta(min_length=1, max_length=MAX_FIELD_NAME_LENGTH, pattern=FIELD_NAME_PATTERN)
-]
-FieldPath = Annotated[
-    str,
-    Meta(
-        pattern=FIELD_PATH_PATTERN,
-        description="A Lucca v3 field path, e.g. 'extendedData.e_cost_center'.",
-    ),
-]
-CustomFields = Annotated[
-    dict[FieldName, FieldPath],
-    Meta(
-        max_length=MAX_CUSTOM_FIELDS,
-        description="Elevo custom field name -> Lucca v3 field path.",
-    ),
-]
-NightlyAt = Annotated[str, Meta(pattern=NIGHTLY_AT_PATTERN)]
-Timezone = Annotated[str, Meta(description="An IANA time zone.")]
-ScimUrl = Annotated[
-    str,
-    Meta(
-        pattern=SCIM_URL_PATTERN,
-        description=(
-            "Absolute https URL with a host and no user info, query or fragment "
-            "(http only with ALLOW_HTTP_ELEVO), whose host is no loopback, private, link-local "
-            "or other internal address in any form, and resolves to none (loopback admitted "
-            "with ALLOW_HTTP_ELEVO, the networks of ELEVO_ALLOWED_NETWORKS)."
-        ),
-    ),
-]
-AlertsUrl = Annotated[
-    str,
-    Meta(
-        pattern=SCIM_URL_PATTERN,
-        description=(
-            "Where the tenant's alerts are POSTed, signed with alerts_secret: the Elevo SCIM "
-            "URL's rules (https, a public host; http and loopback only with ALLOW_HTTP_ELEVO)."
-        ),
-    ),
-]
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
-def _check_secret(value: str, field: str) -> None:
-    require(bool(value.strip()), f"`{field}` must not be empty")
-    # Secrets end up in HTTP headers, where a control character is an injection or an error.
-    require(not _has_control(value), f"`{field}` must not contain control characters")
-
-
-def _check_header_secret(value: str, field: str) -> None:
-    """A credential sent in an HTTP header: printable ASCII, no space at either end (a header
-    cannot carry the rest, and a pasted space would make every call fail later)."""
-    _check_secret(value, field)
-    if value == REDACTED:
-        return
-    require(
-        value == value.strip(), f"`{field}` must not start or end with spaces (a pasted extra?)"
-    )
-    require(
-        value.isascii() and value.isprintable(),
-        f"`{field}` must be printable ASCII characters: it travels in an HTTP header",
-    )
-
-
-class OAuthBody(Struct, forbid_unknown_fields=True):
-    """An OAuth client of Lucca's current API, for the webhook endpoint (issue 15)."""
-
-    client_id: Annotated[str, Meta(pattern=OAUTH_CLIENT_ID_PATTERN)]
-    client_secret: SecretText | UnsetType = UNSET
-
-    def __post_init__(self) -> None:
-        require(
-            whole(OAUTH_CLIENT_ID_PATTERN, self.client_id),
-            "`oauth.client_id` must be 1 to 200 letters, digits and '._:-'",
-        )
-        if isinstance(self.client_secret, str):
-            _check_secret(self.client_secret, "oauth.client_secret")
-
-
-class LuccaBody(Struct, forbid_unknown_fields=True):
-    subdomain: Subdomain
-    domain: LuccaDomain | None = None
-    api_key: SecretText | UnsetType | None = UNSET
-    webhook_secret: Annotated[
-        SecretText | list[SecretText] | UnsetType | None,
-        Meta(description="One secret or several (rotation), each once; null removes them."),
-    ] = UNSET
-    oauth: Annotated[
-        OAuthBody | UnsetType | None,
-        Meta(
-            description="Lucca OAuth client (webhook endpoints, events); omitted keeps the "
-            "stored one, null removes it."
-        ),
-    ] = UNSET
-
-    def __post_init__(self) -> None:
-        require(
-            whole(SUBDOMAIN_PATTERN, self.subdomain),
-            "`subdomain` must be a lowercase DNS label (a-z, 0-9 and inner '-', at most 63 "
-            "characters), e.g. 'acme' for acme.ilucca.net",
-        )
-        require(self.api_key is not None, "`api_key` is required")
-        if isinstance(self.api_key, str):
-            _check_header_secret(self.api_key, "api_key")
-        secrets = self.webhook_secret
-        if isinstance(secrets, str):
-            _check_secret(secrets, "webhook_secret")
-        elif isinstance(secrets, list) and not all(item == REDACTED for item in secrets):
-            # Which stored secret a "***" stands for would be a guess once the list changes.
-            require(
-                REDACTED not in secrets,
-                "`webhook_secret` cannot mix '***' with new secrets: send every secret in clear",
-            )
-            for secret in secrets:
-                _check_secret(secret, "webhook_secret")
-            require(len(set(secrets)) == len(secrets), "`webhook_secret` lists a secret twice")
-
-
-class ElevoBody(Struct, forbid_unknown_fields=True):
-    scim_url: ScimUrl
-    token: SecretText | UnsetType | None = UNSET
-
-    def __post_init__(self) -> None:
-        require(self.token is not None, "`token` is required")
-        if isinstance(self.token, str):
-            _check_header_secret(self.token, "token")
-
-
-class GuardBody(Struct, forbid_unknown_fields=True):
-    max_suspend_ratio: Annotated[float, Meta(ge=0, le=1)] | None = None
-    max_suspend_count: Annotated[int, Meta(ge=0)] | None = None
 
 
 class TenantBody(Struct, forbid_unknown_fields=True):
@@ -240,7 +92,7 @@ class TenantBody(Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if isinstance(self.alerts_secret, str):
-            _check_secret(self.alerts_secret, "alerts_secret")
+            check_secret(self.alerts_secret, "alerts_secret")
         if self.skip_field is not None:
             require(
                 whole(FIELD_CODE_PATTERN, self.skip_field),
@@ -294,11 +146,7 @@ def parse_tenant(
     validate_tenant_name(tenant)
     parsed = convert(loads(body) if isinstance(body, bytes) else body, TenantBody)
     lucca, elevo = parsed.lucca, parsed.elevo
-    alerts_secret = _optional_secret(
-        parsed.alerts_secret, existing.alerts_secret if existing else None
-    )
-    if parsed.alerts_url is not None and alerts_secret is None:
-        raise InvalidDocument("$.alerts_secret is required with alerts_url (it signs the alerts)")
+    alerts_secret = _alerts_secret(parsed, existing)
     return TenantConfig(
         tenant=tenant,
         lucca_subdomain=lucca.subdomain,
@@ -312,22 +160,45 @@ def parse_tenant(
         elevo_token=_kept_secret(
             elevo.token, "$.elevo.token", existing.elevo_token if existing else None
         ),
-        **_given(
-            lucca_domain=lucca.domain,
-            skip_field=parsed.skip_field,
-            custom_fields=parsed.custom_fields,
-            timezone=parsed.timezone,
-            nightly_at=parsed.nightly_at,
-            guard=None if parsed.guard is None else GuardConfig(**_given(**_fields(parsed.guard))),
-            lucca_requests_per_minute=parsed.lucca_requests_per_minute,
-            poll_interval_seconds=parsed.poll_interval_seconds,
-            alerts_url=None
-            if parsed.alerts_url is None
-            else alerts_url(parsed.alerts_url, allow_http=allow_http_elevo, egress=egress),
-            alerts_secret=alerts_secret,
-            alerts_failed_runs=parsed.alerts_failed_runs,
-            lucca_oauth=_oauth(lucca.oauth, existing.lucca_oauth if existing else None),
+        **_optional_settings(
+            parsed, existing, alerts_secret, allow_http_elevo=allow_http_elevo, egress=egress
         ),
+    )
+
+
+def _alerts_secret(parsed: TenantBody, existing: TenantConfig | None) -> Secret | None:
+    alerts_secret = _optional_secret(
+        parsed.alerts_secret, existing.alerts_secret if existing else None
+    )
+    if parsed.alerts_url is not None and alerts_secret is None:
+        raise InvalidDocument("$.alerts_secret is required with alerts_url (it signs the alerts)")
+    return alerts_secret
+
+
+def _optional_settings(
+    parsed: TenantBody,
+    existing: TenantConfig | None,
+    alerts_secret: Secret | None,
+    *,
+    allow_http_elevo: bool,
+    egress: EgressPolicy | None,
+) -> dict[str, Any]:
+    """The optional settings sent, as `TenantConfig` keywords; one left out takes its default."""
+    return _given(
+        lucca_domain=parsed.lucca.domain,
+        skip_field=parsed.skip_field,
+        custom_fields=parsed.custom_fields,
+        timezone=parsed.timezone,
+        nightly_at=parsed.nightly_at,
+        guard=None if parsed.guard is None else GuardConfig(**_given(**_fields(parsed.guard))),
+        lucca_requests_per_minute=parsed.lucca_requests_per_minute,
+        poll_interval_seconds=parsed.poll_interval_seconds,
+        alerts_url=None
+        if parsed.alerts_url is None
+        else alerts_url(parsed.alerts_url, allow_http=allow_http_elevo, egress=egress),
+        alerts_secret=alerts_secret,
+        alerts_failed_runs=parsed.alerts_failed_runs,
+        lucca_oauth=_oauth(parsed.lucca.oauth, existing.lucca_oauth if existing else None),
     )
 
 
