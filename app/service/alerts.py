@@ -23,8 +23,10 @@ from app.clients.alerts import AlertsClient
 from app.clients.errors import AlertsError
 from app.service.context import TenantContext
 from app.service.jobs import enqueue_alert
+from app.service.lucca_webhook import managed
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
+from app.store import lucca_endpoint
 from app.store.run_model import RunMode, RunState
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class AlertKind(StrEnum):
     ELEVO_TOKEN_REFUSED = "elevo_token_refused"  # noqa: S105 - Elevo refused the SCIM token
     PERMISSION_WARNING = "permission_warning"  # the key's role no longer sees the skip field
     FAILING_RUNS = "failing_runs"  # the tenant's last runs all failed
+    LUCCA_ENDPOINT_REPLACED = "lucca_endpoint_replaced"  # an old endpoint awaits its deletion
+    LUCCA_WEBHOOK_ERROR = "lucca_webhook_error"  # registering or watching the endpoint fails
 
 
 _SUMMARIES: Final[dict[AlertKind, tuple[str, str]]] = {
@@ -65,6 +69,16 @@ _SUMMARIES: Final[dict[AlertKind, tuple[str, str]]] = {
         "The tenant's latest runs all failed.",
         "A run of the tenant ended without failing.",
     ),
+    AlertKind.LUCCA_ENDPOINT_REPLACED: (
+        "Lucca suspended the webhook endpoint and the service registered a new one: "
+        "delete the old endpoint in Lucca, on the page given.",
+        "Lucca no longer knows the old webhook endpoint.",
+    ),
+    AlertKind.LUCCA_WEBHOOK_ERROR: (
+        "Registering or watching the Lucca webhook endpoint fails (a refused OAuth client, "
+        "or Lucca not answering): the status's lucca_webhook.error says why.",
+        "The Lucca webhook endpoint is registered and watched again.",
+    ),
 }
 
 
@@ -85,6 +99,30 @@ async def needs_attention(res: Resources, tenant_ctx: TenantContext) -> dict[Ale
     failed = await failed_in_a_row(res, tenant, tenant_ctx.config.alerts_failed_runs)
     if failed:
         found[AlertKind.FAILING_RUNS] = {"runs": failed, "threshold": len(failed)}
+    return found | await webhook_attention(res, tenant_ctx)
+
+
+async def webhook_attention(res: Resources, tenant_ctx: TenantContext) -> dict[AlertKind, Any]:
+    """The endpoint's alerts, from the status's `lucca_webhook`; only while the service manages
+    it (an endpoint left to the customer's hands, or a removed OAuth client, raises nothing)."""
+    if not managed(res, tenant_ctx.config):
+        return {}
+    state = await lucca_endpoint.load(res.redis, tenant_ctx.tenant)
+    if state is None:
+        return {}
+    found: dict[AlertKind, Any] = {}
+    if state.old_endpoints:
+        found[AlertKind.LUCCA_ENDPOINT_REPLACED] = {
+            "old_endpoints": [
+                {"id": old.id, "delete_at": old.delete_at, "missing_since": old.missing_since}
+                for old in state.old_endpoints
+            ],
+            # The repair sets `missing_since`, the outage's replay clears it (the status says
+            # how many events it replayed).
+            "events_replayed": state.missing_since is None,
+        }
+    if state.error:  # its text may quote Lucca: it stays in the status
+        found[AlertKind.LUCCA_WEBHOOK_ERROR] = {}
     return found
 
 
