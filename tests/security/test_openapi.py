@@ -42,7 +42,7 @@ def described_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_every_route_is_described_and_every_described_path_exists() -> None:
     routes, described = app_operations(), described_operations(openapi_document())
-    assert routes - described == set(), "routes missing from app/api/openapi.py"
+    assert routes - described == set(), "routes missing from app/api/openapi_paths/"
     assert described - routes == set(), "described operations the app does not have"
 
 
