@@ -6,29 +6,20 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import partial
 from typing import Any
 
-from app.clients.errors import (
-    ElevoConflict,
-    ElevoNotFound,
-    ElevoPreconditionFailed,
-    ElevoRateLimited,
-    UpstreamError,
-)
+from app.clients.errors import ElevoRateLimited, UpstreamError
 from app.clients.lucca import LuccaBatch
 from app.core import scim
 from app.core.decision import Action, Decision, decide
 from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser
-from app.core.patch import create_resource, patch_operations
 from app.core.profile import ElevoProfile
 from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
-from app.service.duplicates import create_marked, keep_oldest
-from app.service.fresher import NOTICED_AFTER_READ, write_unless_noticed
-from app.service.outcomes import record_decision
+from app.service.employee_profile import EmployeeProfiles
+from app.service.outcomes import Outcome, record_decision
 from app.service.pacing import honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
@@ -46,13 +37,6 @@ Fetch = Callable[[str], Awaitable[LuccaBatch]]
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    decision: Decision
-    written: bool
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Summary:
     """What the syncs of one EmployeeSync left for its caller to do.
 
@@ -64,10 +48,6 @@ class Summary:
     follow_ups: Mapping[str, str]
     deferred: Mapping[str, Decision]
     contract_ends: Mapping[str, date]
-
-
-class _Stale(Exception):
-    """The profile changed or vanished between read and write: read again."""
 
 
 class EmployeeSync:
@@ -103,10 +83,16 @@ class EmployeeSync:
         self._defer_suspensions = defer_suspensions
         # False in a reconciliation: a missing manager makes a follow-up, not a Lucca read.
         self._fetch_managers = fetch_managers
-        self._known = dict(snapshot.profiles) if snapshot else {}
-        self._profile_ids = dict(snapshot.profile_ids) if snapshot else {}
-        self._complete = snapshot is not None and snapshot.complete
-        self._read_afresh: set[str] = set()  # users whose snapshot proved stale
+        self._profiles = EmployeeProfiles(
+            tenant_ctx,
+            res,
+            self._links,
+            snapshot=snapshot,
+            run_id=run_id,
+            dry_run=dry_run,
+            read_mark=read_mark,
+            on_linked=self._resync_waiting,
+        )
         self._page: LuccaBatch | None = None  # the batch a reconciliation step works on
         # Lucca users sharing a userName: who may create it (casefolded name -> Lucca id), so
         # that a plan and the run that follows it agree whatever the order of the writes.
@@ -121,9 +107,6 @@ class EmployeeSync:
         # field is then unticked even for an employee last seen excluded.
         self._skip_field_decided = skip_field_decided
         self._last_seen_excluded: dict[str, bool] = {}  # read from the memory, per user
-        self._unsure_creates: set[str] | None = None  # read once, when first needed
-        # A reconciliation's notice mark, noted before it read Lucca (app/service/fresher.py).
-        self._read_mark = read_mark
 
     @property
     def tenant(self) -> str:
@@ -188,8 +171,7 @@ class EmployeeSync:
         )
         if recovered and outcome.decision.action is not Action.HELD:
             # Its reports kept their manager while its own sync failed: sync them again now.
-            waiting = await self._links.take_waiting(user_id)
-            self._follow_ups.update({member: user_id for member in waiting})
+            await self._resync_waiting(user_id)
         return outcome
 
     async def _sync_from(
@@ -206,7 +188,7 @@ class EmployeeSync:
         if standing is Standing.ACTIVE and user is not None and user.contract_end is not None:
             self._contract_ends[user_id] = user.contract_end
         for _ in range(MAX_STALE_RETRIES):
-            profile = await self._find_profile(user_id, user)
+            profile = await self._profiles.find(user_id, user)
             if held:
                 return _held(user_id, profile)
             try:
@@ -220,12 +202,10 @@ class EmployeeSync:
             if self._dry_run or not decision.writes:
                 conflict = decision.action is Action.CONFLICT
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
-            try:
-                await wait_for_elevo(self._res, self._ctx.tenant)
-                return await self._write(decision, desired, profile)
-            except _Stale:
-                self._read_afresh.add(user_id)
-                continue
+            await wait_for_elevo(self._res, self._ctx.tenant)
+            written = await self._profiles.write(decision, desired, profile)
+            if written is not None:
+                return written
         return _error(user_id, "the Elevo profile kept changing during the sync; will retry")
 
     async def _held_by_skip_field(
@@ -287,48 +267,6 @@ class EmployeeSync:
             active=standing is Standing.ACTIVE,
         )
 
-    async def _find_profile(self, user_id: str, user: LuccaUser | None) -> ElevoProfile | None:
-        # A snapshot serves once: after a stale write the profile is read afresh.
-        known = self._known.pop(user_id, None)
-        if user_id in await self._unsure():
-            # A creation lost its answer: it may have landed since the snapshot or the link
-            # was read, even as a second profile. Elevo is asked, whatever they say.
-            profile = await self._by_external_id(user_id)
-        elif known is not None:
-            return known
-        elif self._complete and user_id not in self._read_afresh:
-            return None
-        else:
-            profile = await self._linked_profile(user_id)
-        if profile is None and user is not None and user.user_name:
-            profile = await self._ctx.elevo.find_by_user_name(user.user_name)
-        if profile is not None and profile.external_id == user_id:
-            await self._remember(user_id, profile.id)
-        return profile
-
-    async def _linked_profile(self, user_id: str) -> ElevoProfile | None:
-        cached = await self._links.profile_id(user_id)
-        if cached is not None:
-            profile = await self._ctx.elevo.get(cached)
-            if profile is not None and profile.external_id == user_id:
-                return profile
-            if not self._dry_run:  # a plan moves no sync state
-                await self._links.forget(user_id)
-        return await self._by_external_id(user_id)
-
-    async def _by_external_id(self, user_id: str) -> ElevoProfile | None:
-        try:
-            return await self._ctx.elevo.find_by_external_id(user_id)
-        except ElevoConflict:  # two profiles: the older stays, a later one is retired
-            return await keep_oldest(
-                self._res, self._ctx, user_id, run_id=self._run_id, dry_run=self._dry_run
-            )
-
-    async def _unsure(self) -> set[str]:  # read once per instance
-        if self._unsure_creates is None:
-            self._unsure_creates = await self._links.unsure_creates()
-        return self._unsure_creates
-
     async def _manager_profile_id(
         self, user: LuccaUser, visiting: frozenset[str], profile: ElevoProfile | None
     ) -> str | None:
@@ -337,9 +275,7 @@ class EmployeeSync:
             return None
         if manager_id in self._done:  # handled earlier in this run: created, or has none
             return await self._manager_of(user, self._done[manager_id], profile)
-        if manager_id in self._profile_ids:
-            return self._profile_ids[manager_id]
-        found = await self._manager_from_elevo(manager_id, ask_elevo=not self._complete)
+        found = await self._profiles.profile_id(manager_id, ask_elevo=True)
         if found is not None:
             return found
         cycle = manager_id in visiting or len(visiting) > MAX_MANAGER_DEPTH
@@ -364,78 +300,16 @@ class EmployeeSync:
             return decision.profile_id
         if not self._dry_run:
             await self._links.await_manager(decision.user, user.id)
-        known = self._profile_ids.get(decision.user) or await self._links.profile_id(decision.user)
+        known = await self._profiles.profile_id(decision.user, ask_elevo=False)
         if known is not None:
             return known
         current = profile.attributes.get(scim.MANAGER) if profile is not None else None
         return None if current is None else str(current)
 
-    async def _manager_from_elevo(self, manager_id: str, *, ask_elevo: bool) -> str | None:
-        """The id map first (it knows the profiles this run created); Elevo if allowed."""
-        cached = await self._links.profile_id(manager_id)
-        if cached is not None:
-            return cached
-        if not ask_elevo:
-            return None
-        found = await self._by_external_id(manager_id)
-        if found is None:
-            return None
-        await self._remember(manager_id, found.id)
-        return found.id
-
-    async def _remember(self, user_id: str, profile_id: str) -> None:
-        if not self._dry_run:  # a plan moves no sync state
-            await self._links.remember(user_id, profile_id)
-
-    async def _linked(self, user_id: str, profile_id: str) -> None:
-        """A profile is now this user's: remember it, and resync who waited for it."""
-        await self._remember(user_id, profile_id)
+    async def _resync_waiting(self, user_id: str) -> None:
+        """Reports waiting for this user's profile (keys.awaiting_manager) are synced again."""
         waiting = await self._links.take_waiting(user_id)
         self._follow_ups.update({member: user_id for member in waiting})
-
-    async def _write(
-        self, decision: Decision, desired: Mapping[str, Any] | None, profile: ElevoProfile | None
-    ) -> Outcome:
-        if self._read_mark is None:
-            return await self._apply(decision, desired, profile)
-        apply = partial(self._apply, decision, desired, profile)
-        written = await write_unless_noticed(
-            self._res, self._ctx.tenant, decision.user, self._read_mark, apply
-        )
-        skipped = replace(decision, action=Action.SKIPPED, reason=NOTICED_AFTER_READ, diff={})
-        return written or Outcome(skipped, written=False)
-
-    async def _apply(
-        self, decision: Decision, desired: Mapping[str, Any] | None, profile: ElevoProfile | None
-    ) -> Outcome:
-        elevo = self._ctx.elevo
-        if decision.action is Action.CREATE:
-            assert desired is not None
-            try:
-                created = await create_marked(
-                    self._links, elevo, decision.user, create_resource(desired)
-                )
-            except ElevoConflict as exc:
-                holder = await elevo.find_by_user_name(str(desired[scim.USER_NAME]))
-                if holder is not None and holder.external_id == decision.user:
-                    raise _Stale from exc  # created meanwhile by another job: decide again
-                return _conflict(decision, exc)
-            await self._linked(decision.user, created.id)
-            return Outcome(replace(decision, profile_id=created.id), written=True)
-        assert profile is not None
-        operations, rewrites_list = patch_operations(decision.diff, desired, profile)
-        try:
-            await elevo.patch(
-                profile.id, operations, version=profile.version if rewrites_list else None
-            )
-        except (ElevoPreconditionFailed, ElevoNotFound) as exc:
-            await self._links.forget(decision.user)
-            raise _Stale from exc
-        except ElevoConflict as exc:
-            return _conflict(decision, exc)
-        if decision.action is Action.ADOPT:
-            await self._linked(decision.user, profile.id)
-        return Outcome(decision, written=True)
 
 
 def _error(user_id: str, message: str) -> Outcome:
@@ -446,15 +320,3 @@ def _held(user_id: str, profile: ElevoProfile | None) -> Outcome:
     # The profile stays the employee's, so that its reports keep their manager.
     own = profile.id if profile is not None and profile.external_id == user_id else None
     return Outcome(Decision(user_id, Action.HELD, HELD_REASON, profile_id=own), written=False)
-
-
-def _conflict(decision: Decision, exc: ElevoConflict) -> Outcome:
-    message = f"Elevo refused the {decision.action.value}: {exc}"
-    linked = decision.action is not Action.CREATE and decision.action is not Action.ADOPT
-    conflict = replace(
-        decision,
-        action=Action.CONFLICT,
-        reason=message,
-        profile_id=decision.profile_id if linked else None,
-    )
-    return Outcome(conflict, written=False, error=message)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from app.core.decision import Decision
 from app.metrics import DECISIONS
 from app.store.records import Records
 from app.store.run_model import utcnow_iso
 from app.store.runs import RunStore
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one employee's sync decided, whether it wrote it, and the error it met."""
+
+    decision: Decision
+    written: bool
+    error: str | None = None
 
 
 async def record_decision(

@@ -16,9 +16,9 @@ from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.service.batcher import LuccaThrottled
 from app.service.blocks import kept_while_paused, proven, refused_flags
 from app.service.context import TenantContext
-from app.service.employee import EmployeeSync, Outcome
+from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_user_syncs
-from app.service.outcomes import record_decision
+from app.service.outcomes import Outcome, record_decision
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.schedule import schedule_contract_ends

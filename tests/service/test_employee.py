@@ -16,7 +16,7 @@ from app.clients.errors import ElevoUnavailable
 from app.core import scim
 from app.core.decision import Action
 from app.service.context import TenantContext
-from app.service.employee import Outcome
+from app.service.outcomes import Outcome
 from app.service.resources import Resources
 from app.store import keys
 from app.store.links import ProfileLinks
