@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from app.console import actions, auth_routes, pages, settings_routes
+from app.console import actions, auth_routes, pages, settings_routes, tenant_actions
 from app.console.web import HERE, PREFIX
 
 mount = Mount(
@@ -14,6 +14,7 @@ mount = Mount(
         *auth_routes.routes,
         *pages.routes,
         *actions.routes,
+        *tenant_actions.routes,
         *settings_routes.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="console-static"),
     ],

@@ -14,7 +14,9 @@ from app.core.lucca_user import LuccaUser
 from app.core.rules import standing_of
 from app.service.access import Action, Principal
 from app.service.console_runs import seconds_between
+from app.service.release import release_status
 from app.service.resources import Resources
+from app.service.waiting import Reason, waiting_document
 from app.store import queue, run_rows
 from app.store.read_cache import LuccaReadCache
 from app.store.run_model import Run, RunState, TriggerKind
@@ -28,6 +30,7 @@ class Trouble:
     label: str
     detail: str = ""
     held: bool = False  # a held run: its own banner, with its review link
+    own_banner: bool = False  # a pause or a disconnection: the tenant page says more
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,15 @@ class TenantHealth:
     elevo_token_error: str | None
     permission_warning: str | None
     webhook_lag_seconds: float | None = None  # median, over the latest webhook-driven syncs
+    paused: Mapping[str, Any] | None = None  # by, since, reason (the status's `paused`)
+    waiting: tuple[Mapping[str, Any], ...] = ()  # the status's `waiting.reasons`
+    disconnect: Mapping[str, Any] | None = None  # state (disconnecting, failed), run, error
     troubles: tuple[Trouble, ...] = ()
+
+    @property
+    def kept_while_paused(self) -> int:
+        """How many employees' changes the pause keeps, applied on resume."""
+        return _waiting_users(self, Reason.PAUSED)
 
 
 async def tenant_health(res: Resources, tenant: str) -> TenantHealth:
@@ -54,6 +65,8 @@ async def tenant_health(res: Resources, tenant: str) -> TenantHealth:
     last_run = await res.runs.get(tenant, ids[0]) if ids else None
     held_users = orjson.loads(notes["held_users"]) if notes.get("held_users") else []
     warning = notes.get("permission_loss") or notes.get("skip_field_warning") or None
+    blocked = await waiting_document(res, tenant)
+    release = await release_status(res, tenant)
     health = TenantHealth(
         tenant=tenant,
         last_full_run_at=notes.get("last_full_run") or None,
@@ -66,6 +79,11 @@ async def tenant_health(res: Resources, tenant: str) -> TenantHealth:
         elevo_token_error=notes.get("elevo_token_error") or None,
         permission_warning=warning,
         webhook_lag_seconds=await _webhook_lag(res, tenant),
+        paused=blocked["paused"],
+        waiting=tuple(blocked["waiting"]["reasons"]),
+        disconnect=None
+        if release is None
+        else {"state": release.state.value, "run": release.run, "error": release.error},
     )
     return replace(health, troubles=_troubles(health))
 
@@ -86,13 +104,15 @@ async def _webhook_lag(res: Resources, tenant: str) -> float | None:
 
 
 def _troubles(health: TenantHealth) -> tuple[Trouble, ...]:
-    troubles = []
+    troubles = _blocked(health)
     if health.held_run:
         troubles.append(Trouble(f"Held run: {health.held_count} to review", held=True))
     if health.lucca_key_error:
-        troubles.append(Trouble("Lucca refused the API key", health.lucca_key_error))
+        label = "Lucca refused the API key" + _kept(health, Reason.LUCCA_KEY)
+        troubles.append(Trouble(label, health.lucca_key_error))
     if health.elevo_token_error:
-        troubles.append(Trouble("Elevo refused the token", health.elevo_token_error))
+        label = "Elevo refused the token" + _kept(health, Reason.ELEVO_TOKEN)
+        troubles.append(Trouble(label, health.elevo_token_error))
     if health.permission_warning:
         troubles.append(Trouble("Permission warning", health.permission_warning))
     if health.failing:
@@ -100,6 +120,35 @@ def _troubles(health: TenantHealth) -> tuple[Trouble, ...]:
     if health.last_run is not None and health.last_run.state is RunState.FAILED:
         troubles.append(Trouble("Last run failed"))
     return tuple(troubles)
+
+
+def _waiting_users(health: TenantHealth, reason: Reason) -> int:
+    return sum(r["users"] for r in health.waiting if r["reason"] == reason.value)
+
+
+def _kept(health: TenantHealth, reason: Reason) -> str:
+    waiting = _waiting_users(health, reason)
+    return f" · {waiting} changes waiting" if waiting else ""
+
+
+def _blocked(health: TenantHealth) -> list[Trouble]:
+    """What stops the tenant's writes: a disconnection, a pause, and the changes that wait
+    for a skip field no longer shown (the Lucca budget is no trouble: it refills by itself;
+    the changes a refused key or token keeps are counted on its own trouble)."""
+    troubles = []
+    if health.disconnect is not None:
+        state, run = health.disconnect["state"], health.disconnect["run"]
+        detail = health.disconnect.get("error") or f"release run {run}"
+        troubles.append(Trouble(f"Disconnect: {state}", detail, own_banner=True))
+    if health.paused is not None:
+        label = f"Paused · {health.kept_while_paused} changes kept"
+        troubles.append(Trouble(label, own_banner=True))
+    for reason in health.waiting:
+        if reason["reason"] == Reason.SKIP_FIELD.value:
+            since = str(reason["since"] or "")[:16].replace("T", " ")
+            detail = reason["detail"] + (f" (since {since} UTC)" if since else "")
+            troubles.append(Trouble(f"{reason['users']} changes waiting", detail))
+    return troubles
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +169,16 @@ async def overview(res: Resources, principal: Principal) -> Overview:
 # -- held runs and employees ----------------------------------------------------------------
 
 
+# The decisions only taken for someone Lucca listed as active: the newest one's time is when
+# the person was last seen in Lucca (as far as their history, 200 entries, remembers).
+SEEN_IN_LUCCA = frozenset({"create", "update", "adopt", "unchanged", "reactivate"})
+
+
 @dataclass(frozen=True, slots=True)
 class HeldReview:
     run: Run
     fields: Mapping[str, str]
-    people: list[dict[str, Any]]  # user, reason, at (their last decision)
+    people: list[dict[str, Any]]  # user, reason, at (their last decision), seen_at
 
 
 async def held_review(res: Resources, tenant: str, run_id: str) -> HeldReview | None:
@@ -135,6 +189,7 @@ async def held_review(res: Resources, tenant: str, run_id: str) -> HeldReview | 
         return None
     users = await res.runs.held_users(tenant, run_id)
     latest = await run_rows.latest_entries(res.redis, tenant, users)
+    seen = await run_rows.latest_entries_of(res.redis, tenant, users, SEEN_IN_LUCCA)
     profiles = await run_rows.snapshot_profiles(res.redis, tenant, run_id, users)
     people = [
         {
@@ -142,6 +197,7 @@ async def held_review(res: Resources, tenant: str, run_id: str) -> HeldReview | 
             **_identity(profiles.get(user)),
             "reason": latest.get(user, {}).get("reason", ""),
             "at": latest.get(user, {}).get("at", ""),
+            "seen_at": seen.get(user, {}).get("at", ""),
         }
         for user in users
     ]

@@ -3,7 +3,7 @@ the history entry a real run left for each user it decided (its reason and diff)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
@@ -105,6 +105,23 @@ async def latest_entries(
         for user_id, raw in zip(user_ids, await pipe.execute(), strict=True)
         if raw is not None
     }
+
+
+async def latest_entries_of(
+    redis: ArqRedis, tenant: str, user_ids: Sequence[str], actions: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Each user's newest history entry of one of these actions, where one is kept."""
+    pipe = redis.pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.lrange(keys.history(tenant, user_id), 0, -1)
+    found: dict[str, dict[str, Any]] = {}
+    for user_id, history in zip(user_ids, await pipe.execute(), strict=True):
+        for raw in history:
+            entry = orjson.loads(raw)
+            if entry.get("action") in actions:
+                found[user_id] = entry
+                break
+    return found
 
 
 async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:

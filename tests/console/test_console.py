@@ -93,7 +93,21 @@ async def test_a_held_run_is_seen_reviewed_and_confirmed(console: Service, page:
     await page.goto(f"{console.url}/console/t/{tenant.name}")
     await expect(page.locator("#tenant-body")).to_contain_text("confirmed")
     await expect(page.locator("#tenant-body")).to_contain_text("1 sync")
+
+    await page.get_by_label("Why pause (optional)").fill("Lucca migration this weekend")
+    await page.get_by_role("button", name="Pause").click()
+    banner = page.get_by_role("status").filter(has_text="Paused by admin")
+    await expect(banner).to_contain_text("Lucca migration this weekend")
     await screenshot(page, "tenant")
+    await page.get_by_role("link", name="Disconnect…").click()
+    await expect(
+        page.get_by_role("button", name=re.compile("give back 30 profiles"))
+    ).to_be_visible()
+    await screenshot(page, "disconnect")
+    await page.get_by_role("link", name="Cancel").click()
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    assert await console.resources.releases.get(tenant.name) is None
 
 
 async def test_a_dry_run_plan_and_an_employee_synced_now(console: Service, page: Page) -> None:

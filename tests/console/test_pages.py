@@ -74,9 +74,16 @@ async def test_a_held_run_lists_its_people_and_a_run_not_held_has_no_review(
     )
     await res.runs.set_state("acme", held, RunState.HELD, held=["7", "8"])
     await res.records.note("acme", held_run=held, held_users=orjson.dumps(["7", "8"]).decode())
+    seen = {"action": "unchanged", "reason": "", "at": "2026-11-30T02:00:00Z"}
+    await res.records.add("acme", "7", seen, failing=False)
+    gone = {"action": "held", "reason": "not in Lucca any more", "at": "2026-12-01T02:00:00Z"}
+    await res.records.add("acme", "7", gone, failing=False)
     page = await client.get(f"/console/t/acme/held/{held}")
     assert page.status_code == 200
     assert "Suspend these 2" in page.text
+    # Last seen in Lucca: 7's newest decision that read them active; 8 has no history.
+    assert "<td>2026-11-30 02:00:00</td><td>2026-12-01 02:00:00</td>" in page.text
+    assert "<td>—</td><td>—</td></tr>" in page.text
     done = await res.runs.create(
         "acme", draft_run(mode=RunMode.FULL, trigger=Trigger(TriggerKind.API))
     )

@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
 from arq.connections import ArqRedis
 
 from app.main import create_app
-from app.service import console_sessions
-from app.service.access import Principal, Scope
+from app.service.access import Scope
 from app.service.resources import Resources
+from app.service.tokens import IssuedToken, issue_token, revoke_token
 from app.store import keys
 from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
@@ -106,38 +107,40 @@ async def test_sign_out_ends_the_session(client: httpx.AsyncClient, redis: ArqRe
     assert not await redis.exists(keys.console_session(session_id))
 
 
-async def test_a_session_dies_with_its_token(
-    client: httpx.AsyncClient, redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await _signed_in(client)
-    session_id = client.cookies["console_session"].partition(".")[0]
+async def _issued(res: Resources, tenant: str, scope: Scope) -> IssuedToken:
+    return await issue_token(
+        res,
+        tenant,
+        scope=scope,
+        name=f"{scope} of {tenant}",
+        lifetime=timedelta(days=1),
+        by="admin",
+    )
 
-    async def revoked(res: Resources, principal: Principal) -> bool:
-        return False
 
-    monkeypatch.setattr(console_sessions, "still_valid", revoked)
-    assert (await client.get("/console/")).status_code == 303
+async def test_a_session_dies_with_its_token(client: httpx.AsyncClient, redis: ArqRedis) -> None:
+    async with _resources() as res:
+        await res.tenants.put(make_tenant_config(tenant="ours"))
+        issued = await _issued(res, "ours", Scope.OPERATOR)
+        await _signed_in(client, issued.token)
+        session_id = client.cookies["console_session"].partition(".")[0]
+        assert (await client.get("/console/t/ours")).status_code == 200
+        assert await revoke_token(res, "ours", issued.stored.id, by="admin")
+    answer = await client.get("/console/t/ours")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in"
     assert not await redis.exists(keys.console_session(session_id))
 
 
 async def test_a_tenant_token_sees_its_tenant_only(
-    client: httpx.AsyncClient, redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, redis: ArqRedis
 ) -> None:
     async with _resources() as res:
         await res.tenants.put(make_tenant_config(tenant="ours"))
         await res.tenants.put(make_tenant_config(tenant="theirs"))
-    scopes = {"operator-token-ours-0123": Principal("tok-op", Scope.OPERATOR, "ours"),
-              "sync-token-ours-01234567": Principal("tok-sync", Scope.SYNC, "ours")}  # fmt: skip
-
-    async def authenticate(res: Resources, token: str | None) -> Principal | None:
-        return scopes.get(token or "")
-
-    async def still_valid(res: Resources, principal: Principal) -> bool:
-        return True
-
-    monkeypatch.setattr(console_sessions, "authenticate", authenticate)
-    monkeypatch.setattr(console_sessions, "still_valid", still_valid)
-    await _signed_in(client, "operator-token-ours-0123")
+        operator = await _issued(res, "ours", Scope.OPERATOR)
+        sync = await _issued(res, "ours", Scope.SYNC)
+    await _signed_in(client, operator.token)
     overview = await client.get("/console/")
     assert "/console/t/ours" in overview.text
     assert "theirs" not in overview.text
@@ -146,7 +149,7 @@ async def test_a_tenant_token_sees_its_tenant_only(
 
     client.cookies.clear()
     # A sync token is Elevo's backend's, not an operator's: it opens no console.
-    refused = await client.post("/console/sign-in", data={"token": "sync-token-ours-01234567"})
+    refused = await client.post("/console/sign-in", data={"token": sync.token})
     assert refused.status_code == 401
 
 

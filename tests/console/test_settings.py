@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from arq.connections import ArqRedis
 
 from app.main import create_app
-from app.service import console_sessions
-from app.service.access import Principal, Scope
+from app.service.access import Scope
 from app.service.resources import Resources
+from app.service.tokens import issue_token
 from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
 from tests.factories import make_tenant_config
@@ -86,19 +87,13 @@ async def test_an_error_is_shown_at_its_field_and_no_secret_is_sent_back(
 
 
 async def test_an_operator_cannot_change_secrets_or_destinations(
-    console: tuple[httpx.AsyncClient, Resources], monkeypatch: pytest.MonkeyPatch
+    console: tuple[httpx.AsyncClient, Resources],
 ) -> None:
     client, res = console
-
-    async def authenticate(res: Resources, token: str | None) -> Principal | None:
-        return Principal("tok-op", Scope.OPERATOR, "acme") if token == "op-token" else None
-
-    async def still_valid(res: Resources, principal: Principal) -> bool:
-        return True
-
-    monkeypatch.setattr(console_sessions, "authenticate", authenticate)
-    monkeypatch.setattr(console_sessions, "still_valid", still_valid)
-    csrf = await _sign_in(client, "op-token")
+    operator = await issue_token(
+        res, "acme", scope=Scope.OPERATOR, name="hr", lifetime=timedelta(hours=1), by="admin"
+    )
+    csrf = await _sign_in(client, operator.token)
     form = _form((await client.get("/console/t/acme/settings")).text)
     sneaky = {"elevo.scim_url": "https://evil.example/scim/v2", "lucca.api_key": "stolen-key-123"}
     saved = await client.post(
