@@ -175,4 +175,6 @@ async def test_one_field_vanishing_holds_that_employee_until_a_listing_decides(
     run = await tenant.full_sync()  # the field shows on the others: Chloé's is unticked
     assert run["state"] == "done"
     assert await family_name(tenant, 3) == "Durand-Roy"
-    assert (await history_of(tenant, 3))[0]["action"] == "create"
+    # Created by the listing (the kept employee may be synced once more as its hold lifts).
+    actions = [entry["action"] for entry in await history_of(tenant, 3)]
+    assert "create" in actions[: actions.index("held")], actions
