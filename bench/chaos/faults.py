@@ -110,17 +110,30 @@ async def _proxy_counters(chaos: ChaosStack) -> dict[str, Any]:
     return counters
 
 
+async def _first_request(chaos: ChaosStack, before: int, within: float) -> float:
+    """Wait until the proxy meets a request after `before` of them (the service may be waiting
+    on Lucca with nothing for Elevo); the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if (await _proxy_counters(chaos))["requests"] > before:
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
 async def elevo_stall(
     chaos: ChaosStack, summary: Summary, options: ChaosOptions, index: int
 ) -> None:
-    """For `elevo_stall_seconds`, every request to Elevo hangs (half of them forwarded first:
-    applied, their answer lost), then the usual faults again."""
+    """Elevo stalls: every request through the proxy hangs (half of them forwarded first:
+    applied, their answer lost) for `elevo_stall_seconds` from the first one that meets the
+    stall, then the usual faults again."""
     proxy = f"{chaos.url('proxy')}/_proxy"
     seconds = options.elevo_stall_seconds
     before = await _proxy_counters(chaos)
     stall = {"error_rate": 0.0, "timeout_rate": 1.0, "hang_seconds": seconds}
     (await chaos.http.put(f"{proxy}/faults", json=stall)).raise_for_status()
-    chaos.log(f"change {index}: Elevo stalls for {seconds:.0f}s")
+    chaos.log(f"change {index}: Elevo stalls for {seconds:.0f}s from its next request")
+    idle = await _first_request(chaos, before["requests"], within=seconds)
     await asyncio.sleep(seconds)
     usual = {
         "error_rate": options.proxy_error_rate,
@@ -129,10 +142,11 @@ async def elevo_stall(
     }
     (await chaos.http.put(f"{proxy}/faults", json=usual)).raise_for_status()
     after = await _proxy_counters(chaos)
-    hung = after.get("timeouts", 0) - before.get("timeouts", 0)
-    forwarded = after.get("timeouts_forwarded", 0) - before.get("timeouts_forwarded", 0)
+    hung = after["timeouts"] - before["timeouts"]
+    forwarded = after["timeouts_forwarded"] - before["timeouts_forwarded"]
     summary.stall = (
-        f"{seconds:.0f}s from change {index}: {hung} requests hung"
+        f"{seconds:.0f}s from change {index} (+{idle:.0f}s before a request met it):"
+        f" {hung} of {after['requests'] - before['requests']} requests hung"
         f" ({forwarded} forwarded first: applied, their answer lost)"
     )
     chaos.log(f"Elevo answers again: {summary.stall}")

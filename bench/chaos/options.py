@@ -34,7 +34,8 @@ class ChaosError(RuntimeError):
 @dataclass
 class ChaosOptions:
     employees: int = 500
-    changes: int = 2000
+    # 800 changes at 10/s: 80 s of faults, and a backlog the 40/min budget drains in minutes.
+    changes: int = 800
     seed: int = 1
     keep_logs: bool = False
     worker_kills: int = 2
@@ -52,7 +53,7 @@ class ChaosOptions:
     # Events are shuffled within windows of this many changes.
     window: int = 20
     # Changes played per second (the faults and kills land while they flow).
-    pace: float = 40.0
+    pace: float = 10.0
     http_timeout: float = 2.0
     # 0: the tenant's own Lucca budget (40 requests a minute, Lucca's real limit is 50).
     lucca_budget: int = 0
