@@ -7,6 +7,7 @@ import contextlib
 import random
 import shutil
 import time
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -100,3 +101,75 @@ async def restart_redis(
     what = f"at change {index}: SHUTDOWN (AOF flushed), back in {down:.1f}s with {keys} keys"
     summary.redis_restarts.append(what)
     chaos.log(f"Redis restarted {what}")
+
+
+async def _proxy_counters(chaos: ChaosStack) -> dict[str, Any]:
+    response = await chaos.http.get(f"{chaos.url('proxy')}/_proxy/counters")
+    response.raise_for_status()
+    counters: dict[str, Any] = response.json()
+    return counters
+
+
+async def _first_request(chaos: ChaosStack, before: int, within: float) -> float:
+    """Wait until the proxy meets a request after `before` of them (the service may be waiting
+    on Lucca with nothing for Elevo); the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if (await _proxy_counters(chaos))["requests"] > before:
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
+async def elevo_stall(
+    chaos: ChaosStack, summary: Summary, options: ChaosOptions, index: int
+) -> None:
+    """Elevo stalls: every request through the proxy hangs (half of them forwarded first:
+    applied, their answer lost) for `elevo_stall_seconds` from the first one that meets the
+    stall, then the usual faults again."""
+    proxy = f"{chaos.url('proxy')}/_proxy"
+    seconds = options.elevo_stall_seconds
+    before = await _proxy_counters(chaos)
+    stall = {"error_rate": 0.0, "timeout_rate": 1.0, "hang_seconds": seconds}
+    (await chaos.http.put(f"{proxy}/faults", json=stall)).raise_for_status()
+    chaos.log(f"change {index}: Elevo stalls for {seconds:.0f}s from its next request")
+    idle = await _first_request(chaos, before["requests"], within=seconds)
+    await asyncio.sleep(seconds)
+    usual = {
+        "error_rate": options.proxy_error_rate,
+        "timeout_rate": options.proxy_timeout_rate,
+        "hang_seconds": options.http_timeout * 3,
+    }
+    (await chaos.http.put(f"{proxy}/faults", json=usual)).raise_for_status()
+    after = await _proxy_counters(chaos)
+    hung = after["timeouts"] - before["timeouts"]
+    forwarded = after["timeouts_forwarded"] - before["timeouts_forwarded"]
+    summary.stall = (
+        f"{seconds:.0f}s from change {index} (+{idle:.0f}s before a request met it):"
+        f" {hung} of {after['requests'] - before['requests']} requests hung"
+        f" ({forwarded} forwarded first: applied, their answer lost)"
+    )
+    chaos.log(f"Elevo answers again: {summary.stall}")
+
+
+async def lucca_429_storm(
+    chaos: ChaosStack, summary: Summary, options: ChaosOptions, index: int
+) -> None:
+    """For `lucca_storm_seconds`, Lucca answers every request of the tenant 429 with
+    Retry-After, then the usual faults again."""
+    lucca = chaos.lucca()
+    seconds, retry_after = options.lucca_storm_seconds, options.lucca_storm_retry_after
+    before = await lucca.counters()
+    # More forced answers than the storm can meet: it ends when they are cleared.
+    await lucca.faults({"force": {"status": 429, "count": 100_000, "retry_after": retry_after}})
+    chaos.log(f"change {index}: a {seconds:.0f}s storm of Lucca 429s")
+    await asyncio.sleep(seconds)
+    await lucca.faults(None)
+    await lucca.faults({"error_rate": options.lucca_error_rate, "seed": options.seed})
+    after = await lucca.counters()
+    met = int(after["by_status"].get("429", 0)) - int(before["by_status"].get("429", 0))
+    summary.storm = (
+        f"{seconds:.0f}s from change {index}, Retry-After {retry_after}s: {met} x 429"
+        f" ({after['total'] - before['total']} requests during the storm)"
+    )
+    chaos.log(f"the 429 storm is over: {summary.storm}")

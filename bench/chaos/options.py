@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from simulators.lucca.webhooks import DEFAULT_RETRY_DELAYS
 
 TENANT = "chaos"
+# The broken tenants beside it: a stored config no process can read, a Lucca key refused.
+GARBLED = "garbled"
+REFUSED = "refused"
+BROKEN_SIZE = 20
 SKIP_FIELD = "e_skip_elevo_sync"
 CUSTOM_FIELDS = {
     "cost_center": "extendedData.e_cost_center",
@@ -29,7 +34,8 @@ class ChaosError(RuntimeError):
 @dataclass
 class ChaosOptions:
     employees: int = 500
-    changes: int = 2000
+    # 800 changes at 10/s: 80 s of faults, and a backlog the 40/min budget drains in minutes.
+    changes: int = 800
     seed: int = 1
     keep_logs: bool = False
     worker_kills: int = 2
@@ -47,11 +53,26 @@ class ChaosOptions:
     # Events are shuffled within windows of this many changes.
     window: int = 20
     # Changes played per second (the faults and kills land while they flow).
-    pace: float = 40.0
+    pace: float = 10.0
     http_timeout: float = 2.0
     # 0: the tenant's own Lucca budget (40 requests a minute, Lucca's real limit is 50).
     lucca_budget: int = 0
     settle_timeout: float = 900.0
+    # Elevo (every request through the proxy) hangs for this long, once; 0: never.
+    elevo_stall_seconds: float = 40.0
+    # Lucca answers every request of the tenant 429 for this long, once; 0: never.
+    lucca_storm_seconds: float = 30.0
+    lucca_storm_retry_after: int = 2
+    # Two broken tenants beside the healthy one (bench/chaos/broken.py).
+    broken_tenants: bool = True
+    # The healthy tenant's polls (the minute tick starts them); 0: none.
+    poll_interval: int = 60
+    # The promises checked: the Lucca budget in any window, and every change in Elevo within
+    # `landing_deadline` seconds of the faults' end. 0 budget: the tenant's own (40/min).
+    budget_window: float = 60.0
+    landing_deadline: float = 120.0
+    # How often Elevo is compared with Lucca while the service catches up after the faults.
+    landing_check_every: float = 5.0
     # LOG_LEVEL of the web and worker processes (their logs are in the log dir).
     log_level: str = "WARNING"
     quiet: bool = False
@@ -91,6 +112,17 @@ class Summary:
     mismatches: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     wrongly_suspended: list[str] = field(default_factory=list)
+    stall: str = ""
+    storm: str = ""
+    broken_at: datetime | None = None
+    broken: dict[str, Any] = field(default_factory=dict)
+    budget: int = 0
+    lucca_requests: int = 0
+    max_window: int = 0
+    max_window_at: str = ""
+    # Seconds from the faults' end to every change in Elevo (None: not measured).
+    latest_landing: float | None = None
+    landed_by: str = ""
     failures: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     log_dir: str | None = None
@@ -164,6 +196,9 @@ class Summary:
             f"  process restarts    {counts_text(Counter(self.restarts))}"
             f" (exit codes {self.exit_codes})",
             f"  Redis restarts      {len(self.redis_restarts)}: {'; '.join(self.redis_restarts)}",
+            f"  Elevo stall         {self.stall or 'none'}",
+            f"  Lucca 429 storm     {self.storm or 'none'}",
+            f"  broken tenants      {self.broken or 'none'}",
         ]
 
     def _outcome_lines(self) -> list[str]:
@@ -191,6 +226,16 @@ class Summary:
             f"  consistency         {self.checked} users checked, {len(self.mismatches)}"
             f" mismatches, {len(self.conflicts)} conflicts (userName held by another profile)",
             f"  wrongly suspended   {len(self.wrongly_suspended)}",
+            f"  Lucca budget        at most {self.max_window} requests in any"
+            f" {self.options.budget_window:.0f}s window ({self.max_window_at}), budget"
+            f" {self.budget}; {self.lucca_requests} requests in all, 429s included",
+            "  latest landing      "
+            + (
+                "not measured"
+                if self.latest_landing is None
+                else f"{self.latest_landing:.0f}s after the faults stopped"
+                f" (deadline {self.options.landing_deadline:.0f}s), by {self.landed_by}"
+            ),
             f"  wall time           {self.wall_seconds:.0f}s",
         ]
 

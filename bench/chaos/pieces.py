@@ -15,7 +15,15 @@ from redis.exceptions import RedisError
 
 from app.clients.elevo import ElevoClient
 from app.secret import Secret
-from bench.chaos.options import CUSTOM_FIELDS, SKIP_FIELD, TENANT, ChaosOptions
+from bench.chaos.options import (
+    BROKEN_SIZE,
+    CUSTOM_FIELDS,
+    GARBLED,
+    REFUSED,
+    SKIP_FIELD,
+    TENANT,
+    ChaosOptions,
+)
 from stack.checks import ScimAccess
 from stack.lucca_control import LuccaControl
 from stack.ports import wait_until
@@ -77,8 +85,13 @@ class ChaosStack:
 def _start_simulators(chaos: ChaosStack, options: ChaosOptions) -> None:
     stack, creds = chaos.stack, chaos.creds
     chaos.pieces["redis"] = stack.redis(data_dir=chaos.workdir / "redis")
-    company = f"{TENANT}:{options.employees}:{options.seed}:{creds.lucca_api_key}"
-    chaos.pieces["lucca"] = stack.lucca(companies=[company], rate_limit=50)
+    companies = [f"{TENANT}:{options.employees}:{options.seed}:{creds.lucca_api_key}"]
+    if options.broken_tenants:
+        companies += [
+            f"{name}:{BROKEN_SIZE}:{options.seed}:{creds.lucca_api_key}"
+            for name in (GARBLED, REFUSED)
+        ]
+    chaos.pieces["lucca"] = stack.lucca(companies=companies, rate_limit=50)
     chaos.pieces["scim"] = stack.elevo("scim2", token=creds.scim_token, name="scim")
     chaos.pieces["proxy"] = stack.fault_proxy(
         chaos.url("scim"), seed=options.seed, hang_seconds=options.http_timeout * 3
@@ -136,19 +149,26 @@ async def _true(value: Awaitable[Any]) -> bool:
     return bool(await value)
 
 
-async def register_tenant(chaos: ChaosStack) -> None:
-    """The tenant, its Elevo SCIM URL through the fault proxy."""
+def tenant_body(chaos: ChaosStack, name: str) -> dict[str, Any]:
+    """A tenant of that name, its Elevo SCIM URL through the fault proxy."""
     creds = chaos.creds
-    body = {
+    return {
         "lucca": {
-            "subdomain": TENANT,
+            "subdomain": name,
             "api_key": creds.lucca_api_key,
             "webhook_secret": creds.webhook_secret,
         },
-        "elevo": {"scim_url": f"{chaos.url('proxy')}/{TENANT}/v2", "token": creds.scim_token},
+        "elevo": {"scim_url": f"{chaos.url('proxy')}/{name}/v2", "token": creds.scim_token},
         "skip_field": SKIP_FIELD,
         "custom_fields": CUSTOM_FIELDS,
     }
+
+
+async def register_tenant(chaos: ChaosStack, options: ChaosOptions) -> None:
+    """The healthy tenant, polled by the minute tick if `poll_interval` says so."""
+    body = tenant_body(chaos, TENANT)
+    if options.poll_interval:
+        body["poll_interval_seconds"] = options.poll_interval
     await chaos.api.put_tenant(TENANT, body)
 
 

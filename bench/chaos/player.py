@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 import orjson
 
 from bench.chaos.changes import ChangeMaker
-from bench.chaos.faults import kill_worker, lucca_429_burst, restart_redis
+from bench.chaos.faults import (
+    elevo_stall,
+    kill_worker,
+    lucca_429_burst,
+    lucca_429_storm,
+    restart_redis,
+)
 from bench.chaos.options import ChaosOptions, Summary
 from bench.chaos.pieces import ChaosStack
 from simulators.lucca.webhooks import Event, WebhookSender
@@ -38,6 +44,8 @@ class Player:
             ["kill"] * self.options.worker_kills
             + ["redis"] * self.options.redis_restarts
             + ["429"] * self.options.lucca_429_bursts
+            + ["stall"] * (self.options.elevo_stall_seconds > 0)
+            + ["storm"] * (self.options.lucca_storm_seconds > 0)
         )
         low, high = max(1, n // 10), max(2, n * 9 // 10)
         for action in actions:
@@ -121,5 +129,11 @@ class Player:
         elif action == "redis":
             restart = restart_redis(self.chaos, self.summary, self.options, index)
             self.background.append(asyncio.create_task(restart))
+        elif action == "stall":
+            stall = elevo_stall(self.chaos, self.summary, self.options, index)
+            self.background.append(asyncio.create_task(stall))
+        elif action == "storm":
+            storm = lucca_429_storm(self.chaos, self.summary, self.options, index)
+            self.background.append(asyncio.create_task(storm))
         else:
             await lucca_429_burst(self.chaos, self.options, index)

@@ -16,11 +16,20 @@ import httpx
 from redis.exceptions import RedisError
 
 import bench.chaos
+from bench.chaos.broken import break_tenants, check_broken_tenants, register_broken_tenants
 from bench.chaos.faults import clear_faults, inject_faults
 from bench.chaos.options import RETRY_DELAYS, TENANT, ChaosError, ChaosOptions, Summary, counts_text
 from bench.chaos.pieces import ChaosStack, register_tenant, settle, start_stack
 from bench.chaos.player import Player
-from bench.chaos.verdict import dry_run_plan, reconcile, save_diagnostics, scan_worker_logs, verdict
+from bench.chaos.promises import Landing, RequestLog, check_budget, judge_landing
+from bench.chaos.verdict import (
+    Verdict,
+    dry_run_plan,
+    reconcile,
+    save_diagnostics,
+    scan_worker_logs,
+    verdict,
+)
 from simulators.lucca.webhooks import WebhookSender
 from stack.ports import StackError
 from stack.services import Stack
@@ -38,8 +47,13 @@ async def _initial_sync(chaos: ChaosStack) -> None:
     chaos.log(f"initial full sync: {counts} in {time.monotonic() - started:.0f}s")
 
 
-async def _play_under_faults(chaos: ChaosStack, options: ChaosOptions, summary: Summary) -> None:
+async def _play_under_faults(
+    chaos: ChaosStack, options: ChaosOptions, summary: Summary, log: RequestLog
+) -> None:
+    await log.keep(chaos)  # the initial sync's requests, before the counters' reset
     await inject_faults(chaos, options)
+    if options.broken_tenants:
+        await break_tenants(chaos, summary)
     webhook = f"{chaos.url('web')}/webhooks/lucca/{TENANT}"
     secret = chaos.creds.webhook_secret
     sender = WebhookSender(chaos.http, webhook, secret, retry_delays=RETRY_DELAYS)
@@ -49,13 +63,18 @@ async def _play_under_faults(chaos: ChaosStack, options: ChaosOptions, summary: 
     await clear_faults(chaos, summary)
 
 
-async def _chaos(options: ChaosOptions, chaos: ChaosStack, summary: Summary) -> None:
-    await start_stack(chaos, options)
-    await register_tenant(chaos)
-    await _initial_sync(chaos)
-    await _play_under_faults(chaos, options, summary)
+async def _catch_up(
+    chaos: ChaosStack, options: ChaosOptions, summary: Summary
+) -> tuple[Verdict, Landing | None]:
+    """Quiescence, with Elevo compared with Lucca meanwhile; the verdict then, and the landing
+    still to judge if the event path left changes to the reconciliation."""
+    landing = Landing(cleared_at=time.monotonic())
     chaos.log("faults cleared; waiting for quiescence")
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(landing.watch(chaos, options.landing_check_every, stop))
     quiet, summary.quiescence_seconds = await settle(chaos, options.settle_timeout)
+    stop.set()
+    await watcher
     if not quiet:
         summary.failures.append(f"not quiescent after {options.settle_timeout:.0f}s")
     before = await verdict(chaos)
@@ -65,6 +84,22 @@ async def _chaos(options: ChaosOptions, chaos: ChaosStack, summary: Summary) -> 
     }
     summary.pre_mismatches = before.mismatches
     chaos.log(f"before the reconciliation: {summary.pre_check}")
+    if before.mismatches or before.wrongly_suspended:
+        landing.agreed_at = None  # judged once the reconciliation has landed the rest
+        return before, landing
+    judge_landing(landing, options, summary, "the event path")
+    return before, None
+
+
+async def _chaos(options: ChaosOptions, chaos: ChaosStack, summary: Summary) -> None:
+    await start_stack(chaos, options)
+    await register_tenant(chaos, options)
+    if options.broken_tenants:
+        await register_broken_tenants(chaos)
+    await _initial_sync(chaos)
+    log = RequestLog()
+    await _play_under_faults(chaos, options, summary, log)
+    before, unlanded = await _catch_up(chaos, options, summary)
     plan = await dry_run_plan(chaos, summary)
     await save_diagnostics(chaos, plan, before)
     await reconcile(chaos, summary)
@@ -76,6 +111,14 @@ async def _chaos(options: ChaosOptions, chaos: ChaosStack, summary: Summary) -> 
     summary.mismatches = after.mismatches
     summary.conflicts = after.conflicts
     summary.wrongly_suspended = after.wrongly_suspended
+    if unlanded is not None:
+        if not (after.mismatches or after.wrongly_suspended):
+            unlanded.agreed_at = time.monotonic()
+        judge_landing(unlanded, options, summary, "the reconciliation")
+    await log.keep(chaos)
+    check_budget(log, options, summary)
+    if options.broken_tenants:
+        await check_broken_tenants(chaos, summary, within=150)
 
 
 async def _stop(chaos: ChaosStack, summary: Summary) -> None:
@@ -114,36 +157,45 @@ async def run(options: ChaosOptions) -> Summary:
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# --quick: a CI-like smoke of every fault at a small size (a few minutes on a busy machine).
+QUICK = {
+    "employees": 80, "changes": 200, "pace": 20.0, "worker_kills": 1, "redis_restarts": 1,
+    "lucca_429_bursts": 1, "lucca_429_burst_size": 5, "elevo_stall_seconds": 10.0,
+    "lucca_storm_seconds": 8.0,
+}  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=bench.chaos.__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     defaults = ChaosOptions()
-    parser.add_argument("--employees", type=int, default=defaults.employees)
-    parser.add_argument("--changes", type=int, default=defaults.changes)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--keep-logs", action="store_true", help="keep the logs even on success")
-    parser.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
-    parser.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
-    parser.add_argument("--pace", type=float, default=defaults.pace, help="changes per second")
-    parser.add_argument("--streams", type=int, default=defaults.streams)
-    parser.add_argument("--log-level", default=defaults.log_level, help="of web and workers")
-    parser.add_argument(
-        "--lucca-budget",
-        type=int,
-        default=defaults.lucca_budget,
-        help="LUCCA_BUDGET_OVERRIDE (requests a minute); 0: the tenant's own",
-    )
-    args = parser.parse_args(argv)
-    options = ChaosOptions(
-        employees=args.employees,
-        changes=args.changes,
-        seed=args.seed,
-        keep_logs=args.keep_logs,
-        worker_kills=args.worker_kills,
-        redis_restarts=args.redis_restarts,
-        pace=args.pace,
-        streams=args.streams,
-        lucca_budget=args.lucca_budget,
-        log_level=args.log_level,
-    )
+    add = parser.add_argument
+    add("--quick", action="store_true", help=f"a smoke at a small size: {QUICK}")
+    add("--employees", type=int, default=None, help=f"default {defaults.employees}")
+    add("--changes", type=int, default=None, help=f"default {defaults.changes}")
+    add("--seed", type=int, default=defaults.seed)
+    add("--keep-logs", action="store_true", help="keep the logs even on success")
+    add("--worker-kills", type=int, default=None, help=f"default {defaults.worker_kills}")
+    add("--redis-restarts", type=int, default=None, help=f"default {defaults.redis_restarts}")
+    add("--pace", type=float, default=None, help=f"changes per second; {defaults.pace}")
+    add("--streams", type=int, default=defaults.streams)
+    add("--log-level", default=defaults.log_level, help="of web and workers")
+    add("--lucca-budget", type=int, default=defaults.lucca_budget,
+        help="LUCCA_BUDGET_OVERRIDE (requests a minute); 0: the tenant's own (40)")  # fmt: skip
+    add("--elevo-stall", type=float, default=None, dest="elevo_stall_seconds",
+        help=f"seconds Elevo hangs, once; {defaults.elevo_stall_seconds}")  # fmt: skip
+    add("--lucca-storm", type=float, default=None, dest="lucca_storm_seconds",
+        help=f"seconds Lucca answers only 429, once; {defaults.lucca_storm_seconds}")  # fmt: skip
+    add("--no-broken-tenants", action="store_false", dest="broken_tenants",
+        help="no broken tenants beside the healthy one")  # fmt: skip
+    add("--landing-deadline", type=float, default=defaults.landing_deadline,
+        help="seconds after the faults by which every change must be in Elevo")  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(_parser().parse_args(argv))
+    chosen = {key: value for key, value in args.items() if value is not None and key != "quick"}
+    options = ChaosOptions(**((QUICK if args["quick"] else {}) | chosen))
     summary = asyncio.run(run(options))
     return 0 if summary.ok else 1
