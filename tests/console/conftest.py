@@ -9,9 +9,14 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+from arq.connections import ArqRedis
 
-from tests.conftest import TEST_ADMIN_TOKEN
+from app.main import create_app
+from app.service.resources import Resources
+from tests.asgi import asgi_client
+from tests.conftest import TEST_ADMIN_TOKEN, make_settings
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e tests
     ServiceFactory,
     clock,
@@ -21,6 +26,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e te
     service_factory,
 )
 from tests.e2e.harness import Service
+from tests.factories import make_tenant_config
 
 try:
     from playwright.async_api import Browser, Page, async_playwright
@@ -92,3 +98,14 @@ async def screenshot(page: Page, name: str) -> None:
     folder = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") else SCRATCH
     folder.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+async def asgi_console(redis: ArqRedis) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+    """The web app in-process (ASGI) with the console on, over real Redis, and tenant acme."""
+    settings = make_settings(SESSION_KEY=SESSION_KEY)
+    res = await Resources.create(settings)
+    await res.tenants.put(make_tenant_config())
+    async with asgi_client(create_app(settings, resources=res)) as client:
+        yield client, res
+    await res.aclose()

@@ -16,9 +16,8 @@ from app.service.resources import Resources
 from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
+from tests.console.conftest import SESSION_KEY
 from tests.factories import make_tenant_config
-
-SESSION_KEY = "console-test-session-key-0123456789abcdef"
 
 
 @pytest.fixture

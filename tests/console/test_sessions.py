@@ -19,9 +19,8 @@ from app.service.tokens import IssuedToken, issue_token, revoke_token
 from app.store import keys
 from tests.asgi import asgi_client
 from tests.conftest import TEST_ADMIN_TOKEN, make_settings
+from tests.console.conftest import SESSION_KEY
 from tests.factories import make_tenant_config
-
-SESSION_KEY = "console-test-session-key-0123456789abcdef"
 
 
 async def _client(**env: str) -> AsyncIterator[httpx.AsyncClient]:

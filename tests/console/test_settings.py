@@ -4,32 +4,15 @@ kept off secrets and destinations, and Test connection against a stand-in Lucca 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
-from arq.connections import ArqRedis
 
-from app.main import create_app
 from app.service.access import Scope
 from app.service.resources import Resources
 from app.service.tokens import issue_token
-from tests.asgi import asgi_client
-from tests.conftest import TEST_ADMIN_TOKEN, make_settings
+from tests.conftest import TEST_ADMIN_TOKEN
 from tests.factories import make_tenant_config
-
-SESSION_KEY = "console-test-session-key-0123456789abcdef"
-
-
-@pytest.fixture
-async def console(redis: ArqRedis) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
-    settings = make_settings(SESSION_KEY=SESSION_KEY)
-    res = await Resources.create(settings)
-    await res.tenants.put(make_tenant_config())
-    async with asgi_client(create_app(settings, resources=res)) as client:
-        yield client, res
-    await res.aclose()
 
 
 async def _sign_in(client: httpx.AsyncClient, token: str = TEST_ADMIN_TOKEN) -> str:
@@ -48,9 +31,9 @@ def _form(page: str) -> dict[str, str]:
 
 
 async def test_secrets_are_masked_and_kept_when_left_as_stars(
-    console: tuple[httpx.AsyncClient, Resources],
+    asgi_console: tuple[httpx.AsyncClient, Resources],
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     csrf = await _sign_in(client)
     page = (await client.get("/console/t/acme/settings")).text
     assert "lucca-api-key-0123456789abcdef" not in page
@@ -69,9 +52,9 @@ async def test_secrets_are_masked_and_kept_when_left_as_stars(
 
 
 async def test_an_error_is_shown_at_its_field_and_no_secret_is_sent_back(
-    console: tuple[httpx.AsyncClient, Resources],
+    asgi_console: tuple[httpx.AsyncClient, Resources],
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     csrf = await _sign_in(client)
     form = _form((await client.get("/console/t/acme/settings")).text)
     refused = await client.post(
@@ -87,9 +70,9 @@ async def test_an_error_is_shown_at_its_field_and_no_secret_is_sent_back(
 
 
 async def test_an_operator_cannot_change_secrets_or_destinations(
-    console: tuple[httpx.AsyncClient, Resources],
+    asgi_console: tuple[httpx.AsyncClient, Resources],
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     operator = await issue_token(
         res, "acme", scope=Scope.OPERATOR, name="hr", lifetime=timedelta(hours=1), by="admin"
     )

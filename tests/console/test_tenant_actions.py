@@ -4,15 +4,12 @@ what waits shown trouble first, and disconnect (the admin's only, confirmed with
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from html import unescape
 
 import httpx
-import pytest
 from arq.connections import ArqRedis
 
-from app.main import create_app
 from app.service.access import Scope
 from app.service.resources import Resources
 from app.service.tokens import issue_token
@@ -20,21 +17,8 @@ from app.service.waiting import Reason, park, paused
 from app.store import keys
 from app.store.links import ProfileLinks
 from app.store.release import ReleaseState
-from tests.asgi import asgi_client
-from tests.conftest import TEST_ADMIN_TOKEN, make_settings
+from tests.conftest import TEST_ADMIN_TOKEN
 from tests.factories import make_tenant_config
-
-SESSION_KEY = "console-test-session-key-0123456789abcdef"
-
-
-@pytest.fixture
-async def console(redis: ArqRedis) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
-    settings = make_settings(SESSION_KEY=SESSION_KEY)
-    res = await Resources.create(settings)
-    await res.tenants.put(make_tenant_config())
-    async with asgi_client(create_app(settings, resources=res)) as client:
-        yield client, res
-    await res.aclose()
 
 
 async def _sign_in(client: httpx.AsyncClient, token: str) -> str:
@@ -57,9 +41,9 @@ def _text(html: str) -> str:
 
 
 async def test_an_operator_pauses_and_resumes_and_the_kept_changes_are_applied(
-    console: tuple[httpx.AsyncClient, Resources], redis: ArqRedis
+    asgi_console: tuple[httpx.AsyncClient, Resources], redis: ArqRedis
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     token_id, csrf = await _operator(client, res)
     page = (await client.get("/console/t/acme")).text
     assert ">Pause</button>" in page
@@ -92,9 +76,9 @@ async def test_an_operator_pauses_and_resumes_and_the_kept_changes_are_applied(
 
 
 async def test_a_refused_key_shows_its_waiting_changes_first(
-    console: tuple[httpx.AsyncClient, Resources],
+    asgi_console: tuple[httpx.AsyncClient, Resources],
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     await res.tenants.put(make_tenant_config(tenant="calm"))
     await _sign_in(client, TEST_ADMIN_TOKEN)
     await res.records.note("acme", lucca_key_error="401 from Lucca")
@@ -108,9 +92,9 @@ async def test_a_refused_key_shows_its_waiting_changes_first(
 
 
 async def test_an_operator_sees_no_disconnect_and_cannot_do_it(
-    console: tuple[httpx.AsyncClient, Resources], redis: ArqRedis
+    asgi_console: tuple[httpx.AsyncClient, Resources], redis: ArqRedis
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     _, csrf = await _operator(client, res)
     assert "Disconnect" not in (await client.get("/console/t/acme")).text
     assert (await client.get("/console/t/acme/disconnect")).status_code == 404
@@ -120,9 +104,9 @@ async def test_an_operator_sees_no_disconnect_and_cannot_do_it(
 
 
 async def test_the_admin_disconnects_after_a_confirmation_naming_the_count(
-    console: tuple[httpx.AsyncClient, Resources],
+    asgi_console: tuple[httpx.AsyncClient, Resources],
 ) -> None:
-    client, res = console
+    client, res = asgi_console
     links = ProfileLinks(res.redis, "acme")
     for user in ("1", "2", "3"):
         await links.remember(user, f"profile-{user}")

@@ -58,6 +58,16 @@ def clock() -> FakeClock:
 ServiceFactory = Callable[..., Awaitable[Service]]
 
 
+def service_defaults(lucca_server: ThreadedServer) -> dict[str, str]:
+    """The settings every e2e service starts with: the Lucca simulator, a short cooldown, and
+    the budget lifted (tests of the budget set their own)."""
+    return {
+        "LUCCA_URL_TEMPLATE": f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
+        "USER_COOLDOWN_SECONDS": "0.3",
+        "LUCCA_BUDGET_OVERRIDE": "100000",
+    }
+
+
 @pytest.fixture
 async def service_factory(
     redis: ArqRedis,
@@ -70,12 +80,7 @@ async def service_factory(
     started: list[Service] = []
 
     async def start(**env: str) -> Service:
-        defaults = {
-            "LUCCA_URL_TEMPLATE": f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
-            "USER_COOLDOWN_SECONDS": "0.3",
-            "LUCCA_BUDGET_OVERRIDE": "100000",
-        }
-        settings = make_settings(**(defaults | env))
+        settings = make_settings(**(service_defaults(lucca_server) | env))
         running = await start_service(settings, scim_server.base, lucca_registry, clock)
         await running.start_worker()
         started.append(running)

@@ -17,7 +17,7 @@ from simulators.faultproxy import FaultProxy, Hold
 from simulators.lucca.company import Registry
 from stack.inprocess import ThreadedServer
 from tests.conftest import make_settings
-from tests.e2e.conftest import FakeClock
+from tests.e2e.conftest import FakeClock, service_defaults
 from tests.e2e.harness import ScimServer, Service, Tenant, eventually, start_service
 from tests.e2e.stories import hire, small_company
 
@@ -50,12 +50,7 @@ async def behind_proxy(
     started: list[Service] = []
 
     async def start(**env: str) -> Service:
-        defaults = {
-            "LUCCA_URL_TEMPLATE": f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
-            "USER_COOLDOWN_SECONDS": "0.3",
-            "LUCCA_BUDGET_OVERRIDE": "100000",
-        }
-        settings = make_settings(**(defaults | env))
+        settings = make_settings(**(service_defaults(lucca_server) | env))
         service = await start_service(settings, proxy[1], lucca_registry, clock)
         await service.start_worker()
         started.append(service)
