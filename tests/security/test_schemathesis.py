@@ -13,6 +13,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+# CPython 3.11.7 can raise "AST constructor recursion depth mismatch" when a module is first
+# imported (and parsed) deep in a call stack; hypothesis imports this one lazily, deep inside
+# schemathesis' draws. Imported here, at the top of the stack, it is parsed there once.
+import hypothesis.strategies._internal.random  # noqa: F401
 import orjson
 import pytest
 import redis as sync_redis
