@@ -4,11 +4,14 @@ plan, an employee synced now, and what it refuses."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.async_api import Page, expect
 
 from app.core.tenant import GuardConfig
+from app.service.access import Scope
+from app.service.tokens import issue_token
 from simulators.lucca.company import Company
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.console.conftest import screenshot, sign_in
@@ -27,7 +30,7 @@ def _company_of(size: int) -> Company:
     return company
 
 
-async def test_a_wrong_token_is_refused_and_a_form_without_csrf_too(
+async def test_a_wrong_token_a_form_without_csrf_and_another_tenant_are_refused(
     console: Service, page: Page
 ) -> None:
     await sign_in(page, console, token="not-the-admin-token-at-all")
@@ -54,6 +57,25 @@ async def test_a_wrong_token_is_refused_and_a_form_without_csrf_too(
     await expect(page.get_by_label("Token")).to_be_visible()
     after = await page.request.get(f"{console.url}/console/t/{tenant.name}", max_redirects=0)
     assert after.status == 303  # the session is gone: back to the sign-in page
+
+    # A tenant's operator token opens its own tenant, and no other: that one is not found.
+    other = await console.add_tenant(console.registry.add(small_company()), name="globex")
+    issued = await issue_token(
+        console.resources,
+        tenant.name,
+        scope=Scope.OPERATOR,
+        name="hr-admin",
+        lifetime=timedelta(days=1),
+        by="admin",
+    )
+    await sign_in(page, console, token=issued.token)
+    await expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
+    await expect(page.get_by_role("link", name=tenant.name)).to_be_visible()
+    await expect(page.get_by_role("link", name=other.name)).to_have_count(0)  # not listed
+    own = await page.request.get(f"{console.url}/console/t/{tenant.name}")
+    assert own.status == 200
+    elsewhere = await page.request.get(f"{console.url}/console/t/{other.name}")
+    assert elsewhere.status == 404
 
 
 async def test_a_held_run_is_seen_reviewed_and_confirmed(console: Service, page: Page) -> None:
