@@ -20,6 +20,7 @@ from typing import Final
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import as_text, as_text_map
 
 # Sets the time a token was last used only while the token still exists: a token revoked or
 # expired meanwhile is not brought back as a partial hash.
@@ -76,7 +77,7 @@ class AccessTokens:
         """The tenant's live tokens, the one expiring first first."""
         index = keys.access_tokens(tenant)
         await self._redis.zremrangebyscore(index, "-inf", now.timestamp())
-        ids = [_text(item) for item in await self._redis.zrange(index, 0, -1)]
+        ids = [as_text(item) for item in await self._redis.zrange(index, 0, -1)]
         found = [await self.get(tenant, token_id) for token_id in ids]
         return [token for token in found if token is not None]
 
@@ -103,7 +104,7 @@ def _fields(token: StoredToken) -> dict[str, str]:
 
 
 def _token(tenant: str, token_id: str, raw: dict[bytes, bytes]) -> StoredToken | None:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = as_text_map(raw)
     try:
         last_used = fields.get("last_used_at")
         return StoredToken(
@@ -118,7 +119,3 @@ def _token(tenant: str, token_id: str, raw: dict[bytes, bytes]) -> StoredToken |
         )
     except (KeyError, ValueError):
         return None  # none, or not a whole record: no token
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -14,6 +14,7 @@ from typing import Final
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import as_text
 
 # Longer than a notice's every retry: one that is still unsent by then is given up.
 NOTICE_TTL_SECONDS: Final = 2 * 24 * 3600
@@ -30,17 +31,13 @@ return 1
 """
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class AlertStates:
     def __init__(self, redis: ArqRedis) -> None:
         self._redis = redis
 
     async def raised(self, tenant: str) -> set[str]:
         """The kinds of alert raised now."""
-        return {_text(kind) for kind in await self._redis.hkeys(keys.alert_states(tenant))}
+        return {as_text(kind) for kind in await self._redis.hkeys(keys.alert_states(tenant))}
 
     async def transition(
         self, tenant: str, kind: str, *, raised: bool, notice_id: str, document: bytes
@@ -67,7 +64,7 @@ class AlertStates:
     async def pending(self, tenant: str) -> list[str]:
         """The notices not sent yet, oldest first (their ids sort by time)."""
         members = await self._redis.smembers(keys.alert_pending(tenant))
-        return sorted(_text(member) for member in members)
+        return sorted(as_text(member) for member in members)
 
     async def forget_notice(self, tenant: str, notice_id: str) -> None:
         """The notice was sent, or given up."""

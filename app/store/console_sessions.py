@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import as_text_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +17,6 @@ class StoredSession:
     scope: str
     tenant: str  # "" for every tenant
     csrf: str
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ConsoleSessions:
@@ -47,7 +42,7 @@ class ConsoleSessions:
         raw = await self._redis.hgetall(keys.console_session(session_id))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = as_text_map(raw)
         return StoredSession(
             name=fields.get("name", ""),
             scope=fields.get("scope", ""),

@@ -15,6 +15,7 @@ from typing import Final
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import as_text
 
 # Far more employees than a tenant has; past it one `changes` poll stands for the rest.
 COALESCED_CAP: Final = 20_000
@@ -93,11 +94,7 @@ async def take_coalesced(redis: ArqRedis, tenant: str, limit: int) -> Coalesced:
     pipe.delete(keys.webhook_coalesced_poll(tenant))
     _, users, departments, poll, _ = await pipe.execute()
     return Coalesced(
-        user_ids=sorted(_text(member) for member in users or ()),
-        department_ids=sorted(_text(member) for member in departments or ()),
+        user_ids=sorted(as_text(member) for member in users or ()),
+        department_ids=sorted(as_text(member) for member in departments or ()),
         poll=poll is not None,
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
 
 # Bounded: past this many, a reason's clearing starts a full run instead of one job per user.
 MAX_PARKED = 100_000
@@ -55,19 +56,6 @@ table.insert(taken, 1, tostring(overflow))
 return taken
 """
 
-_COUNT = """
-local counts = {}
-for _, reason in ipairs(redis.call('HVALS', KEYS[1])) do
-  counts[reason] = (counts[reason] or 0) + 1
-end
-local flat = {}
-for reason, n in pairs(counts) do
-  flat[#flat + 1] = reason
-  flat[#flat + 1] = n
-end
-return flat
-"""
-
 _PROBE_DUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local tries = redis.call('INCR', KEYS[2])
@@ -82,10 +70,6 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], '1')
 return 1
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +98,7 @@ class ParkedUsers:
         """Release every employee parked for `reason` (atomically: a park that lands meanwhile
         waits for the next clearing)."""
         raw = await self._redis.eval(_TAKE, 2, *self._keys, reason)
-        return Taken([_text(user) for user in raw[1:]], overflowed=_text(raw[0]) != "0")
+        return Taken([as_text(user) for user in raw[1:]], overflowed=as_text(raw[0]) != "0")
 
     async def park_run(self, reason: str, mode: str) -> None:
         """A run of this mode ("full", "changes") starts again once `reason` clears."""
@@ -127,7 +111,7 @@ class ParkedUsers:
     async def take_runs(self, reason: str) -> set[str]:
         """The modes of the runs that waited for `reason`; they wait no more."""
         key = keys.parked_runs(self._tenant)
-        members = {_text(m) for m in await self._redis.smembers(key)}
+        members = {as_text(m) for m in await self._redis.smembers(key)}
         mine = [m for m in members if m.startswith(f"{reason}:")]
         if mine:
             await self._redis.srem(key, *mine)
@@ -135,10 +119,10 @@ class ParkedUsers:
 
     async def counts(self) -> dict[str, tuple[int, str | None]]:
         """Reason code -> (how many wait, since when)."""
-        flat = await self._redis.eval(_COUNT, 1, keys.parked(self._tenant))
+        flat = await self._redis.eval(COUNT_VALUES, 1, keys.parked(self._tenant))
         since = await self._redis.hgetall(keys.parked_since(self._tenant))
-        first = {_text(k): _text(v) for k, v in since.items()}
-        counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        first = as_text_map(since)
+        counts = value_counts(flat)
         for name in first:  # an overflowed reason waits even with nobody in the hash
             reason = name.removeprefix("overflow:")
             counts.setdefault(reason, 0)
@@ -155,7 +139,7 @@ class Pause:
 
 
 def _pause_of(raw: dict[bytes, bytes]) -> Pause | None:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = as_text_map(raw)
     if "at" not in fields:
         return None
     return Pause(

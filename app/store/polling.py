@@ -8,6 +8,7 @@ from datetime import date, datetime
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import as_text_map
 
 NIGHTLY_CLAIM_SECONDS = 3 * 24 * 3600
 
@@ -21,7 +22,7 @@ async def watermark(redis: ArqRedis, tenant: str) -> datetime | None:
 async def last_read(redis: ArqRedis, tenant: str) -> dict[str, str]:
     """What the last poll read: user -> its `modifiedAt` then."""
     raw = await redis.hgetall(keys.poll_read(tenant))
-    return {_text(user): _text(stamp) for user, stamp in raw.items()}
+    return as_text_map(raw)
 
 
 async def set_watermark(
@@ -34,10 +35,6 @@ async def set_watermark(
     if read:
         pipe.hset(keys.poll_read(tenant), mapping=dict(read))
     await pipe.execute()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def claim_nightly(redis: ArqRedis, tenant: str, slot: date) -> bool:

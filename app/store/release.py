@@ -15,6 +15,7 @@ from enum import StrEnum
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import as_text
 
 
 class ReleaseState(StrEnum):
@@ -39,10 +40,6 @@ return ARGV[1]
 """
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class ReleaseMarks:
     def __init__(self, redis: ArqRedis) -> None:
         self._redis = redis
@@ -51,18 +48,18 @@ class ReleaseMarks:
         raw = await self._redis.hmget(keys.release(tenant), ["run", "state", "error"])
         if raw[0] is None or raw[1] is None:
             return None
-        error = _text(raw[2]) if raw[2] is not None else None
-        return ReleaseMark(_text(raw[0]), ReleaseState(_text(raw[1])), error)
+        error = as_text(raw[2]) if raw[2] is not None else None
+        return ReleaseMark(as_text(raw[0]), ReleaseState(as_text(raw[1])), error)
 
     async def claim(self, tenant: str, run_id: str) -> str:
         """Mark the tenant disconnecting by this run; the id of the release that runs (this
         one, or the one that ran already)."""
-        return _text(await self._redis.eval(_CLAIM, 1, keys.release(tenant), run_id))
+        return as_text(await self._redis.eval(_CLAIM, 1, keys.release(tenant), run_id))
 
     async def fail(self, tenant: str, run_id: str, error: str) -> None:
         """The release gave up; only if it is still this run's (a newer one may have begun)."""
         key = keys.release(tenant)
-        if _text(await self._redis.hget(key, "run") or b"") == run_id:
+        if as_text(await self._redis.hget(key, "run") or b"") == run_id:
             await self._redis.hset(
                 key, mapping={"state": ReleaseState.FAILED.value, "error": error}
             )

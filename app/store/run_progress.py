@@ -12,6 +12,7 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
 from app.store import keys
+from app.store.redis_text import as_text
 from app.store.run_model import RunState, utcnow_iso
 
 # Only on a run record that exists: an expired or purged run is not brought back.
@@ -34,20 +35,16 @@ async def note_progress(redis: ArqRedis, tenant: str, run_id: str) -> None:
     await pipe.execute()
 
 
-def _text(value: bytes | None) -> str:
-    return value.decode() if value else ""
-
-
 async def stalled(redis: ArqRedis, tenant: str, since: datetime, *, among: int = 20) -> list[str]:
     """The tenant's newest runs, still queued or running, with no progress since `since`; a
     run that shows what it is `waiting` for is not stalled (its wait is noted as progress)."""
-    run_ids = [_text(raw) for raw in await redis.zrevrange(keys.runs(tenant), 0, among - 1)]
+    run_ids = [as_text(raw) for raw in await redis.zrevrange(keys.runs(tenant), 0, among - 1)]
     pipe = redis.pipeline(transaction=False)
     for run_id in run_ids:
         pipe.hmget(keys.run(tenant, run_id), list(_FIELDS))
     found = []
     for run_id, values in zip(run_ids, await pipe.execute(), strict=True):
-        state, *times, waiting = map(_text, values)
+        state, *times, waiting = map(as_text, values)
         if state not in _UNDER_WAY:
             continue
         if waiting:

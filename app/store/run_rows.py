@@ -10,28 +10,10 @@ import orjson
 from arq.connections import ArqRedis
 
 from app.store import keys
+from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
 
 # A user's history holds 200 entries; the one a recent run left is near the top.
 HISTORY_LOOKBACK = 20
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-# Counting in Redis: a run of 10,000 users sends back a few numbers, not 10,000 strings.
-_COUNT_OUTCOMES = """
-local counts = {}
-for _, action in ipairs(redis.call('HVALS', KEYS[1])) do
-  counts[action] = (counts[action] or 0) + 1
-end
-local flat = {}
-for action, n in pairs(counts) do
-  flat[#flat + 1] = action
-  flat[#flat + 1] = n
-end
-return flat
-"""
 
 
 async def headers_and_counts(
@@ -42,12 +24,12 @@ async def headers_and_counts(
     pipe = redis.pipeline(transaction=False)
     for run_id in run_ids:
         pipe.hgetall(keys.run(tenant, run_id))
-        pipe.eval(_COUNT_OUTCOMES, 1, keys.run_users(tenant, run_id))
+        pipe.eval(COUNT_VALUES, 1, keys.run_users(tenant, run_id))
     answers = await pipe.execute()
     found = []
     for raw, flat in zip(answers[::2], answers[1::2], strict=True):
-        fields = {_text(k): _text(v) for k, v in raw.items()}
-        counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        fields = as_text_map(raw)
+        counts = value_counts(flat)
         found.append((fields, counts))
     return found
 
@@ -55,12 +37,12 @@ async def headers_and_counts(
 async def outcomes(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
     """Lucca id -> the user's outcome in the run."""
     raw = await redis.hgetall(keys.run_users(tenant, run_id))
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return as_text_map(raw)
 
 
 async def errors(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
     raw = await redis.hgetall(keys.run_errors(tenant, run_id))
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return as_text_map(raw)
 
 
 async def plan_entries(
@@ -126,7 +108,7 @@ async def latest_entries_of(
 
 async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:
     """The newest run ids, newest first."""
-    return [_text(r) for r in await redis.zrevrange(keys.runs(tenant), 0, limit - 1)]
+    return [as_text(r) for r in await redis.zrevrange(keys.runs(tenant), 0, limit - 1)]
 
 
 async def recent_times(redis: ArqRedis, tenant: str, limit: int) -> list[tuple[str, str, str]]:
@@ -134,7 +116,10 @@ async def recent_times(redis: ArqRedis, tenant: str, limit: int) -> list[tuple[s
     pipe = redis.pipeline(transaction=False)
     for run_id in await run_ids(redis, tenant, limit):
         pipe.hmget(keys.run(tenant, run_id), ["trigger", "created_at", "finished_at"])
-    return [(_text(t or b""), _text(c or b""), _text(f or b"")) for t, c, f in await pipe.execute()]
+    return [
+        (as_text(t or b""), as_text(c or b""), as_text(f or b""))
+        for t, c, f in await pipe.execute()
+    ]
 
 
 async def run_ids_between(
@@ -142,7 +127,7 @@ async def run_ids_between(
 ) -> list[str]:
     """The ids of the runs started within [start, end) (Unix times), newest first."""
     found = await redis.zrevrangebyscore(keys.runs(tenant), f"({end}", start, start=0, num=limit)
-    return [_text(r) for r in found]
+    return [as_text(r) for r in found]
 
 
 async def failing_count(redis: ArqRedis, tenant: str) -> int:
@@ -158,7 +143,7 @@ async def snapshot_profiles(
     if not user_ids:
         return {}
     profile_ids = await redis.hmget(keys.run_part(tenant, run_id, "by-ext"), list(user_ids))
-    linked = {u: _text(p) for u, p in zip(user_ids, profile_ids, strict=True) if p is not None}
+    linked = {u: as_text(p) for u, p in zip(user_ids, profile_ids, strict=True) if p is not None}
     if not linked:
         return {}
     raw = await redis.hmget(keys.run_part(tenant, run_id, "elevo"), list(linked.values()))
