@@ -195,6 +195,15 @@ class Tenant:
         """Wait until the queue is empty and no job runs."""
         await settle(self.service, timeout=within)
 
+    async def status(self) -> dict[str, Any]:
+        """`GET /sync/{tenant}`, as an operator reads it."""
+        response = await self.service.http.get(
+            f"{self.service.url}/sync/{self.name}", headers=self.service.admin_headers
+        )
+        assert response.status_code == 200
+        body: dict[str, Any] = response.json()
+        return body
+
 
 T = TypeVar("T")
 

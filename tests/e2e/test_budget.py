@@ -177,8 +177,5 @@ async def test_a_refused_key_stops_every_lucca_path_after_one_answer(
     assert "lucca" in (ended.get("waiting") or "").lower()
 
     assert company.requests.total == 1  # one refusal, then no process uses that key
-    status = await service.http.get(
-        f"{service.url}/sync/{tenant.name}", headers=service.admin_headers
-    )
-    assert "refused" in status.json()["lucca_key_error"]
+    assert "refused" in (await tenant.status())["lucca_key_error"]
     assert await run_document(service.resources, tenant.name, run_id) is not None

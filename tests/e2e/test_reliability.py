@@ -104,12 +104,10 @@ async def test_a_revoked_key_is_flagged_not_hammered(service: Service) -> None:
     await tenant.settle()
     assert company.requests.total == 1  # one refusal, then nobody calls Lucca with that key
 
-    status = await service.http.get(
-        f"{service.url}/sync/{tenant.name}", headers=service.admin_headers
-    )
+    status = await tenant.status()
     # No employee's failure: both wait, with the reason, for a key that works (issue 10).
-    assert status.json()["failing_users"] == {}
-    [waiting] = status.json()["waiting"]["reasons"]
+    assert status["failing_users"] == {}
+    [waiting] = status["waiting"]["reasons"]
     assert (waiting["reason"], waiting["users"]) == ("lucca_key", 2)
     company.faults.clear()
 

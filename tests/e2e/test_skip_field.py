@@ -18,16 +18,6 @@ pytestmark = pytest.mark.e2e
 SKIP = "e_skip_elevo_sync"
 
 
-async def status_of(tenant: Tenant) -> dict[str, Any]:
-    service = tenant.service
-    response = await service.http.get(
-        f"{service.url}/sync/{tenant.name}", headers=service.admin_headers
-    )
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def history_of(tenant: Tenant, user_id: int) -> list[dict[str, Any]]:
     return await tenant.service.resources.records.history(tenant.name, str(user_id))
 
@@ -51,7 +41,7 @@ async def test_real_data_most_without_the_field_syncs_and_so_does_a_webhook(
     run = await tenant.full_sync()
     assert run["state"] == "done"
     assert (await tenant.consistency()).mismatches == []
-    status = await status_of(tenant)
+    status = await tenant.status()
     assert status["permission_loss"] is None
     assert status["skip_field_warning"] is None
 
@@ -65,7 +55,7 @@ async def test_real_data_most_without_the_field_syncs_and_so_does_a_webhook(
     assert await eventually(renamed)
     await tenant.settle()
     assert (await history_of(tenant, user_id))[0]["action"] == "update"
-    assert (await status_of(tenant))["permission_loss"] is None
+    assert (await tenant.status())["permission_loss"] is None
 
 
 async def test_a_company_where_nobody_ever_had_the_field_syncs_fully_with_a_warning(
@@ -82,12 +72,12 @@ async def test_a_company_where_nobody_ever_had_the_field_syncs_fully_with_a_warn
     assert run["state"] == "done"
     assert run["counts"]["create"] > 30
     assert (await tenant.consistency()).mismatches == []
-    status = await status_of(tenant)
+    status = await tenant.status()
     assert status["permission_loss"] is None
     assert SKIP in status["skip_field_warning"]
     # Nothing is flagged afterwards either: a second listing is no loss.
     assert (await tenant.full_sync())["state"] == "done"
-    assert (await status_of(tenant))["permission_loss"] is None
+    assert (await tenant.status())["permission_loss"] is None
 
 
 async def test_a_key_that_loses_the_section_holds_then_lifts_by_itself(service: Service) -> None:
@@ -108,7 +98,7 @@ async def test_a_key_that_loses_the_section_holds_then_lifts_by_itself(service: 
     [chloe] = (await history_of(tenant, 3))[:1]
     assert (chloe["action"], chloe["run"]) == ("held", held["id"])
     assert "last seen excluded" in chloe["reason"]
-    assert SKIP in (await status_of(tenant))["permission_loss"]
+    assert SKIP in (await tenant.status())["permission_loss"]
 
     # Meanwhile everyone else syncs normally, and the previously excluded stays held.
     await tenant.send(company.set_job(4, job_title="Sales lead"))
@@ -124,12 +114,12 @@ async def test_a_key_that_loses_the_section_holds_then_lifts_by_itself(service: 
     assert again["state"] == "done"
     assert again["counts"].get("held") == 1
     assert await family_name(tenant, 2) == "Held"
-    assert (await status_of(tenant))["permission_loss"]
+    assert (await tenant.status())["permission_loss"]
 
     company.show_extension_section(SKIP)
     lifted = await tenant.full_sync()
     assert lifted["state"] == "done"
-    status = await status_of(tenant)
+    status = await tenant.status()
     assert status["permission_loss"] is None
     assert status["skip_field_warning"] is None
     assert await tenant.profile(3) is None  # still ticked: still excluded
@@ -148,7 +138,7 @@ async def test_accepting_the_loss_lifts_the_flag_and_syncs_the_previously_exclud
 
     accepted = await tenant.full_sync(accept_skip_field_loss=True)
     assert accepted["state"] == "done"
-    assert (await status_of(tenant))["permission_loss"] is None
+    assert (await tenant.status())["permission_loss"] is None
     chloe = await tenant.profile(3)
     assert chloe is not None
     assert chloe.managed
@@ -170,7 +160,7 @@ async def test_one_field_vanishing_holds_that_employee_until_a_listing_decides(
     assert "last seen excluded" in held["reason"]
     assert held["written"] is False
     assert await tenant.profile(3) is None
-    assert (await status_of(tenant))["permission_loss"] is None  # one read proves no loss
+    assert (await tenant.status())["permission_loss"] is None  # one read proves no loss
 
     run = await tenant.full_sync()  # the field shows on the others: Chloé's is unticked
     assert run["state"] == "done"

@@ -20,16 +20,6 @@ pytestmark = pytest.mark.e2e
 SKIP = "e_skip_elevo_sync"
 
 
-async def status_of(tenant: Tenant) -> dict[str, Any]:
-    service = tenant.service
-    response = await service.http.get(
-        f"{service.url}/sync/{tenant.name}", headers=service.admin_headers
-    )
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def put_token(tenant: Tenant, token: str) -> None:
     service, company = tenant.service, tenant.company
     body = {
@@ -81,7 +71,7 @@ async def test_20_changes_while_elevo_refuses_the_token_land_once_the_right_one_
         assert set(await tenant.send(company.update(user_id, lastName=f"Kept{index}"))) == {202}
 
     async def all_parked() -> dict[str, Any] | None:
-        waiting = (await status_of(tenant))["waiting"]
+        waiting = (await tenant.status())["waiting"]
         return waiting if waiting["users"] == 20 else None
 
     waiting = await eventually(all_parked, timeout=60)
@@ -104,7 +94,7 @@ async def test_20_changes_while_elevo_refuses_the_token_land_once_the_right_one_
     landed_in = time.monotonic() - put_at
     assert landed_in < 30, f"the 20 kept changes took {landed_in:.1f}s"
     await tenant.settle()
-    status = await status_of(tenant)
+    status = await tenant.status()
     assert status["waiting"] == {"users": 0, "reasons": []}
     assert status["elevo_token_error"] is None
     unblocked = [run for run in status["runs"] if run["trigger"] == "unblocked"]
@@ -128,7 +118,7 @@ async def test_a_paused_tenant_keeps_its_changes_and_runs_and_applies_them_on_re
     assert held["state"] == "held"
     assert "paused" in held["waiting"]
     await tenant.settle()
-    status = await status_of(tenant)
+    status = await tenant.status()
     assert status["paused"] == {"since": paused["since"], "by": "admin", "reason": "payroll audit"}
     assert status["waiting"]["users"] == 2
     bob = await tenant.profile(2)
@@ -146,7 +136,7 @@ async def test_a_paused_tenant_keeps_its_changes_and_runs_and_applies_them_on_re
     assert chloe is not None
     assert bob.attributes[scim.FAMILY_NAME] == "Paused"
     assert chloe.attributes[scim.TITLE] == "Head of R&D"
-    status = await status_of(tenant)
+    status = await tenant.status()
     assert status["paused"] is None
     assert status["last_pause"]["paused_by"] == "admin"
     assert (await tenant.consistency()).mismatches == []
@@ -187,7 +177,7 @@ async def test_a_manager_whose_sync_fails_never_costs_the_reports_their_manager(
 
     assert await eventually(reports_synced_again, timeout=30)
     await tenant.settle()
-    assert (await status_of(tenant))["failing_users"] == {}
+    assert (await tenant.status())["failing_users"] == {}
     assert (await tenant.consistency()).mismatches == []
 
 
@@ -208,17 +198,17 @@ async def test_someone_held_on_one_read_is_decided_within_a_minute_not_at_night(
     await tenant.settle()
     history = await service.resources.records.history(tenant.name, "2")
     assert history[0]["action"] == "held"
-    assert (await status_of(tenant))["waiting"]["reasons"][0]["reason"] == "skip_field"
+    assert (await tenant.status())["waiting"]["reasons"][0]["reason"] == "skip_field"
 
     tenant_ctx = await service.resources.contexts.get(tenant.name)
     assert tenant_ctx is not None
     await blocks.probe_tenant(service.resources, tenant_ctx)  # what the minute's tick does
-    [check] = [r for r in (await status_of(tenant))["runs"] if r["trigger"] == "skip-field-check"]
+    [check] = [r for r in (await tenant.status())["runs"] if r["trigger"] == "skip-field-check"]
     assert (await tenant.wait_run(check["id"]))["state"] == "done"
     await tenant.settle()
     bob = await tenant.profile(2)
     assert bob is not None
     assert bob.managed  # taken back: the listing showed the field on the others
     assert bob.attributes[scim.FAMILY_NAME] == "Unticked"
-    assert (await status_of(tenant))["waiting"]["users"] == 0
+    assert (await tenant.status())["waiting"]["users"] == 0
     assert (await tenant.consistency()).mismatches == []

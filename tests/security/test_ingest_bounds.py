@@ -208,7 +208,5 @@ async def test_coalesced_events_are_synced_by_their_drain_without_waiting_for_th
     assert await tenant.send(events) == [202] * len(events)
     await tenant.settle()
     assert (await tenant.consistency()).mismatches == []
-    runs = await service.http.get(
-        f"{service.url}/sync/{tenant.name}", headers=service.admin_headers
-    )
-    assert "webhook-coalesced" in {run["trigger"] for run in runs.json()["runs"]}
+    runs = (await tenant.status())["runs"]
+    assert "webhook-coalesced" in {run["trigger"] for run in runs}
