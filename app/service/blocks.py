@@ -17,7 +17,7 @@ from app.core.decision import Action, Decision
 from app.service import audit
 from app.service.context import TenantContext
 from app.service.outcomes import record_decision
-from app.service.pacing import flag_refused_key
+from app.service.pacing import PROBE_BASE_SECONDS, PROBE_CAP_SECONDS, flag_refused_key
 from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.waiting import UNBLOCKED, Reason, Released, park, paused, release, waiting_text
@@ -27,9 +27,6 @@ from app.store.run_model import Run, RunMode, RunState, Trigger, TriggerKind, ut
 
 log = logging.getLogger(__name__)
 
-# The tick runs every minute: the first probe goes at the next tick, then 1, 2, 4 ... 60 minutes.
-PROBE_BASE_SECONDS = 60.0
-PROBE_CAP_SECONDS = 3600.0
 _FLAG = {Reason.LUCCA_KEY: "lucca_key_error", Reason.ELEVO_TOKEN: "elevo_token_error"}
 
 
@@ -165,6 +162,7 @@ async def refused(res: Resources, tenant: str, reason: Reason, exc: UpstreamErro
         await flag_refused_key(res, tenant, exc)
     else:
         await res.records.note(tenant, **{_FLAG[reason]: str(exc)})
+        await ProbeBackoff(res.redis, tenant, reason.value).arm(PROBE_BASE_SECONDS)
 
 
 async def refused_flags(res: Resources, tenant: str) -> frozenset[Reason]:

@@ -15,11 +15,16 @@ from app.service.batcher import DEFAULT_RETRY_AFTER, LuccaKeyFlagged, LuccaThrot
 from app.service.context import TenantContext
 from app.service.resources import Resources
 from app.store.budget import Priority
+from app.store.parked import ProbeBackoff
 
 log = logging.getLogger(__name__)
 
 # After Lucca refuses the key, calls stop this long (or until the tenant's key is replaced).
 REVOKED_KEY_HOLD_SECONDS = 600
+# A refused credential is probed by the minute's tick: first a minute after the refusal, then
+# 1, 2, 4 ... 60 minutes apart (app/service/blocks.py).
+PROBE_BASE_SECONDS = 60.0
+PROBE_CAP_SECONDS = 3600.0
 
 
 class ElevoPaused(ElevoRateLimited):
@@ -74,3 +79,4 @@ async def flag_refused_key(res: Resources, tenant: str, exc: LuccaAuthError) -> 
         return
     await res.budget.flag_revoked(tenant, str(exc), REVOKED_KEY_HOLD_SECONDS)
     await res.records.note(tenant, lucca_key_error=str(exc))
+    await ProbeBackoff(res.redis, tenant, "lucca_key").arm(PROBE_BASE_SECONDS)

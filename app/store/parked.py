@@ -186,8 +186,8 @@ class TenantPause:
 
 
 class ProbeBackoff:
-    """When to probe a refused credential again: `base` seconds after the first failed probe,
-    doubling to `cap`; reset once it works."""
+    """When to probe a refused credential again: `base` seconds after the refusal, then after
+    each failed probe a delay doubling to `cap`; reset once it works."""
 
     def __init__(self, redis: ArqRedis, tenant: str, reason: str) -> None:
         self._redis = redis
@@ -196,6 +196,11 @@ class ProbeBackoff:
     async def due(self, base: float, cap: float) -> bool:
         """True (and the next delay starts) when a probe may go now."""
         return bool(await self._redis.eval(_PROBE_DUE, 2, *self._keys, str(base), str(cap)))
+
+    async def arm(self, base: float) -> None:
+        """A refusal just met: the first probe goes `base` seconds later, not at the next tick
+        (an earlier delay, a probe's own doubled one included, stays)."""
+        await self._redis.set(self._keys[0], "1", px=max(1, int(base * 1000)), nx=True)
 
     async def reset(self) -> None:
         await self._redis.delete(*self._keys)

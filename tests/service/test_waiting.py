@@ -122,12 +122,18 @@ async def test_the_tick_probes_a_refused_token_with_backoff(
     upstreams.elevo.fail_next("GET", 401, times=2)  # the sync's read, then the first probe
     await sync(res)
     await clear_queue(res)
+    elevo_calls = len(upstreams.elevo.requests)
+    await blocks.probe_tenant(res, tenant_ctx)  # a minute after the refusal at the earliest
+    assert len(upstreams.elevo.requests) == elevo_calls
+    assert 0 < await res.redis.pttl(keys.probe(TENANT, "elevo_token")) <= 60_000
+
+    await ProbeBackoff(res.redis, TENANT, "elevo_token").reset()  # the minute has passed
     await blocks.probe_tenant(res, tenant_ctx)
+    assert len(upstreams.elevo.requests) == elevo_calls + 1
     assert (await res.records.notes(TENANT))["elevo_token_error"]  # still refused
     assert await parked(res) == {"elevo_token": 1}
-    elevo_calls = len(upstreams.elevo.requests)
     await blocks.probe_tenant(res, tenant_ctx)  # within the backoff: no request
-    assert len(upstreams.elevo.requests) == elevo_calls
+    assert len(upstreams.elevo.requests) == elevo_calls + 1
     assert 0 < await res.redis.pttl(keys.probe(TENANT, "elevo_token")) <= 60_000
 
     await ProbeBackoff(res.redis, TENANT, "elevo_token").reset()  # the delay has passed
@@ -148,6 +154,9 @@ async def test_a_refused_lucca_key_parks_and_the_probe_clears_it_with_a_catch_up
     assert await parked(res) == {"lucca_key": 1}
     assert await res.budget.revoked(TENANT) is not None
     await clear_queue(res)
+    await blocks.probe_tenant(res, tenant_ctx)  # too soon after the refusal
+    assert await res.budget.revoked(TENANT) is not None
+    await ProbeBackoff(res.redis, TENANT, "lucca_key").reset()  # the minute has passed
     await blocks.probe_tenant(res, tenant_ctx)  # the key works again
     assert await res.budget.revoked(TENANT) is None
     assert await parked(res) == {}
