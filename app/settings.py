@@ -110,6 +110,9 @@ class Settings:
     lucca_batch_window_seconds: float = 0.01
     worker_max_jobs: int = 200
     worker_poll_delay_seconds: float = 0.05
+    # A worker process whose heartbeat is this old counts as dead: its jobs run again on
+    # another (ARQ alone would hold them for its largest job timeout + 10 s).
+    worker_dead_after_seconds: float = 20.0
     http_timeout_seconds: float = 10.0
     # The web process: a request's head, then its body, must arrive within these.
     request_header_timeout_seconds: float = 10.0
@@ -173,6 +176,7 @@ class Settings:
             lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.01),
             worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),
+            worker_dead_after_seconds=_number(env, "WORKER_DEAD_AFTER_SECONDS", 20.0),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
             request_header_timeout_seconds=_number(env, "REQUEST_HEADER_TIMEOUT_SECONDS", 10.0),
             request_body_timeout_seconds=_number(env, "REQUEST_BODY_TIMEOUT_SECONDS", 20.0),
@@ -199,6 +203,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lucca_budget_window_seconds <= 0:
             raise SettingsError("LUCCA_BUDGET_WINDOW_SECONDS must be above 0")
+        if self.worker_dead_after_seconds <= 0:
+            raise SettingsError("WORKER_DEAD_AFTER_SECONDS must be above 0")
         if self.lucca_live_reserve >= 1:
             raise SettingsError("LUCCA_LIVE_RESERVE must be below 1: background work needs some")
 

@@ -17,6 +17,8 @@ class WorkerSettings:
     cron_jobs = _options["cron_jobs"]
     on_startup = _options["on_startup"]
     on_shutdown = _options["on_shutdown"]
+    on_job_start = _options["on_job_start"]
+    after_job_end = _options["after_job_end"]
     redis_settings: RedisSettings = _options["redis_settings"]
     job_serializer = _options["job_serializer"]
     job_deserializer = _options["job_deserializer"]

@@ -19,7 +19,7 @@ from app.service.steps import RECONCILE_MAX_TRIES
 from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.settings import Settings
 from app.store.pool import unlock_pool
-from workers import jobs
+from workers import heartbeat, jobs
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,13 @@ def startup(settings: Settings) -> WorkerCoroutine:
             configure_logging(settings.log_level)
             ctx["resources"] = await Resources.create(settings)
             serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
+        await heartbeat.start(ctx, settings.worker_dead_after_seconds)
 
     return on_startup
 
 
 async def on_shutdown(ctx: dict[Any, Any]) -> None:
+    await heartbeat.stop(ctx)
     resources: Resources | None = ctx.get("resources")
     if resources is not None and ctx.get("owns_resources", True):
         await resources.aclose()
@@ -131,6 +133,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "cron_jobs": cron_jobs(),
         "on_startup": startup(settings),
         "on_shutdown": on_shutdown,
+        "on_job_start": heartbeat.job_started,
+        "after_job_end": heartbeat.job_ended,
         "redis_settings": redis_settings(settings),
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from app.api.errors import ApiError, ErrorCode
 from app.schemas.tenant import validate_tenant_name
 from app.service.access import Action, Principal, authenticate
+from app.service.errors import TenantUnreadable
 from app.service.resources import Resources
 from app.service.tenants import get_tenant
 
@@ -92,16 +93,25 @@ def guarded(action: Action) -> Guard:
     return guard
 
 
-def known_tenant(action: Action) -> Callable[[TenantEndpoint], Endpoint]:
+def known_tenant(
+    action: Action, *, unreadable: bool = False
+) -> Callable[[TenantEndpoint], Endpoint]:
     """`guarded(action)`, then a tenant that exists; the endpoint gets the resources and the
-    name."""
+    name. `unreadable`: a tenant whose stored config cannot be read still gets the endpoint
+    (its status says why), instead of a 500 `tenant_unreadable`."""
 
     def guard(endpoint: TenantEndpoint) -> Endpoint:
         @guarded(action)
         @wraps(endpoint)
         async def checked(request: Request) -> Response:
             res, tenant = resources_of(request), request.path_params["tenant"]
-            if await get_tenant(res, tenant) is None:
+            try:
+                known = await get_tenant(res, tenant) is not None
+            except TenantUnreadable:
+                if not unreadable:
+                    raise
+                known = True
+            if not known:
                 raise ApiError.unknown_tenant()
             return await endpoint(request, res, tenant)
 

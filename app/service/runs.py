@@ -16,7 +16,7 @@ from app.service.resources import Resources
 from app.service.skip_field import start_afresh
 from app.store import lucca_endpoint, queue
 from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
-from app.store.tenants import purge_state
+from app.store.tenants import TenantStoreError, purge_state
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,15 @@ async def purge_tenant_state(res: Resources, tenant: str) -> int:
 # -- what the GET routes show -----------------------------------------------------------------
 
 
+async def _config_error(res: Resources, tenant: str) -> str | None:
+    """Why the stored config cannot be read, before the minute's tick has flagged it."""
+    try:
+        await res.tenants.get(tenant)
+    except TenantStoreError as exc:  # its message names no secret
+        return str(exc)
+    return None
+
+
 async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
     """GET /sync/{tenant}: the tenant's flags, failing users and recent runs."""
     notes = await res.records.notes(tenant)
@@ -204,7 +213,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "skip_field_warning": notes.get("skip_field_warning") or None,
         "lucca_key_error": notes.get("lucca_key_error") or None,
         "elevo_token_error": notes.get("elevo_token_error") or None,
-        "config_error": notes.get("config_error") or None,
+        "config_error": notes.get("config_error") or await _config_error(res, tenant),
         "last_poll_at": notes.get("last_poll") or None,
         "lucca_unreadable": orjson.loads(unreadable)
         if (unreadable := notes.get("lucca_unreadable"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from arq.constants import default_queue_name, job_key_prefix
+from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
 
 # -- ARQ's own keys, and our job ids ------------------------------------------------------------
 
@@ -415,3 +415,21 @@ def console_session(session_id: str) -> str:
     """Hash: a signed-in console session (who, their scope and tenant, its CSRF token);
     it expires with the session."""
     return f"console:session:{session_id}"
+
+
+# -- the workers ----------------------------------------------------------------------------
+
+
+def in_progress(job_id: str) -> str:
+    """ARQ's mark of a running job (kept for the largest job timeout + 10 s, with no owner)."""
+    return in_progress_key_prefix + job_id
+
+
+def running_jobs() -> str:
+    """Hash: job id -> the worker process running it (`worker_alive`)."""
+    return "workers:running"
+
+
+def worker_alive(worker_id: str) -> str:
+    """A worker process's heartbeat: it lapses shortly after the process dies."""
+    return f"workers:alive:{worker_id}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.chaos.options import ChaosOptions, Summary
 from bench.chaos.pieces import ChaosStack
-from bench.chaos.verdict import verdict
+from bench.chaos.verdict import Verdict, verdict
 from simulators.lucca.faults import LOG_CAPACITY, most_in_any_window
 
 # The tenant's own budget when no override is set (its `lucca_requests_per_minute`).
@@ -70,17 +70,20 @@ class Landing:
     checks: int = 0
     differing: int = -1  # at the faults' end
 
+    def observe(self, found: Verdict) -> None:
+        """One comparison: Elevo differs, or agrees (since the first agreeing one in a row)."""
+        pending = len(found.mismatches) + len(found.wrongly_suspended)
+        if self.checks == 0:
+            self.differing = pending
+        self.checks += 1
+        if pending:
+            self.agreed_at = None
+        elif self.agreed_at is None:
+            self.agreed_at = time.monotonic()
+
     async def watch(self, chaos: ChaosStack, every: float, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            found = await verdict(chaos)
-            pending = len(found.mismatches) + len(found.wrongly_suspended)
-            if self.checks == 0:
-                self.differing = pending
-            self.checks += 1
-            if pending:
-                self.agreed_at = None
-            elif self.agreed_at is None:
-                self.agreed_at = time.monotonic()
+            self.observe(await verdict(chaos))
             with_stop = asyncio.create_task(stop.wait())
             await asyncio.wait([with_stop], timeout=every)
             with_stop.cancel()

@@ -78,6 +78,7 @@ async def _catch_up(
     if not quiet:
         summary.failures.append(f"not quiescent after {options.settle_timeout:.0f}s")
     before = await verdict(chaos)
+    landing.observe(before)  # quiescence may come between two of the watcher's checks
     summary.pre_check = {
         "mismatches": len(before.mismatches),
         "wrongly_suspended": len(before.wrongly_suspended),

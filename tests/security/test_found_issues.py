@@ -34,7 +34,6 @@ async def test_a_full_run_asked_while_one_runs_answers_the_running_run(lenient: 
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/sync/beta"),
         ("POST", "/sync/beta"),
         ("GET", "/sync/beta/runs/20260101T000000-abcdef"),
         ("GET", "/sync/beta/users/2"),
@@ -49,3 +48,17 @@ async def test_sync_routes_answer_a_json_error_for_an_unreadable_config(
     response = await lenient.client.request(method, path, headers=ADMIN, json={})
     assert response.headers["content-type"] == "application/json", response.text
     assert response.json()["error"] == "tenant_unreadable"
+
+
+async def test_the_status_of_a_tenant_with_an_unreadable_config_says_why(
+    lenient: Served,
+) -> None:
+    redis = lenient.resources.redis
+    acme = await redis.get(keys.tenant_config("acme"))
+    await redis.set(keys.tenant_config("beta"), acme or b"")  # filed under another name
+    response = await lenient.client.get("/sync/beta", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert "beta" in response.json()["config_error"]  # before any tick flagged it
+    assert response.json()["tenant"] == "beta"
+    healthy = await lenient.client.get("/sync/acme", headers=ADMIN)
+    assert healthy.json()["config_error"] is None

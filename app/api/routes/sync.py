@@ -34,7 +34,7 @@ async def trigger(request: Request, res: Resources, tenant: str) -> Response:
     return JSONResponse({"run": run_id}, status_code=202)
 
 
-@known_tenant(Action.READ_STATUS)
+@known_tenant(Action.READ_STATUS, unreadable=True)
 async def status(request: Request, res: Resources, tenant: str) -> Response:
     return JSONResponse(await status_document(res, tenant))
 

@@ -1,0 +1,67 @@
+"""Which worker process runs which job, so that a dead worker's jobs run again within seconds.
+
+ARQ marks a running job with `arq:in-progress:<id>`, kept for the largest job timeout plus
+10 s (130 s here) and naming no owner: a worker killed (SIGKILL, the OOM killer, a lost host)
+or one that exits when Redis goes away holds its jobs that long. Each worker process keeps a
+heartbeat key alive and records the jobs it runs; any worker that finds a job whose runner's
+heartbeat has lapsed removes the job's in-progress mark, and ARQ's next poll starts it again
+(a job stays in ARQ's queue until it ends). A worker merely stalled past its heartbeat may
+see a job run twice: every job is idempotent and an employee's writes go under its UserLock.
+"""
+
+from __future__ import annotations
+
+from arq.connections import ArqRedis
+
+from app.store import keys
+from app.store.redis_text import as_text_map
+
+# Only the jobs still recorded as this runner's: one that ended (and the id taken by a later
+# job on another worker) is left alone. KEYS: running, the runner's heartbeat, the job's
+# in-progress mark. ARGV: job id, runner.
+_REAP = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return redis.call('DEL', KEYS[3])
+"""
+
+_END = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class RunningJobs:
+    """The jobs each live worker process runs, and the heartbeat that says it lives."""
+
+    def __init__(self, redis: ArqRedis, worker_id: str) -> None:
+        self._redis = redis
+        self.worker_id = worker_id
+
+    async def beat(self, lapse_seconds: float) -> None:
+        """This worker lives; without another beat it counts as dead after `lapse_seconds`."""
+        ttl_ms = max(1, int(lapse_seconds * 1000))
+        await self._redis.set(keys.worker_alive(self.worker_id), "1", px=ttl_ms)
+
+    async def started(self, job_id: str) -> None:
+        await self._redis.hset(keys.running_jobs(), job_id, self.worker_id)
+
+    async def ended(self, job_id: str) -> None:
+        await self._redis.eval(_END, 1, keys.running_jobs(), job_id, self.worker_id)
+
+    async def stopped(self) -> None:
+        """A clean shutdown: ARQ has ended or given back every job; the heartbeat goes."""
+        await self._redis.delete(keys.worker_alive(self.worker_id))
+
+    async def reap(self) -> list[str]:
+        """Free the jobs whose runner's heartbeat lapsed; the ids whose mark went."""
+        running = as_text_map(await self._redis.hgetall(keys.running_jobs()))
+        freed = []
+        for job_id, runner in running.items():
+            if runner == self.worker_id:
+                continue
+            marks = [keys.running_jobs(), keys.worker_alive(runner), keys.in_progress(job_id)]
+            if await self._redis.eval(_REAP, 3, *marks, job_id, runner):
+                freed.append(job_id)
+        return freed
