@@ -114,6 +114,9 @@ class Settings:
     # another (ARQ alone would hold them for its largest job timeout + 10 s).
     worker_dead_after_seconds: float = 20.0
     http_timeout_seconds: float = 10.0
+    # Once several of a tenant's Elevo requests went unanswered (a stalled Elevo), its calls
+    # wait this long before the next try (app/service/pacing.py).
+    elevo_stall_pause_seconds: float = 10.0
     # The web process: a request's head, then its body, must arrive within these.
     request_header_timeout_seconds: float = 10.0
     request_body_timeout_seconds: float = 20.0
@@ -178,6 +181,7 @@ class Settings:
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),
             worker_dead_after_seconds=_number(env, "WORKER_DEAD_AFTER_SECONDS", 20.0),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
+            elevo_stall_pause_seconds=_number(env, "ELEVO_STALL_PAUSE_SECONDS", 10.0),
             request_header_timeout_seconds=_number(env, "REQUEST_HEADER_TIMEOUT_SECONDS", 10.0),
             request_body_timeout_seconds=_number(env, "REQUEST_BODY_TIMEOUT_SECONDS", 20.0),
             sync_job_timeout_seconds=_number(env, "SYNC_JOB_TIMEOUT_SECONDS", 30.0),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from app.clients.errors import ElevoRateLimited, UpstreamError
+from app.clients.errors import ElevoRateLimited, ElevoUnavailable, UpstreamError
 from app.clients.lucca import LuccaBatch
 from app.core import scim
 from app.core.decision import Action, Decision, decide
@@ -20,7 +20,7 @@ from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.employee_profile import EmployeeProfiles
 from app.service.outcomes import Outcome, record_decision
-from app.service.pacing import honour_rate_limit, wait_for_elevo
+from app.service.pacing import honour_rate_limit, note_unanswered, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
@@ -136,7 +136,8 @@ class EmployeeSync:
         if user_id in self._done:
             return self._done[user_id]
         try:
-            if batch is None:
+            if batch is None:  # not even Lucca's budget is spent while Elevo is paused
+                await wait_for_elevo(self._res, self._ctx.tenant)
                 batch = await self._fetch(user_id)
             elif self._page is None:
                 self._page = batch
@@ -144,6 +145,8 @@ class EmployeeSync:
         except UpstreamError as exc:
             if isinstance(exc, ElevoRateLimited):  # every writer of the tenant waits
                 await honour_rate_limit(self._res, self._ctx, exc)
+            elif isinstance(exc, ElevoUnavailable):  # a stalled Elevo is not piled upon
+                await note_unanswered(self._res, self._ctx.tenant, exc)
             if exc.retryable:
                 raise  # the job retries later, with backoff
             # Permanent: a refused credential makes the employee wait for it (parked); anything
@@ -202,7 +205,8 @@ class EmployeeSync:
             if self._dry_run or not decision.writes:
                 conflict = decision.action is Action.CONFLICT
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
-            await wait_for_elevo(self._res, self._ctx.tenant)
+            if self._page is not None:  # a per-user sync looked before it started
+                await wait_for_elevo(self._res, self._ctx.tenant)
             written = await self._profiles.write(decision, desired, profile)
             if written is not None:
                 return written

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from app.clients.errors import ElevoRateLimited, LuccaAuthError, LuccaRateLimited, RateLimited
+from app.clients.errors import (
+    ElevoRateLimited,
+    ElevoUnavailable,
+    LuccaAuthError,
+    LuccaRateLimited,
+    RateLimited,
+)
 from app.service.batcher import DEFAULT_RETRY_AFTER, LuccaKeyFlagged, LuccaThrottled
 from app.service.context import TenantContext
 from app.service.resources import Resources
@@ -27,8 +33,15 @@ PROBE_BASE_SECONDS = 60.0
 PROBE_CAP_SECONDS = 3600.0
 
 
+# So many of a tenant's Elevo requests left unanswered within so many seconds pause its calls.
+UNANSWERED_THRESHOLD = 5
+UNANSWERED_WITHIN_SECONDS = 30.0
+UNANSWERED_CAUSE = f"Elevo left {UNANSWERED_THRESHOLD} requests unanswered"
+
+
 class ElevoPaused(ElevoRateLimited):
-    """A write not tried: the tenant's Elevo asked (by a 429 to some process) to wait."""
+    """A call not tried: the tenant's Elevo asked (by a 429 to some process) to wait, or left
+    several requests unanswered."""
 
 
 async def take_budget(res: Resources, tenant_ctx: TenantContext, *, priority: Priority) -> None:
@@ -63,12 +76,32 @@ async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: Rate
 
 
 async def wait_for_elevo(res: Resources, tenant: str) -> None:
-    """Before an Elevo write: `ElevoPaused` while the tenant's Elevo pause lasts."""
-    remaining = await res.elevo_pause.remaining(tenant)
+    """Before calling Elevo for an employee: `ElevoPaused` while the tenant's pause lasts."""
+    remaining, why = await res.elevo_pause.remaining(tenant)
     if remaining > 0:
-        raise ElevoPaused(
-            f"Elevo asked to wait (429): writes paused for {remaining:.1f}s more",
-            retry_after=remaining,
+        cause = UNANSWERED_CAUSE if why == "unanswered" else "Elevo asked to wait (429)"
+        raise ElevoPaused(f"{cause}: calls paused for {remaining:.1f}s more", retry_after=remaining)
+
+
+async def note_unanswered(res: Resources, tenant: str, exc: ElevoUnavailable) -> None:
+    """A request Elevo left without an answer (a timeout, a reset): once several of the
+    tenant's went so within a short while, every process holds its calls for a while rather
+    than pile more hanging requests on an Elevo that stalls. One slow employee alone never
+    reaches the count."""
+    if exc.status is not None:  # Elevo answered (a 5xx): it is there
+        return
+    paused = await res.elevo_pause.note_unanswered(
+        tenant,
+        within=UNANSWERED_WITHIN_SECONDS,
+        threshold=UNANSWERED_THRESHOLD,
+        pause=res.settings.elevo_stall_pause_seconds,
+    )
+    if paused:
+        log.warning(
+            "tenant=%s %s: Elevo calls paused for %.0fs",
+            tenant,
+            UNANSWERED_CAUSE,
+            res.settings.elevo_stall_pause_seconds,
         )
 
 

@@ -1,7 +1,8 @@
 """Full reconciliation as a chain of short jobs: snapshot Elevo, walk Lucca pages, finish.
 
-ARQ keeps a killed job's in-progress key for the largest timeout of all functions, so no
-step may be long: each job handles one page (1000 Lucca users) and queues the next.
+A killed job runs again once its worker's heartbeat lapses (app/store/running_jobs.py) and
+starts over, so no step may be long: each job handles one page (1000 Lucca users) and queues
+the next.
 
     reconcile_snapshot(start)  managed Elevo profiles -> Redis, page by page
     reconcile_page(offset)     one Lucca page: decide and write; suspensions wait

@@ -22,6 +22,7 @@ from arq.connections import ArqRedis
 
 from app.metrics import LUCCA_BUDGET_WAITS
 from app.store import keys
+from app.store.redis_text import as_text
 
 
 class Priority(enum.Enum):
@@ -161,16 +162,44 @@ class LuccaBudget:
         return bool(await self._redis.delete(keys.lucca_revoked(tenant)))
 
 
+# Counts an unanswered request; at ARGV[2] of them within ARGV[1] ms, pauses the tenant's
+# Elevo for ARGV[3] ms (a 429's longer pause stays) and starts counting afresh.
+_UNANSWERED = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if count < tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('PTTL', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[2], 'unanswered', 'PX', ARGV[3])
+return 1
+"""
+
+
 class ElevoPause:
-    """After an Elevo 429: every writer of the tenant waits until Retry-After has passed."""
+    """After an Elevo 429, or while Elevo leaves requests unanswered: every process waits
+    before calling the tenant's Elevo."""
 
     def __init__(self, redis: ArqRedis) -> None:
         self._redis = redis
 
     async def pause(self, tenant: str, seconds: float) -> None:
         ms = max(1000, int(seconds * 1000))
-        await self._redis.set(keys.elevo_pause(tenant), b"1", px=ms)
+        await self._redis.set(keys.elevo_pause(tenant), b"429", px=ms)
 
-    async def remaining(self, tenant: str) -> float:
-        """Seconds left of the tenant's Elevo pause, 0 when none."""
-        return max(0, int(await self._redis.pttl(keys.elevo_pause(tenant)))) / 1000.0
+    async def note_unanswered(
+        self, tenant: str, *, within: float, threshold: int, pause: float
+    ) -> bool:
+        """One request got no answer; True when that made `threshold` within `within` seconds
+        and the tenant's Elevo is now paused for `pause` seconds."""
+        arguments = [str(int(within * 1000)), str(threshold), str(max(1, int(pause * 1000)))]
+        marks = [keys.elevo_unanswered(tenant), keys.elevo_pause(tenant)]
+        return bool(await self._redis.eval(_UNANSWERED, 2, *marks, *arguments))
+
+    async def remaining(self, tenant: str) -> tuple[float, str]:
+        """Seconds left of the tenant's Elevo pause (0 when none), and why (`429`,
+        `unanswered`)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.pttl(keys.elevo_pause(tenant))
+        pipe.get(keys.elevo_pause(tenant))
+        ttl, why = await pipe.execute()
+        return max(0, int(ttl)) / 1000.0, as_text(why or b"429")

@@ -215,8 +215,14 @@ def event(tenant: str, event_id: str) -> str:
 
 
 def elevo_pause(tenant: str) -> str:
-    """Set after an Elevo 429 for its Retry-After: no process writes to the tenant's Elevo."""
+    """Set after an Elevo 429 for its Retry-After, or while Elevo leaves requests unanswered:
+    no process calls the tenant's Elevo. Holds why (`429` or `unanswered`)."""
     return f"t:{tenant}:elevo-pause"
+
+
+def elevo_unanswered(tenant: str) -> str:
+    """Counter of the tenant's Elevo requests that got no answer lately (timeouts, resets)."""
+    return f"t:{tenant}:elevo-unanswered"
 
 
 def lucca_read(tenant: str, user_id: str) -> str:

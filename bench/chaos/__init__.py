@@ -21,8 +21,8 @@ exit (restart=always, like a process supervisor). Then:
    (a 5xx is retried like Lucca does, with shortened waits); meanwhile it SIGKILLs a worker
    twice and restarts Redis once (SHUTDOWN, which flushes the AOF, then the same port and dir);
 4. clears the faults, waits for quiescence (nothing queued, nothing in progress: a SIGKILLed
-   job re-runs only once its in-progress key expires, ~70 s later) while comparing Elevo with
-   Lucca every 5 s (when did the last change land?), checks consistency once,
+   job re-runs once its worker's heartbeat lapses: `WORKER_DEAD_AFTER_SECONDS`, 20) while
+   comparing Elevo with Lucca every 5 s (when did the last change land?), checks consistency once,
    asks for a dry-run plan, runs one full reconciliation (a safety guard holding it is a
    finding: never confirmed here), and checks again: 0 mismatches, and no profile suspended
    whose Lucca user is active (excluded users are never suspended by the sync).

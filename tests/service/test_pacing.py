@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from app.service import steps
+from app.service import pacing, steps
 from app.service import sync_user as job
 from app.service.jobs import enqueue_user_syncs
 from app.service.resources import Resources
@@ -59,3 +59,52 @@ async def test_a_flagged_key_fails_a_step_without_a_call_nor_a_longer_hold(
     assert upstreams.lucca.requests == []
     assert await res.budget.revoked(TENANT) == "Lucca answered 401"  # not "not calling..."
     assert await res.redis.ttl(keys.lucca_revoked(TENANT)) <= 100
+
+
+async def test_a_stalled_elevo_pauses_the_tenants_calls_after_a_few_unanswered(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    users = [str(416 + n) for n in range(6)]
+    for user_id in users:
+        upstreams.lucca.add(id=int(user_id), manager=None, mail=f"{user_id}@acme.test")
+
+    def no_answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    for _ in range(pacing.UNANSWERED_THRESHOLD):
+        upstreams.elevo.script("GET", no_answer)
+    for user_id in users[:-1]:  # each one's read hangs: retried later, with backoff
+        assert isinstance(
+            await job.sync_user(res, TENANT, user_id, await _notice(res, user_id)), Defer
+        )
+    lucca_calls, elevo_calls = len(upstreams.lucca.requests), len(upstreams.elevo.requests)
+
+    last = users[-1]
+    deferred = await job.sync_user(res, TENANT, last, await _notice(res, last))
+    assert isinstance(deferred, Defer)
+    assert 0 < deferred.seconds <= res.settings.elevo_stall_pause_seconds + 1
+    # Neither Elevo nor the Lucca budget is spent while the tenant's Elevo is paused...
+    assert (len(upstreams.lucca.requests), len(upstreams.elevo.requests)) == (
+        lucca_calls,
+        elevo_calls,
+    )
+    assert not await res.redis.exists(keys.failures(TENANT, last))  # ...nor held against it
+    assert not await res.redis.exists(keys.elevo_pause("globex"))
+
+    await res.redis.delete(keys.elevo_pause(TENANT))  # the pause has passed; Elevo answers
+    assert await job.sync_user(res, TENANT, last, await _notice(res, last)) == Done("create")
+
+
+async def test_one_slow_employee_does_not_pause_the_tenant(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(id=416, manager=None)
+
+    def no_answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    for _ in range(pacing.UNANSWERED_THRESHOLD - 1):
+        upstreams.elevo.script("GET", no_answer)
+        assert isinstance(await job.sync_user(res, TENANT, "416", await _notice(res, "416")), Defer)
+    assert not await res.redis.exists(keys.elevo_pause(TENANT))
+    assert await job.sync_user(res, TENANT, "416", await _notice(res, "416")) == Done("create")

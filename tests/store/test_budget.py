@@ -109,7 +109,32 @@ async def test_a_revoked_key_flag_reads_back(redis: ArqRedis) -> None:
 
 async def test_an_elevo_pause_is_the_tenants_own(redis: ArqRedis) -> None:
     pause = ElevoPause(redis)
-    assert await pause.remaining("acme") == 0.0
+    assert (await pause.remaining("acme"))[0] == 0.0
     await pause.pause("acme", 0.2)  # at least a second
-    assert 0.9 < await pause.remaining("acme") <= 1.0
-    assert await pause.remaining("globex") == 0.0
+    seconds, why = await pause.remaining("acme")
+    assert 0.9 < seconds <= 1.0
+    assert why == "429"
+    assert (await pause.remaining("globex"))[0] == 0.0
+
+
+async def test_requests_left_unanswered_pause_the_tenants_elevo_past_a_count(
+    redis: ArqRedis,
+) -> None:
+    pause = ElevoPause(redis)
+    for _ in range(4):
+        assert not await pause.note_unanswered("acme", within=30, threshold=5, pause=10)
+    assert (await pause.remaining("acme"))[0] == 0.0
+    assert await pause.note_unanswered("acme", within=30, threshold=5, pause=10)
+    seconds, why = await pause.remaining("acme")
+    assert (9.0 < seconds <= 10.0, why) == (True, "unanswered")
+    assert (await pause.remaining("globex"))[0] == 0.0
+    assert await redis.get(keys.elevo_unanswered("acme")) is None  # counting afresh
+
+
+async def test_an_unanswered_count_never_shortens_a_longer_429_pause(redis: ArqRedis) -> None:
+    pause = ElevoPause(redis)
+    await pause.pause("acme", 60)
+    for _ in range(5):
+        await pause.note_unanswered("acme", within=30, threshold=5, pause=10)
+    seconds, why = await pause.remaining("acme")
+    assert (seconds > 50, why) == (True, "429")
