@@ -146,7 +146,9 @@ class EmployeeSync:
             if isinstance(exc, ElevoRateLimited):  # every writer of the tenant waits
                 await honour_rate_limit(self._res, self._ctx, exc)
             elif isinstance(exc, ElevoUnavailable):  # a stalled Elevo is not piled upon
-                await note_unanswered(self._res, self._ctx.tenant, exc)
+                paused = await note_unanswered(self._res, self._ctx.tenant, exc)
+                if paused is not None:
+                    raise paused from exc
             if exc.retryable:
                 raise  # the job retries later, with backoff
             # Permanent: a refused credential makes the employee wait for it (parked); anything

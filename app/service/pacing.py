@@ -83,26 +83,27 @@ async def wait_for_elevo(res: Resources, tenant: str) -> None:
         raise ElevoPaused(f"{cause}: calls paused for {remaining:.1f}s more", retry_after=remaining)
 
 
-async def note_unanswered(res: Resources, tenant: str, exc: ElevoUnavailable) -> None:
+async def note_unanswered(res: Resources, tenant: str, exc: ElevoUnavailable) -> ElevoPaused | None:
     """A request Elevo left without an answer (a timeout, a reset): once several of the
     tenant's went so within a short while, every process holds its calls for a while rather
     than pile more hanging requests on an Elevo that stalls. One slow employee alone never
-    reaches the count."""
+    reaches the count. While the tenant's Elevo is paused, the pause stands for the error
+    (`ElevoPaused`): waiting for a stalled Elevo is no failure of the employee."""
     if exc.status is not None:  # Elevo answered (a 5xx): it is there
-        return
-    paused = await res.elevo_pause.note_unanswered(
+        return None
+    remaining = await res.elevo_pause.note_unanswered(
         tenant,
         within=UNANSWERED_WITHIN_SECONDS,
         threshold=UNANSWERED_THRESHOLD,
         pause=res.settings.elevo_stall_pause_seconds,
     )
-    if paused:
-        log.warning(
-            "tenant=%s %s: Elevo calls paused for %.0fs",
-            tenant,
-            UNANSWERED_CAUSE,
-            res.settings.elevo_stall_pause_seconds,
-        )
+    if remaining <= 0:
+        return None
+    log.info("tenant=%s Elevo calls paused for %.1fs more: %s", tenant, remaining, exc)
+    return ElevoPaused(
+        f"{UNANSWERED_CAUSE} (lately: {exc}); calls paused for {remaining:.1f}s more",
+        retry_after=remaining,
+    )
 
 
 async def flag_refused_key(res: Resources, tenant: str, exc: LuccaAuthError) -> None:

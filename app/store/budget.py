@@ -163,15 +163,18 @@ class LuccaBudget:
 
 
 # Counts an unanswered request; at ARGV[2] of them within ARGV[1] ms, pauses the tenant's
-# Elevo for ARGV[3] ms (a 429's longer pause stays) and starts counting afresh.
+# Elevo for ARGV[3] ms (a 429's longer pause stays) and starts counting afresh. Answers the
+# milliseconds left of the tenant's pause, whatever its cause (0: none).
 _UNANSWERED = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-if count < tonumber(ARGV[2]) then return 0 end
-redis.call('DEL', KEYS[1])
-if redis.call('PTTL', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('SET', KEYS[2], 'unanswered', 'PX', ARGV[3])
-return 1
+if count >= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], 'unanswered', 'PX', ARGV[3])
+  end
+end
+return math.max(0, redis.call('PTTL', KEYS[2]))
 """
 
 
@@ -188,12 +191,12 @@ class ElevoPause:
 
     async def note_unanswered(
         self, tenant: str, *, within: float, threshold: int, pause: float
-    ) -> bool:
-        """One request got no answer; True when that made `threshold` within `within` seconds
-        and the tenant's Elevo is now paused for `pause` seconds."""
+    ) -> float:
+        """One request got no answer; when that made `threshold` within `within` seconds, the
+        tenant's Elevo is paused for `pause` seconds. The seconds left of its pause (0: none)."""
         arguments = [str(int(within * 1000)), str(threshold), str(max(1, int(pause * 1000)))]
         marks = [keys.elevo_unanswered(tenant), keys.elevo_pause(tenant)]
-        return bool(await self._redis.eval(_UNANSWERED, 2, *marks, *arguments))
+        return int(await self._redis.eval(_UNANSWERED, 2, *marks, *arguments)) / 1000.0
 
     async def remaining(self, tenant: str) -> tuple[float, str]:
         """Seconds left of the tenant's Elevo pause (0 when none), and why (`429`,

@@ -77,6 +77,9 @@ async def test_a_stalled_elevo_pauses_the_tenants_calls_after_a_few_unanswered(
         assert isinstance(
             await job.sync_user(res, TENANT, user_id, await _notice(res, user_id)), Defer
         )
+    failed = [u for u in users[:-1] if await res.redis.exists(keys.failures(TENANT, u))]
+    # The read that made the count met the pause it opened: a wait, no failure of its own.
+    assert failed == users[: pacing.UNANSWERED_THRESHOLD - 1]
     lucca_calls, elevo_calls = len(upstreams.lucca.requests), len(upstreams.elevo.requests)
 
     last = users[-1]
