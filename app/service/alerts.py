@@ -28,6 +28,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, retry_delay
 from app.store import lucca_endpoint
 from app.store.run_model import RunMode, RunState
+from app.store.tenants import TenantStoreError
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,9 @@ async def alerts_tick(res: Resources) -> int:
     for tenant in await res.tenants.list():
         try:
             changed += await check_alerts(res, tenant)
-        except Exception:  # one tenant's unreadable config must not silence the others
+        except (TenantStoreError, ValueError) as exc:  # its status says so (config_error)
+            log.warning("tenant=%s alerts not checked: %s", tenant, exc)
+        except Exception:  # one tenant's trouble must not silence the others
             log.exception("tenant=%s alerts not checked", tenant)
     return changed
 

@@ -33,7 +33,7 @@ from app.service.reconcile_sync import (
 from app.service.resources import Resources
 from app.service.schedule import schedule_contract_ends
 from app.service.skip_field import field_expected
-from app.store import queue
+from app.store import keys, queue
 from app.store.budget import Priority
 from app.store.progress import RunReads
 from app.store.snapshot import RunSets
@@ -41,6 +41,14 @@ from app.store.snapshot import RunSets
 log = logging.getLogger(__name__)
 
 SNAPSHOT_PAGE = 500
+# A page that failed is asked again smaller, down to 500 >> 3 = 62 profiles: an Elevo too slow
+# to serve 500 within the HTTP timeout still serves the run, in more requests.
+SNAPSHOT_PAGE_HALVINGS = 3
+
+
+def snapshot_page_size(failures: int) -> int:
+    """The profiles one snapshot request asks for, after `failures` failed tries in a row."""
+    return SNAPSHOT_PAGE >> min(max(0, failures), SNAPSHOT_PAGE_HALVINGS)
 
 
 async def snapshot_page(
@@ -51,7 +59,9 @@ async def snapshot_page(
     Every profile, not only the managed ones, with indexes by externalId and by userName:
     then a page can decide without asking Elevo who holds what.
     """
-    page = await tenant_ctx.elevo.list_page(start_index=start, count=SNAPSHOT_PAGE)
+    failures = await res.failures.current(keys.run_failures(tenant_ctx.tenant, run_id))
+    count = snapshot_page_size(failures)
+    page = await tenant_ctx.elevo.list_page(start_index=start, count=count)
     active = await RunSets(res.redis, tenant_ctx.tenant, run_id).store_profiles(page.profiles)
     await res.runs.count_once(
         tenant_ctx.tenant, run_id, f"snapshot:{start}", {"active_managed": active}

@@ -26,6 +26,10 @@ class Failures:
         failures, _ = await pipe.execute()
         return int(failures)
 
+    async def current(self, key: str) -> int:
+        """How many in a row so far (none counted)."""
+        return int(await self._redis.get(key) or 0)
+
     async def clear(self, key: str) -> None:
         await self._redis.delete(key)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from app.clients.errors import ElevoAuthError, ElevoRejected, LuccaUnavailable
@@ -142,6 +143,26 @@ async def test_a_step_of_an_unknown_tenant_or_run_does_nothing(
         raise AssertionError("not run")
 
     assert await steps.run_step(res, tenant, run_id, step) == Done("unknown tenant or run")
+
+
+async def test_an_elevo_listing_that_times_out_is_asked_again_in_smaller_pages(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    upstreams.elevo.add(id="p-1", externalId="1", userName="one@acme.example")
+
+    def no_answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    run_id = await new_run(res)
+    counts = []
+    for _ in range(5):
+        upstreams.elevo.script("GET", no_answer)
+        assert isinstance(await steps.reconcile_snapshot_step(res, TENANT, run_id), Defer)
+        counts.append(int(upstreams.elevo.requests[-1].url.params["count"]))
+    assert counts == [500, 250, 125, 62, 62]  # an Elevo too slow for 500 still serves the run
+    assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+    assert upstreams.elevo.requests[-1].url.params["count"] == "62"
+    assert await state_of(res, run_id) is RunState.RUNNING
 
 
 # -- the steps ----------------------------------------------------------------------------
