@@ -251,6 +251,19 @@ class WebhookRegistration(Struct):
     webhook: LuccaWebhook
 
 
+class ElevoPaused(Struct):
+    why: Annotated[
+        Literal["429", "unanswered"],
+        Meta(
+            description="`429`: Elevo asked to wait (Retry-After); `unanswered`: several"
+            " requests got no answer lately (ELEVO_STALL_PAUSE_SECONDS)."
+        ),
+    ]
+    seconds: Annotated[
+        float, Meta(ge=0, description="How much longer every call to this Elevo waits.")
+    ]
+
+
 class SyncStatus(Struct):
     tenant: str
     last_event_at: str | None
@@ -271,6 +284,10 @@ class SyncStatus(Struct):
         ),
     ]
     last_poll_at: str | None
+    elevo_paused: Annotated[
+        ElevoPaused | None,
+        Meta(description="Calls to the tenant's Elevo wait: the jobs are deferred, not lost."),
+    ]
     lucca_unreadable: LuccaUnreadable | None
     paused: Paused | None
     waiting: Waiting

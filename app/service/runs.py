@@ -185,6 +185,13 @@ async def purge_tenant_state(res: Resources, tenant: str) -> int:
 # -- what the GET routes show -----------------------------------------------------------------
 
 
+async def _elevo_paused(res: Resources, tenant: str) -> dict[str, Any] | None:
+    seconds, why = await res.elevo_pause.remaining(tenant)
+    if seconds <= 0:
+        return None
+    return {"why": "unanswered" if why == "unanswered" else "429", "seconds": round(seconds, 1)}
+
+
 async def _config_error(res: Resources, tenant: str) -> str | None:
     """Why the stored config cannot be read, before the minute's tick has flagged it."""
     try:
@@ -215,6 +222,7 @@ async def status_document(res: Resources, tenant: str) -> dict[str, Any]:
         "elevo_token_error": notes.get("elevo_token_error") or None,
         "config_error": notes.get("config_error") or await _config_error(res, tenant),
         "last_poll_at": notes.get("last_poll") or None,
+        "elevo_paused": await _elevo_paused(res, tenant),
         "lucca_unreadable": orjson.loads(unreadable)
         if (unreadable := notes.get("lucca_unreadable"))
         else None,
