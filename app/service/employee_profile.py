@@ -66,7 +66,8 @@ class EmployeeProfiles:
     async def find(self, user_id: str, user: LuccaUser | None) -> ElevoProfile | None:
         # A snapshot serves once: after a stale write the profile is read afresh.
         known = self._known.pop(user_id, None)
-        if user_id in await self._unsure():
+        lost_create = user_id in await self._unsure()
+        if lost_create:
             # A creation lost its answer: it may have landed since the snapshot or the link
             # was read, even as a second profile. Elevo is asked, whatever they say.
             profile = await self._by_external_id(user_id)
@@ -79,7 +80,12 @@ class EmployeeProfiles:
         if profile is None and user is not None and user.user_name:
             profile = await self._ctx.elevo.find_by_user_name(user.user_name)
         if profile is not None and profile.external_id == user_id:
-            await self._remember(user_id, profile.id)
+            if lost_create and not self._dry_run:
+                # The creation landed unanswered: whoever waits for it is told now, as an
+                # answered one would have (the reports of a manager, app/service/employee.py).
+                await self._linked(user_id, profile.id)
+            else:
+                await self._remember(user_id, profile.id)
         return profile
 
     async def profile_id(self, user_id: str, *, ask_elevo: bool) -> str | None:

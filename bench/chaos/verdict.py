@@ -47,7 +47,37 @@ async def verdict(chaos: ChaosStack) -> Verdict:
         if standing is Standing.ACTIVE and profile is not None and not profile.active:
             wrong.append(f"{user.id}: active in Lucca, profile {profile.id} suspended")
     report = found.report
-    return Verdict(report.checked, report.mismatches, report.conflicts, wrong)
+    left_first = left_before_exclusion(chaos.sup.log_dir / "changes.jsonl")
+    mismatches = [m for m in report.mismatches if not _explained(m, left_first)]
+    return Verdict(report.checked, mismatches, report.conflicts, wrong)
+
+
+_SUSPENDED_EXCLUDED = re.compile(r"^(\d+): excluded, yet suspended$")
+
+
+def _explained(mismatch: str, left_first: set[str]) -> bool:
+    """The final state alone cannot tell a wrong suspension from one the rules called for."""
+    match = _SUSPENDED_EXCLUDED.match(mismatch)
+    return match is not None and match.group(1) in left_first
+
+
+def left_before_exclusion(journal: Path) -> set[str]:
+    """Employees who left (a contract ended today or before) and were excluded after: the sync
+    rightly suspended them when they left, and an exclusion's release touches nothing else
+    (sync-rules.md), so their profile may stay suspended once they are rehired, excluded."""
+    if not journal.exists():
+        return set()
+    left: set[str] = set()
+    explained: set[str] = set()
+    for line in journal.read_bytes().splitlines():
+        change = orjson.loads(line)
+        body = change.get("body") or {}
+        user = str(body.get("user_id"))
+        if change.get("kind") in ("departure_past", "departure_today"):
+            left.add(user)
+        elif change.get("kind") == "exclude" and user in left:
+            explained.add(user)
+    return explained
 
 
 async def dry_run_plan(chaos: ChaosStack, summary: Summary) -> list[dict[str, Any]]:

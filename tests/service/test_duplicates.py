@@ -64,6 +64,26 @@ async def test_a_lost_answer_is_looked_up_before_anything_is_created_again(
     assert len(upstreams.elevo.profiles) == 1
 
 
+async def test_a_managers_creation_found_after_its_lost_answer_brings_back_its_reports(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    upstreams.lucca.add(manager=None)
+    await res.redis.sadd(keys.awaiting_manager(TENANT, LUCCA_ID), "417")  # a report waits
+
+    def applied_then_lost(request: httpx.Request) -> httpx.Response:
+        upstreams.elevo._create(request)
+        raise httpx.ReadTimeout("the answer never came", request=request)
+
+    upstreams.elevo.script("POST", applied_then_lost)
+    with pytest.raises(ElevoUnavailable):
+        await employee(res, tenant_ctx).sync(LUCCA_ID)
+    retry = employee(res, tenant_ctx)
+    assert (await retry.sync(LUCCA_ID)).decision.action is Action.UNCHANGED
+    # The report gets the manager's profile now, not at the next reconciliation.
+    assert retry.summary().follow_ups == {"417": LUCCA_ID}
+    assert not await res.redis.exists(keys.awaiting_manager(TENANT, LUCCA_ID))
+
+
 def two_profiles(upstreams: Upstreams, *, later_managed: bool = True) -> None:
     """Camille's profile, and a later one with her externalId under her old email."""
     upstreams.elevo.add()
