@@ -79,6 +79,7 @@ class Load:
     user_ids: list[int]
     acked: dict[str, float] = field(default_factory=dict)  # event id -> when it got its 202
     refused: list[str] = field(default_factory=list)  # every attempt failed
+    retried: int = 0  # deliveries acknowledged after a refusal (503 while Redis was away)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
@@ -93,6 +94,7 @@ class Load:
                 delivery = await self.sender.send(event)
                 if delivery.delivered:
                     self.acked[delivery.event_id] = time.monotonic()
+                    self.retried += len(delivery.attempts) > 1
                 else:
                     self.refused.append(delivery.event_id)
 
@@ -237,11 +239,11 @@ class Outage:
         return (
             f"» primary killed {LAG_SECONDS}s after its replica's link broke (0: intact);"
             f" failover in {self.failover:.1f}s, the web process ready again {self.ready:.1f}s"
-            f" after the kill;"
-            f" acknowledged {len(load.acked)} ({len(self.acked_before_kill)} before the kill,"
-            f" {in_lag} of them after the link broke), refused for good {len(load.refused)};"
-            f" acknowledged events the replica had not received: {len(self.lost)}"
-            f" ({early} of them acknowledged before the link broke)"
+            f" after the kill. Events acknowledged: {len(load.acked)}, {load.retried} of them"
+            f" after a refusal, {len(self.acked_before_kill)} before the kill ({in_lag} after"
+            f" the link broke); refused for good: {len(load.refused)}. Acknowledged events the"
+            f" replica had not received: {len(self.lost)} ({early} acknowledged before the"
+            f" link broke)"
         )
 
 
