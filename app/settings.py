@@ -87,6 +87,51 @@ def _public_url(environ: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+SentinelAddress = tuple[str, int]
+
+
+def _host_port(entry: str) -> SentinelAddress:
+    """`host:port`, `[v6 address]:port` for an IPv6 address."""
+    host, _, port = entry.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an IPv6 address without brackets: where its port begins is a guess
+    if (
+        not host
+        or any(c.isspace() for c in host)
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise SettingsError(
+            f"REDIS_SENTINELS: {entry!r} is not host:port (e.g. 10.0.0.5:26379, [fd00::5]:26379)"
+        )
+    return host, int(port)
+
+
+def _redis_sentinel(environ: Mapping[str, str]) -> tuple[tuple[SentinelAddress, ...], str]:
+    """The sentinels and the name of the master they monitor: both or neither."""
+    entries = [e.strip() for e in environ.get("REDIS_SENTINELS", "").split(",") if e.strip()]
+    sentinels = tuple(_host_port(entry) for entry in entries)
+    master = environ.get("REDIS_SENTINEL_MASTER", "").strip()
+    if sentinels and not master:
+        raise SettingsError(
+            "REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS: the name the sentinels"
+            " monitor (`sentinel monitor <name> ...` in their configuration)"
+        )
+    if master and not sentinels:
+        raise SettingsError("REDIS_SENTINELS is required with REDIS_SENTINEL_MASTER")
+    if any(c.isspace() for c in master):
+        raise SettingsError(f"REDIS_SENTINEL_MASTER must be one word, not {master!r}")
+    url = environ.get("REDIS_URL", "").strip()  # a missing one is reported as such, later
+    if sentinels and url and url.partition("://")[0].lower() not in {"redis", "rediss"}:
+        raise SettingsError(
+            "REDIS_URL must be redis:// or rediss:// with REDIS_SENTINELS (its database,"
+            " user, password and TLS apply to the master the sentinels name; its host is unused)"
+        )
+    return sentinels, master
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process reads from its environment.
@@ -98,6 +143,11 @@ class Settings:
     redis_url: str
     admin_token: Secret
     secrets_keys: tuple[Secret, ...]
+    # Redis Sentinel: where the sentinels listen and the name of the master they monitor. With
+    # them every process asks the sentinels where the primary is, and follows a failover;
+    # REDIS_URL then gives the database, user, password and TLS, not the address.
+    redis_sentinels: tuple[SentinelAddress, ...] = ()
+    redis_sentinel_master: str = ""
     lucca_url_template: str = DEFAULT_LUCCA_URL_TEMPLATE
     allow_http_elevo: bool = False
     # Private networks outbound URLs may resolve to (a proxy, an on-premises Elevo).
@@ -166,10 +216,13 @@ class Settings:
         template = env.get("LUCCA_URL_TEMPLATE", "").strip() or DEFAULT_LUCCA_URL_TEMPLATE
         if "{subdomain}" not in template:
             raise SettingsError("LUCCA_URL_TEMPLATE must contain {subdomain}")
+        sentinels, master = _redis_sentinel(env)
         return cls(
             redis_url=_required(env, "REDIS_URL"),
             admin_token=Secret(_admin_token(env)),
             secrets_keys=keys,
+            redis_sentinels=sentinels,
+            redis_sentinel_master=master,
             lucca_url_template=template,
             allow_http_elevo=_bool(env, "ALLOW_HTTP_ELEVO", False),
             elevo_allowed_networks=_networks(env, "ELEVO_ALLOWED_NETWORKS"),

@@ -65,3 +65,17 @@ ensure_chromium() {  # the browser tests/console drive: Debian's Chromium (Playw
     echo "» no chromium and no apt-get: the console's browser tests will be skipped" >&2
   fi
 }
+
+ensure_redis_sentinel() {  # tests/e2e/test_sentinel.py: Debian's redis-sentinel (a primary, a
+  # replica and three sentinels on loopback); installed when missing and apt-get can install it.
+  if command -v redis-sentinel >/dev/null 2>&1; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "» no redis-sentinel: installing Debian's (apt-get install redis-sentinel)" >&2
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+    $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq redis-sentinel >/dev/null \
+      || echo "» could not install redis-sentinel: the Sentinel failover test will be skipped" >&2
+  else
+    echo "» no redis-sentinel and no apt-get: the Sentinel failover test will be skipped" >&2
+  fi
+}

@@ -177,11 +177,15 @@ class Supervisor:
         if self.fatal:
             raise StackError(self.fatal)
 
-    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
-        """Signal a child (a supervised one comes back); its pid, 0 when it was down."""
+    def kill(
+        self, name: str, sig: signal.Signals = signal.SIGKILL, *, for_good: bool = False
+    ) -> int:
+        """Signal a child (a supervised one comes back, unless killed `for_good`: then its exit
+        is no failure either); its pid, 0 when it was down."""
         child = self.children[name]
         if not child.running():
             return 0
+        child.stopping = child.stopping or for_good
         os.kill(child.pid, sig)
         return child.pid
 

@@ -81,14 +81,22 @@ class Stack:
     def stop(self, child: Child) -> None:
         self.sup.stop(child)
 
-    def redis(self, *, data_dir: Path | None = None, name: str = "redis") -> Child:
+    def redis(
+        self, *, data_dir: Path | None = None, name: str = "redis", replica_of: int = 0
+    ) -> Child:
         """An own redis-server; with `data_dir`, an append-only file as production runs it
-        (it then survives a SHUTDOWN and a start of the same child)."""
+        (it then survives a SHUTDOWN and a start of the same child); with `replica_of`, an
+        asynchronous replica of the server on that loopback port."""
         server = shutil.which("redis-server")
         if server is None:
             raise StackError("redis-server is not on PATH (apt-get install redis-server)")
         port = free_port()
         argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        if replica_of:
+            # A replica writes the primary's snapshot to a file: in the logs, not the project.
+            self.sup.log_dir.mkdir(parents=True, exist_ok=True)
+            argv += ["--replicaof", "127.0.0.1", str(replica_of)]
+            argv += ["--dir", str(self.sup.log_dir), "--dbfilename", f"{name}.rdb"]
         argv += ["--protected-mode", "no", "--loglevel", "warning"]
         argv += ["--maxmemory-policy", "noeviction"]
         if data_dir is None:
@@ -97,6 +105,25 @@ class Stack:
             data_dir.mkdir(parents=True, exist_ok=True)
             argv += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec"]
         return self.sup.start(name, argv, child_env(), port=port)
+
+    def sentinel(self, master_port: int, *, master: str, name: str, quorum: int = 2) -> Child:
+        """A Redis Sentinel watching the primary on `master_port` as `master`, quick to act:
+        the primary is down after 1 s without an answer, and a failover that stalls is tried
+        again after 5 s (production keeps Redis' defaults, 30 s and 3 min)."""
+        binary = shutil.which("redis-sentinel")
+        if binary is None:
+            raise StackError("redis-sentinel is not on PATH (apt-get install redis-sentinel)")
+        port = free_port()
+        # Sentinel rewrites its configuration file as it learns: one of its own in the logs.
+        config = self.sup.log_dir / f"{name}.conf"
+        self.sup.log_dir.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.sup.log_dir}\n"
+            f"sentinel monitor {master} 127.0.0.1 {master_port} {quorum}\n"
+            f"sentinel down-after-milliseconds {master} 1000\n"
+            f"sentinel failover-timeout {master} 5000\n"
+        )
+        return self.sup.start(name, [binary, str(config)], child_env(), port=port)
 
     def lucca(
         self, *, companies: Sequence[str] = (), rate_limit: int = 0, name: str = "lucca"

@@ -112,3 +112,43 @@ def test_public_url_and_the_webhook_api_settings() -> None:
 def test_a_malformed_public_url_stops_the_start(bad: str) -> None:
     with pytest.raises(SettingsError, match="PUBLIC_URL"):
         Settings.from_env(BASE | {"PUBLIC_URL": bad})
+
+
+def test_redis_sentinels_and_their_master() -> None:
+    settings = Settings.from_env(
+        BASE
+        | {
+            "REDIS_URL": "redis://:pw@ignored:6379/3",
+            "REDIS_SENTINELS": "10.0.0.5:26379, sentinel-b:26380,[fd00::5]:26381",
+            "REDIS_SENTINEL_MASTER": "sync",
+        }
+    )
+    assert settings.redis_sentinels == (
+        ("10.0.0.5", 26379),
+        ("sentinel-b", 26380),
+        ("fd00::5", 26381),
+    )
+    assert settings.redis_sentinel_master == "sync"
+    assert Settings.from_env(BASE).redis_sentinels == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"REDIS_SENTINELS": "10.0.0.5"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "10.0.0.5:port"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "10.0.0.5:70000"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "fd00::5:26379"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "a:1,:2"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "a:26379"}, "REDIS_SENTINEL_MASTER"),
+        ({"REDIS_SENTINEL_MASTER": "sync"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "a:26379", "REDIS_SENTINEL_MASTER": "my master"}, "one word"),
+        (
+            {"REDIS_SENTINELS": "a:1", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "unix:///r.sock"},
+            "REDIS_URL",
+        ),
+    ],
+)
+def test_a_bad_sentinel_configuration_stops_the_start(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        Settings.from_env(BASE | env)

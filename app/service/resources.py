@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -33,7 +34,17 @@ log = logging.getLogger(__name__)
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url)
+    """REDIS_URL's server; with sentinels, the master they name, reached with the URL's
+    database, user, password and TLS (arq and `arq --check` ask the sentinels where it is)."""
+    plain = RedisSettings.from_dsn(settings.redis_url)
+    if not settings.redis_sentinels:
+        return plain
+    return dataclasses.replace(
+        plain,
+        host=list(settings.redis_sentinels),
+        sentinel=True,
+        sentinel_master=settings.redis_sentinel_master,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
