@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from app.clients.errors import RateLimited
+from app.clients.errors import ElevoRateLimited, RateLimited
 from app.service.batcher import LuccaThrottled
 
 
@@ -33,6 +33,10 @@ def backoff(job_try: int, *, base: float = 1.0, cap: float = 300.0) -> float:
 def retry_delay(exc: Exception, job_try: int) -> float:
     if isinstance(exc, LuccaThrottled):
         return exc.wait + random.uniform(0, 1.0)
+    if isinstance(exc, ElevoRateLimited) and exc.retry_after:
+        # Hundreds of a tenant's jobs wait for the same Elevo pause: woken within one second,
+        # they would all ask a recovering Elevo at once (and time out, and pause it again).
+        return float(exc.retry_after) * random.uniform(1.0, 2.0) + random.uniform(0, 1.0)
     if isinstance(exc, RateLimited) and exc.retry_after:
         return float(exc.retry_after) + random.uniform(0, 1.0)
     return backoff(job_try)

@@ -21,7 +21,15 @@ def test_retry_after_of_either_side_is_honoured() -> None:
     lucca = retry_delay(LuccaRateLimited("429", retry_after=30), job_try=1)
     elevo = retry_delay(ElevoRateLimited("429", retry_after=12), job_try=1)
     assert 30 <= lucca <= 31
-    assert 12 <= elevo <= 13
+    assert 12 <= elevo <= 2 * 12 + 1
+
+
+def test_the_jobs_waiting_for_an_elevo_pause_do_not_wake_at_once() -> None:
+    delays = [retry_delay(ElevoRateLimited("429", retry_after=10), job_try=1) for _ in range(400)]
+    assert min(delays) >= 10
+    # Spread over about the pause's own length: a recovering Elevo gets them a few at a time.
+    assert max(delays) - min(delays) > 8
+    assert sum(1 for d in delays if d < 11) < 100
 
 
 def test_a_spent_budget_waits_for_its_next_token() -> None:

@@ -131,7 +131,7 @@ async def test_a_429_with_retry_after_defers_by_that_much(
     generation = await notice(res)
     result = await job.sync_user(res, TENANT, LUCCA_ID, generation)
     assert isinstance(result, Defer)
-    assert 12.0 <= result.seconds <= 13.0
+    assert 12.0 <= result.seconds <= 2 * 12.0 + 1  # at least as asked, spread among the jobs
     # Waiting as asked is no failure; every writer of the tenant now waits as long.
     assert not await res.redis.exists(keys.failures(TENANT, LUCCA_ID))
     assert 11_000 < await res.redis.pttl(keys.elevo_pause(TENANT)) <= 12_000
