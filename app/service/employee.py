@@ -314,8 +314,13 @@ class EmployeeSync:
 
     async def _resync_waiting(self, user_id: str) -> None:
         """Reports waiting for this user's profile (keys.awaiting_manager) are synced again."""
-        waiting = await self._links.take_waiting(user_id)
+        waiting = await self._links.waiting_for(user_id)
         self._follow_ups.update({member: user_id for member in waiting})
+
+    async def follow_ups_kept(self) -> None:
+        """The follow-ups are queued (or kept by the run): the reports wait no more."""
+        if not self._dry_run:
+            await self._links.stop_waiting(self._follow_ups)
 
 
 def _error(user_id: str, message: str) -> Outcome:

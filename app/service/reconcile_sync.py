@@ -161,6 +161,7 @@ async def remember_pending(sets: RunSets, employee: EmployeeSync) -> None:
     summary = employee.summary()
     suspensions = {user_id: d.reason for user_id, d in summary.deferred.items()}
     await sets.keep_pending(suspensions, summary.follow_ups)
+    await employee.follow_ups_kept()
 
 
 def slice_employee(

@@ -17,6 +17,9 @@ import asyncio
 import logging
 from typing import Final
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from app.clients.errors import ElevoNotFound, UpstreamError
 from app.core import scim
 from app.core.decision import Action, Change, Decision
@@ -110,6 +113,8 @@ async def release_page_step(
         return Done(await _fail(res, tenant, run_id, str(exc)))
     except ReleaseIncomplete as exc:
         return Done(await _fail(res, tenant, run_id, str(exc)))
+    except (RedisConnectionError, RedisTimeoutError):
+        raise  # Redis went away midway: the job runs again (workers/jobs.py)
     except Exception as exc:
         # A bug, or a config that no longer decrypts: the release must not stay
         # "disconnecting" for ever with no job left to end it.

@@ -9,6 +9,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from app.clients.errors import LuccaAuthError, RateLimited, UpstreamError
 from app.clients.lucca import LuccaBatch
 from app.core.lucca_user import is_user_id
@@ -77,6 +80,8 @@ async def run_step(res: Resources, tenant: str, run_id: str, step: Step) -> JobR
         return Done(await fail_run(res, tenant, run_id, reason))
     except UpstreamError as exc:
         return await _step_failed(res, tenant, run, exc)
+    except (RedisConnectionError, RedisTimeoutError):
+        raise  # Redis went away midway: the job runs again (workers/jobs.py), the run goes on
     except Exception as exc:
         # A bug must not leave the run "running" for ever, nor the full-run lock held.
         log.exception("tenant=%s run=%s step crashed", tenant, run_id)

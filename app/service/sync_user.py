@@ -127,6 +127,7 @@ async def _follow_up(
     follow_ups = set(summary.follow_ups) - {user_id}
     if follow_ups:
         await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
+        await employee.follow_ups_kept()
     if outcome.written and run_id is not None:
         await observe_webhook_lag(res, tenant, run_id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from arq.connections import ArqRedis
 
@@ -69,10 +69,17 @@ class ProfileLinks:
         pipe.expire(key, AWAITING_MANAGER_SECONDS)
         await pipe.execute()
 
-    async def take_waiting(self, manager_id: str) -> set[str]:
-        """The reports that waited for this manager's profile; they wait no more."""
-        key = keys.awaiting_manager(self._tenant, manager_id)
-        waiting = await self._redis.smembers(key)
-        if waiting:
-            await self._redis.delete(key)
+    async def waiting_for(self, manager_id: str) -> set[str]:
+        """The reports that wait for this manager's profile. They wait on until their syncs
+        are queued (`stop_waiting`): a job lost in between leaves them to the next one."""
+        waiting = await self._redis.smembers(keys.awaiting_manager(self._tenant, manager_id))
         return {member.decode() for member in waiting}
+
+    async def stop_waiting(self, follow_ups: Mapping[str, str]) -> None:
+        """These reports' syncs are queued (report -> the manager it waited for)."""
+        if not follow_ups:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for report, manager_id in follow_ups.items():
+            pipe.srem(keys.awaiting_manager(self._tenant, manager_id), report)
+        await pipe.execute()

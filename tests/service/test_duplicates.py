@@ -81,6 +81,7 @@ async def test_a_managers_creation_found_after_its_lost_answer_brings_back_its_r
     assert (await retry.sync(LUCCA_ID)).decision.action is Action.UNCHANGED
     # The report gets the manager's profile now, not at the next reconciliation.
     assert retry.summary().follow_ups == {"417": LUCCA_ID}
+    await retry.follow_ups_kept()
     assert not await res.redis.exists(keys.awaiting_manager(TENANT, LUCCA_ID))
 
 

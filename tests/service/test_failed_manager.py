@@ -58,6 +58,7 @@ async def test_an_elevo_400_on_the_manager_keeps_the_reports_manager(
     later = employee(res, tenant_ctx)
     assert (await later.sync(MANAGER_LUCCA_ID)).decision.action is Action.UPDATE
     assert later.summary().follow_ups == {LUCCA_ID: MANAGER_LUCCA_ID}
+    await later.follow_ups_kept()  # its sync queued, the report waits no more
     assert not await res.redis.exists(waiting)
 
 

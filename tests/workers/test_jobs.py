@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from arq import Retry
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.service.jobs import Job, enqueue_user_syncs
 from app.service.resources import Resources
@@ -121,3 +122,40 @@ def test_arq_gives_a_sync_the_tries_its_hand_over_counts_on() -> None:
 def test_a_misspelt_job_name_fails_where_it_is_written() -> None:
     with pytest.raises(AttributeError):
         _ = Job.SYNC_USERS  # type: ignore[attr-defined]  # mypy refuses it too
+
+
+async def test_a_job_that_loses_redis_midway_runs_again(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstreams.lucca.add(manager=None)
+    gen = await generation(res)
+
+    async def redis_gone(*args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    monkeypatch.setattr(res.records, "add", redis_gone)  # Redis goes away mid-job
+    with pytest.raises(Retry) as retry:  # ARQ would otherwise fail it for good
+        await jobs.sync_user(ctx_for(res), TENANT, LUCCA_ID, gen)
+    assert retry.value.defer_score is not None
+    assert 0 < retry.value.defer_score <= 2 * jobs.REDIS_RETRY_SECONDS * 1000
+    monkeypatch.undo()
+    await res.redis.delete(keys.busy(TENANT, LUCCA_ID))  # the user's cooldown has passed
+    assert await jobs.sync_user(ctx_for(res), TENANT, LUCCA_ID, gen) == "unchanged"
+
+
+async def test_a_step_that_loses_redis_midway_runs_again_and_its_run_goes_on(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = await res.runs.create(
+        TENANT, draft_run(mode=RunMode.FULL, trigger=Trigger(TriggerKind.API))
+    )
+
+    async def redis_gone(*args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(res.runs, "set_state", redis_gone)
+    with pytest.raises(Retry):
+        await jobs.reconcile_snapshot(ctx_for(res), TENANT, run_id)
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.state.value != "failed"  # not failed as an internal error
