@@ -228,7 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__)
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--size", type=int, default=1000, help="employees per tenant")
-    parser.add_argument("--onboard", type=int, default=4, help="first runs at a time")
+    parser.add_argument("--onboard", type=int, default=1, help="first runs at a time")
     parser.add_argument("--change-share", type=float, default=0.05, help="changed in the day")
     parser.add_argument("--day-seconds", type=float, default=240.0, help="the compressed day")
     parser.add_argument("--settle", type=float, default=70.0, help="idle s before the census")

@@ -70,7 +70,7 @@ async def onboard(
     ended: Callable[[str, str], Awaitable[bool]],
 ) -> list[tuple[str, str]]:
     """Each tenant's first full run, `width` at a time (customers are onboarded over days,
-    not all in one minute: 50 first runs at once on one worker overran the step timeout)."""
+    not all in one minute: first runs at once on one worker overrun the step timeout)."""
     gate = asyncio.Semaphore(width)
 
     async def one(tenant: Tenant) -> tuple[str, str]:
