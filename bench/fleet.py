@@ -40,7 +40,7 @@ from app.settings import Settings
 from bench import fleet_traffic as traffic
 from bench.common import Tenant, bench_stack, log
 from bench.fleet_memory import model
-from bench.fleet_redis import Probe, census_document
+from bench.fleet_redis import KeyClass, Probe, census_document
 from bench.fleet_report import print_tables
 from bench.metrics import command_delta
 from bench.results import write_results
@@ -157,10 +157,23 @@ async def first_and_day(fleet: Fleet, tenants: list[Tenant]) -> dict[str, Any]:
         return round(float(args.settle))
 
     out["idle"] = await fleet.phase("idle (settle)", "second", idle)
+    changes = (len(changed), out["work_hours"]["accepted"])
+    out["memory"] = await memory(fleet, day_census, runs, changes)
+    out["pool"] = pool
+    return out
+
+
+async def memory(
+    fleet: Fleet, day_census: dict[str, KeyClass], runs: list[tuple[str, str]],
+    changes: tuple[int, int],
+) -> dict[str, Any]:  # fmt: skip
+    """used_memory at steady state, the census after the night, and the model of the retention
+    (`changes`: the day's changes, and the webhooks accepted: each has its own run)."""
+    args = fleet.args
     used = await fleet.note_memory("steady")
     end_census = await fleet.probe.census(frozenset(runs))
     settings = Settings.from_env(fleet.service.env)
-    out["memory"] = {
+    return {
         "used_memory": dict(fleet.memory),
         "census_before_night": census_document(day_census),
         "census": census_document(end_census),
@@ -168,10 +181,10 @@ async def first_and_day(fleet: Fleet, tenants: list[Tenant]) -> dict[str, Any]:
             day=day_census,
             end=end_census,
             used_growth=used - fleet.memory["baseline"],
-            employees=employees,
+            employees=args.tenants * args.size,
             tenants=args.tenants,
-            changes=len(changed),
-            runs=len(runs) + out["work_hours"]["accepted"],
+            changes=changes[0],
+            runs=len(runs) + changes[1],
             retention_days=settings.run_retention_seconds / 86400,
         ),
         "simulators_rss_mb": {
@@ -179,8 +192,6 @@ async def first_and_day(fleet: Fleet, tenants: list[Tenant]) -> dict[str, Any]:
             "scim": round(rss_mb(fleet.service.scim), 1),
         },
     }
-    out["pool"] = pool
-    return out
 
 
 async def throughput(fleet: Fleet, pool: list[traffic.Employee]) -> list[dict[str, Any]]:
