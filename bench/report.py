@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bench import fleet_report
 from bench.results import RESULTS, markdown_table
 
 
@@ -214,6 +215,13 @@ def fairness() -> str:
     )  # fmt: skip
 
 
+def fleet() -> str:
+    data = _load("fleet")
+    if data is None:
+        return ""
+    return _head("Fleet", data) + "\n" + fleet_report.render(data)
+
+
 SECTIONS = {
     "RESULTS_INGEST": ingest,
     "RESULTS_LATENCY": latency,
@@ -221,6 +229,7 @@ SECTIONS = {
     "RESULTS_RECONCILE": reconcile,
     "RESULTS_BURST": burst,
     "RESULTS_FAIRNESS": fairness,
+    "RESULTS_FLEET": fleet,
 }
 
 
