@@ -167,6 +167,9 @@ class Settings:
     # Once several of a tenant's Elevo requests went unanswered (a stalled Elevo), its calls
     # wait this long before the next try (app/service/pacing.py).
     elevo_stall_pause_seconds: float = 10.0
+    # Requests in flight to one customer's Elevo, per process: a catch-up of hundreds of jobs
+    # does not meet a recovering Elevo all at once.
+    elevo_concurrency: int = 16
     # The web process: a request's head, then its body, must arrive within these.
     request_header_timeout_seconds: float = 10.0
     request_body_timeout_seconds: float = 20.0
@@ -235,6 +238,7 @@ class Settings:
             worker_dead_after_seconds=_number(env, "WORKER_DEAD_AFTER_SECONDS", 20.0),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
             elevo_stall_pause_seconds=_number(env, "ELEVO_STALL_PAUSE_SECONDS", 10.0),
+            elevo_concurrency=int(_number(env, "ELEVO_CONCURRENCY", 16)),
             request_header_timeout_seconds=_number(env, "REQUEST_HEADER_TIMEOUT_SECONDS", 10.0),
             request_body_timeout_seconds=_number(env, "REQUEST_BODY_TIMEOUT_SECONDS", 20.0),
             sync_job_timeout_seconds=_number(env, "SYNC_JOB_TIMEOUT_SECONDS", 30.0),
@@ -260,6 +264,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lucca_budget_window_seconds <= 0:
             raise SettingsError("LUCCA_BUDGET_WINDOW_SECONDS must be above 0")
+        if self.elevo_concurrency < 1:
+            raise SettingsError("ELEVO_CONCURRENCY must be at least 1")
         if self.worker_dead_after_seconds <= 0:
             raise SettingsError("WORKER_DEAD_AFTER_SECONDS must be above 0")
         if self.lucca_live_reserve >= 1:

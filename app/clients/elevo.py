@@ -7,6 +7,8 @@ decides nothing about what to write.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -75,7 +77,9 @@ class ElevoClient:
     """One customer's Elevo, over SCIM with its bearer token.
 
     ``on_response`` is called with (operation, status) after every answer and with status 0
-    when Elevo could not be reached; it must not raise.
+    when Elevo could not be reached; it must not raise. ``slots`` bounds the requests in flight
+    (shared by every client of one customer's Elevo in a process); the HTTP timeout counts
+    from when a request goes, not while it waits for a slot.
     """
 
     def __init__(
@@ -85,12 +89,14 @@ class ElevoClient:
         token: Secret,
         *,
         on_response: ResponseHook | None = None,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         check_header_secret(token, "Elevo token")
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._token = token
         self._on_response = on_response
+        self._slots = slots
 
     async def get(self, profile_id: str) -> ElevoProfile | None:
         """The profile with this SCIM id, or None when Elevo has none."""
@@ -216,9 +222,10 @@ class ElevoClient:
             all_headers["Content-Type"] = SCIM_JSON
         url = httpx.URL(f"{self._base_url}{path}")
         try:
-            response = await self._http.request(
-                method, url, params=params, content=content, headers=all_headers
-            )
+            async with self._slots or contextlib.nullcontext():
+                response = await self._http.request(
+                    method, url, params=params, content=content, headers=all_headers
+                )
         except httpx.RequestError as exc:
             self._notify(operation, 0)
             reason = scrub(f"{type(exc).__name__}: {exc}", self._token)

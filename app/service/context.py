@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ def build_context(
     clock: Clock,
     *,
     disconnecting: bool = False,
+    elevo_slots: asyncio.Semaphore | None = None,
 ) -> TenantContext:
     lucca = LuccaClient(
         http,
@@ -69,6 +71,7 @@ def build_context(
         validate_scim_url(config.elevo_scim_url, allow_http=settings.allow_http_elevo),
         config.elevo_token,
         on_response=elevo_hook(config.tenant),
+        slots=elevo_slots,
     )
     return TenantContext(
         config=config, lucca=lucca, elevo=elevo, clock=clock, disconnecting=disconnecting
@@ -94,6 +97,8 @@ class TenantContexts:
         self._clock = clock
         self._ttl = ttl
         self._cache: dict[str, tuple[float, TenantContext | None]] = {}
+        # Outlive the contexts (rebuilt every `ttl`): one bound per customer's Elevo.
+        self._elevo_slots: dict[str, asyncio.Semaphore] = {}
 
     async def get(self, tenant: str) -> TenantContext | None:
         cached = self._cache.get(tenant)
@@ -103,8 +108,16 @@ class TenantContexts:
         tenant_ctx = None
         if config is not None:
             disconnecting = await self._marks.get(tenant) is not None
+            slots = self._elevo_slots.setdefault(
+                tenant, asyncio.Semaphore(self._settings.elevo_concurrency)
+            )
             tenant_ctx = build_context(
-                config, self._settings, self._http, self._clock, disconnecting=disconnecting
+                config,
+                self._settings,
+                self._http,
+                self._clock,
+                disconnecting=disconnecting,
+                elevo_slots=slots,
             )
         self._cache[tenant] = (time.monotonic(), tenant_ctx)
         return tenant_ctx

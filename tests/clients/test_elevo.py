@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -515,3 +516,21 @@ def test_a_token_no_header_can_carry_is_refused(http_for, token: str) -> None:
         ElevoClient(http_for(lambda _: list_response([])), BASE, Secret(token))
     if token:
         assert token not in str(caught.value)
+
+
+async def test_the_requests_in_flight_to_one_elevo_are_bounded() -> None:
+    in_flight, most = 0, 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(404, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as http:
+        slots = asyncio.Semaphore(3)
+        clients = [ElevoClient(http, BASE, Secret(TOKEN), slots=slots) for _ in range(2)]
+        await asyncio.gather(*(clients[n % 2].get(f"p-{n}") for n in range(20)))
+    assert most == 3  # shared by every client of that Elevo in the process
