@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -22,6 +23,7 @@ from app.clients.errors import (
     ElevoConflict,
     ElevoError,
     ElevoNotFound,
+    ElevoPaused,
     ElevoPreconditionFailed,
     ElevoRateLimited,
     ElevoRejected,
@@ -73,13 +75,34 @@ class ScimPage:
     total: int
 
 
+class ElevoSlots:
+    """One customer's Elevo as this process reaches it: at most `size` requests in flight (the
+    HTTP timeout counts from when a request goes, not while it waits its turn), and a hold
+    that stops the requests still waiting their turn from going at all."""
+
+    def __init__(self, size: int) -> None:
+        self._semaphore = asyncio.Semaphore(size)
+        self._held_until = 0.0
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._semaphore.release()
+
+    def hold(self, seconds: float) -> None:
+        self._held_until = max(self._held_until, time.monotonic() + seconds)
+
+    def held_for(self) -> float:
+        return max(0.0, self._held_until - time.monotonic())
+
+
 class ElevoClient:
     """One customer's Elevo, over SCIM with its bearer token.
 
     ``on_response`` is called with (operation, status) after every answer and with status 0
-    when Elevo could not be reached; it must not raise. ``slots`` bounds the requests in flight
-    (shared by every client of one customer's Elevo in a process); the HTTP timeout counts
-    from when a request goes, not while it waits for a slot.
+    when Elevo could not be reached; it must not raise. ``slots`` (shared by every client of
+    one customer's Elevo in a process) bound the requests in flight and hold them back.
     """
 
     def __init__(
@@ -89,7 +112,7 @@ class ElevoClient:
         token: Secret,
         *,
         on_response: ResponseHook | None = None,
-        slots: asyncio.Semaphore | None = None,
+        slots: ElevoSlots | None = None,
     ) -> None:
         check_header_secret(token, "Elevo token")
         self._http = http
@@ -97,6 +120,12 @@ class ElevoClient:
         self._token = token
         self._on_response = on_response
         self._slots = slots
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing more for `seconds` from this process (requests waiting their turn
+        included): Elevo asked to wait, or stopped answering."""
+        if self._slots is not None:
+            self._slots.hold(seconds)
 
     async def get(self, profile_id: str) -> ElevoProfile | None:
         """The profile with this SCIM id, or None when Elevo has none."""
@@ -223,6 +252,11 @@ class ElevoClient:
         url = httpx.URL(f"{self._base_url}{path}")
         try:
             async with self._slots or contextlib.nullcontext():
+                if self._slots is not None and (held := self._slots.held_for()) > 0:
+                    raise ElevoPaused(
+                        f"Elevo {method} {url.path} not sent: calls held {held:.1f}s more",
+                        retry_after=held,
+                    )
                 response = await self._http.request(
                     method, url, params=params, content=content, headers=all_headers
                 )

@@ -11,6 +11,7 @@ SyncError (app/core/errors.py)
 │   └── ElevoError
 │       ├── ElevoAuthError       401/403
 │       ├── ElevoRateLimited     429 (also a RateLimited)
+│       │   └── ElevoPaused      not sent: a 429 or unanswered requests hold the calls
 │       ├── ElevoUnavailable     transport error, timeout, 5xx
 │       ├── ElevoConflict        409 (uniqueness)
 │       ├── ElevoPreconditionFailed  412 (If-Match)
@@ -80,6 +81,11 @@ class ElevoAuthError(ElevoError):
 
 class ElevoRateLimited(ElevoError, RateLimited):
     """Elevo's 429."""
+
+
+class ElevoPaused(ElevoRateLimited):
+    """A call not tried: the customer's Elevo asked (by a 429 to some process) to wait, or left
+    several requests unanswered; `retry_after` says how much longer."""
 
 
 class ElevoUnavailable(ElevoError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from app.clients.elevo import ElevoClient, validate_scim_url
+from app.clients.elevo import ElevoClient, ElevoSlots, validate_scim_url
 from app.clients.lucca import LuccaClient, lucca_base_url
 from app.core.lucca_user import projection
 from app.core.tenant import TenantConfig
@@ -56,7 +55,7 @@ def build_context(
     clock: Clock,
     *,
     disconnecting: bool = False,
-    elevo_slots: asyncio.Semaphore | None = None,
+    elevo_slots: ElevoSlots | None = None,
 ) -> TenantContext:
     lucca = LuccaClient(
         http,
@@ -98,7 +97,7 @@ class TenantContexts:
         self._ttl = ttl
         self._cache: dict[str, tuple[float, TenantContext | None]] = {}
         # Outlive the contexts (rebuilt every `ttl`): one bound per customer's Elevo.
-        self._elevo_slots: dict[str, asyncio.Semaphore] = {}
+        self._elevo_slots: dict[str, ElevoSlots] = {}
 
     async def get(self, tenant: str) -> TenantContext | None:
         cached = self._cache.get(tenant)
@@ -108,9 +107,9 @@ class TenantContexts:
         tenant_ctx = None
         if config is not None:
             disconnecting = await self._marks.get(tenant) is not None
-            slots = self._elevo_slots.setdefault(
-                tenant, asyncio.Semaphore(self._settings.elevo_concurrency)
-            )
+            slots = self._elevo_slots.get(tenant)
+            if slots is None:
+                slots = self._elevo_slots[tenant] = ElevoSlots(self._settings.elevo_concurrency)
             tenant_ctx = build_context(
                 config,
                 self._settings,
@@ -123,4 +122,7 @@ class TenantContexts:
         return tenant_ctx
 
     def forget(self, tenant: str) -> None:
+        """Read the config again at the next use; a changed one (another Elevo, maybe) starts
+        with fresh slots. A pause in Redis still holds every process (app/service/pacing.py)."""
         self._cache.pop(tenant, None)
+        self._elevo_slots.pop(tenant, None)

@@ -146,7 +146,7 @@ class EmployeeSync:
             if isinstance(exc, ElevoRateLimited):  # every writer of the tenant waits
                 await honour_rate_limit(self._res, self._ctx, exc)
             elif isinstance(exc, ElevoUnavailable):  # a stalled Elevo is not piled upon
-                paused = await note_unanswered(self._res, self._ctx.tenant, exc)
+                paused = await note_unanswered(self._res, self._ctx, exc)
                 if paused is not None:
                     raise paused from exc
             if exc.retryable:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from app.clients.errors import (
+    ElevoPaused,
     ElevoRateLimited,
     ElevoUnavailable,
     LuccaAuthError,
@@ -39,11 +40,6 @@ UNANSWERED_WITHIN_SECONDS = 30.0
 UNANSWERED_CAUSE = f"Elevo left {UNANSWERED_THRESHOLD} requests unanswered"
 
 
-class ElevoPaused(ElevoRateLimited):
-    """A call not tried: the tenant's Elevo asked (by a 429 to some process) to wait, or left
-    several requests unanswered."""
-
-
 async def take_budget(res: Resources, tenant_ctx: TenantContext, *, priority: Priority) -> None:
     """One Lucca request for this tenant, or `LuccaThrottled` with the wait; a key Lucca
     refused is not used again (`LuccaAuthError`) until it is replaced or its hold ends."""
@@ -70,7 +66,8 @@ async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: Rate
     if isinstance(exc, LuccaRateLimited):
         await res.budget.pause(tenant_ctx.lucca.base_url, wait)
     elif isinstance(exc, ElevoRateLimited):
-        await res.elevo_pause.pause(tenant_ctx.tenant, wait)
+        await res.elevo_pause.pause(tenant_ctx.tenant, wait)  # every process...
+        tenant_ctx.elevo.hold(wait)  # ...and at once the requests this one has waiting
     log.info("tenant=%s paused %.1fs after a 429: %s", tenant_ctx.tenant, wait, exc)
     return wait
 
@@ -83,7 +80,9 @@ async def wait_for_elevo(res: Resources, tenant: str) -> None:
         raise ElevoPaused(f"{cause}: calls paused for {remaining:.1f}s more", retry_after=remaining)
 
 
-async def note_unanswered(res: Resources, tenant: str, exc: ElevoUnavailable) -> ElevoPaused | None:
+async def note_unanswered(
+    res: Resources, tenant_ctx: TenantContext, exc: ElevoUnavailable
+) -> ElevoPaused | None:
     """A request Elevo left without an answer (a timeout, a reset): once several of the
     tenant's went so within a short while, every process holds its calls for a while rather
     than pile more hanging requests on an Elevo that stalls. One slow employee alone never
@@ -92,14 +91,15 @@ async def note_unanswered(res: Resources, tenant: str, exc: ElevoUnavailable) ->
     if exc.status is not None:  # Elevo answered (a 5xx): it is there
         return None
     remaining = await res.elevo_pause.note_unanswered(
-        tenant,
+        tenant_ctx.tenant,
         within=UNANSWERED_WITHIN_SECONDS,
         threshold=UNANSWERED_THRESHOLD,
         pause=res.settings.elevo_stall_pause_seconds,
     )
     if remaining <= 0:
         return None
-    log.info("tenant=%s Elevo calls paused for %.1fs more: %s", tenant, remaining, exc)
+    tenant_ctx.elevo.hold(remaining)  # the requests this process has waiting their turn too
+    log.info("tenant=%s Elevo calls paused %.1fs more: %s", tenant_ctx.tenant, remaining, exc)
     return ElevoPaused(
         f"{UNANSWERED_CAUSE} (lately: {exc}); calls paused for {remaining:.1f}s more",
         retry_after=remaining,

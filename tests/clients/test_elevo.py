@@ -10,12 +10,13 @@ import httpx
 import orjson
 import pytest
 
-from app.clients.elevo import ElevoClient, ScimPage, filter_eq, validate_scim_url
+from app.clients.elevo import ElevoClient, ElevoSlots, ScimPage, filter_eq, validate_scim_url
 from app.clients.errors import (
     ElevoAuthError,
     ElevoConflict,
     ElevoError,
     ElevoNotFound,
+    ElevoPaused,
     ElevoPreconditionFailed,
     ElevoRateLimited,
     ElevoRejected,
@@ -530,7 +531,30 @@ async def test_the_requests_in_flight_to_one_elevo_are_bounded() -> None:
         return httpx.Response(404, json={})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as http:
-        slots = asyncio.Semaphore(3)
+        slots = ElevoSlots(3)
         clients = [ElevoClient(http, BASE, Secret(TOKEN), slots=slots) for _ in range(2)]
         await asyncio.gather(*(clients[n % 2].get(f"p-{n}") for n in range(20)))
     assert most == 3  # shared by every client of that Elevo in the process
+
+
+async def test_a_hold_stops_the_requests_waiting_their_turn_from_going() -> None:
+    sent: list[str] = []
+    release = asyncio.Event()
+
+    async def stalled(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        await release.wait()
+        return httpx.Response(404, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(stalled)) as http:
+        client = ElevoClient(http, BASE, Secret(TOKEN), slots=ElevoSlots(2))
+        calls = [asyncio.create_task(client.get(f"p-{n}")) for n in range(10)]
+        while len(sent) < 2:
+            await asyncio.sleep(0)
+        client.hold(5.0)  # Elevo stopped answering: the 8 waiting their turn are not sent
+        release.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    assert len(sent) == 2
+    held = [r for r in results if isinstance(r, ElevoPaused)]
+    assert len(held) == 8
+    assert all(4.0 < (r.retry_after or 0) <= 5.0 for r in held)
