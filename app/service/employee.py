@@ -25,6 +25,7 @@ from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
 from app.store.links import ProfileLinks
+from app.store.runs import CountAnswers
 from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
 
@@ -136,6 +137,10 @@ class EmployeeSync:
             if done is None or done.decision.action is not Action.HELD:
                 # Its reports kept their manager while its own sync failed: sync them again.
                 await self._resync_waiting(user_id)
+
+    def counted(self, run_id: str) -> CountAnswers | None:
+        """The run's fields as its last count in this sync read them (None: not counted)."""
+        return self._records.counted.get(run_id)
 
     def summary(self) -> Summary:
         """What the syncs so far left to do (a copy: later syncs do not change it)."""

@@ -17,7 +17,7 @@ from app.core.decision import Action, Decision
 from app.metrics import DECISIONS
 from app.store.records import Records
 from app.store.run_model import utcnow_iso
-from app.store.runs import Counted, RunStore, StagedCount
+from app.store.runs import CountAnswers, Counted, RunStore, StagedCount
 
 # Writes of other stores that land with a job's records (a profile copy, a failure count
 # cleared): staged into the same pipeline.
@@ -52,6 +52,8 @@ class DecisionBatch:
     dry_run: bool = False
     _pending: list[_Pending] = field(default_factory=list)
     _also: list[Stage] = field(default_factory=list)
+    # Each run counted in so far, as the last flush read it back.
+    counted: dict[str, CountAnswers] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -89,7 +91,8 @@ class DecisionBatch:
             stage(pipe)
         results = await pipe.execute()
         for run_id, staged in counts.items():
-            await self.runs.settle(self.tenant, run_id, staged.answers(results))
+            self.counted[run_id] = staged.answers(results)
+            await self.runs.settle(self.tenant, run_id, self.counted[run_id])
         return {user for user, at in cleared.items() if results[at]}
 
     def _stage_records(self, pipe: Pipeline, pending: list[_Pending]) -> dict[str, int]:

@@ -33,6 +33,7 @@ from app.store.budget import Priority
 from app.store.failures import Failures
 from app.store.locks import UserLock
 from app.store.parked import Pause, TenantPause
+from app.store.runs import CountAnswers
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ async def _follow_up(
     if follow_ups:
         await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
     if outcome.written and run_id is not None:
-        await observe_webhook_lag(res, tenant, run_id)
+        await observe_webhook_lag(res, tenant, run_id, employee.counted(run_id))
 
 
 async def _sync_proving(
@@ -204,12 +205,21 @@ async def _give_up(
     log.warning("tenant=%s user=%s %s", tenant, user_id, reason)
 
 
-async def observe_webhook_lag(res: Resources, tenant: str, run_id: str) -> None:
-    """Receipt of the webhook -> this Elevo write, for the lag histogram."""
-    run = await res.runs.get(tenant, run_id)
-    if run is None or not run.created_at or not run.trigger.from_webhook:
+async def observe_webhook_lag(
+    res: Resources, tenant: str, run_id: str, counted: CountAnswers | None = None
+) -> None:
+    """Receipt of the webhook -> this Elevo write, for the lag histogram (`counted`: the run
+    as the write's records read it back, else read now)."""
+    if counted is None:
+        run = await res.runs.get(tenant, run_id)
+        if run is None:
+            return
+        created_at, from_webhook = run.created_at, run.trigger.from_webhook
+    else:
+        created_at, from_webhook = counted.created_at, counted.from_webhook
+    if not created_at or not from_webhook:
         return
-    received = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
+    received = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     WEBHOOK_TO_ELEVO.observe(max(0.0, (datetime.now(UTC) - received).total_seconds()))
 
 

@@ -19,7 +19,15 @@ from redis.asyncio.client import Pipeline
 
 from app.store import keys
 from app.store.redis_text import as_text
-from app.store.run_model import NewRun, Resolution, Run, RunReport, RunState, utcnow_iso
+from app.store.run_model import (
+    NewRun,
+    Resolution,
+    Run,
+    RunReport,
+    RunState,
+    Trigger,
+    utcnow_iso,
+)
 from app.store.run_progress import stage_progress
 
 # The fields a job reads (cheap on a run of 100k users: no counts).
@@ -77,7 +85,19 @@ return 1
 """
 
 
-CountAnswers = tuple[int, str, str]  # users counted so far, `expected`, `state`
+@dataclass(frozen=True, slots=True)
+class CountAnswers:
+    """What a staged count read back: the users counted so far, and fields of the run."""
+
+    processed: int
+    expected: str
+    state: str
+    created_at: str
+    trigger: str
+
+    @property
+    def from_webhook(self) -> bool:
+        return bool(self.trigger) and Trigger.parse(self.trigger).from_webhook
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +116,8 @@ class StagedCount:
     first: int
 
     def answers(self, results: Sequence[Any]) -> CountAnswers:
-        processed, expected, state = results[self.first : self.first + 3]
-        return int(processed), as_text(expected), as_text(state)
+        processed, fields = results[self.first : self.first + 2]
+        return CountAnswers(int(processed), *map(as_text, fields))
 
 
 class RunStore:
@@ -256,8 +276,7 @@ class RunStore:
         pairs = [part for c in counted for part in (c.user_id, c.action)]
         first = len(pipe)
         pipe.eval(_NOTE_OUTCOMES, 1, users_key, *pairs)
-        pipe.hget(run_key, "expected")
-        pipe.hget(run_key, "state")
+        pipe.hmget(run_key, ["expected", "state", "created_at", "trigger"])
         pipe.expire(users_key, self._retention)
         stage_progress(pipe, tenant, run_id)
         plans = {c.user_id: c.plan_entry for c in counted if c.plan_entry is not None}
@@ -270,7 +289,7 @@ class RunStore:
 
     async def settle(self, tenant: str, run_id: str, answers: CountAnswers) -> None:
         """After a staged count: the run finishes once it counted what it expects."""
-        processed, expected, state = answers
+        processed, expected, state = answers.processed, answers.expected, answers.state
         if state in {"queued", "running"} and expected and processed >= int(expected):
             await self.set_state(tenant, run_id, RunState.DONE)
         elif state == "queued":
