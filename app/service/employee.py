@@ -24,6 +24,7 @@ from app.service.pacing import honour_rate_limit, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
+from app.store.budget import ElevoPause
 from app.store.links import ProfileLinks
 from app.store.runs import CountAnswers
 from app.store.skip_field import SkipFieldMemory
@@ -114,6 +115,9 @@ class EmployeeSync:
         # field is then unticked even for an employee last seen excluded.
         self._skip_field_decided = skip_field_decided
         self._last_seen_excluded: dict[str, bool] = {}  # read from the memory, per user
+        # The tenant's Elevo pause as a live sync read it with the employee's state (`_look_up`),
+        # for its first write; a write after a stale one reads it again.
+        self._pause_read: dict[str, float] = {}
 
     @property
     def tenant(self) -> str:
@@ -202,11 +206,14 @@ class EmployeeSync:
 
     async def _look_up(self, user_id: str) -> None:
         """A live sync reads what the service knows of the employee in one round trip: its
-        skip field memory, its link and profile copy, a creation that may have been lost."""
+        skip field memory, its link and profile copy, a creation that may have been lost, and
+        the tenant's Elevo pause (a moment before its write)."""
         pipe = self._res.redis.pipeline(transaction=False)
+        ElevoPause.stage_remaining(pipe, self.tenant)
         self._skip_memory.stage_excluded(pipe, user_id)
         self._profiles.stage_lookup(pipe, user_id)
-        excluded, *lookup = await pipe.execute()
+        pause, excluded, *lookup = await pipe.execute()
+        self._pause_read[user_id] = ElevoPause.read_remaining(pause)
         self._last_seen_excluded.setdefault(user_id, bool(excluded))
         self._profiles.keep_lookup(user_id, lookup)
 
@@ -245,7 +252,7 @@ class EmployeeSync:
             if self._dry_run or not decision.writes:
                 conflict = decision.action is Action.CONFLICT
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
-            await wait_for_elevo(self._res, self._ctx.tenant)
+            await wait_for_elevo(self._res, self.tenant, self._pause_read.pop(user_id, None))
             written = await self._profiles.write(decision, desired, profile)
             if written is not None:
                 return written

@@ -62,9 +62,11 @@ async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: Rate
     return wait
 
 
-async def wait_for_elevo(res: Resources, tenant: str) -> None:
-    """Before an Elevo write: `ElevoPaused` while the tenant's Elevo pause lasts."""
-    remaining = await res.elevo_pause.remaining(tenant)
+async def wait_for_elevo(res: Resources, tenant: str, remaining: float | None = None) -> None:
+    """Before an Elevo write: `ElevoPaused` while the tenant's Elevo pause lasts (`remaining`:
+    what is left of it, when the caller read it a moment ago)."""
+    if remaining is None:
+        remaining = await res.elevo_pause.remaining(tenant)
     if remaining > 0:
         raise ElevoPaused(
             f"Elevo asked to wait (429): writes paused for {remaining:.1f}s more",

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
 from app.metrics import LUCCA_BUDGET_WAITS
 from app.store import keys
@@ -149,8 +150,16 @@ class LuccaBudget:
 
     async def revoked(self, tenant: str) -> str | None:
         """Why the tenant's key is flagged as refused by Lucca, or None."""
-        flagged = await self._redis.get(keys.lucca_revoked(tenant))
-        return None if flagged is None else flagged.decode()
+        return self.read_revoked(await self._redis.get(keys.lucca_revoked(tenant)))
+
+    @staticmethod
+    def stage_revoked(pipe: Pipeline, tenant: str) -> None:
+        """`revoked` in a pipeline; `read_revoked` reads its answer."""
+        pipe.get(keys.lucca_revoked(tenant))
+
+    @staticmethod
+    def read_revoked(answer: bytes | None) -> str | None:
+        return None if answer is None else answer.decode()
 
     async def flag_revoked(self, tenant: str, message: str, seconds: int) -> None:
         """Lucca refused the key: no call for `seconds` (or until the key is replaced)."""
@@ -173,4 +182,13 @@ class ElevoPause:
 
     async def remaining(self, tenant: str) -> float:
         """Seconds left of the tenant's Elevo pause, 0 when none."""
-        return max(0, int(await self._redis.pttl(keys.elevo_pause(tenant)))) / 1000.0
+        return self.read_remaining(await self._redis.pttl(keys.elevo_pause(tenant)))
+
+    @staticmethod
+    def stage_remaining(pipe: Pipeline, tenant: str) -> None:
+        """`remaining` in a pipeline; `read_remaining` reads its answer."""
+        pipe.pttl(keys.elevo_pause(tenant))
+
+    @staticmethod
+    def read_remaining(answer: int) -> float:
+        return max(0, int(answer)) / 1000.0
