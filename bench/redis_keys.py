@@ -56,15 +56,21 @@ async def inventory(url: str, tenant: str) -> dict[str, dict[str, Any]]:
             found.setdefault(pattern(key, tenant), []).append((kind, usage, length, ttl))
     finally:
         await client.aclose()
+    return {name: _summary(rows) for name, rows in sorted(found.items())}
+
+
+def _summary(rows: list[tuple[str, int, int, int]]) -> dict[str, Any]:
+    """Keys of one pattern: their median size, and the bytes per entry of the largest (a
+    full run's outcomes, not a webhook run's one)."""
+    largest = max(rows, key=lambda r: (r[2], r[1]))
+    ttls = sorted({r[3] for r in rows})
     return {
-        name: {
-            "count": len(rows),
-            "type": rows[0][0],
-            "bytes": int(statistics.median(r[1] for r in rows)),
-            "entries": int(statistics.median(r[2] for r in rows)),
-            "ttl_s": sorted({r[3] for r in rows})[:: max(1, len({r[3] for r in rows}) - 1)],
-        }
-        for name, rows in sorted(found.items())
+        "count": len(rows),
+        "type": rows[0][0],
+        "bytes": int(statistics.median(r[1] for r in rows)),
+        "largest_bytes": largest[1],
+        "largest_entries": largest[2],
+        "ttl_s": [ttls[0], ttls[-1]] if len(ttls) > 1 else ttls,
     }
 
 
@@ -99,6 +105,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=100)
     args = parser.parse_args()
     result = asyncio.run(run(args))
+    headers = ["key", "type", "keys", "bytes (median)", "largest", "its entries"]
+    headers += ["bytes/entry", "TTL s"]
     for phase in ("after_changes", "after_second_run"):
         rows = [
             (
@@ -106,18 +114,15 @@ def main() -> None:
                 k["type"],
                 k["count"],
                 k["bytes"],
-                k["entries"],
-                round(k["bytes"] / max(1, k["entries"]), 1),
-                " / ".join(map(str, k["ttl_s"])),
+                k["largest_bytes"],
+                k["largest_entries"],
+                round(k["largest_bytes"] / max(1, k["largest_entries"]), 1),
+                " to ".join(map(str, k["ttl_s"])),
             )
             for name, k in result[phase].items()
         ]
         print(f"\n{phase}\n")
-        print(
-            markdown_table(
-                ["key", "type", "keys", "bytes (median)", "entries", "bytes/entry", "TTL s"], rows
-            )
-        )
+        print(markdown_table(headers, rows))
     write_results("redis_keys", result)
 
 
