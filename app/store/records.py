@@ -57,8 +57,9 @@ class Records:
             pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
             pipe.expire(history, self._retention)
         if failing is True:
-            mark = blob if blob is not None else orjson.dumps({"user": user_id})
-            pipe.hset(keys.user_errors(tenant), user_id, mark.decode())
+            if blob is None:
+                raise ValueError("a failing user's error is its history entry: give the entry")
+            pipe.hset(keys.user_errors(tenant), user_id, blob.decode())
         elif failing is False:
             pipe.hdel(keys.user_errors(tenant), user_id)
             return len(pipe) - 1
