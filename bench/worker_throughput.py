@@ -23,11 +23,13 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import default_queue_name, health_check_key_suffix
 
 from app.serialization import job_deserializer, job_serializer
 from app.service.jobs import enqueue_user_syncs
@@ -38,6 +40,7 @@ from bench.common import SCIM_TOKEN, bench_stack, full_sync, log, lucca_counters
 from bench.results import markdown_table, write_results
 from bench.scenario import LIFTED, Change, Service, shuffled
 from stack.meters import cpu_meter
+from stack.processes import Child
 from stack.procfile import child_env, procfile_command
 from stack.services import Stack
 
@@ -66,6 +69,23 @@ async def _wait(probe: Any, within: float) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+# ARQ writes this key at a worker's first poll of the queue, and deletes it when it stops.
+HEALTH_CHECK = default_queue_name + health_check_key_suffix
+
+
+async def _polling(pool: ArqRedis, start: Callable[[], Any]) -> None:
+    """Start a worker and wait until it polls the queue: a phase measures a running worker,
+    not its start-up (a fixed sleep let the service's slower imports eat into its phases)."""
+    await pool.delete(HEALTH_CHECK)
+    start()
+
+    async def polls() -> bool:
+        return bool(await pool.exists(HEALTH_CHECK))
+
+    if not await _wait(polls, 60.0):
+        log("the worker did not poll its queue within 60 s")
 
 
 async def service_phase(
@@ -117,8 +137,9 @@ async def anchor_phase(
     )
     # The Procfile's worker line with the anchor's settings instead of the service's.
     argv = [*procfile_command("worker", env)[:-1], "bench.anchor_worker.WorkerSettings"]
-    worker = stack.sup.start("anchor-worker", argv, env)
-    await asyncio.sleep(2.0)  # arq's start-up
+    spawned: list[Child] = []
+    await _polling(pool, lambda: spawned.append(stack.sup.start("anchor-worker", argv, env)))
+    worker = spawned[0]
     await pool.delete(DONE_KEY)
     procs = {"worker": worker, "scim": service.scim, "lucca": service.lucca}
     try:
@@ -206,8 +227,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         log(f"rep {rep + 1}: {name}, {len(changes)} changed users")
                         if name == "service":
                             if service.worker is None or service.worker.popen.poll() is not None:
-                                service.start_worker()
-                                await asyncio.sleep(2.0)
+                                await _polling(pool, service.start_worker)
                             result = await service_phase(service, pool, changes, args.within)
                         else:
                             result = await anchor_phase(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from app.core import scim
@@ -123,3 +124,38 @@ def patch_operations(
         custom = merged_custom_fields(profile.custom_fields, desired)
         operations.append(_list_operation(scim.CUSTOM_FIELDS, custom))
     return operations, rewrites_list
+
+
+def patched(
+    profile: ElevoProfile,
+    diff: Mapping[str, Change],
+    desired: Mapping[str, Any] | None,
+    version: str,
+) -> ElevoProfile:
+    """The profile as Elevo holds it once `patch_operations(diff, desired, profile)` is
+    applied, at its new `version`: the copy a later sync may diff against without a read."""
+    attributes = dict(profile.attributes)
+    attributes.update({path: change.new for path, change in diff.items()})
+    emails = profile.emails
+    if scim.WORK_EMAIL in diff:
+        emails = tuple(merged_emails(profile.emails, diff[scim.WORK_EMAIL].new))
+    custom_fields = profile.custom_fields
+    if desired is not None and any(scim.custom_field_name(p) for p in diff):
+        custom_fields = tuple(merged_custom_fields(profile.custom_fields, desired))
+        attributes.update(
+            {
+                scim.custom_field_path(n): desired[scim.custom_field_path(n)]
+                for n in _custom_names(desired)
+            }
+        )
+    return replace(
+        profile,
+        version=version,
+        external_id=attributes.get("externalId"),
+        user_name=attributes.get(scim.USER_NAME) or "",
+        active=bool(attributes.get(scim.ACTIVE)),
+        sync_source=attributes.get(scim.SYNC_SOURCE),
+        attributes=attributes,
+        emails=emails,
+        custom_fields=custom_fields,
+    )

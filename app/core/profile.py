@@ -108,3 +108,74 @@ def profile_from_dict(data: Mapping[str, Any]) -> ElevoProfile:
         custom_fields=tuple(data["custom_fields"]),
         created=data.get("created"),  # absent from a snapshot an older version kept
     )
+
+
+# The copy of a profile kept per employee (app/store/links.py) is read on every live sync and
+# kept for many employees: short names for the attribute paths, no value stored twice.
+_SHORT = {
+    "externalId": "x",
+    scim.USER_NAME: "u",
+    scim.GIVEN_NAME: "g",
+    scim.FAMILY_NAME: "f",
+    scim.TITLE: "t",
+    scim.WORK_EMAIL: "m",
+    scim.EMPLOYEE_NUMBER: "n",
+    scim.DEPARTMENT: "d",
+    scim.MANAGER: "b",
+    scim.WORK_START_DATE: "w",
+    scim.SYNC_SOURCE: "s",
+    scim.ACTIVE: "a",
+}
+_LONG = {short: path for path, short in _SHORT.items()}
+_CUSTOM = "c:"
+
+
+def _only_work_email(work: Any) -> tuple[Mapping[str, Any], ...]:
+    return ({"value": work, "type": "work", "primary": True},) if work is not None else ()
+
+
+def _short(path: str) -> str:
+    if path in _SHORT:
+        return _SHORT[path]
+    name = scim.custom_field_name(path)
+    if name is None:
+        raise ValueError(f"not a path of the sync: {path!r}")
+    return _CUSTOM + name
+
+
+def profile_to_copy(profile: ElevoProfile) -> dict[str, Any]:
+    """A compact JSON-ready copy: a stored format (keys.profile_copy)."""
+    attributes = {
+        _short(path): value for path, value in profile.attributes.items() if value is not None
+    }
+    copy: dict[str, Any] = {"i": profile.id, "v": profile.version, "a": attributes}
+    if profile.emails != _only_work_email(profile.attributes.get(scim.WORK_EMAIL)):
+        copy["e"] = [dict(e) for e in profile.emails]
+    if profile.custom_fields:
+        copy["c"] = [dict(c) for c in profile.custom_fields]
+    if profile.created:
+        copy["t"] = profile.created
+    return copy
+
+
+def profile_from_copy(copy: Mapping[str, Any]) -> ElevoProfile:
+    stored = copy["a"]
+    attributes: dict[str, Any] = dict.fromkeys(_SHORT, None)
+    for key, value in stored.items():
+        custom = key.startswith(_CUSTOM)
+        attributes[scim.custom_field_path(key[len(_CUSTOM) :]) if custom else _LONG[key]] = value
+    emails = copy.get("e")
+    return ElevoProfile(
+        id=copy["i"],
+        version=copy["v"],
+        external_id=attributes["externalId"],
+        user_name=attributes[scim.USER_NAME] or "",
+        active=bool(attributes[scim.ACTIVE]),
+        sync_source=attributes[scim.SYNC_SOURCE],
+        attributes=attributes,
+        emails=tuple(emails)
+        if emails is not None
+        else _only_work_email(attributes[scim.WORK_EMAIL]),
+        custom_fields=tuple(copy.get("c", ())),
+        created=copy.get("t"),
+    )

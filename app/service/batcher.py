@@ -112,22 +112,17 @@ class LuccaBatcher:
         if self._open.get(tenant) is batch:
             del self._open[tenant]
         try:
-            revoked = await self._budget.revoked(tenant)
-            if revoked is not None:
-                raise LuccaKeyFlagged(revoked)
+            waiting, generations = await self._first_reads(tenant, batch)
             wait = await self._budget.take(
                 batch.client.base_url, batch.per_minute, priority=batch.priority, tenant=tenant
             )
             if wait > 0:
                 await self._cache.want(tenant, batch.ids)
                 raise LuccaThrottled(tenant, wait)
-            ids = sorted(batch.ids, key=int)
-            ids += [
-                uid
-                for uid in await self._cache.wanted(tenant, MAX_IDS_PER_REQUEST - len(ids))
-                if uid not in batch.ids
-            ]
-            generations = await self._cache.generations(tenant, ids)
+            wanted = await self._cache.read_wanted(tenant, waiting)
+            extra = [uid for uid in wanted if uid not in batch.ids]
+            ids = sorted(batch.ids, key=int) + extra
+            generations += await self._cache.generations(tenant, extra)
             result = attributed(await batch.client.fetch_by_ids(ids), ids)
             await self._cache.store(tenant, ids, generations, result)
         except LuccaRateLimited as exc:  # every process waits; for the jobs, no failure
@@ -139,6 +134,23 @@ class LuccaBatcher:
         else:
             if not batch.future.done():
                 batch.future.set_result(result)
+
+    async def _first_reads(self, tenant: str, batch: _Batch) -> tuple[list[bytes], list[int]]:
+        """Before a request, in one round trip: the flag of a key Lucca refused, the users
+        whose jobs wait for the budget (they ride along), and the generations of the batch's
+        own users (noted before the request: what each read will be good for)."""
+        own = sorted(batch.ids, key=int)
+        room = MAX_IDS_PER_REQUEST - len(own)
+        pipe = self._cache.pipeline()
+        self._budget.stage_revoked(pipe, tenant)
+        self._cache.stage_generations(pipe, tenant, own)
+        if room > 0:
+            self._cache.stage_wanted(pipe, tenant, room)
+        revoked, generations, *waiting = await pipe.execute()
+        refusal = LuccaBudget.read_revoked(revoked)
+        if refusal is not None:
+            raise LuccaKeyFlagged(refusal)
+        return (waiting[0] if waiting else []), LuccaReadCache.read_generations(generations)
 
     @staticmethod
     def _fail(batch: _Batch, exc: BaseException) -> None:

@@ -8,9 +8,11 @@ tick starts. Whatever waited is queued again as soon as its reason clears (waiti
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from redis.asyncio.client import Pipeline
 
 from app.clients.errors import ElevoAuthError, LuccaAuthError, UpstreamError
 from app.core.decision import Action, Decision
@@ -22,7 +24,8 @@ from app.service.resources import Resources
 from app.service.runs import CHANGES_RUN, FULL_RUN, start_run
 from app.service.waiting import UNBLOCKED, Reason, Released, park, paused, release, waiting_text
 from app.store.budget import Priority
-from app.store.parked import ParkedUsers, ProbeBackoff, TenantPause
+from app.store.parked import ParkedUsers, Pause, ProbeBackoff, TenantPause
+from app.store.records import Records
 from app.store.run_model import Run, RunMode, RunState, Trigger, TriggerKind, utcnow_iso
 
 log = logging.getLogger(__name__)
@@ -167,7 +170,19 @@ async def refused(res: Resources, tenant: str, reason: Reason, exc: UpstreamErro
 
 async def refused_flags(res: Resources, tenant: str) -> frozenset[Reason]:
     """The credentials the tenant's status says are refused now."""
-    flags = await res.records.flags(tenant, *_FLAG.values())
+    return _refused(await res.records.flags(tenant, *_FLAG.values()))
+
+
+def stage_refused_flags(res: Resources, pipe: Pipeline, tenant: str) -> None:
+    """`refused_flags` in a pipeline; `read_refused_flags` reads its answer."""
+    res.records.stage_flags(pipe, tenant, *_FLAG.values())
+
+
+def read_refused_flags(answer: Sequence[bytes | None]) -> frozenset[Reason]:
+    return _refused(Records.read_flags(answer))
+
+
+def _refused(flags: Sequence[str]) -> frozenset[Reason]:
     return frozenset(reason for reason, flag in zip(_FLAG, flags, strict=True) if flag)
 
 
@@ -240,13 +255,20 @@ async def kept_while_paused(res: Resources, tenant: str, user_id: str, run_id: s
     pause = await paused(res, tenant)
     if pause is None:
         return False
+    await keep_while_paused(res, tenant, user_id, run_id, pause)
+    return True
+
+
+async def keep_while_paused(
+    res: Resources, tenant: str, user_id: str, run_id: str | None, pause: Pause
+) -> None:
+    """`kept_while_paused` for a caller that read the pause itself."""
     await park(res, tenant, [user_id], Reason.PAUSED, run_id=run_id)
     why = waiting_text(Reason.PAUSED, f"by {pause.by} since {pause.at}")
     held = Decision(user_id, Action.HELD, why)
     await record_decision(res.records, res.runs, tenant, held, run_id=run_id, written=False)
     if await paused(res, tenant) is None:  # resumed meanwhile, maybe before the park: release
         await release(res, tenant, Reason.PAUSED, trigger=Trigger(TriggerKind.RESUMED))
-    return True
 
 
 async def proven(res: Resources, tenant: str, flagged: frozenset[Reason]) -> None:

@@ -19,19 +19,21 @@ from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.employee_profile import EmployeeProfiles
-from app.service.outcomes import Outcome, record_decision
+from app.service.outcomes import DecisionBatch, Outcome, Stage
 from app.service.pacing import honour_rate_limit, note_unanswered, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
+from app.store.budget import ElevoPause
 from app.store.links import ProfileLinks
+from app.store.runs import CountAnswers
 from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
 MAX_MANAGER_DEPTH = 20
-MAX_STALE_RETRIES = 3
+MAX_STALE_RETRIES = 3  # reads of Elevo; a decision on the kept copy counts as none
 
 Fetch = Callable[[str], Awaitable[LuccaBatch]]
 
@@ -71,6 +73,7 @@ class EmployeeSync:
         user_name_owners: Mapping[str, str] | None = None,
         skip_field_decided: bool = False,
         read_mark: int | None = None,
+        batch_records: bool = False,
     ) -> None:
         self._ctx = tenant_ctx
         self._res = res
@@ -83,6 +86,10 @@ class EmployeeSync:
         self._defer_suspensions = defer_suspensions
         # False in a reconciliation: a missing manager makes a follow-up, not a Lucca read.
         self._fetch_managers = fetch_managers
+        # One round trip per job for its records; a page's wait for `flush_records`, except
+        # those of a write (recorded at once, as the write is).
+        self._records = DecisionBatch(res.records, res.runs, tenant_ctx.tenant, dry_run=dry_run)
+        self._batch_records = batch_records
         self._profiles = EmployeeProfiles(
             tenant_ctx,
             res,
@@ -92,6 +99,7 @@ class EmployeeSync:
             dry_run=dry_run,
             read_mark=read_mark,
             on_linked=self._resync_waiting,
+            stage_with=self._records.also,
         )
         self._page: LuccaBatch | None = None  # the batch a reconciliation step works on
         # Lucca users sharing a userName: who may create it (casefolded name -> Lucca id), so
@@ -107,6 +115,9 @@ class EmployeeSync:
         # field is then unticked even for an employee last seen excluded.
         self._skip_field_decided = skip_field_decided
         self._last_seen_excluded: dict[str, bool] = {}  # read from the memory, per user
+        # The tenant's Elevo pause as a live sync read it with the employee's state (`_look_up`),
+        # for its first write; a write after a stale one reads it again.
+        self._pause_read: dict[str, tuple[float, str]] = {}
 
     @property
     def tenant(self) -> str:
@@ -117,6 +128,23 @@ class EmployeeSync:
         ids = [uid for uid in user_ids if uid not in self._last_seen_excluded]
         excluded = await self._skip_memory.excluded_among(ids)
         self._last_seen_excluded.update({uid: uid in excluded for uid in ids})
+
+    def record(self, decision: Decision, *, error: str) -> None:
+        """A decision made outside `sync` (a user left for later), written with the next
+        records."""
+        self._records.add(decision, run_id=self._run_id, written=False, error=error)
+
+    async def flush_records(self) -> None:
+        """Write the records waiting; reports of a user who recovered are synced again."""
+        for user_id in sorted(await self._records.flush()):
+            done = self._done.get(user_id)
+            if done is None or done.decision.action is not Action.HELD:
+                # Its reports kept their manager while its own sync failed: sync them again.
+                await self._resync_waiting(user_id)
+
+    def counted(self, run_id: str) -> CountAnswers | None:
+        """The run's fields as its last count in this sync read them (None: not counted)."""
+        return self._records.counted.get(run_id)
 
     def summary(self) -> Summary:
         """What the syncs so far left to do (a copy: later syncs do not change it)."""
@@ -132,12 +160,18 @@ class EmployeeSync:
         batch: LuccaBatch | None = None,
         *,
         visiting: frozenset[str] = frozenset(),
+        also: Stage | None = None,
     ) -> Outcome:
+        """Sync one employee and record the outcome; `also`: another store's write, sent with
+        that record (not when the sync raises)."""
         if user_id in self._done:
             return self._done[user_id]
         try:
-            if batch is None:  # not even Lucca's budget is spent while Elevo is paused
-                await wait_for_elevo(self._res, self._ctx.tenant)
+            if batch is None:
+                if not visiting:
+                    await self._look_up(user_id)
+                # Not even Lucca's budget is spent while the tenant's Elevo is paused.
+                await wait_for_elevo(self._res, self.tenant, self._pause_read.get(user_id))
                 batch = await self._fetch(user_id)
             elif self._page is None:
                 self._page = batch
@@ -164,20 +198,30 @@ class EmployeeSync:
         # A manager synced for a report's sake is in a reconciliation's run, not in a run of
         # named users: counted there, it would end that run before its own users are synced.
         counted = not visiting or not self._fetch_managers
-        recovered = await record_decision(
-            self._res.records,
-            self._res.runs,
-            self._ctx.tenant,
+        if also is not None:
+            self._records.also(also)
+        self._records.add(
             outcome.decision,
             run_id=self._run_id if counted else None,
             written=outcome.written,
             error=outcome.error,
-            dry_run=self._dry_run,
         )
-        if recovered and outcome.decision.action is not Action.HELD:
-            # Its reports kept their manager while its own sync failed: sync them again now.
-            await self._resync_waiting(user_id)
+        if outcome.written or not self._batch_records:
+            await self.flush_records()
         return outcome
+
+    async def _look_up(self, user_id: str) -> None:
+        """A live sync reads what the service knows of the employee in one round trip: its
+        skip field memory, its link and profile copy, a creation that may have been lost, and
+        the tenant's Elevo pause (before its Lucca read, and again before its write)."""
+        pipe = self._res.redis.pipeline(transaction=False)
+        ElevoPause.stage_remaining(pipe, self.tenant)
+        self._skip_memory.stage_excluded(pipe, user_id)
+        self._profiles.stage_lookup(pipe, user_id)
+        pause_ttl, pause_why, excluded, *lookup = await pipe.execute()
+        self._pause_read[user_id] = ElevoPause.read_remaining(pause_ttl, pause_why)
+        self._last_seen_excluded.setdefault(user_id, bool(excluded))
+        self._profiles.keep_lookup(user_id, lookup)
 
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
@@ -192,8 +236,11 @@ class EmployeeSync:
         held = user is not None and await self._held_by_skip_field(user_id, standing, batch)
         if standing is Standing.ACTIVE and user is not None and user.contract_end is not None:
             self._contract_ends[user_id] = user.contract_end
-        for _ in range(MAX_STALE_RETRIES):
+        reads = 0
+        while reads < MAX_STALE_RETRIES:
             profile = await self._profiles.find(user_id, user)
+            on_copy = self._profiles.from_copy(user_id)
+            reads += not on_copy
             if held:
                 return _held(user_id, profile)
             try:
@@ -201,14 +248,17 @@ class EmployeeSync:
             except InvalidLuccaUser as exc:
                 return _error(user_id, str(exc))
             decision = self._claimed(decide(user_id, standing, desired, profile), desired)
-            if decision.action is Action.SUSPEND and self._defer_suspensions:
+            deferred = decision.action is Action.SUSPEND and self._defer_suspensions
+            if on_copy and (deferred or self._dry_run or not decision.writes):
+                self._profiles.read_afresh(user_id)  # only a conditional write trusts a copy
+                continue
+            if deferred:
                 self._deferred[user_id] = decision
                 return Outcome(decision, written=False)
             if self._dry_run or not decision.writes:
                 conflict = decision.action is Action.CONFLICT
                 return Outcome(decision, written=False, error=decision.reason if conflict else None)
-            if self._page is not None:  # a per-user sync looked before it started
-                await wait_for_elevo(self._res, self._ctx.tenant)
+            await wait_for_elevo(self._res, self.tenant, self._pause_read.pop(user_id, None))
             written = await self._profiles.write(decision, desired, profile)
             if written is not None:
                 return written

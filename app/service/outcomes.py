@@ -1,14 +1,27 @@
-"""Recording what the sync decided: the user's history, its error, and its run's count."""
+"""Recording what the sync decided: the user's history, its error, and its run's count.
+
+Every decision other than `unchanged` goes to the employee's history; `unchanged` is only
+counted in its run (sync-rules.md). A job's records, or a reconciliation page's, are written
+in one round trip (a `DecisionBatch`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from app.core.decision import Decision
+from redis.asyncio.client import Pipeline
+
+from app.core.decision import Action, Decision
 from app.metrics import DECISIONS
 from app.store.records import Records
 from app.store.run_model import utcnow_iso
-from app.store.runs import RunStore
+from app.store.runs import CountAnswers, Counted, RunStore, StagedCount
+
+# Writes of other stores that land with a job's records (a profile copy, a failure count
+# cleared): staged into the same pipeline.
+Stage = Callable[[Pipeline], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +31,103 @@ class Outcome:
     decision: Decision
     written: bool
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    decision: Decision
+    run_id: str | None
+    entry: dict[str, Any]
+    error: str | None
+
+
+@dataclass(slots=True)
+class DecisionBatch:
+    """Decisions recorded together: one pipeline for their history entries, errors, run
+    counts and whatever `also` stages. A dry run's go to its run's plan only."""
+
+    records: Records
+    runs: RunStore
+    tenant: str
+    dry_run: bool = False
+    _pending: list[_Pending] = field(default_factory=list)
+    _also: list[Stage] = field(default_factory=list)
+    # Each run counted in so far, as the last flush read it back.
+    counted: dict[str, CountAnswers] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(
+        self, decision: Decision, *, run_id: str | None, written: bool, error: str | None = None
+    ) -> None:
+        if not self.dry_run:
+            DECISIONS.labels(self.tenant, decision.action.value).inc()
+        entry = decision.plan_entry() | {
+            "at": utcnow_iso(),
+            "run": run_id,
+            "written": written,
+            "dry_run": self.dry_run,
+        }
+        if error:
+            entry["error"] = error
+        self._pending.append(_Pending(decision, run_id, entry, error))
+
+    def also(self, stage: Stage) -> None:
+        """Another store's write, sent with the next flush."""
+        self._also.append(stage)
+
+    async def flush(self) -> set[str]:
+        """Write what was added, in one round trip (then a run that counted all it expects is
+        finished); the users whose sync failed before and did not now."""
+        pending, also = self._pending, self._also
+        self._pending, self._also = [], []
+        if not pending and not also:
+            return set()
+        pipe = self.records.pipeline()
+        cleared = self._stage_records(pipe, pending)
+        counts = self._stage_counts(pipe, pending)
+        for stage in also:
+            stage(pipe)
+        results = await pipe.execute()
+        for run_id, staged in counts.items():
+            self.counted[run_id] = staged.answers(results)
+            await self.runs.settle(self.tenant, run_id, self.counted[run_id])
+        return {user for user, at in cleared.items() if results[at]}
+
+    def _stage_records(self, pipe: Pipeline, pending: list[_Pending]) -> dict[str, int]:
+        # A plan lives under its run only: it changes no employee's history, and is no
+        # evidence of a failing user, nor of a fixed one.
+        if self.dry_run:
+            return {}
+        cleared = {}
+        for item in pending:
+            quiet = item.decision.action is Action.UNCHANGED and not item.error
+            entry = None if quiet else item.entry
+            at = self.records.stage_add(
+                pipe, self.tenant, item.decision.user, entry, failing=bool(item.error)
+            )
+            if at is not None:
+                cleared[item.decision.user] = at
+        return cleared
+
+    def _stage_counts(self, pipe: Pipeline, pending: list[_Pending]) -> dict[str, StagedCount]:
+        by_run: dict[str, list[_Pending]] = {}
+        for item in pending:
+            if item.run_id is not None:
+                by_run.setdefault(item.run_id, []).append(item)
+        counts = {}
+        for run_id, items in by_run.items():
+            counted = [
+                Counted(i.decision.user, i.decision.action.value, i.entry if self.dry_run else None)
+                for i in items
+            ]
+            counts[run_id] = self.runs.stage_count(pipe, self.tenant, run_id, counted)
+            errors = {i.decision.user: i.error for i in items if i.error and not self.dry_run}
+            if errors:
+                self.runs.stage_error(pipe, self.tenant, run_id, errors)
+                self.runs.stage_errors_expiry(pipe, self.tenant, run_id)
+        return counts
 
 
 async def record_decision(
@@ -33,24 +143,6 @@ async def record_decision(
 ) -> bool:
     """Record one decision in the user's history, the tenant's errors and the run (a dry
     run's, in its plan only). True when the user's sync failed before and did not now."""
-    if not dry_run:
-        DECISIONS.labels(tenant, decision.action.value).inc()
-    entry = decision.plan_entry() | {
-        "at": utcnow_iso(),
-        "run": run_id,
-        "written": written,
-        "dry_run": dry_run,
-    }
-    if error:
-        entry["error"] = error
-    # A plan lives under its run only: it changes no employee's history, and is no evidence
-    # of a failing user, nor of a fixed one.
-    recovered = False
-    if not dry_run:
-        recovered = await records.add(tenant, decision.user, entry, failing=bool(error))
-    if run_id is not None:
-        plan_entry = entry if dry_run else None
-        await runs.count(tenant, run_id, decision.user, decision.action.value, plan_entry)
-        if error and not dry_run:
-            await runs.note_error(tenant, run_id, decision.user, error)
-    return recovered
+    batch = DecisionBatch(records, runs, tenant, dry_run=dry_run)
+    batch.add(decision, run_id=run_id, written=written, error=error)
+    return decision.user in await batch.flush()

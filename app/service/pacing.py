@@ -72,9 +72,12 @@ async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: Rate
     return wait
 
 
-async def wait_for_elevo(res: Resources, tenant: str) -> None:
-    """Before calling Elevo for an employee: `ElevoPaused` while the tenant's pause lasts."""
-    remaining, why = await res.elevo_pause.remaining(tenant)
+async def wait_for_elevo(
+    res: Resources, tenant: str, known: tuple[float, str] | None = None
+) -> None:
+    """Before calling Elevo for an employee: `ElevoPaused` while the tenant's pause lasts
+    (`known`: what is left of it and why, when the caller read it a moment ago)."""
+    remaining, why = await res.elevo_pause.remaining(tenant) if known is None else known
     if remaining > 0:
         cause = UNANSWERED_CAUSE if why == "unanswered" else "Elevo asked to wait (429)"
         raise ElevoPaused(f"{cause}: calls paused for {remaining:.1f}s more", retry_after=remaining)

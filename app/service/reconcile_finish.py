@@ -184,7 +184,7 @@ async def _check(
         read_mark=mark,
     )
     await employee.preload_skip_memory(batch.users)
-    await sync_or_record(res, tenant_ctx.tenant, options, employee, user_ids, batch)
+    await sync_or_record(employee, user_ids, batch)
     return employee
 
 
@@ -248,7 +248,7 @@ async def _suspend(
         employee = slice_employee(
             res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False, read_mark=mark
         )
-        await sync_or_record(res, tenant_ctx.tenant, options, employee, chunk, batch)
+        await sync_or_record(employee, chunk, batch)
         await sets.mark("applied", chunk)
         time_slice.worked()
     return True
@@ -273,7 +273,7 @@ async def _still_due(
         chunk = remaining[start : start + MAX_IDS_PER_REQUEST]
         batch, mark = await fetch_ids(res, tenant_ctx, options.run_id, chunk)
         employee = slice_employee(res, tenant_ctx, options, fetch_managers=True, read_mark=mark)
-        await sync_or_record(res, tenant_ctx.tenant, options, employee, chunk, batch)
+        await sync_or_record(employee, chunk, batch)
         deferred = employee.summary().deferred
         await sets.keep_due({user: decision.reason for user, decision in deferred.items()})
         await sets.mark("redecided", chunk)

@@ -21,7 +21,6 @@ from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.fresher import UserBusy
 from app.service.listing import attributed, listed_ids, unreadable_items
-from app.service.outcomes import record_decision
 from app.service.pacing import take_budget
 from app.service.resources import Resources
 from app.store import queue
@@ -125,36 +124,26 @@ async def sync_many(
             log.info("tenant=%s user=%s left for later: %s", employee.tenant, user_id, why)
             left[user_id] = why
 
-    for wave in manager_waves(user_ids, batch):
-        results = await asyncio.gather(*(one(uid) for uid in wave), return_exceptions=True)
-        errors = [result for result in results if isinstance(result, BaseException)]
-        if errors:
-            raise errors[0]
+    try:
+        for wave in manager_waves(user_ids, batch):
+            results = await asyncio.gather(*(one(uid) for uid in wave), return_exceptions=True)
+            errors = [result for result in results if isinstance(result, BaseException)]
+            if errors:
+                raise errors[0]
+    finally:  # the slice's records in one round trip, those of its writes already written
+        await asyncio.shield(employee.flush_records())
     return left
 
 
 async def sync_or_record(
-    res: Resources,
-    tenant: str,
-    options: RunOptions,
-    employee: EmployeeSync,
-    user_ids: Sequence[str],
-    batch: LuccaBatch,
+    employee: EmployeeSync, user_ids: Sequence[str], batch: LuccaBatch
 ) -> None:
     """Sync; an employee still failing after a few tries is recorded, and the step goes on."""
     left = await sync_many(employee, user_ids, batch)
     for user_id, why in sorted(left.items()):
         reason = f"left for the next run after {EMPLOYEE_TRIES} tries: {why}"
-        await record_decision(
-            res.records,
-            res.runs,
-            tenant,
-            Decision(user_id, Action.ERROR, reason),
-            run_id=options.run_id,
-            written=False,
-            error=reason,
-            dry_run=options.dry_run,
-        )
+        employee.record(Decision(user_id, Action.ERROR, reason), error=reason)
+    await employee.flush_records()
 
 
 async def remember_pending(sets: RunSets, employee: EmployeeSync) -> None:
@@ -203,6 +192,7 @@ def slice_employee(
         user_name_owners=owners,
         skip_field_decided=skip_field_decided,
         read_mark=None if options.dry_run else read_mark,
+        batch_records=True,
     )
 
 

@@ -211,7 +211,7 @@ async def plan_users(res: Resources, tenant: str, run_id: str, user_ids: list[st
             employee = slice_employee(
                 res, tenant_ctx, options, fetch_managers=True, defer_suspensions=False
             )
-            await sync_or_record(res, tenant, options, employee, chunk, batch)
+            await sync_or_record(employee, chunk, batch)
         return "planned"
 
     return await run_step(res, tenant, run_id, step)

@@ -14,7 +14,12 @@ from app.core.decision import Action, Decision
 from app.core.lucca_user import is_user_id
 from app.metrics import JOBS, WEBHOOK_TO_ELEVO
 from app.service.batcher import LuccaThrottled
-from app.service.blocks import kept_while_paused, proven, refused_flags
+from app.service.blocks import (
+    keep_while_paused,
+    proven,
+    read_refused_flags,
+    stage_refused_flags,
+)
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.jobs import Job, enqueue_user_syncs
@@ -22,9 +27,13 @@ from app.service.outcomes import Outcome, record_decision
 from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.schedule import schedule_contract_ends
+from app.service.waiting import Reason
 from app.store import keys, queue, run_progress
 from app.store.budget import Priority
+from app.store.failures import Failures
 from app.store.locks import UserLock
+from app.store.parked import Pause, TenantPause
+from app.store.runs import CountAnswers
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +57,13 @@ async def sync_user(
         if run_id is not None:
             await res.runs.count(tenant, run_id, user_id, Action.SKIPPED.value)
         return Done("not a user id")
-    latest = await queue.latest_generation(res.redis, tenant, user_id)
+    latest, pause, refused = await _look_first(res, tenant, user_id)
     if latest is not None and latest > generation:
         if run_id is not None:
             await res.runs.count(tenant, run_id, user_id, "superseded")
         return Done("superseded")
-    if await kept_while_paused(res, tenant, user_id, run_id):
+    if pause is not None:
+        await keep_while_paused(res, tenant, user_id, run_id, pause)
         return Done("paused")
     defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
     lock = UserLock(res.redis, tenant, user_id)
@@ -66,7 +76,7 @@ async def sync_user(
         )
     synced = True  # unless told otherwise: a job cancelled mid-write may have written
     try:
-        result, synced = await _sync_held(res, tenant, user_id, run_id, defer)
+        result, synced = await _sync_held(res, tenant, user_id, run_id, defer, refused)
         return result
     finally:
         # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
@@ -76,8 +86,26 @@ async def sync_user(
 DeferBy = Callable[[float], Awaitable[JobResult]]
 
 
+async def _look_first(
+    res: Resources, tenant: str, user_id: str
+) -> tuple[int | None, Pause | None, frozenset[Reason]]:
+    """What a job looks at before it syncs, in one round trip: the user's newest notice, the
+    tenant's pause, and the credentials its status says are refused."""
+    pipe = res.redis.pipeline(transaction=False)
+    queue.stage_latest_generation(pipe, tenant, user_id)
+    TenantPause(res.redis, tenant).stage_get(pipe)
+    stage_refused_flags(res, pipe, tenant)
+    latest, pause, refused = await pipe.execute()
+    return queue.read_generation(latest), TenantPause.read(pause), read_refused_flags(refused)
+
+
 async def _sync_held(
-    res: Resources, tenant: str, user_id: str, run_id: str | None, defer: DeferBy
+    res: Resources,
+    tenant: str,
+    user_id: str,
+    run_id: str | None,
+    defer: DeferBy,
+    refused: frozenset[Reason],
 ) -> tuple[JobResult, bool]:
     """The sync, the user's lock held; whether it did anything (then the cooldown applies)."""
     tenant_ctx = await res.contexts.get(tenant)
@@ -96,7 +124,7 @@ async def _sync_held(
     deadline = own_deadline(res.settings.sync_job_timeout_seconds)
     try:
         async with asyncio.timeout(deadline):
-            outcome = await _sync_proving(res, tenant, employee, user_id)
+            outcome = await _sync_proving(res, tenant, employee, user_id, refused)
     except (LuccaThrottled, RateLimited) as exc:  # waiting as asked is no failure
         if run_id is not None:  # nor a stall of the run: the whole tenant waits
             await run_progress.note_progress(res.redis, tenant, run_id)
@@ -105,7 +133,6 @@ async def _sync_held(
         if isinstance(exc, TimeoutError):
             exc = TimeoutError(f"no answer within {deadline:g} s")
         return await _failed(res, tenant, user_id, run_id, exc, defer), False
-    await res.failures.clear(keys.failures(tenant, user_id))
     await _follow_up(res, tenant_ctx, employee, outcome, user_id, run_id)
     JOBS.labels(Job.SYNC_USER.value, outcome.decision.action.value).inc()
     return Done(outcome.decision.action.value), True
@@ -129,16 +156,21 @@ async def _follow_up(
         await enqueue_user_syncs(res.redis, tenant, follow_ups, defer_seconds=0.0)
         await employee.follow_ups_kept()
     if outcome.written and run_id is not None:
-        await observe_webhook_lag(res, tenant, run_id)
+        await observe_webhook_lag(res, tenant, run_id, employee.counted(run_id))
 
 
 async def _sync_proving(
-    res: Resources, tenant: str, employee: EmployeeSync, user_id: str
+    res: Resources,
+    tenant: str,
+    employee: EmployeeSync,
+    user_id: str,
+    refused: frozenset[Reason],
 ) -> Outcome:
-    """The employee's sync; one that succeeds while a credential is flagged refused proves it
-    works again: whoever waited for it is applied now."""
-    refused = await refused_flags(res, tenant)
-    outcome = await employee.sync(user_id)
+    """The employee's sync; one that succeeds while a credential is flagged refused (`refused`,
+    read as the job began) proves it works again: whoever waited for it is applied now."""
+    # A sync that got through ends the user's run of failures (with its records).
+    cleared = partial(Failures.stage_clear, key=keys.failures(tenant, user_id))
+    outcome = await employee.sync(user_id, also=cleared)
     if refused and outcome.decision.action not in (Action.ERROR, Action.HELD):
         await proven(res, tenant, refused)
     return outcome
@@ -174,12 +206,21 @@ async def _give_up(
     log.warning("tenant=%s user=%s %s", tenant, user_id, reason)
 
 
-async def observe_webhook_lag(res: Resources, tenant: str, run_id: str) -> None:
-    """Receipt of the webhook -> this Elevo write, for the lag histogram."""
-    run = await res.runs.get(tenant, run_id)
-    if run is None or not run.created_at or not run.trigger.from_webhook:
+async def observe_webhook_lag(
+    res: Resources, tenant: str, run_id: str, counted: CountAnswers | None = None
+) -> None:
+    """Receipt of the webhook -> this Elevo write, for the lag histogram (`counted`: the run
+    as the write's records read it back, else read now)."""
+    if counted is None:
+        run = await res.runs.get(tenant, run_id)
+        if run is None:
+            return
+        created_at, from_webhook = run.created_at, run.trigger.from_webhook
+    else:
+        created_at, from_webhook = counted.created_at, counted.from_webhook
+    if not created_at or not from_webhook:
         return
-    received = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
+    received = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     WEBHOOK_TO_ELEVO.observe(max(0.0, (datetime.now(UTC) - received).total_seconds()))
 
 

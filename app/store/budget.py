@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
 from app.metrics import LUCCA_BUDGET_WAITS
 from app.store import keys
@@ -150,8 +151,16 @@ class LuccaBudget:
 
     async def revoked(self, tenant: str) -> str | None:
         """Why the tenant's key is flagged as refused by Lucca, or None."""
-        flagged = await self._redis.get(keys.lucca_revoked(tenant))
-        return None if flagged is None else flagged.decode()
+        return self.read_revoked(await self._redis.get(keys.lucca_revoked(tenant)))
+
+    @staticmethod
+    def stage_revoked(pipe: Pipeline, tenant: str) -> None:
+        """`revoked` in a pipeline; `read_revoked` reads its answer."""
+        pipe.get(keys.lucca_revoked(tenant))
+
+    @staticmethod
+    def read_revoked(answer: bytes | None) -> str | None:
+        return None if answer is None else answer.decode()
 
     async def flag_revoked(self, tenant: str, message: str, seconds: int) -> None:
         """Lucca refused the key: no call for `seconds` (or until the key is replaced)."""
@@ -202,7 +211,15 @@ class ElevoPause:
         """Seconds left of the tenant's Elevo pause (0 when none), and why (`429`,
         `unanswered`)."""
         pipe = self._redis.pipeline(transaction=False)
+        self.stage_remaining(pipe, tenant)
+        return self.read_remaining(*await pipe.execute())
+
+    @staticmethod
+    def stage_remaining(pipe: Pipeline, tenant: str) -> None:
+        """`remaining` in a pipeline (two answers); `read_remaining` reads them."""
         pipe.pttl(keys.elevo_pause(tenant))
         pipe.get(keys.elevo_pause(tenant))
-        ttl, why = await pipe.execute()
+
+    @staticmethod
+    def read_remaining(ttl: int, why: bytes | None) -> tuple[float, str]:
         return max(0, int(ttl)) / 1000.0, as_text(why or b"429")

@@ -107,6 +107,12 @@ def idmap(tenant: str) -> str:
     return f"t:{tenant}:idmap"
 
 
+def profile_copy(tenant: str, user_id: str) -> str:
+    """The employee's Elevo profile as the sync last read or wrote it, with its version: a
+    sync that finds the version still current writes with `If-Match` without reading."""
+    return f"t:{tenant}:profile:{user_id}"
+
+
 def history(tenant: str, user_id: str) -> str:
     return f"t:{tenant}:history:{user_id}"
 

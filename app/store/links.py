@@ -1,12 +1,17 @@
-"""Which Elevo profile is whose: the id map, and the reports waiting for a manager's profile."""
+"""Which Elevo profile is whose: the id map, the copy of each employee's profile, and the
+reports waiting for a manager's profile."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import orjson
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
+from app.core.profile import ElevoProfile, profile_from_copy, profile_to_copy
 from app.store import keys
 
 # How long a report waits, in Redis, for its manager to get a profile (the nightly run after).
@@ -14,6 +19,10 @@ AWAITING_MANAGER_SECONDS = 7 * 24 * 3600
 # How long a creation whose answer was lost may still land in Elevo (a request held in a
 # proxy or a queue): until then, every sync of the employee looks for a second profile.
 UNSURE_CREATE_SECONDS = 24 * 3600
+# How long the copy of a profile the sync last read or wrote is kept: an employee who changes
+# again within it is written without a read (a stale copy only costs that read, after a 412).
+# A day: the copies of a first run's creations do not outlive its own snapshot for long.
+PROFILE_COPY_SECONDS = 24 * 3600
 
 
 class ProfileLinks:
@@ -24,6 +33,39 @@ class ProfileLinks:
     async def profile_id(self, user_id: str) -> str | None:
         cached = await self._redis.hget(keys.idmap(self._tenant), user_id)
         return None if cached is None else str(cached.decode())
+
+    async def linked(self, user_id: str) -> tuple[str | None, ElevoProfile | None]:
+        """The linked profile's id, and the copy of it kept with its version (one round
+        trip); a copy of another profile than the linked one is no copy."""
+        pipe = self._redis.pipeline(transaction=False)
+        self.stage_linked(pipe, user_id)
+        return self.read_linked(await pipe.execute())
+
+    def stage_linked(self, pipe: Pipeline, user_id: str) -> None:
+        """`linked` in a pipeline; `read_linked` reads its two answers."""
+        pipe.hget(keys.idmap(self._tenant), user_id)
+        pipe.get(keys.profile_copy(self._tenant, user_id))
+
+    @staticmethod
+    def read_linked(answers: Sequence[Any]) -> tuple[str | None, ElevoProfile | None]:
+        cached, blob = answers
+        profile_id = None if cached is None else str(cached.decode())
+        if blob is None or profile_id is None:
+            return profile_id, None
+        copy = profile_from_copy(orjson.loads(blob))
+        return profile_id, copy if copy.id == profile_id and copy.version else None
+
+    def stage_copy(self, pipe: Pipeline, user_id: str, profile: ElevoProfile | None) -> None:
+        """Keep `profile` (exactly as Elevo holds it at its version) as the employee's copy;
+        None (a version unknown, or a write sent without one) forgets the copy."""
+        key = keys.profile_copy(self._tenant, user_id)
+        if profile is None or not profile.version:
+            pipe.delete(key)
+        else:
+            pipe.set(key, orjson.dumps(profile_to_copy(profile)), ex=PROFILE_COPY_SECONDS)
+
+    async def forget_copy(self, user_id: str) -> None:
+        await self._redis.delete(keys.profile_copy(self._tenant, user_id))
 
     async def profile_ids(self, user_ids: Sequence[str]) -> list[str | None]:
         linked = await self._redis.hmget(keys.idmap(self._tenant), list(user_ids))
@@ -37,7 +79,10 @@ class ProfileLinks:
         await self._redis.hset(keys.idmap(self._tenant), user_id, profile_id)
 
     async def forget(self, user_id: str) -> None:
-        await self._redis.hdel(keys.idmap(self._tenant), user_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hdel(keys.idmap(self._tenant), user_id)
+        pipe.delete(keys.profile_copy(self._tenant, user_id))
+        await pipe.execute()
 
     async def begin_create(self, user_id: str) -> bool:
         """Before a creation is sent: False when an earlier one of this employee lost its
@@ -52,6 +97,15 @@ class ProfileLinks:
     async def end_create(self, user_id: str) -> None:
         """The creation was answered: Elevo holds the one profile it said."""
         await self._redis.zrem(keys.unsure_creates(self._tenant), user_id)
+
+    def stage_unsure(self, pipe: Pipeline, user_id: str) -> None:
+        """Whether one employee's creation may have been applied unknown to us, in a
+        pipeline; `read_unsure` reads its answer."""
+        pipe.zscore(keys.unsure_creates(self._tenant), user_id)
+
+    @staticmethod
+    def read_unsure(answer: Any) -> bool:
+        return answer is not None and float(answer) > time.time() - UNSURE_CREATE_SECONDS
 
     async def unsure_creates(self) -> set[str]:
         """The employees a creation of which may have been applied without our knowing."""

@@ -10,10 +10,11 @@ reason; `probe`/`probe_tries` per reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
 from app.store import keys
 from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
@@ -138,7 +139,7 @@ class Pause:
     pending_changes: bool
 
 
-def _pause_of(raw: dict[bytes, bytes]) -> Pause | None:
+def _pause_of(raw: Mapping[bytes, bytes]) -> Pause | None:
     fields = as_text_map(raw)
     if "at" not in fields:
         return None
@@ -170,6 +171,14 @@ class TenantPause:
 
     async def get(self) -> Pause | None:
         return _pause_of(await self._redis.hgetall(self._key))
+
+    def stage_get(self, pipe: Pipeline) -> None:
+        """`get` in a pipeline; `read` reads its answer."""
+        pipe.hgetall(self._key)
+
+    @staticmethod
+    def read(answer: Mapping[bytes, bytes]) -> Pause | None:
+        return _pause_of(answer)
 
     async def note_pending(self, *, full: bool) -> bool:
         """A run asked while paused starts on resume; False when the tenant is not paused."""

@@ -64,8 +64,16 @@ async def bump_generations(
 
 
 async def latest_generation(redis: ArqRedis, tenant: str, user_id: str) -> int | None:
-    latest = await redis.get(keys.gen(tenant, user_id))
-    return None if latest is None else int(latest)
+    return read_generation(await redis.get(keys.gen(tenant, user_id)))
+
+
+def stage_latest_generation(pipe: Pipeline, tenant: str, user_id: str) -> None:
+    """`latest_generation` in a pipeline; `read_generation` reads its answer."""
+    pipe.get(keys.gen(tenant, user_id))
+
+
+def read_generation(answer: bytes | None) -> int | None:
+    return None if answer is None else int(answer)
 
 
 async def notice_mark(redis: ArqRedis, tenant: str) -> int:

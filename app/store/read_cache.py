@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
 from app.clients.lucca import LuccaBatch
 from app.core.errors import InvalidLuccaUser
@@ -42,10 +43,26 @@ class LuccaReadCache:
             return None  # a notice came after this read began: read again
         return _as_batch(user_id, entry)
 
+    def pipeline(self) -> Pipeline:
+        """For the reads a request makes first (with the budget's), in one round trip."""
+        return self._redis.pipeline(transaction=False)
+
     async def generations(self, tenant: str, user_ids: Sequence[str]) -> list[int]:
         """Noted before the request: the generation each read will be good for."""
-        raw = await self._redis.mget([keys.gen(tenant, uid) for uid in user_ids])
-        return [int(value or 0) for value in raw]
+        if not user_ids:
+            return []
+        pipe = self.pipeline()
+        self.stage_generations(pipe, tenant, user_ids)
+        return self.read_generations((await pipe.execute())[0])
+
+    @staticmethod
+    def stage_generations(pipe: Pipeline, tenant: str, user_ids: Sequence[str]) -> None:
+        """`generations` in a pipeline (`user_ids` not empty); `read_generations` reads it."""
+        pipe.mget([keys.gen(tenant, uid) for uid in user_ids])
+
+    @staticmethod
+    def read_generations(answer: Sequence[bytes | None]) -> list[int]:
+        return [int(value or 0) for value in answer]
 
     async def store(
         self, tenant: str, user_ids: Sequence[str], generations: Sequence[int], batch: LuccaBatch
@@ -78,7 +95,16 @@ class LuccaReadCache:
         dropped, not fetched: it would fail the request of every user fetched with it."""
         if limit <= 0:
             return []
-        raw = await self._redis.zrange(keys.lucca_wanted(tenant), 0, limit - 1)
+        return await self.read_wanted(
+            tenant, await self._redis.zrange(keys.lucca_wanted(tenant), 0, limit - 1)
+        )
+
+    @staticmethod
+    def stage_wanted(pipe: Pipeline, tenant: str, limit: int) -> None:
+        """`wanted` in a pipeline (`limit` > 0); `read_wanted` reads its answer."""
+        pipe.zrange(keys.lucca_wanted(tenant), 0, limit - 1)
+
+    async def read_wanted(self, tenant: str, raw: Sequence[bytes]) -> list[str]:
         members = [member.decode() for member in raw]
         unusable = [member for member in members if not is_user_id(member)]
         if unusable:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,6 +21,10 @@ class Records:
         self._redis = redis
         self._retention = retention_seconds
 
+    def pipeline(self) -> Pipeline:
+        """A MULTI for a job's records: its history, errors and run counts land together."""
+        return self._redis.pipeline(transaction=True)
+
     # -- per user -------------------------------------------------------------------------
 
     async def add(
@@ -29,18 +33,37 @@ class Records:
         """Push one entry on the user's history; `failing` marks (True) or clears (False)
         the user's last error, None leaves it as it is. True when a cleared error was there
         (the user recovered)."""
-        blob = orjson.dumps(entry, default=str)
         pipe = self._redis.pipeline(transaction=False)
-        history = keys.history(tenant, user_id)
-        pipe.lpush(history, blob)
-        pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
-        pipe.expire(history, self._retention)
+        cleared = self.stage_add(pipe, tenant, user_id, entry, failing=failing)
+        results = await pipe.execute()
+        return cleared is not None and bool(results[cleared])
+
+    def stage_add(
+        self,
+        pipe: Pipeline,
+        tenant: str,
+        user_id: str,
+        entry: Mapping[str, Any] | None,
+        *,
+        failing: bool | None,
+    ) -> int | None:
+        """`add` staged in a pipeline (`entry` None: no history entry, only the error mark);
+        when `failing` is False, the position of the answer that says whether an error was
+        cleared."""
+        blob = orjson.dumps(entry, default=str) if entry is not None else None
+        if blob is not None:
+            history = keys.history(tenant, user_id)
+            pipe.lpush(history, blob)
+            pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
+            pipe.expire(history, self._retention)
         if failing is True:
+            if blob is None:
+                raise ValueError("a failing user's error is its history entry: give the entry")
             pipe.hset(keys.user_errors(tenant), user_id, blob.decode())
         elif failing is False:
             pipe.hdel(keys.user_errors(tenant), user_id)
-        results = await pipe.execute()
-        return failing is False and bool(results[-1])
+            return len(pipe) - 1
+        return None
 
     async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(keys.history(tenant, user_id), 0, -1)
@@ -76,6 +99,14 @@ class Records:
         """Some of the tenant's facts, "" for those not set (one round trip)."""
         raw = await self._redis.hmget(keys.status(tenant), list(names))
         return [as_text(value) for value in raw]
+
+    def stage_flags(self, pipe: Pipeline, tenant: str, *names: str) -> None:
+        """`flags` in a pipeline; `read_flags` reads its answer."""
+        pipe.hmget(keys.status(tenant), list(names))
+
+    @staticmethod
+    def read_flags(answer: Sequence[bytes | None]) -> list[str]:
+        return [as_text(value) for value in answer]
 
     async def notes(self, tenant: str) -> dict[str, str]:
         raw = await self._redis.hgetall(keys.status(tenant))

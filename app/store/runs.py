@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,15 @@ from redis.asyncio.client import Pipeline
 
 from app.store import keys
 from app.store.redis_text import as_text
-from app.store.run_model import NewRun, Resolution, Run, RunReport, RunState, utcnow_iso
+from app.store.run_model import (
+    NewRun,
+    Resolution,
+    Run,
+    RunReport,
+    RunState,
+    Trigger,
+    utcnow_iso,
+)
 from app.store.run_progress import stage_progress
 
 # The fields a job reads (cheap on a run of 100k users: no counts).
@@ -53,12 +62,15 @@ return 1
 # A step re-run after a retry finds its own earlier writes done and says "unchanged", and a
 # profile created early in a run may be updated later (its manager came after it): the run
 # still did what the first pass did, so a lesser outcome never hides a creation or a write.
-_NOTE_OUTCOME = """
-local previous = redis.call('HGET', KEYS[1], ARGV[1])
-local new = ARGV[2]
-local lesser = new == 'unchanged' or new == 'superseded'
-  or (new == 'update' and (previous == 'create' or previous == 'adopt'))
-if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[1], new) end
+# ARGV: user, outcome, user, outcome, ... (a page's outcomes in one call).
+_NOTE_OUTCOMES = """
+for i = 1, #ARGV, 2 do
+  local previous = redis.call('HGET', KEYS[1], ARGV[i])
+  local new = ARGV[i + 1]
+  local lesser = new == 'unchanged' or new == 'superseded'
+    or (new == 'update' and (previous == 'create' or previous == 'adopt'))
+  if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[i], new) end
+end
 return redis.call('HLEN', KEYS[1])
 """
 
@@ -71,6 +83,41 @@ end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
+
+
+@dataclass(frozen=True, slots=True)
+class CountAnswers:
+    """What a staged count read back: the users counted so far, and fields of the run."""
+
+    processed: int
+    expected: str
+    state: str
+    created_at: str
+    trigger: str
+
+    @property
+    def from_webhook(self) -> bool:
+        return bool(self.trigger) and Trigger.parse(self.trigger).from_webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One user's outcome in a run, and its plan entry in a dry run."""
+
+    user_id: str
+    action: str
+    plan_entry: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedCount:
+    """Where a staged count's answers sit among its pipeline's."""
+
+    first: int
+
+    def answers(self, results: Sequence[Any]) -> CountAnswers:
+        processed, fields = results[self.first : self.first + 2]
+        return CountAnswers(int(processed), *map(as_text, fields))
 
 
 class RunStore:
@@ -215,29 +262,50 @@ class RunStore:
         One entry per user: a step re-run after a crash or a retry neither counts a user twice
         nor repeats it in the plan, and its "unchanged" does not hide what the first pass did.
         """
+        pipe = self._redis.pipeline(transaction=True)
+        staged = self.stage_count(pipe, tenant, run_id, [Counted(user_id, action, plan_entry)])
+        await self.settle(tenant, run_id, staged.answers(await pipe.execute()))
+
+    def stage_count(
+        self, pipe: Pipeline, tenant: str, run_id: str, counted: Sequence[Counted]
+    ) -> StagedCount:
+        """Stage `count` for several users (a job's records, a page's) in one pipeline; its
+        answers go to `settle`. `counted` must not be empty."""
         run_key = keys.run(tenant, run_id)
         users_key = keys.run_users(tenant, run_id)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.eval(_NOTE_OUTCOME, 1, users_key, user_id, action)
-        pipe.hget(run_key, "expected")
-        pipe.hget(run_key, "state")
+        pairs = [part for c in counted for part in (c.user_id, c.action)]
+        first = len(pipe)
+        pipe.eval(_NOTE_OUTCOMES, 1, users_key, *pairs)
+        pipe.hmget(run_key, ["expected", "state", "created_at", "trigger"])
         pipe.expire(users_key, self._retention)
         stage_progress(pipe, tenant, run_id)
-        if plan_entry is not None:
+        plans = {c.user_id: c.plan_entry for c in counted if c.plan_entry is not None}
+        if plans:
             plan_key = keys.run_plan(tenant, run_id)
-            pipe.hset(plan_key, user_id, orjson.dumps(plan_entry, default=str).decode())
+            encoded = {u: orjson.dumps(e, default=str).decode() for u, e in plans.items()}
+            pipe.hset(plan_key, mapping=encoded)
             pipe.expire(plan_key, self._retention)
-        results = await pipe.execute()
-        processed, expected, state = results[0], as_text(results[1]), as_text(results[2])
+        return StagedCount(first)
+
+    async def settle(self, tenant: str, run_id: str, answers: CountAnswers) -> None:
+        """After a staged count: the run finishes once it counted what it expects."""
+        processed, expected, state = answers.processed, answers.expected, answers.state
         if state in {"queued", "running"} and expected and processed >= int(expected):
             await self.set_state(tenant, run_id, RunState.DONE)
         elif state == "queued":
             await self.set_state(tenant, run_id, RunState.RUNNING)
 
+    @staticmethod
+    def stage_error(pipe: Pipeline, tenant: str, run_id: str, errors: Mapping[str, str]) -> None:
+        pipe.hset(keys.run_errors(tenant, run_id), mapping=dict(errors))
+
+    def stage_errors_expiry(self, pipe: Pipeline, tenant: str, run_id: str) -> None:
+        pipe.expire(keys.run_errors(tenant, run_id), self._retention)
+
     async def note_error(self, tenant: str, run_id: str, user_id: str, error: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.run_errors(tenant, run_id), user_id, error)
-        pipe.expire(keys.run_errors(tenant, run_id), self._retention)
+        self.stage_error(pipe, tenant, run_id, {user_id: error})
+        self.stage_errors_expiry(pipe, tenant, run_id)
         await pipe.execute()
 
     async def get(self, tenant: str, run_id: str) -> Run | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from arq.connections import ArqRedis
+from redis.asyncio.client import Pipeline
 
 from app.store import keys
 
@@ -26,6 +27,10 @@ class SkipFieldMemory:
             return set()
         flags = await self._redis.smismember(keys.skip_excluded(self._tenant), list(user_ids))
         return {user_id for user_id, flag in zip(user_ids, flags, strict=True) if flag}
+
+    def stage_excluded(self, pipe: Pipeline, user_id: str) -> None:
+        """`excluded_among([user_id])` in a pipeline: its answer is 1 when last seen excluded."""
+        pipe.sismember(keys.skip_excluded(self._tenant), user_id)
 
     async def note(self, *, excluded: Iterable[str] = (), unticked: Iterable[str] = ()) -> None:
         """Users seen excluded now, and users last seen excluded who are no longer."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -10,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core import scim
-from app.core.profile import profile_from_dict, profile_from_scim, profile_to_dict
+from app.core.profile import (
+    ElevoProfile,
+    profile_from_copy,
+    profile_from_dict,
+    profile_from_scim,
+    profile_to_copy,
+    profile_to_dict,
+)
 from tests.factories import (
     LUCCA_ID,
     MAIL,
@@ -159,3 +167,47 @@ def test_any_profile_survives_its_snapshot(
     )
 
     assert profile_from_dict(orjson.loads(orjson.dumps(profile_to_dict(profile)))) == profile
+
+
+def _meaning(profile: ElevoProfile) -> ElevoProfile:
+    """An absent attribute and one that is None compare alike (app/core/decision.py)."""
+    present = {path: value for path, value in profile.attributes.items() if value is not None}
+    return replace(profile, attributes=present)
+
+
+@given(
+    external_id=st.one_of(st.none(), st.text(min_size=1)),
+    user_name=st.text(),
+    active=st.booleans(),
+    sync_source=st.sampled_from(["lucca", None, "workday"]),
+    title=st.one_of(st.none(), st.text()),
+    custom=st.lists(st.fixed_dictionaries({"name": st.text(), "value": st.text()}), max_size=3),
+    emails=st.sampled_from(
+        [
+            [],
+            [{"value": MAIL, "type": "work", "primary": True}],
+            [{"value": MAIL, "type": "work", "primary": False}, HOME],
+            [HOME],
+        ]
+    ),
+)
+def test_any_profile_survives_its_compact_copy(
+    external_id: str | None,
+    user_name: str,
+    active: bool,
+    sync_source: str | None,
+    title: str | None,
+    custom: list[dict[str, str]],
+    emails: list[dict[str, Any]],
+) -> None:
+    profile = make_profile(
+        externalId=external_id,
+        userName=user_name,
+        active=active,
+        title=title,
+        emails=emails,
+        elevo={"syncSource": sync_source, "customFields": custom},
+    )
+
+    copy = profile_from_copy(orjson.loads(orjson.dumps(profile_to_copy(profile))))
+    assert _meaning(copy) == _meaning(profile)

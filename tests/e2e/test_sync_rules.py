@@ -110,7 +110,8 @@ async def test_a_contract_ending_today_keeps_the_profile_active(acme: Tenant) ->
     profile = await acme.profile(3)
     assert profile is not None
     assert profile.active
-    assert await last_action(acme, 3) == "unchanged"
+    # Unchanged: counted in its run, never recorded in the history (sync-rules.md).
+    assert await last_action(acme, 3) == "create"
 
 
 async def test_exclusion_releases_and_never_suspends(acme: Tenant) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from app.core import scim
 from app.service import blocks
+from app.store import queue
 from simulators.lucca.generator import generate_company
 from tests.e2e.harness import SCIM_TOKEN, Service, Tenant, eventually
 from tests.e2e.stories import small_company
@@ -164,16 +165,16 @@ async def test_a_manager_whose_sync_fails_never_costs_the_reports_their_manager(
     assert bob is not None
     assert bob.attributes[scim.TITLE] == "Staff engineer"  # the report itself still synced
 
-    # Ada is fixed: her reports sync again right after her, not at the next full run.
-    before = {
-        uid: len(await service.resources.records.history(tenant.name, uid)) for uid in ("2", "3")
-    }
+    # Ada is fixed: her reports sync again right after her, not at the next full run (their
+    # syncs find them unchanged, which their history does not record: their generations show
+    # the syncs queued).
+    redis = service.resources.redis
+    before = {uid: await queue.latest_generation(redis, tenant.name, uid) for uid in ("2", "3")}
     await tenant.send(company.set_extension(1, SKIP, False))
 
     async def reports_synced_again() -> bool:
-        records = service.resources.records
-        counts = {uid: len(await records.history(tenant.name, uid)) for uid in before}
-        return all(counts[uid] > before[uid] for uid in before)
+        now = {uid: await queue.latest_generation(redis, tenant.name, uid) for uid in before}
+        return all((now[uid] or 0) > (before[uid] or 0) for uid in before)
 
     assert await eventually(reports_synced_again, timeout=30)
     await tenant.settle()

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from redis.asyncio.connection import Connection
 
 from app.clients.errors import ElevoAuthError, ElevoRejected, LuccaUnavailable
 from app.core import scim
@@ -277,3 +280,35 @@ async def test_a_dry_poll_plans_what_changed_and_moves_nothing(
 async def test_a_contract_end_due_queues_a_sync(res: Resources) -> None:
     assert await steps.sync_user_due(res, TENANT, LUCCA_ID) == "queued"
     assert set(await queued(res)) == {keys.sync_job_id(TENANT, LUCCA_ID, 1)}
+
+
+async def test_an_unchanged_page_is_counted_in_a_few_round_trips_and_recorded_nowhere(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sync-rules.md: `unchanged` is counted per run, not recorded per employee; a page's
+    records go in one pipeline, whatever its size (issue 14, point 3)."""
+    upstreams.lucca.add(manager=None)
+    for n in range(1, 30):
+        upstreams.lucca.add(id=int(LUCCA_ID) + n, mail=f"e{n}@acme.example", manager=None)
+    sent = 0
+    send = Connection.send_packed_command
+
+    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        nonlocal sent
+        sent += 1
+        await send(self, command, check_health)
+
+    for _ in range(2):
+        run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
+        assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+        sent = 0
+        with monkeypatch.context() as patched:
+            patched.setattr(Connection, "send_packed_command", counted)
+            assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+        assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.counts == {"unchanged": 30}
+    assert sent < 30
+    created = await res.records.history(TENANT, LUCCA_ID)
+    assert [entry["action"] for entry in created] == ["create"]

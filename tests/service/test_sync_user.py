@@ -5,12 +5,14 @@ Redis, ARQ's queue read back from Redis)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus
+from redis.asyncio.connection import Connection
 
 from app.core.decision import Action
 from app.metrics import WEBHOOK_TO_ELEVO
@@ -281,3 +283,30 @@ def _histogram_count() -> float:
             if sample.name.endswith("_count"):
                 return sample.value
     return 0.0
+
+
+async def test_a_change_costs_one_elevo_request_and_ten_redis_round_trips(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: a changed employee whose profile the sync wrote before is written from the
+    kept copy (a PATCH with If-Match, no GET), and the job's Redis work is grouped."""
+    item = upstreams.lucca.add(manager=None)
+    assert await job.sync_user(res, TENANT, LUCCA_ID, await notice(res)) == Done("create")
+    await res.redis.delete(keys.busy(TENANT, LUCCA_ID))
+    item["firstName"] = "Camilla"
+    generation = await notice(res)
+    run_id = await new_run(res)
+    upstreams.elevo.requests.clear()
+    sent = 0
+    send = Connection.send_packed_command
+
+    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        nonlocal sent
+        sent += 1
+        await send(self, command, check_health)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Connection, "send_packed_command", counted)
+        assert await job.sync_user(res, TENANT, LUCCA_ID, generation, run_id) == Done("update")
+    assert [r.method for r in upstreams.elevo.requests] == ["PATCH"]
+    assert sent <= 10

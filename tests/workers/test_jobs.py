@@ -13,6 +13,7 @@ from arq import Retry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.service.jobs import Job, enqueue_user_syncs
+from app.service.outcomes import DecisionBatch
 from app.service.resources import Resources
 from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.store import keys
@@ -133,7 +134,7 @@ async def test_a_job_that_loses_redis_midway_runs_again(
     async def redis_gone(*args: Any, **kwargs: Any) -> None:
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
 
-    monkeypatch.setattr(res.records, "add", redis_gone)  # Redis goes away mid-job
+    monkeypatch.setattr(DecisionBatch, "flush", redis_gone)  # Redis goes away mid-job
     with pytest.raises(Retry) as retry:  # ARQ would otherwise fail it for good
         await jobs.sync_user(ctx_for(res), TENANT, LUCCA_ID, gen)
     assert retry.value.defer_score is not None
