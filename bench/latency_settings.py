@@ -77,7 +77,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = combinations(args.settings)
     phases: list[dict[str, Any]] = []
     with bench_stack("latency_settings") as stack:
-        async with httpx.AsyncClient(timeout=60) as http:
+        # Idle connections dropped before uvicorn's 5 s keep-alive ends: between phases the
+        # pool would otherwise reuse one the web process is closing.
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             service = await Service.start(stack, args.scim, http)
             service.start_worker(LUCCA_BUDGET_OVERRIDE=LIFTED)
             tenant = await service.add_tenant("acme", args.size)
