@@ -17,6 +17,8 @@ if [ "${QUICK:-0}" = 1 ]; then
   run bench.reconcile_scale --sizes 1000,5000
   run bench.burst_budget --size 600 --changes 500
   run bench.fairness --a-size 3000 --b-size 500 --duration 8
+  run bench.fairness --a-size 3000 --b-size 500 --duration 8 --runs-worker
+  run bench.latency_settings --size 600 --rate 5 --duration 5 --idle 2 --repeat 1
   # bench.compare at its smallest, the tree against itself: checks the script works (2-3 min).
   # Its real use (two commits, 5 repetitions, ~40 min) is a separate command: docs/benchmarks.md.
   run bench.compare --base HEAD --head HEAD --quick --no-fail
@@ -32,4 +34,6 @@ run bench.reconcile_scale --scim scim2 --sizes 1000,10000 --within 600
 run bench.burst_budget --scim fast
 run bench.burst_budget --scim scim2
 run bench.fairness --scim fast
+run bench.fairness --scim fast --runs-worker
+run bench.latency_settings
 "$PY" -m bench.report | tee -a "$LOG"
