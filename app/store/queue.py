@@ -132,6 +132,11 @@ async def depth(redis: ArqRedis) -> int:
     return sum(int(count) for count in await pipe.execute())
 
 
+async def depth_of(redis: ArqRedis, name: str) -> int:
+    """How many jobs are queued in one queue."""
+    return int(await redis.zcard(name))
+
+
 async def tenant_depth(redis: ArqRedis, tenant: str) -> int:
     """How many of the queued jobs are the tenant's (their ids name it)."""
     count = 0

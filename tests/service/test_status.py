@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from app.service import jobs
+from app.service.health import queue_depths
 from app.service.resources import Resources
 from app.service.runs import status_document
+from app.store import keys
 from tests.factories import TENANT
 
 
@@ -13,3 +15,10 @@ async def test_the_queue_depth_is_this_tenants(res: Resources) -> None:
     await jobs.enqueue_user_syncs(res.redis, "globex", [str(i) for i in range(1, 51)])
     assert (await status_document(res, TENANT))["queue_depth"] == 2
     assert (await status_document(res, "globex"))["queue_depth"] == 50
+
+
+async def test_the_depth_counts_the_steps_of_runs_too(res: Resources) -> None:
+    await jobs.enqueue_user_syncs(res.redis, TENANT, ["416"])
+    await jobs.enqueue_reconcile_step(res.redis, jobs.Job.RECONCILE_PAGE, TENANT, "r", 0)
+    assert (await status_document(res, TENANT))["queue_depth"] == 2
+    assert await queue_depths(res) == {keys.queue(): 1, keys.runs_queue(): 1}
