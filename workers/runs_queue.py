@@ -53,6 +53,12 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    # Nobody awaits this task until shutdown: a failure would otherwise go unseen.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("runs queue: no longer served here", exc_info=task.exception())
+
+
 class StandbyRunsWorker:
     """The runs' queue served inside the `worker:` process, standing by while a dedicated
     process is announced (it then picks no job; the ones it runs finish)."""
@@ -75,6 +81,7 @@ class StandbyRunsWorker:
     async def start(self) -> None:
         await self.look()
         self.worker.main_task = asyncio.create_task(self.worker.main())
+        self.worker.main_task.add_done_callback(_said_if_failed)
         self._looking = _every(LOOK_SECONDS, self.look)
 
     async def look(self) -> None:
