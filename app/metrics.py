@@ -31,7 +31,7 @@ LUCCA_BUDGET_WAITS = Counter(
     "Times a Lucca request had to wait for the tenant's budget",
     ["tenant"],
 )
-QUEUE_DEPTH = Gauge("sync_queue_depth", "Jobs waiting in the ARQ queue", ["queue"])
+QUEUE_DEPTH = Gauge("sync_queue_depth", "Jobs waiting in each ARQ queue", ["queue"])
 WEBHOOK_TO_ELEVO = Histogram(
     "sync_webhook_to_elevo_seconds",
     "From a webhook's receipt to the Elevo write it caused",

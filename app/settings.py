@@ -157,9 +157,13 @@ class Settings:
     # Events for one user within this window after a sync collapse into one trailing sync.
     user_cooldown_seconds: float = 2.0
     # How long concurrent per-user jobs of one tenant wait to share one Lucca `id=` request.
-    lucca_batch_window_seconds: float = 0.01
+    # Every change waits it; under the budget, jobs share requests through the "wanted" set
+    # anyway (docs/benchmarks.md, 2: what 0.01 and 0.002 cost and save).
+    lucca_batch_window_seconds: float = 0.002
     worker_max_jobs: int = 200
-    worker_poll_delay_seconds: float = 0.05
+    # A queued job waits half of it on average; each worker process polls each of its queues
+    # this often (docs/benchmarks.md, 2: the idle CPU of 0.05, 0.01 and 0.002).
+    worker_poll_delay_seconds: float = 0.01
     # A worker process whose heartbeat is this old counts as dead: its jobs run again on
     # another (ARQ alone would hold them for its largest job timeout + 10 s).
     worker_dead_after_seconds: float = 20.0
@@ -232,9 +236,9 @@ class Settings:
             port=int(_number(env, "PORT", 8000)),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 2.0),
-            lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.01),
+            lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.002),
             worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
-            worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.05),
+            worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.01),
             worker_dead_after_seconds=_number(env, "WORKER_DEAD_AFTER_SECONDS", 20.0),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10.0),
             elevo_stall_pause_seconds=_number(env, "ELEVO_STALL_PAUSE_SECONDS", 10.0),

@@ -18,6 +18,8 @@ if [ "${QUICK:-0}" = 1 ]; then
   run bench.burst_budget --size 600 --changes 500
   run bench.fairness --a-size 3000 --b-size 500 --duration 8
   run bench.fleet --tenants 50 --size 200 --day-seconds 60 --burst 500 --onboard 4
+  run bench.fairness --a-size 3000 --b-size 500 --duration 8 --runs-worker
+  run bench.latency_settings --size 600 --rate 5 --duration 5 --idle 2 --repeat 1
   # bench.compare at its smallest, the tree against itself: checks the script works (2-3 min).
   # Its real use (two commits, 5 repetitions, ~40 min) is a separate command: docs/benchmarks.md.
   run bench.compare --base HEAD --head HEAD --quick --no-fail
@@ -36,4 +38,6 @@ run bench.fairness --scim fast
 # The fleet at the size that fits in ~20 min on 2 shared cores; the 1,000 x 1,000 is
 # `bench.fleet` without arguments (its onboarding alone takes about 3 h there: docs/scaling.md).
 run bench.fleet --tenants 100 --size 1000 --day-seconds 300 --burst 1000
+run bench.fairness --scim fast --runs-worker
+run bench.latency_settings
 "$PY" -m bench.report | tee -a "$LOG"

@@ -28,6 +28,7 @@ from bench.common import (
 )
 from bench.metrics import Metrics, scrape
 from stack.checks import raw_users
+from stack.ports import free_port
 from stack.processes import Child
 from stack.services import Stack
 
@@ -58,6 +59,7 @@ class Service:
     env: dict[str, str]
     http: httpx.AsyncClient
     worker: Child | None = None
+    runs_worker: Child | None = None
     tenants: dict[str, Tenant] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +87,12 @@ class Service:
         self.env.update(env)
         self.worker = self.stack.worker(self.env)
         return self.worker
+
+    def start_runs_worker(self) -> Child:
+        """The Procfile's `worker-runs:` line beside the worker (its own metrics port)."""
+        env = self.env | {"WORKER_METRICS_PORT": str(free_port())}
+        self.runs_worker = self.stack.worker(env, name="worker-runs", line="worker-runs")
+        return self.runs_worker
 
     async def add_tenant(self, name: str, size: int, seed: int = 1) -> Tenant:
         log(f"generating Lucca company {name} of {size:,} employees")

@@ -164,10 +164,16 @@ class Stack:
         return self.sup.start(name, argv, env, port=int(env["PORT"]), restart=restart)
 
     def worker(
-        self, env: Mapping[str, str], *, name: str = "worker", restart: bool = False
+        self,
+        env: Mapping[str, str],
+        *,
+        name: str = "worker",
+        restart: bool = False,
+        line: str = "worker",
     ) -> Child:
-        """The Procfile's worker line; ready once its metrics port answers (if it has one)."""
-        argv = procfile_command("worker", env)
+        """The Procfile's `worker:` line (or `line`, e.g. `worker-runs`); ready once its
+        metrics port answers (if it has one)."""
+        argv = procfile_command(line, env)
         port = int(env.get("WORKER_METRICS_PORT", "0"))
         return self.sup.start(name, argv, env, port=port, restart=restart)
 

@@ -256,9 +256,13 @@ def patch_operations(upstreams: Upstreams) -> list[list[dict[str, Any]]]:
 
 
 async def queued(res: Resources) -> dict[str, float]:
-    """ARQ's queue: job id -> when it may start (ms since the epoch)."""
-    entries = await res.redis.zrange(keys.queue(), 0, -1, withscores=True)
-    return {job_id.decode(): score for job_id, score in entries}
+    """ARQ's queues (the live one, the runs'): job id -> when it may start (ms since the
+    epoch)."""
+    found: dict[str, float] = {}
+    for name in keys.queues():
+        entries = await res.redis.zrange(name, 0, -1, withscores=True)
+        found |= {job_id.decode(): score for job_id, score in entries}
+    return found
 
 
 async def queued_job(res: Resources, job_id: str) -> tuple[str, tuple[Any, ...]]:

@@ -18,8 +18,10 @@ from app.service.resources import Resources, redis_settings
 from app.service.steps import RECONCILE_MAX_TRIES
 from app.service.sync_user import SYNC_USER_MAX_TRIES
 from app.settings import Settings
+from app.store import keys
 from app.store.pool import unlock_pool
 from workers import heartbeat, jobs
+from workers.runs_queue import Announcement, StandbyRunsWorker
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ def serve_metrics(port: int, host: str) -> None:
         log.warning("worker metrics not served on port %s: %s", port, exc)
 
 
-def startup(settings: Settings) -> WorkerCoroutine:
+def startup(settings: Settings, *, dedicated_to_runs: bool = False) -> WorkerCoroutine:
     async def on_startup(ctx: dict[Any, Any]) -> None:
         # ARQ's own pool too: its polls and job endings queued on redis-py's checkout lock.
         await unlock_pool(ctx["redis"])
@@ -115,24 +117,36 @@ def startup(settings: Settings) -> WorkerCoroutine:
             ctx["resources"] = await Resources.create(settings)
             serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
         await heartbeat.start(ctx, settings.worker_dead_after_seconds)
+        if dedicated_to_runs:
+            announcement = Announcement(ctx["resources"])
+            await announcement.renew()
+            announcement.start()
+            ctx["announcement"] = announcement
+        else:
+            # One heartbeat for the process: the jobs of both its queues are recorded under it.
+            shared = {"running_jobs": ctx["running_jobs"]}
+            standby = StandbyRunsWorker(_queue_options(settings), ctx["resources"], shared)
+            await standby.start()
+            ctx["runs_standby"] = standby
 
     return on_startup
 
 
 async def on_shutdown(ctx: dict[Any, Any]) -> None:
-    await heartbeat.stop(ctx)
+    for name in ("runs_standby", "announcement"):  # before the resources they use
+        served: StandbyRunsWorker | Announcement | None = ctx.pop(name, None)
+        if served is not None:
+            await served.aclose()
+    await heartbeat.stop(ctx)  # once no job of either queue runs here
     resources: Resources | None = ctx.get("resources")
     if resources is not None and ctx.get("owns_resources", True):
         await resources.aclose()
 
 
-def worker_options(settings: Settings) -> dict[str, Any]:
-    """Everything arq.Worker takes, for the CLI class below and for tests."""
+def _queue_options(settings: Settings) -> dict[str, Any]:
+    """What a worker of either queue takes (arq.Worker's arguments)."""
     return {
         "functions": functions(settings),
-        "cron_jobs": cron_jobs(),
-        "on_startup": startup(settings),
-        "on_shutdown": on_shutdown,
         "on_job_start": heartbeat.job_started,
         "after_job_end": heartbeat.job_ended,
         "redis_settings": redis_settings(settings),
@@ -144,4 +158,25 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "health_check_interval": 10,
         "keep_result": 60,
         "job_timeout": settings.sync_job_timeout_seconds,
+    }
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Everything arq.Worker takes for the `worker:` line (and the tests): the live queue, the
+    crons, and the runs' queue beside them while no `worker-runs:` process serves it."""
+    return _queue_options(settings) | {
+        "cron_jobs": cron_jobs(),
+        "on_startup": startup(settings),
+        "on_shutdown": on_shutdown,
+    }
+
+
+def runs_worker_options(settings: Settings) -> dict[str, Any]:
+    """The `worker-runs:` line: the runs' queue alone (every function, for a job queued by an
+    earlier version), no crons."""
+    return _queue_options(settings) | {
+        "queue_name": keys.runs_queue(),
+        "cron_jobs": [],
+        "on_startup": startup(settings, dedicated_to_runs=True),
+        "on_shutdown": on_shutdown,
     }

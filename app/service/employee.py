@@ -19,6 +19,7 @@ from app.core.rules import Standing, desired_attributes, standing_of
 from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.employee_profile import EmployeeProfiles
+from app.service.fresher import NOTICED_AFTER_READ
 from app.service.outcomes import DecisionBatch, Outcome, Stage
 from app.service.pacing import honour_rate_limit, note_unanswered, wait_for_elevo
 from app.service.resources import Resources
@@ -348,11 +349,15 @@ class EmployeeSync:
         self, user: LuccaUser, manager: Outcome, profile: ElevoProfile | None
     ) -> str | None:
         """The manager's profile, from its sync's outcome. A sync that failed (a value that is
-        no boolean, an Elevo 400) or waits says nothing of who manages this user: the report
-        keeps the manager's known profile, else the value Elevo has, and syncs again once the
-        manager does (keys.awaiting_manager)."""
+        no boolean, an Elevo 400), waits, or left its write to a fresher one (a notice came
+        after this run's read: its own job may have just created the profile) says nothing of
+        who manages this user: the report keeps the manager's known profile, else the value
+        Elevo has, and syncs again once the manager does (keys.awaiting_manager)."""
         decision = manager.decision
-        if decision.profile_id is not None or decision.action not in (Action.ERROR, Action.HELD):
+        says_nothing = decision.action in (Action.ERROR, Action.HELD) or (
+            decision.action is Action.SKIPPED and decision.reason == NOTICED_AFTER_READ
+        )
+        if decision.profile_id is not None or not says_nothing:
             return decision.profile_id
         if not self._dry_run:
             await self._links.await_manager(decision.user, user.id)

@@ -17,14 +17,12 @@ async def store_ready(res: Resources) -> bool:
     return True
 
 
-def queue_name() -> str:
-    """The queue the depth gauge is labelled with."""
-    return keys.queue()
-
-
-async def queue_depth(res: Resources) -> float:
-    """How many jobs wait; NaN when Redis cannot say."""
-    try:
-        return float(await queue.depth(res.redis))
-    except RedisError:
-        return float("nan")
+async def queue_depths(res: Resources) -> dict[str, float]:
+    """How many jobs wait in each queue (the live one, the runs'); NaN when Redis cannot say."""
+    depths: dict[str, float] = {}
+    for name in keys.queues():
+        try:
+            depths[name] = float(await queue.depth_of(res.redis, name))
+        except RedisError:
+            depths[name] = float("nan")
+    return depths

@@ -33,6 +33,27 @@ class Job(StrEnum):
     LUCCA_WEBHOOK = "lucca_webhook"  # register or watch a tenant's endpoint in Lucca
 
 
+# The steps of runs: each reads or writes up to a page of employees, seconds of CPU. They wait
+# in a queue of their own so that a process serving that queue alone (the Procfile's
+# `worker-runs:` line) takes their CPU away from the live jobs; the `worker:` process serves
+# both queues, so it alone still runs every job.
+RUN_STEPS = frozenset(
+    {
+        Job.RECONCILE_SNAPSHOT,
+        Job.RECONCILE_PAGE,
+        Job.RECONCILE_FINISH,
+        Job.POLL_CHANGES,
+        Job.SYNC_DEPARTMENT,
+        Job.PLAN_USERS,
+        Job.RELEASE_PAGE,
+    }
+)
+
+
+def queue_of(job: Job) -> str:
+    return keys.runs_queue() if job in RUN_STEPS else keys.queue()
+
+
 async def enqueue_user_syncs(
     redis: ArqRedis,
     tenant: str,
@@ -71,18 +92,33 @@ async def enqueue_reconcile_step(
     """Queue a reconciliation step (RECONCILE_SNAPSHOT, _PAGE or _FINISH) with its argument."""
     # A fixed id per step: a step re-queued after a crash is not queued twice.
     job_id = keys.step_job_id(step.value, tenant, run_id, arg)
-    await queue.enqueue(redis, step.value, tenant, run_id, arg, job_id=job_id)
+    await queue.enqueue(
+        redis, step.value, tenant, run_id, arg, job_id=job_id, queue_name=queue_of(step)
+    )
 
 
 async def enqueue_poll(redis: ArqRedis, tenant: str, run_id: str) -> None:
     job_id = keys.run_job_id(Job.POLL_CHANGES.value, tenant, run_id)
-    await queue.enqueue(redis, Job.POLL_CHANGES.value, tenant, run_id, job_id=job_id)
+    await queue.enqueue(
+        redis,
+        Job.POLL_CHANGES.value,
+        tenant,
+        run_id,
+        job_id=job_id,
+        queue_name=queue_of(Job.POLL_CHANGES),
+    )
 
 
 async def enqueue_department(redis: ArqRedis, tenant: str, department_id: str, run_id: str) -> None:
     job_id = keys.run_job_id(Job.SYNC_DEPARTMENT.value, tenant, run_id)
     await queue.enqueue(
-        redis, Job.SYNC_DEPARTMENT.value, tenant, department_id, run_id, job_id=job_id
+        redis,
+        Job.SYNC_DEPARTMENT.value,
+        tenant,
+        department_id,
+        run_id,
+        job_id=job_id,
+        queue_name=queue_of(Job.SYNC_DEPARTMENT),
     )
 
 
@@ -90,7 +126,15 @@ async def enqueue_plan_users(
     redis: ArqRedis, tenant: str, run_id: str, user_ids: list[str]
 ) -> None:
     job_id = keys.run_job_id(Job.PLAN_USERS.value, tenant, run_id)
-    await queue.enqueue(redis, Job.PLAN_USERS.value, tenant, run_id, user_ids, job_id=job_id)
+    await queue.enqueue(
+        redis,
+        Job.PLAN_USERS.value,
+        tenant,
+        run_id,
+        user_ids,
+        job_id=job_id,
+        queue_name=queue_of(Job.PLAN_USERS),
+    )
 
 
 # A burst coalesced in this window becomes one run (one set of batched Lucca reads).
@@ -120,7 +164,16 @@ async def enqueue_release_page(
 ) -> None:
     """Queue one page of a release's sweep over Elevo's listing (`start`: SCIM's 1-based index)."""
     job_id = keys.release_job_id(tenant, run_id, sweep, start)
-    await queue.enqueue(redis, Job.RELEASE_PAGE.value, tenant, run_id, sweep, start, job_id=job_id)
+    await queue.enqueue(
+        redis,
+        Job.RELEASE_PAGE.value,
+        tenant,
+        run_id,
+        sweep,
+        start,
+        job_id=job_id,
+        queue_name=queue_of(Job.RELEASE_PAGE),
+    )
 
 
 async def enqueue_alert(redis: ArqRedis, tenant: str, notice_id: str) -> None:

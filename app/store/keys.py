@@ -8,14 +8,43 @@ from __future__ import annotations
 
 from datetime import date
 
-from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
+from arq.constants import (
+    default_queue_name,
+    health_check_key_suffix,
+    in_progress_key_prefix,
+    job_key_prefix,
+)
 
 # -- ARQ's own keys, and our job ids ------------------------------------------------------------
 
 
 def queue() -> str:
-    """ARQ's sorted set of queued job ids, scored by when each may start."""
+    """ARQ's sorted set of queued job ids, scored by when each may start: the live jobs (a
+    user's sync, alerts, the crons) and anything queued before the runs' queue existed."""
     return default_queue_name
+
+
+def runs_queue() -> str:
+    """ARQ's queue of the steps of runs (reconciliation pages and the like): their own queue,
+    so that a process serving it alone takes their CPU away from the live jobs."""
+    return "arq:queue:runs"
+
+
+def queues() -> tuple[str, ...]:
+    """Every queue a job may wait in."""
+    return (queue(), runs_queue())
+
+
+def runs_standby_health() -> str:
+    """ARQ's health-check key of the runs' queue served inside the `worker:` process (the
+    queue's own, `<queue>:health-check`, is the dedicated processes')."""
+    return runs_queue() + ":standby" + health_check_key_suffix
+
+
+def runs_worker() -> str:
+    """Set, with a short expiry, while a process dedicated to the runs' queue serves it; the
+    `worker:` process serves that queue itself only when this is absent."""
+    return "arq:runs-worker"
 
 
 def job(job_id: str) -> str:

@@ -119,25 +119,55 @@ async def enqueue(
     *args: Any,
     job_id: str | None = None,
     defer_until: datetime | None = None,
+    queue_name: str | None = None,
 ) -> None:
-    """One job through ARQ (which refuses a job id already queued)."""
-    await redis.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer_until)
+    """One job through ARQ (which refuses a job id already queued, in any queue: the id's
+    record is shared)."""
+    await redis.enqueue_job(
+        function,
+        *args,
+        _job_id=job_id,
+        _defer_until=defer_until,
+        _queue_name=queue_name or keys.queue(),
+    )
 
 
 async def depth(redis: ArqRedis) -> int:
-    """How many jobs are queued."""
-    return int(await redis.zcard(keys.queue()))
+    """How many jobs are queued, in every queue."""
+    pipe = redis.pipeline(transaction=False)
+    for name in keys.queues():
+        pipe.zcard(name)
+    return sum(int(count) for count in await pipe.execute())
+
+
+async def depth_of(redis: ArqRedis, name: str) -> int:
+    """How many jobs are queued in one queue."""
+    return int(await redis.zcard(name))
 
 
 async def tenant_depth(redis: ArqRedis, tenant: str) -> int:
     """How many of the queued jobs are the tenant's (their ids name it)."""
     count = 0
-    async for member, _ in redis.zscan_iter(
-        keys.queue(), match=keys.tenant_job_pattern(tenant), count=1000
-    ):
-        job_id = member.decode() if isinstance(member, bytes) else str(member)
-        count += keys.job_tenant(job_id) == tenant
+    for name in keys.queues():
+        async for member, _ in redis.zscan_iter(
+            name, match=keys.tenant_job_pattern(tenant), count=1000
+        ):
+            job_id = member.decode() if isinstance(member, bytes) else str(member)
+            count += keys.job_tenant(job_id) == tenant
     return count
+
+
+async def announce_runs_worker(redis: ArqRedis, ttl_seconds: int) -> None:
+    """A process serving the runs' queue alone is alive (for `ttl_seconds`)."""
+    await redis.set(keys.runs_worker(), b"1", ex=ttl_seconds)
+
+
+async def retire_runs_worker(redis: ArqRedis) -> None:
+    await redis.delete(keys.runs_worker())
+
+
+async def runs_worker_alive(redis: ArqRedis) -> bool:
+    return bool(await redis.exists(keys.runs_worker()))
 
 
 async def forget_mark(redis: ArqRedis, mark: str) -> None:

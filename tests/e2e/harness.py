@@ -33,6 +33,7 @@ from app.service.context import Clock
 from app.service.resources import Resources
 from app.service.runs import run_document
 from app.settings import Settings
+from app.store import keys
 from simulators.consistency import Report, check
 from simulators.lucca.company import Company, Registry
 from simulators.lucca.webhooks import Event, WebhookSender
@@ -121,6 +122,15 @@ class Service:
         self.workers.append(worker)
         self.worker_tasks.append(asyncio.create_task(worker.async_run()))
         return worker
+
+    def every_worker(self) -> list[Worker]:
+        """The workers started, and the runs' queue each serves beside its live queue."""
+        found = list(self.workers)
+        for worker in self.workers:
+            standby = worker.ctx.get("runs_standby")
+            if standby is not None:
+                found.append(standby.worker)
+        return found
 
     async def stop(self) -> None:
         for server in self.servers:
@@ -226,9 +236,9 @@ async def settle(service: Service, timeout: float = 30.0) -> None:
 
     async def idle() -> bool:
         # Re-checks scheduled for a contract's end are not pending work; retries are.
-        job_ids = await redis.zrange("arq:queue", 0, -1)
+        job_ids = [job for name in keys.queues() for job in await redis.zrange(name, 0, -1)]
         queued = sum(1 for job_id in job_ids if not job_id.startswith(b"due:"))
-        running = sum(len(w.tasks) for w in service.workers)
+        running = sum(len(w.tasks) for w in service.every_worker())
         return queued == 0 and running == 0
 
     # Two idle readings in a row: a job that just ended may have queued another.

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from app.api.routes.webhooks import MAX_BODY_BYTES
-from app.store import keys
+from app.store import keys, queue
 from tests.security.support import (
     ACME_BODY,
     ACME_WEBHOOK,
@@ -48,7 +48,7 @@ async def post(
 
 
 async def queued(served: Served) -> int:
-    return int(await served.resources.redis.zcard("arq:queue"))
+    return await queue.depth(served.resources.redis)
 
 
 async def runs(served: Served, tenant: str = "acme") -> int:

@@ -12,7 +12,7 @@ from app.core.decision import Action
 from app.service.context import TenantContext
 from app.service.employee import EmployeeSync
 from app.service.resources import Resources
-from app.store import keys
+from app.store import keys, queue
 from app.store.links import ProfileLinks
 from app.store.snapshot import Snapshot
 from tests.factories import (
@@ -111,6 +111,26 @@ async def test_without_manager_reads_a_report_waits_for_its_managers_profile(
     assert later.summary().follow_ups == {LUCCA_ID: MANAGER_LUCCA_ID}
     await later.follow_ups_kept()  # its sync queued, the report waits no more
     assert not await res.redis.exists(waiting)
+
+
+async def test_a_manager_left_to_its_own_job_takes_nothing_from_its_reports(
+    res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
+) -> None:
+    # The run's snapshot has the report and her manager's profile, not the manager's own
+    # link; the manager's own job created her profile after the run's read (a notice came).
+    upstreams.lucca.add()
+    upstreams.lucca.add(id=int(MANAGER_LUCCA_ID), mail="helene@acme.example", manager=None)
+    upstreams.elevo.add()
+    snapshot = Snapshot(profiles={LUCCA_ID: make_profile()}, profile_ids={})
+    mark = await queue.notice_mark(res.redis, TENANT)
+    await queue.bump_generations(res.redis, TENANT, [MANAGER_LUCCA_ID], None)
+    await link_manager(res)
+    sync = employee(res, tenant_ctx, snapshot=snapshot, fetch_managers=False, read_mark=mark)
+    manager = await sync.sync(MANAGER_LUCCA_ID)
+    assert (manager.decision.action, manager.decision.profile_id) == (Action.SKIPPED, None)
+    report = await sync.sync(LUCCA_ID)
+    assert report.decision.action is Action.UNCHANGED  # her manager stays hers
+    assert upstreams.elevo.bodies("PATCH") == []
 
 
 async def test_a_manager_in_the_page_at_hand_is_synced_from_it(

@@ -58,7 +58,7 @@ async def queued_syncs(res: Resources) -> dict[str, str | None]:
 
 
 async def clear_queue(res: Resources) -> None:
-    await res.redis.delete(keys.queue())
+    await res.redis.delete(*keys.queues())
 
 
 async def run_trigger(res: Resources, run_id: str | None) -> str:

@@ -10,12 +10,13 @@ from starlette.routing import Route
 from app.api.auth import guarded, resources_of
 from app.metrics import QUEUE_DEPTH
 from app.service.access import Action
-from app.service.health import queue_depth, queue_name
+from app.service.health import queue_depths
 
 
 @guarded(Action.METRICS)
 async def metrics(request: Request) -> Response:
-    QUEUE_DEPTH.labels(queue_name()).set(await queue_depth(resources_of(request)))
+    for name, depth in (await queue_depths(resources_of(request))).items():
+        QUEUE_DEPTH.labels(name).set(depth)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
