@@ -90,6 +90,7 @@ async def test_an_id_of_128_characters_is_the_event_id(served: Served) -> None:
 
 # Tenant-level keys that hold no per-event or per-user data of their own, kept without expiry.
 PERMANENT = {
+    b"arq:queue:runs",  # ARQ's queue of the steps of runs, like its own default queue
     b"tenants",
     b"tenant:acme:config",
     b"tenant:beta:config",

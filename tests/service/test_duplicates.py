@@ -22,6 +22,16 @@ async def unsure(res: Resources) -> bool:
     return await res.redis.zscore(keys.unsure_creates(TENANT), LUCCA_ID) is not None
 
 
+def lose_the_next_creations_answer(upstreams: Upstreams) -> None:
+    """Elevo applies the next POST, and its answer never comes back."""
+
+    def applied_then_lost(request: httpx.Request) -> httpx.Response:
+        upstreams.elevo._create(request)
+        raise httpx.ReadTimeout("the answer never came", request=request)
+
+    upstreams.elevo.script("POST", applied_then_lost)
+
+
 async def test_a_creation_answered_leaves_no_mark(
     res: Resources, tenant_ctx: TenantContext, upstreams: Upstreams
 ) -> None:
@@ -49,11 +59,7 @@ async def test_a_lost_answer_is_looked_up_before_anything_is_created_again(
     upstreams.lucca.add()
     await link_manager(res)
 
-    def applied_then_lost(request: httpx.Request) -> httpx.Response:
-        upstreams.elevo._create(request)
-        raise httpx.ReadTimeout("the answer never came", request=request)
-
-    upstreams.elevo.script("POST", applied_then_lost)
+    lose_the_next_creations_answer(upstreams)
     with pytest.raises(ElevoUnavailable):
         await employee(res, tenant_ctx).sync(LUCCA_ID)
     assert await unsure(res)
@@ -70,11 +76,7 @@ async def test_a_managers_creation_found_after_its_lost_answer_brings_back_its_r
     upstreams.lucca.add(manager=None)
     await res.redis.sadd(keys.awaiting_manager(TENANT, LUCCA_ID), "417")  # a report waits
 
-    def applied_then_lost(request: httpx.Request) -> httpx.Response:
-        upstreams.elevo._create(request)
-        raise httpx.ReadTimeout("the answer never came", request=request)
-
-    upstreams.elevo.script("POST", applied_then_lost)
+    lose_the_next_creations_answer(upstreams)
     with pytest.raises(ElevoUnavailable):
         await employee(res, tenant_ctx).sync(LUCCA_ID)
     retry = employee(res, tenant_ctx)
