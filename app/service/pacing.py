@@ -58,7 +58,7 @@ async def take_budget(res: Resources, tenant_ctx: TenantContext, *, priority: Pr
 
 
 async def honour_rate_limit(res: Resources, tenant_ctx: TenantContext, exc: RateLimited) -> float:
-    """A 429: pause every process's calls (Lucca: to that host; Elevo: the tenant's writes) for
+    """A 429: pause every process's calls (Lucca: to that host; Elevo: the tenant's) for
     its Retry-After; the seconds to wait."""
     wait = exc.retry_after or DEFAULT_RETRY_AFTER
     if isinstance(exc, ElevoPaused):
