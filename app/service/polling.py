@@ -180,7 +180,7 @@ async def _tick_tenant(res: Resources, tenant: str) -> int:
     tenant_ctx = await res.contexts.get(tenant)
     if tenant_ctx is None or tenant_ctx.disconnecting:
         return 0
-    await res.records.note(tenant, config_error="")  # readable and usable (again)
+    await res.records.clear_notes(tenant, "config_error")  # readable and usable (again)
     started = await drain_coalesced(res, tenant)
     slot = nightly_slot(tenant_ctx.now_local(), tenant_ctx.config.nightly_at)
     if slot is not None and await claim_nightly(res, tenant_ctx, slot):

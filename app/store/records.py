@@ -95,6 +95,10 @@ class Records:
         """Tenant-level facts for GET /sync/{tenant} (last event, last full run, flags)."""
         await self._redis.hset(keys.status(tenant), mapping=facts)
 
+    async def clear_notes(self, tenant: str, *names: str) -> None:
+        """Facts no longer true; a fact not set stays as it is (no write at all)."""
+        await self._redis.hdel(keys.status(tenant), *names)
+
     async def flags(self, tenant: str, *names: str) -> list[str]:
         """Some of the tenant's facts, "" for those not set (one round trip)."""
         raw = await self._redis.hmget(keys.status(tenant), list(names))
