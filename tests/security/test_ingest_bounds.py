@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -120,15 +121,18 @@ def made_up_event(number: int) -> dict[str, object]:
 async def test_thousands_of_made_up_events_leave_a_bounded_redis(limited: Served) -> None:
     redis = limited.resources.redis
     before = await redis.dbsize()
+    first_minute = int(time.time() // 60)
     statuses: dict[str, int] = {}
     for number in range(3_000):
         status = str((await post(limited, made_up_event(number)))["status"])
         statuses[status] = statuses.get(status, 0) + 1
-    # At most two minutes' windows were handled one by one; the rest was coalesced.
-    assert statuses.get("coalesced", 0) >= 3_000 - 2 * RATE
+    # One window per minute the posting spanned (two, or more on a slow machine) was handled
+    # one by one; the rest was coalesced.
+    windows = int(time.time() // 60) - first_minute + 1
+    assert statuses.get("coalesced", 0) >= 3_000 - windows * RATE
     found = [key async for key in redis.scan_iter(count=1000)]
-    # Per event handled: its dedupe mark, run and job, and its user's generation.
-    assert len(found) - before <= 2 * RATE * 4 + 10
+    # Per event handled: its dedupe mark, run and job, its user's generation and notice number.
+    assert len(found) - before <= windows * RATE * 5 + 10
     for key in found:
         if key not in PERMANENT:
             assert await redis.ttl(key) != -1, key  # -1: no expiry
