@@ -57,10 +57,18 @@ class RunningJobs:
     async def reap(self) -> list[str]:
         """Free the jobs whose runner's heartbeat lapsed; the ids whose mark went."""
         running = as_text_map(await self._redis.hgetall(keys.running_jobs()))
+        others = sorted({runner for runner in running.values() if runner != self.worker_id})
+        pipe = self._redis.pipeline(transaction=False)
+        for runner in others:  # a few processes, whatever the jobs: one round trip
+            pipe.exists(keys.worker_alive(runner))
+        alive = {
+            runner for runner, found in zip(others, await pipe.execute(), strict=True) if found
+        }
         freed = []
         for job_id, runner in running.items():
-            if runner == self.worker_id:
+            if runner == self.worker_id or runner in alive:
                 continue
+            # Checked again in the script: the runner may have beaten, or the job ended, since.
             marks = [keys.running_jobs(), keys.worker_alive(runner), keys.in_progress(job_id)]
             if await self._redis.eval(_REAP, 3, *marks, job_id, runner):
                 freed.append(job_id)
