@@ -8,9 +8,10 @@ tests/factories.py, so a fake's defaults are Camille Martin's (Lucca id 416).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ import orjson
 import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job as ArqJob
+from redis.asyncio.connection import Connection
 
 from app.clients.lucca import LuccaBatch
 from app.core import scim
@@ -301,3 +303,23 @@ async def tenant_ctx(res: Resources) -> TenantContext:
     found = await res.contexts.get(TENANT)
     assert found is not None
     return found
+
+
+class RoundTrips:
+    """Redis round trips counted while `counting` is open (a pipeline is one)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    @contextlib.contextmanager
+    def counting(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        send = Connection.send_packed_command
+
+        async def counted(connection: Connection, command: Any, check_health: bool = True) -> None:
+            self.sent += 1
+            await send(connection, command, check_health)
+
+        self.sent = 0
+        with monkeypatch.context() as patched:
+            patched.setattr(Connection, "send_packed_command", counted)
+            yield

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
-from redis.asyncio.connection import Connection
 
 from app.clients.errors import ElevoAuthError, ElevoRejected, LuccaUnavailable
 from app.core import scim
@@ -23,7 +20,7 @@ from app.service.waiting import Reason
 from app.store import keys
 from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, PROFILE_ID, TENANT
-from tests.fakes import Upstreams, queued, queued_job
+from tests.fakes import RoundTrips, Upstreams, queued, queued_job
 
 API = Trigger(TriggerKind.API)
 
@@ -290,25 +287,16 @@ async def test_an_unchanged_page_is_counted_in_a_few_round_trips_and_recorded_no
     upstreams.lucca.add(manager=None)
     for n in range(1, 30):
         upstreams.lucca.add(id=int(LUCCA_ID) + n, mail=f"e{n}@acme.example", manager=None)
-    sent = 0
-    send = Connection.send_packed_command
-
-    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
-        nonlocal sent
-        sent += 1
-        await send(self, command, check_health)
-
+    round_trips = RoundTrips()
     for _ in range(2):
         run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
         assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
-        sent = 0
-        with monkeypatch.context() as patched:
-            patched.setattr(Connection, "send_packed_command", counted)
+        with round_trips.counting(monkeypatch):
             assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
         assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
     report = await res.runs.report(TENANT, run_id)
     assert report is not None
     assert report.counts == {"unchanged": 30}
-    assert sent < 30
+    assert round_trips.sent < 30
     created = await res.records.history(TENANT, LUCCA_ID)
     assert [entry["action"] for entry in created] == ["create"]

@@ -5,14 +5,12 @@ Redis, ARQ's queue read back from Redis)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus
-from redis.asyncio.connection import Connection
 
 from app.core.decision import Action
 from app.metrics import WEBHOOK_TO_ELEVO
@@ -25,7 +23,7 @@ from app.store import keys, queue
 from app.store.locks import UserLock
 from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, MANAGER_LUCCA_ID, TENANT
-from tests.fakes import Upstreams, queued, queued_job
+from tests.fakes import RoundTrips, Upstreams, queued, queued_job
 
 PARIS = ZoneInfo("Europe/Paris")  # the tenant's zone
 
@@ -297,16 +295,8 @@ async def test_a_change_costs_one_elevo_request_and_ten_redis_round_trips(
     generation = await notice(res)
     run_id = await new_run(res)
     upstreams.elevo.requests.clear()
-    sent = 0
-    send = Connection.send_packed_command
-
-    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
-        nonlocal sent
-        sent += 1
-        await send(self, command, check_health)
-
-    with monkeypatch.context() as patched:
-        patched.setattr(Connection, "send_packed_command", counted)
+    round_trips = RoundTrips()
+    with round_trips.counting(monkeypatch):
         assert await job.sync_user(res, TENANT, LUCCA_ID, generation, run_id) == Done("update")
     assert [r.method for r in upstreams.elevo.requests] == ["PATCH"]
-    assert sent <= 10
+    assert round_trips.sent <= 10
