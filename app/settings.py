@@ -160,6 +160,9 @@ class Settings:
     # Every change waits it; under the budget, jobs share requests through the "wanted" set
     # anyway (docs/benchmarks.md, 2: what 0.01 and 0.002 cost and save).
     lucca_batch_window_seconds: float = 0.002
+    # While a tenant's request is in flight, the next batch gathers asks until it returns, at
+    # most this long: under load, jobs share requests (docs/benchmarks.md, 3).
+    lucca_batch_hold_seconds: float = 0.05
     worker_max_jobs: int = 200
     # A queued job waits half of it on average; each worker process polls each of its queues
     # this often (docs/benchmarks.md, 2: the idle CPU of 0.05, 0.01 and 0.002).
@@ -237,6 +240,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 2.0),
             lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.002),
+            lucca_batch_hold_seconds=_number(env, "LUCCA_BATCH_HOLD_SECONDS", 0.05),
             worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.01),
             worker_dead_after_seconds=_number(env, "WORKER_DEAD_AFTER_SECONDS", 20.0),

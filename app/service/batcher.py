@@ -1,7 +1,10 @@
 """Per-tenant batching of Lucca reads: concurrent jobs share one `id=` request.
 
 Each job asks for its own user; the asks of one tenant that arrive within a short window
-(or until a batch is full) go out as a single `GET /api/v3/users?id=a,b,c`. Every request
+(or until a batch is full) go out as a single `GET /api/v3/users?id=a,b,c`. While a request
+of the tenant is in flight, the next batch keeps gathering asks until it returns (at most
+`hold` seconds): under load the asks pile up and share requests, which spares the Lucca
+budget and the worker's CPU, and an idle tenant's ask waits only the window. Every request
 first takes a request from the Lucca host's shared budget (app/store/budget.py), as live work
 unless every ask in it is background work; without one, the whole batch is told how long to
 wait, and the jobs defer themselves instead of sleeping in a worker slot. A 429 pauses the host
@@ -54,14 +57,20 @@ class _Batch:
     future: asyncio.Future[LuccaBatch]
     priority: Priority
     ids: set[str] = field(default_factory=set)
+    window_closed: bool = False  # ready to go, held only by the tenant's request in flight
+    started: bool = False
 
 
 class LuccaBatcher:
-    def __init__(self, budget: LuccaBudget, cache: LuccaReadCache, *, window: float) -> None:
+    def __init__(
+        self, budget: LuccaBudget, cache: LuccaReadCache, *, window: float, hold: float = 0.0
+    ) -> None:
         self._budget = budget
         self._cache = cache
         self._window = window
+        self._hold = hold
         self._open: dict[str, _Batch] = {}
+        self._in_flight: dict[str, int] = {}  # the tenant's requests on their way, here
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def fetch(
@@ -92,10 +101,12 @@ class LuccaBatcher:
                 priority=priority,
             )
             self._open[tenant] = batch
-            loop.call_later(self._window, self._start_flush, tenant, batch)
+            loop.call_later(self._window, self._close_window, tenant, batch)
         if priority is Priority.LIVE:
             batch.priority = Priority.LIVE  # a live ask never waits behind background work
         batch.ids.add(user_id)
+        if batch.window_closed and len(batch.ids) >= MAX_IDS_PER_REQUEST:
+            self._start_flush(tenant, batch)  # full: no reason to hold it any longer
         # shield: one job's cancellation must not cancel the request the others wait for.
         return await asyncio.shield(batch.future)
 
@@ -103,14 +114,39 @@ class LuccaBatcher:
         """How many users of the tenant wait for its Lucca budget."""
         return await self._cache.wanted_count(tenant)
 
+    def _close_window(self, tenant: str, batch: _Batch) -> None:
+        """The window is over: the batch goes now, unless a request of the tenant is in flight;
+        then it goes when that one returns, or after `hold`, whichever comes first."""
+        batch.window_closed = True
+        if self._in_flight.get(tenant, 0) == 0 or len(batch.ids) >= MAX_IDS_PER_REQUEST:
+            self._start_flush(tenant, batch)
+        else:
+            asyncio.get_running_loop().call_later(self._hold, self._start_flush, tenant, batch)
+
     def _start_flush(self, tenant: str, batch: _Batch) -> None:
+        if batch.started:
+            return
+        batch.started = True
+        if self._open.get(tenant) is batch:
+            del self._open[tenant]  # later asks open the next batch
+        self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
         task = asyncio.create_task(self._flush(tenant, batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._returned(tenant))
+
+    def _returned(self, tenant: str) -> None:
+        """A request of the tenant is back: the batch its flight held goes now."""
+        left = self._in_flight.get(tenant, 1) - 1
+        if left > 0:
+            self._in_flight[tenant] = left
+        else:
+            self._in_flight.pop(tenant, None)
+        waiting = self._open.get(tenant)
+        if waiting is not None and waiting.window_closed:
+            self._start_flush(tenant, waiting)
 
     async def _flush(self, tenant: str, batch: _Batch) -> None:
-        if self._open.get(tenant) is batch:
-            del self._open[tenant]
         try:
             waiting, generations = await self._first_reads(tenant, batch)
             wait = await self._budget.take(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+
+from redis.asyncio.client import Pipeline
 
 from app.clients.errors import ElevoRateLimited, ElevoUnavailable, UpstreamError
 from app.clients.lucca import LuccaBatch
@@ -119,10 +121,15 @@ class EmployeeSync:
         # The tenant's Elevo pause as a live sync read it with the employee's state (`_look_up`),
         # for its first write; a write after a stale one reads it again.
         self._pause_read: dict[str, tuple[float, str]] = {}
+        self._looked_up: set[str] = set()  # users whose state `keep_look_up` took
 
     @property
     def tenant(self) -> str:
         return self._ctx.tenant
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run_id
 
     async def preload_skip_memory(self, user_ids: Iterable[str]) -> None:
         """Read in one round trip who of these users was last seen excluded (a page of 1000)."""
@@ -169,7 +176,7 @@ class EmployeeSync:
             return self._done[user_id]
         try:
             if batch is None:
-                if not visiting:
+                if not visiting and user_id not in self._looked_up:
                     await self._look_up(user_id)
                 # Not even Lucca's budget is spent while the tenant's Elevo is paused.
                 await wait_for_elevo(self._res, self.tenant, self._pause_read.get(user_id))
@@ -211,18 +218,26 @@ class EmployeeSync:
             await self.flush_records()
         return outcome
 
-    async def _look_up(self, user_id: str) -> None:
-        """A live sync reads what the service knows of the employee in one round trip: its
-        skip field memory, its link and profile copy, a creation that may have been lost, and
-        the tenant's Elevo pause (before its Lucca read, and again before its write)."""
-        pipe = self._res.redis.pipeline(transaction=False)
+    def stage_look_up(self, pipe: Pipeline, user_id: str) -> None:
+        """What a live sync reads of the employee before its Lucca read, staged in the
+        caller's round trip (a job sends it with its user lock): its skip field memory, its
+        link and profile copy, a creation that may have been lost, and the tenant's Elevo
+        pause (read again before its write). `keep_look_up` takes the answers."""
         ElevoPause.stage_remaining(pipe, self.tenant)
         self._skip_memory.stage_excluded(pipe, user_id)
         self._profiles.stage_lookup(pipe, user_id)
-        pause_ttl, pause_why, excluded, *lookup = await pipe.execute()
+
+    def keep_look_up(self, user_id: str, answers: Sequence[Any]) -> None:
+        pause_ttl, pause_why, excluded, *lookup = answers
         self._pause_read[user_id] = ElevoPause.read_remaining(pause_ttl, pause_why)
         self._last_seen_excluded.setdefault(user_id, bool(excluded))
         self._profiles.keep_lookup(user_id, lookup)
+        self._looked_up.add(user_id)
+
+    async def _look_up(self, user_id: str) -> None:
+        pipe = self._res.redis.pipeline(transaction=False)
+        self.stage_look_up(pipe, user_id)
+        self.keep_look_up(user_id, await pipe.execute())
 
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]

@@ -111,7 +111,10 @@ class Resources:
             budget=budget,
             elevo_pause=ElevoPause(redis),
             batcher=LuccaBatcher(
-                budget, LuccaReadCache(redis), window=settings.lucca_batch_window_seconds
+                budget,
+                LuccaReadCache(redis),
+                window=settings.lucca_batch_window_seconds,
+                hold=settings.lucca_batch_hold_seconds,
             ),
             access_tokens=AccessTokens(redis),
             audit=AuditLog(redis, settings.run_retention_seconds),

@@ -66,9 +66,15 @@ async def sync_user(
         await keep_while_paused(res, tenant, user_id, run_id, pause)
         return Done("paused")
     defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
+    tenant_ctx = await res.contexts.get(tenant)
+    if tenant_ctx is None:
+        return Done("unknown tenant")
+    if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
+        return Done("tenant disconnecting")
+    employee = _employee(res, tenant_ctx, run_id)
     lock = UserLock(res.redis, tenant, user_id)
     # Held past ARQ's timeout: a job cancelled mid-write still keeps the user to itself.
-    wait = await lock.acquire(res.settings.sync_job_timeout_seconds + 10)
+    wait = await _lock_and_look_up(res, lock, employee, user_id)
     if wait:
         # The holder may finish long before its lock would expire: look again soon.
         return await defer(
@@ -76,11 +82,37 @@ async def sync_user(
         )
     synced = True  # unless told otherwise: a job cancelled mid-write may have written
     try:
-        result, synced = await _sync_held(res, tenant, user_id, run_id, defer, refused)
+        result, synced = await _sync_held(res, tenant_ctx, employee, user_id, defer, refused)
         return result
     finally:
         # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
         await asyncio.shield(lock.release(res.settings.user_cooldown_seconds if synced else 0.0))
+
+
+def _employee(res: Resources, tenant_ctx: TenantContext, run_id: str | None) -> EmployeeSync:
+    fetch = partial(
+        res.batcher.fetch,
+        tenant_ctx.tenant,
+        tenant_ctx.lucca,
+        tenant_ctx.config.lucca_requests_per_minute,
+        priority=Priority.LIVE,
+    )
+    return EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
+
+
+async def _lock_and_look_up(
+    res: Resources, lock: UserLock, employee: EmployeeSync, user_id: str
+) -> float:
+    """The user's lock and what its sync reads first, in one round trip: 0 when the lock is
+    taken (the reads, made after it, are the sync's), else how long the holder keeps it."""
+    pipe = res.redis.pipeline(transaction=False)
+    lock.stage_acquire(pipe, res.settings.sync_job_timeout_seconds + 10)
+    employee.stage_look_up(pipe, user_id)
+    acquired, remaining, *looked_up = await pipe.execute()
+    wait = lock.read_acquired((acquired, remaining))
+    if not wait:
+        employee.keep_look_up(user_id, looked_up)
+    return wait
 
 
 DeferBy = Callable[[float], Awaitable[JobResult]]
@@ -101,26 +133,14 @@ async def _look_first(
 
 async def _sync_held(
     res: Resources,
-    tenant: str,
+    tenant_ctx: TenantContext,
+    employee: EmployeeSync,
     user_id: str,
-    run_id: str | None,
     defer: DeferBy,
     refused: frozenset[Reason],
 ) -> tuple[JobResult, bool]:
     """The sync, the user's lock held; whether it did anything (then the cooldown applies)."""
-    tenant_ctx = await res.contexts.get(tenant)
-    if tenant_ctx is None:
-        return Done("unknown tenant"), True
-    if tenant_ctx.disconnecting:  # its release gives the profiles back: no more writes
-        return Done("tenant disconnecting"), True
-    fetch = partial(
-        res.batcher.fetch,
-        tenant,
-        tenant_ctx.lucca,
-        tenant_ctx.config.lucca_requests_per_minute,
-        priority=Priority.LIVE,
-    )
-    employee = EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
+    tenant, run_id = tenant_ctx.tenant, employee.run_id
     deadline = own_deadline(res.settings.sync_job_timeout_seconds)
     try:
         async with asyncio.timeout(deadline):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
@@ -31,13 +33,22 @@ class UserLock:
 
     async def acquire(self, hold_seconds: float) -> float:
         """0 when acquired, else seconds until the current holder's hold ends."""
-        acquired = await self._redis.set(
-            self._key, self._token, nx=True, px=max(1, int(hold_seconds * 1000))
-        )
+        pipe = self._redis.pipeline(transaction=False)
+        self.stage_acquire(pipe, hold_seconds)
+        return self.read_acquired(await pipe.execute())
+
+    def stage_acquire(self, pipe: Pipeline, hold_seconds: float) -> None:
+        """`acquire` in the caller's round trip; commands staged after it read what the
+        holder sees (a previous holder's writes are done once its key is gone).
+        `read_acquired` takes the two answers."""
+        pipe.set(self._key, self._token, nx=True, px=max(1, int(hold_seconds * 1000)))
+        pipe.pttl(self._key)
+
+    def read_acquired(self, answers: Sequence[Any]) -> float:
+        acquired, remaining_ms = answers
         if acquired:
             self._since = time.monotonic()
             return 0.0
-        remaining_ms = await self._redis.pttl(self._key)
         return max(0.05, int(remaining_ms) / 1000.0)
 
     async def release(self, cooldown_seconds: float) -> None:

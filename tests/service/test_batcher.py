@@ -140,3 +140,68 @@ async def test_a_flagged_key_is_not_used(
     with pytest.raises(LuccaAuthError, match="not calling Lucca"):
         await batcher(redis).fetch("acme", client, 40, "5", priority=Priority.LIVE)
     assert lucca.requests == []
+
+
+class GatedLucca(FakeLucca):
+    """Holds the first request until `release` is set: a request in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.first_arrived = asyncio.Event()
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        first = not self.requests
+        response = self(request)
+        if first:
+            self.first_arrived.set()
+            await self.release.wait()
+        return response
+
+
+async def gated_client(lucca: GatedLucca) -> LuccaClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lucca.handle))
+    return LuccaClient(
+        http, "http://lucca.test/acme", Secret("k"), fields="id", skip_field="e_skip_elevo_sync"
+    )
+
+
+async def test_asks_made_while_a_request_is_in_flight_share_the_next_one(
+    redis: ArqRedis,
+) -> None:
+    lucca = GatedLucca()
+    client = await gated_client(lucca)
+    shared = LuccaBatcher(LuccaBudget(redis), LuccaReadCache(redis), window=0.001, hold=30.0)
+    first = asyncio.ensure_future(shared.fetch("acme", client, 40, "1", priority=Priority.LIVE))
+    await asyncio.wait_for(lucca.first_arrived.wait(), 10)
+    # Each of these asks comes after the last one's window closed: without the flight they
+    # would make four requests.
+    later = []
+    for uid in ("2", "3", "4", "5"):
+        later.append(
+            asyncio.ensure_future(shared.fetch("acme", client, 40, uid, priority=Priority.LIVE))
+        )
+        await asyncio.sleep(0.01)
+    assert len(lucca.requests) == 1
+    lucca.release.set()
+    batches = await asyncio.wait_for(asyncio.gather(first, *later), 10)
+    assert lucca.requests == [["1"], ["2", "3", "4", "5"]]
+    assert [sorted(batch.users) for batch in batches[1:]] == [["2", "3", "4", "5"]] * 4
+
+
+async def test_a_request_in_flight_holds_the_next_batch_no_longer_than_the_hold(
+    redis: ArqRedis,
+) -> None:
+    lucca = GatedLucca()
+    client = await gated_client(lucca)
+    shared = LuccaBatcher(LuccaBudget(redis), LuccaReadCache(redis), window=0.001, hold=0.05)
+    first = asyncio.ensure_future(shared.fetch("acme", client, 40, "1", priority=Priority.LIVE))
+    await asyncio.wait_for(lucca.first_arrived.wait(), 10)
+    # The first request hangs; the second goes once the hold is over, not after it.
+    second = await asyncio.wait_for(
+        shared.fetch("acme", client, 40, "2", priority=Priority.LIVE), 10
+    )
+    assert "2" in second.users
+    assert lucca.requests == [["1"], ["2"]]
+    lucca.release.set()
+    assert "1" in (await asyncio.wait_for(first, 10)).users
