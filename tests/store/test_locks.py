@@ -72,7 +72,8 @@ async def test_the_job_of_the_newest_notice_takes_the_lock(redis: ArqRedis) -> N
     assert await acquire_current(lock, redis, 3) == (3, 0.0)
     assert await redis.get(keys.busy("acme", "416")) is not None
     holder_wait = await acquire_current(UserLock(redis, "acme", "416"), redis, 3)
-    assert holder_wait[0] == 3 and 4.0 < holder_wait[1] <= 5.0
+    assert holder_wait[0] == 3
+    assert 4.0 < holder_wait[1] <= 5.0
 
 
 async def test_a_superseded_job_never_takes_the_lock(redis: ArqRedis) -> None:
