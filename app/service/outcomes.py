@@ -92,7 +92,6 @@ class DecisionBatch:
         results = await pipe.execute()
         for run_id, staged in counts.items():
             self.counted[run_id] = staged.answers(results)
-            await self.runs.settle(self.tenant, run_id, self.counted[run_id])
         return {user for user, at in cleared.items() if results[at]}
 
     def _stage_records(self, pipe: Pipeline, pending: list[_Pending]) -> dict[str, int]:

@@ -63,15 +63,32 @@ return 1
 # profile created early in a run may be updated later (its manager came after it): the run
 # still did what the first pass did, so a lesser outcome never hides a creation or a write.
 # ARGV: user, outcome, user, outcome, ... (a page's outcomes in one call).
-_NOTE_OUTCOMES = """
-for i = 1, #ARGV, 2 do
+# Notes outcomes (KEYS[1]: the run's users; ARGV[3...]: user, action pairs) and settles the
+# run (KEYS[2]) in the same step: a run that counted all it expects is done (ARGV[1]: now),
+# one still queued is running. Answers the users counted and the run's fields after.
+_COUNT_AND_SETTLE = """
+for i = 3, #ARGV, 2 do
   local previous = redis.call('HGET', KEYS[1], ARGV[i])
   local new = ARGV[i + 1]
   local lesser = new == 'unchanged' or new == 'superseded'
     or (new == 'update' and (previous == 'create' or previous == 'adopt'))
   if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[i], new) end
 end
-return redis.call('HLEN', KEYS[1])
+local processed = redis.call('HLEN', KEYS[1])
+local f = redis.call('HMGET', KEYS[2], 'expected', 'state', 'created_at', 'trigger')
+local expected, state = f[1], f[2]
+if state == 'queued' or state == 'running' then
+  if expected and expected ~= '' and processed >= tonumber(expected) then
+    state = 'done'
+    redis.call('HSET', KEYS[2], 'state', state, 'finished_at', ARGV[1])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  elseif state == 'queued' then
+    state = 'running'
+    redis.call('HSET', KEYS[2], 'state', state, 'started_at', ARGV[1])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  end
+end
+return {processed, expected or '', state or '', f[3] or '', f[4] or ''}
 """
 
 
@@ -116,7 +133,7 @@ class StagedCount:
     first: int
 
     def answers(self, results: Sequence[Any]) -> CountAnswers:
-        processed, fields = results[self.first : self.first + 2]
+        processed, *fields = results[self.first]
         return CountAnswers(int(processed), *map(as_text, fields))
 
 
@@ -263,20 +280,21 @@ class RunStore:
         nor repeats it in the plan, and its "unchanged" does not hide what the first pass did.
         """
         pipe = self._redis.pipeline(transaction=True)
-        staged = self.stage_count(pipe, tenant, run_id, [Counted(user_id, action, plan_entry)])
-        await self.settle(tenant, run_id, staged.answers(await pipe.execute()))
+        self.stage_count(pipe, tenant, run_id, [Counted(user_id, action, plan_entry)])
+        await pipe.execute()
 
     def stage_count(
         self, pipe: Pipeline, tenant: str, run_id: str, counted: Sequence[Counted]
     ) -> StagedCount:
-        """Stage `count` for several users (a job's records, a page's) in one pipeline; its
-        answers go to `settle`. `counted` must not be empty."""
+        """Stage `count` for several users (a job's records, a page's) in one pipeline: the run
+        finishes once it counted what it expects. `counted` must not be empty."""
         run_key = keys.run(tenant, run_id)
         users_key = keys.run_users(tenant, run_id)
         pairs = [part for c in counted for part in (c.user_id, c.action)]
         first = len(pipe)
-        pipe.eval(_NOTE_OUTCOMES, 1, users_key, *pairs)
-        pipe.hmget(run_key, ["expected", "state", "created_at", "trigger"])
+        pipe.eval(
+            _COUNT_AND_SETTLE, 2, users_key, run_key, utcnow_iso(), str(self._retention), *pairs
+        )
         pipe.expire(users_key, self._retention)
         stage_progress(pipe, tenant, run_id)
         plans = {c.user_id: c.plan_entry for c in counted if c.plan_entry is not None}
@@ -286,14 +304,6 @@ class RunStore:
             pipe.hset(plan_key, mapping=encoded)
             pipe.expire(plan_key, self._retention)
         return StagedCount(first)
-
-    async def settle(self, tenant: str, run_id: str, answers: CountAnswers) -> None:
-        """After a staged count: the run finishes once it counted what it expects."""
-        processed, expected, state = answers.processed, answers.expected, answers.state
-        if state in {"queued", "running"} and expected and processed >= int(expected):
-            await self.set_state(tenant, run_id, RunState.DONE)
-        elif state == "queued":
-            await self.set_state(tenant, run_id, RunState.RUNNING)
 
     @staticmethod
     def stage_error(pipe: Pipeline, tenant: str, run_id: str, errors: Mapping[str, str]) -> None:
