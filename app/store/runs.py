@@ -75,6 +75,28 @@ return redis.call('HLEN', KEYS[1])
 """
 
 
+# A real run that ended keeps its `unchanged` outcomes as a count only (sync-rules.md:
+# `unchanged` is counted per run): these users' fields go from `run_users` (KEYS[1]) to the
+# run's QUIET_UNCHANGED field (KEYS[2]) in one step, so that a reader never counts one twice
+# or not at all. ARGV: users last seen `unchanged`. A run whose record is gone keeps its hash.
+_FOLD_UNCHANGED = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == 'unchanged' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('HINCRBY', KEYS[2], 'quiet_unchanged', n) end
+return n
+"""
+# The field of a run record that counts its folded `unchanged` outcomes (not shown as such:
+# `counts` and `processed` include it).
+QUIET_UNCHANGED = "quiet_unchanged"
+FOLD_CHUNK = 1000
+
+
 # A step's counts are added once: a step retried after it counted adds nothing.
 _COUNT_ONCE = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
@@ -83,6 +105,16 @@ end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
+
+
+def with_quiet(counts: Mapping[str, int], fields: Mapping[str, str]) -> dict[str, int]:
+    """A run's counts per outcome: its outcomes' (`run_users`) and the `unchanged` it folded
+    when it ended."""
+    found = dict(counts)
+    quiet = int(fields.get(QUIET_UNCHANGED) or 0)
+    if quiet:
+        found["unchanged"] = found.get("unchanged", 0) + quiet
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +184,12 @@ class RunStore:
         merged_into: str | None = None,
         held: Sequence[str] | None = None,
         waiting: str | None = None,
+        working_sets: bool = True,
     ) -> None:
         """`waiting`: why a run ended without doing its work (sync-rules.md, "nothing waits for
-        ever"): what it held is applied once that reason clears."""
+        ever"): what it held is applied once that reason clears. A run that ends keeps its
+        `unchanged` outcomes as a count only, and one done or failed loses its working sets
+        (`working_sets` False: it has none, a webhook's run: nothing to do)."""
         fields: dict[str, str | int | bytes] = {"state": state.value}
         if waiting is not None:
             fields["waiting"] = waiting
@@ -174,7 +209,29 @@ class RunStore:
         pipe.hset(keys.run(tenant, run_id), mapping=fields)
         # A run kept past its retention by a late step must not stay for ever.
         pipe.expire(keys.run(tenant, run_id), self._retention)
+        # A held run keeps its sets for a day: its review shows the people from its Elevo
+        # snapshot, and a finish retried after it held must find what it weighed.
+        if working_sets and state in {RunState.DONE, RunState.FAILED}:
+            pipe.delete(*keys.run_working_sets(tenant, run_id))
         await pipe.execute()
+        if working_sets and state.final:
+            await self._fold_unchanged(tenant, run_id)
+
+    async def _fold_unchanged(self, tenant: str, run_id: str) -> None:
+        """A real run's `unchanged` outcomes become a count (a nightly run's are nearly every
+        employee's: 53 bytes each, kept 30 days); a dry run keeps them, its plan lists every
+        user. A chunk at a time, so that a run of 100,000 never holds Redis long."""
+        run_key, users_key = keys.run(tenant, run_id), keys.run_users(tenant, run_id)
+        if as_text(await self._redis.hget(run_key, "dry_run")) == "1":
+            return
+        cursor = 0
+        while True:
+            cursor, found = await self._redis.hscan(users_key, cursor, count=FOLD_CHUNK)
+            quiet = [user for user, action in found.items() if action == b"unchanged"]
+            if quiet:
+                await self._redis.eval(_FOLD_UNCHANGED, 2, users_key, run_key, *quiet)
+            if cursor == 0:
+                return
 
     async def note_waiting(self, tenant: str, run_id: str, waiting: str) -> None:
         """Some of the run's users wait for a tenant-level reason (they are applied once it
@@ -291,7 +348,9 @@ class RunStore:
         """After a staged count: the run finishes once it counted what it expects."""
         processed, expected, state = answers.processed, answers.expected, answers.state
         if state in {"queued", "running"} and expected and processed >= int(expected):
-            await self.set_state(tenant, run_id, RunState.DONE)
+            # A webhook's run has no working sets, and its one outcome is worth keeping.
+            sets = not answers.from_webhook
+            await self.set_state(tenant, run_id, RunState.DONE, working_sets=sets)
         elif state == "queued":
             await self.set_state(tenant, run_id, RunState.RUNNING)
 
@@ -328,11 +387,12 @@ class RunStore:
         if run.dry_run:
             entries = await self._redis.hgetall(keys.run_plan(tenant, run_id))
             plan = [orjson.loads(entries[k]) for k in sorted(entries, key=int)]
+        counts = with_quiet(Counter(a.decode() for a in actions), fields)
         return RunReport(
             run=run,
-            fields=fields,
-            counts=dict(Counter(a.decode() for a in actions)),
-            processed=len(actions),
+            fields={k: v for k, v in fields.items() if k != QUIET_UNCHANGED},
+            counts=counts,
+            processed=sum(counts.values()),
             errors={as_text(k): as_text(v) for k, v in errors.items()},
             plan=plan,
         )
