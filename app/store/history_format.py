@@ -22,7 +22,6 @@ from app.core import scim
 
 # A SCIM path never starts with "~": a mark cannot be taken for a path.
 _MARKS: Final = (("~e:", f"{scim.ENTERPRISE}:"), ("~v:", f"{scim.ELEVO}:"))
-_FIRST: Final = ("user", "action", "reason", "diff", "at", "run", "written", "dry_run")
 
 
 def _short(path: str) -> str:

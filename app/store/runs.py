@@ -213,6 +213,8 @@ class RunStore:
         # snapshot, and a finish retried after it held must find what it weighed.
         if working_sets and state in {RunState.DONE, RunState.FAILED}:
             pipe.delete(*keys.run_working_sets(tenant, run_id))
+        if state.final:  # only the watchdog reads it, of runs under way
+            pipe.hdel(keys.run(tenant, run_id), "progress_at")
         await pipe.execute()
         if working_sets and state.final:
             await self._fold_unchanged(tenant, run_id)

@@ -7,7 +7,7 @@ from arq.connections import ArqRedis
 
 from app.core.decision import Action, Decision
 from app.service.outcomes import DecisionBatch
-from app.store import keys, run_rows
+from app.store import keys, run_progress, run_rows
 from app.store.records import Records
 from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
 from app.store.runs import FOLD_CHUNK, RunStore
@@ -108,3 +108,25 @@ async def test_a_webhook_run_keeps_its_one_outcome(redis: ArqRedis) -> None:
     assert report is not None
     assert report.run.state is RunState.DONE
     assert await run_rows.outcomes(redis, T, run_id) == {"7": "unchanged"}
+
+
+async def test_an_ended_run_keeps_no_progress_mark(redis: ArqRedis) -> None:
+    """Only the watchdog reads `progress_at`, of runs under way; a late step of a run that
+    ended does not write it back."""
+    runs, run_id = await run_with(redis, ACTIONS, mode=RunMode.USERS)
+    await run_progress.note_progress(redis, T, run_id)
+    assert await redis.hexists(keys.run(T, run_id), "progress_at")
+    await runs.set_state(T, run_id, RunState.DONE)
+    await run_progress.note_progress(redis, T, run_id)
+    assert not await redis.hexists(keys.run(T, run_id), "progress_at")
+
+
+async def test_a_real_run_stores_no_dry_run_mark_and_shows_it(redis: ArqRedis) -> None:
+    runs, real = await run_with(redis, ACTIONS)
+    _, dry = await run_with(redis, ACTIONS, dry_run=True)
+    assert not await redis.hexists(keys.run(T, real), "dry_run")
+    for run_id, expected in ((real, False), (dry, True)):
+        report = await runs.report(T, run_id)
+        assert report is not None
+        assert report.run.dry_run is expected
+        assert report.document()["dry_run"] is expected
