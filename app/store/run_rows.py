@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 
 from app.store import history_format, keys
 from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
-from app.store.runs import with_quiet
+from app.store.runs import INLINE_OUTCOMES, inline_outcomes, with_quiet
 
 # A user's history holds 200 entries; the one a recent run left is near the top.
 HISTORY_LOOKBACK = 20
@@ -36,9 +36,14 @@ async def headers_and_counts(
 
 async def outcomes(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
     """Lucca id -> the user's outcome in the run (a real run that ended keeps no
-    `unchanged` outcome: it only counts them)."""
-    raw = await redis.hgetall(keys.run_users(tenant, run_id))
-    return as_text_map(raw)
+    `unchanged` outcome: it only counts them; one that ended with a few keeps them in its
+    record)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hget(keys.run(tenant, run_id), INLINE_OUTCOMES)
+    pipe.hgetall(keys.run_users(tenant, run_id))
+    inline, raw = await pipe.execute()
+    kept = inline_outcomes({INLINE_OUTCOMES: as_text(inline)} if inline else {})
+    return kept | as_text_map(raw)
 
 
 async def errors(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:

@@ -91,10 +91,29 @@ end
 if n > 0 then redis.call('HINCRBY', KEYS[2], 'quiet_unchanged', n) end
 return n
 """
-# The field of a run record that counts its folded `unchanged` outcomes (not shown as such:
-# `counts` and `processed` include it).
+# A run that ended with a few outcomes (a webhook's: one) keeps them in its record, as JSON
+# (KEYS[1] field `outcomes`), not in a hash of their own (KEYS[2]): 136 bytes less per
+# webhook, kept 30 days. ARGV[1]: at most this many.
+_INLINE_OUTCOMES = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HLEN', KEYS[2]) > tonumber(ARGV[1]) then return 0 end
+local flat = redis.call('HGETALL', KEYS[2])
+if #flat == 0 then return 0 end
+local outcomes = {}
+local prior = redis.call('HGET', KEYS[1], 'outcomes')
+if prior then outcomes = cjson.decode(prior) end
+for i = 1, #flat, 2 do outcomes[flat[i]] = flat[i + 1] end
+redis.call('HSET', KEYS[1], 'outcomes', cjson.encode(outcomes))
+redis.call('DEL', KEYS[2])
+return 1
+"""
+# The fields of a run record that hold outcomes folded when it ended (not shown as such:
+# `counts` and `processed` include them).
 QUIET_UNCHANGED = "quiet_unchanged"
+INLINE_OUTCOMES = "outcomes"
+FOLDED = frozenset({QUIET_UNCHANGED, INLINE_OUTCOMES})
 FOLD_CHUNK = 1000
+INLINE_MAX = 8
 
 
 # A step's counts are added once: a step retried after it counted adds nothing.
@@ -107,14 +126,20 @@ return 1
 """
 
 
+def inline_outcomes(fields: Mapping[str, str]) -> dict[str, str]:
+    """The outcomes a run that ended keeps in its record (user -> outcome)."""
+    raw = fields.get(INLINE_OUTCOMES)
+    return {str(u): str(a) for u, a in orjson.loads(raw).items()} if raw else {}
+
+
 def with_quiet(counts: Mapping[str, int], fields: Mapping[str, str]) -> dict[str, int]:
-    """A run's counts per outcome: its outcomes' (`run_users`) and the `unchanged` it folded
-    when it ended."""
-    found = dict(counts)
+    """A run's counts per outcome: its outcomes' (`run_users`), and those it folded into its
+    record when it ended (the `unchanged` count, a few outcomes inline)."""
+    found = Counter(counts) + Counter(inline_outcomes(fields).values())
     quiet = int(fields.get(QUIET_UNCHANGED) or 0)
     if quiet:
-        found["unchanged"] = found.get("unchanged", 0) + quiet
-    return found
+        found["unchanged"] += quiet
+    return dict(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +240,19 @@ class RunStore:
             pipe.delete(*keys.run_working_sets(tenant, run_id))
         if state.final:  # only the watchdog reads it, of runs under way
             pipe.hdel(keys.run(tenant, run_id), "progress_at")
+            if not working_sets:  # a webhook's run: its outcome in the same round trip
+                self._stage_inline(pipe, tenant, run_id)
         await pipe.execute()
         if working_sets and state.final:
             await self._fold_unchanged(tenant, run_id)
+            pipe = self._redis.pipeline(transaction=False)
+            self._stage_inline(pipe, tenant, run_id)
+            await pipe.execute()
+
+    @staticmethod
+    def _stage_inline(pipe: Pipeline, tenant: str, run_id: str) -> None:
+        run_key, users_key = keys.run(tenant, run_id), keys.run_users(tenant, run_id)
+        pipe.eval(_INLINE_OUTCOMES, 2, run_key, users_key, str(INLINE_MAX))
 
     async def _fold_unchanged(self, tenant: str, run_id: str) -> None:
         """A real run's `unchanged` outcomes become a count (a nightly run's are nearly every
@@ -392,7 +427,7 @@ class RunStore:
         counts = with_quiet(Counter(a.decode() for a in actions), fields)
         return RunReport(
             run=run,
-            fields={k: v for k, v in fields.items() if k != QUIET_UNCHANGED},
+            fields={k: v for k, v in fields.items() if k not in FOLDED},
             counts=counts,
             processed=sum(counts.values()),
             errors={as_text(k): as_text(v) for k, v in errors.items()},

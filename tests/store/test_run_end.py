@@ -10,7 +10,7 @@ from app.service.outcomes import DecisionBatch
 from app.store import keys, run_progress, run_rows
 from app.store.records import Records
 from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
-from app.store.runs import FOLD_CHUNK, RunStore
+from app.store.runs import FOLD_CHUNK, INLINE_MAX, RunStore
 
 T = "acme"
 API = Trigger(TriggerKind.API)
@@ -48,7 +48,8 @@ async def test_a_run_done_or_failed_drops_its_working_sets(redis: ArqRedis) -> N
         await runs.set_state(T, run_id, state)
         assert await working_sets_left(redis, run_id) == 0
         # What the run shows stays: its record and the outcomes that did something.
-        assert await redis.exists(keys.run(T, run_id), keys.run_users(T, run_id)) == 2
+        assert await redis.exists(keys.run(T, run_id))
+        assert await run_rows.outcomes(redis, T, run_id) == {"2": "update", "4": "skipped"}
 
 
 async def test_a_held_run_keeps_its_working_sets_for_its_review(redis: ArqRedis) -> None:
@@ -89,7 +90,7 @@ async def test_a_large_run_is_counted_a_chunk_at_a_time(redis: ArqRedis) -> None
     report = await runs.report(T, run_id)
     assert report is not None
     assert dict(report.counts) == {"create": 1, "unchanged": len(users) - 1}
-    assert await redis.hlen(keys.run_users(T, run_id)) == 1
+    assert await run_rows.outcomes(redis, T, run_id) == {"1": "create"}
 
 
 async def test_a_dry_run_keeps_every_row_of_its_plan(redis: ArqRedis) -> None:
@@ -98,8 +99,9 @@ async def test_a_dry_run_keeps_every_row_of_its_plan(redis: ArqRedis) -> None:
     assert len(await run_rows.outcomes(redis, T, run_id)) == len(ACTIONS)
 
 
-async def test_a_webhook_run_keeps_its_one_outcome(redis: ArqRedis) -> None:
-    """A webhook's run ends by counting what it expects; it has no working sets to drop."""
+async def test_a_webhook_run_keeps_its_one_outcome_in_its_record(redis: ArqRedis) -> None:
+    """A webhook's run ends by counting what it expects: no working sets to drop, and its
+    outcome (even `unchanged`) stays, in the run's record rather than a hash of its own."""
     runs = RunStore(redis, 3600)
     new = draft_run(mode=RunMode.USERS, trigger=Trigger.webhook("employee.updated"), expected=1)
     run_id = await runs.create(T, new)
@@ -107,7 +109,33 @@ async def test_a_webhook_run_keeps_its_one_outcome(redis: ArqRedis) -> None:
     report = await runs.report(T, run_id)
     assert report is not None
     assert report.run.state is RunState.DONE
+    assert dict(report.counts) == {"unchanged": 1}
+    assert report.processed == 1
+    assert "outcomes" not in report.document()
     assert await run_rows.outcomes(redis, T, run_id) == {"7": "unchanged"}
+    [(_, counts)] = await run_rows.headers_and_counts(redis, T, [run_id])
+    assert counts == {"unchanged": 1}
+    assert not await redis.exists(keys.run_users(T, run_id))
+
+
+async def test_a_small_run_keeps_its_outcomes_in_its_record(redis: ArqRedis) -> None:
+    runs, run_id = await run_with(redis, ACTIONS, mode=RunMode.USERS)
+    await runs.set_state(T, run_id, RunState.DONE)
+    assert not await redis.exists(keys.run_users(T, run_id))
+    assert await run_rows.outcomes(redis, T, run_id) == {"2": "update", "4": "skipped"}
+    report = await runs.report(T, run_id)
+    assert report is not None
+    assert dict(report.counts) == {"unchanged": 2, "update": 1, "skipped": 1}
+
+
+async def test_a_larger_run_keeps_its_outcomes_hash(redis: ArqRedis) -> None:
+    users = {str(n): Action.UPDATE for n in range(1, INLINE_MAX + 2)}
+    runs, run_id = await run_with(redis, users)
+    await runs.set_state(T, run_id, RunState.DONE)
+    assert await redis.hlen(keys.run_users(T, run_id)) == len(users)
+    report = await runs.report(T, run_id)
+    assert report is not None
+    assert dict(report.counts) == {"update": len(users)}
 
 
 async def test_an_ended_run_keeps_no_progress_mark(redis: ArqRedis) -> None:
