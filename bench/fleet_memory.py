@@ -11,7 +11,9 @@ TTL in days, at most R), and the model keeps T days of it:
                                                larger of its keys and the changes, so that the
                                                profile copies the first sync left count as one
                                                per change)
-    full run   (a run's record and what it keeps)    bytes per run key * N * T   (1 run a night)
+    full run   (a run's record and what it keeps)    bytes per run key * N * T   (1 run a night;
+                                                     the nightly runs' keys: the census after
+                                                     the night less the one before it)
     run index  (t:{t}:runs, one member per run)      bytes per run * (N + c*E) * R
     history    (t:{t}:history:{user}, <= 200 entries, alive while an entry lands every R days)
                E * (h_c + h_ch * c*R + h_n * n*R)                     after R days
@@ -150,7 +152,11 @@ def model(
         elif kind == "change":
             kept = shape.bytes / max(shape.keys, changes, 1) * c * employees * days
         elif kind == "full run":
-            kept = shape.bytes / max(shape.keys, 1) * tenants * days
+            # The nightly runs' keys only: the first runs' (creations) are no steady state.
+            first_runs = day.get(name, KeyClass())
+            nightly = max(shape.keys - first_runs.keys, 0)
+            night_bytes = shape.bytes - first_runs.bytes
+            kept = night_bytes / nightly * tenants * days if nightly else 0.0
         elif kind == "run index":
             kept = shape.bytes / max(runs, 1) * (tenants + c * employees) * retention_days
         else:

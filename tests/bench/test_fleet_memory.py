@@ -42,7 +42,10 @@ def shape(keys: int, size: int, entries: int = 0, ttl_days: float | None = None)
 def test_model_keeps_each_shape_for_its_lifetime() -> None:
     # 10 employees of one tenant; 1 change; 2 runs (the first and a nightly).
     first = {HISTORY: shape(10, 900, entries=10, ttl_days=30)}
-    day = {HISTORY: shape(10, 1000, entries=11, ttl_days=30)}  # the change: +1 entry, 100 B
+    day = {
+        HISTORY: shape(10, 1000, entries=11, ttl_days=30),  # the change: +1 entry, 100 B
+        "t:{t}:run:{full run}:users": shape(1, 300, ttl_days=30),  # the first run's creations
+    }
     end = {
         HISTORY: shape(10, 1040, entries=13, ttl_days=30),  # the night: +2 entries, 20 B each
         "t:{t}:idmap": shape(1, 500),
@@ -68,7 +71,8 @@ def test_model_keeps_each_shape_for_its_lifetime() -> None:
     # One copy per change, however many the first sync left: 400 B x c*E x 1 day.
     assert kept["t:{t}:profile:{user}"]["kept_bytes"] == 400
     assert kept["t:{t}:run:{full run}:elevo"]["kept_bytes"] == 2000  # one night's, a day
-    assert kept["t:{t}:run:{full run}:users"]["kept_bytes"] == 200 * 30  # per run x N x R
+    # The nightly run's 100 B (not the first run's 300) x N x R.
+    assert kept["t:{t}:run:{full run}:users"]["kept_bytes"] == 100 * 30
     assert kept["arq:result:sync"]["kept_bytes"] == 0  # transient
     assert result["measured_bytes_per_employee"] == steady / 10
 
