@@ -7,8 +7,9 @@ SCIM extension paths repeat their schema's URN: about 1 KB per employee for 30 d
 largest share of a fleet's Redis (docs/scaling.md). Stored, an entry leaves out what the key
 or its shape already says -- `user` (the key names it), `dry_run` (a dry run writes no
 history), a `null` run -- keeps the changes from nothing apart as `set` (path -> new), and
-writes the two extension URNs as short marks. `unpack` gives back the very entry `pack` was
-given; an entry stored whole by an earlier version reads back as it was.
+writes the paths every profile has, and the two extension URNs, as short marks. `unpack`
+gives back the very entry `pack` was given; an entry stored whole by an earlier version reads
+back as it was.
 """
 
 from __future__ import annotations
@@ -20,11 +21,30 @@ import orjson
 
 from app.core import scim
 
-# A SCIM path never starts with "~": a mark cannot be taken for a path.
+# A SCIM path never starts with "~": a mark cannot be taken for a path. The paths every
+# profile has are one mark each (a stored format: a mark is never given to another path);
+# any other path of an extension starts with its schema's mark.
+_PATHS: Final = {
+    "~x": "externalId",
+    "~u": scim.USER_NAME,
+    "~g": scim.GIVEN_NAME,
+    "~f": scim.FAMILY_NAME,
+    "~t": scim.TITLE,
+    "~a": scim.ACTIVE,
+    "~m": scim.WORK_EMAIL,
+    "~n": scim.EMPLOYEE_NUMBER,
+    "~d": scim.DEPARTMENT,
+    "~b": scim.MANAGER,
+    "~s": scim.WORK_START_DATE,
+    "~o": scim.SYNC_SOURCE,
+}
+_SHORT_PATHS: Final = {path: mark for mark, path in _PATHS.items()}
 _MARKS: Final = (("~e:", f"{scim.ENTERPRISE}:"), ("~v:", f"{scim.ELEVO}:"))
 
 
 def _short(path: str) -> str:
+    if path in _SHORT_PATHS:
+        return _SHORT_PATHS[path]
     for mark, urn in _MARKS:
         if path.startswith(urn):
             return mark + path[len(urn) :]
@@ -32,6 +52,8 @@ def _short(path: str) -> str:
 
 
 def _long(path: str) -> str:
+    if path in _PATHS:
+        return _PATHS[path]
     for mark, urn in _MARKS:
         if path.startswith(mark):
             return urn + path[len(mark) :]

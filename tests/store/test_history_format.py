@@ -69,6 +69,17 @@ def test_a_creation_is_stored_in_well_under_its_whole_size() -> None:
     assert len(history_format.pack(CREATION)) < 0.6 * whole
 
 
+def test_every_path_reads_back_whatever_its_mark() -> None:
+    paths = [
+        "externalId", scim.USER_NAME, scim.GIVEN_NAME, scim.FAMILY_NAME, scim.TITLE,
+        scim.ACTIVE, scim.WORK_EMAIL, scim.EMPLOYEE_NUMBER, scim.DEPARTMENT, scim.MANAGER,
+        scim.WORK_START_DATE, scim.SYNC_SOURCE, scim.custom_field_path("~x"),
+        f"{scim.ENTERPRISE}:organization", f"{scim.CORE_USER}:nickName", "~not-a-path",
+    ]  # fmt: skip
+    entry = CREATION | {"diff": {p: {"old": None, "new": n} for n, p in enumerate(paths)}}
+    assert history_format.unpack(history_format.pack(entry), "416") == entry
+
+
 def test_an_entry_stored_whole_by_an_earlier_version_reads_as_it_was() -> None:
     assert history_format.unpack(orjson.dumps(CREATION), "416") == CREATION
 
