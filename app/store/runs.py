@@ -81,27 +81,26 @@ return redis.call('HLEN', KEYS[1])
 # or not at all. ARGV: users last seen `unchanged`. A run whose record is gone keeps its hash.
 _FOLD_UNCHANGED = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local n = 0
+local quiet = {}
 for i = 1, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == 'unchanged' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    n = n + 1
-  end
+  if redis.call('HGET', KEYS[1], ARGV[i]) == 'unchanged' then quiet[#quiet + 1] = ARGV[i] end
 end
-if n > 0 then redis.call('HINCRBY', KEYS[2], 'quiet_unchanged', n) end
-return n
+if #quiet == 0 then return 0 end
+redis.call('HDEL', KEYS[1], unpack(quiet))
+redis.call('HINCRBY', KEYS[2], 'quiet_unchanged', #quiet)
+return #quiet
 """
 # A run that ended with a few outcomes (a webhook's: one) keeps them in its record, as JSON
 # (KEYS[1] field `outcomes`), not in a hash of their own (KEYS[2]): 136 bytes less per
 # webhook, kept 30 days. ARGV[1]: at most this many.
 _INLINE_OUTCOMES = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HLEN', KEYS[2]) > tonumber(ARGV[1]) then return 0 end
+local n = redis.call('HLEN', KEYS[2])
+if n == 0 or n > tonumber(ARGV[1]) then return 0 end
 local flat = redis.call('HGETALL', KEYS[2])
-if #flat == 0 then return 0 end
+local run = redis.call('HMGET', KEYS[1], 'state', 'outcomes')
+if not run[1] then return 0 end
 local outcomes = {}
-local prior = redis.call('HGET', KEYS[1], 'outcomes')
-if prior then outcomes = cjson.decode(prior) end
+if run[2] then outcomes = cjson.decode(run[2]) end
 for i = 1, #flat, 2 do outcomes[flat[i]] = flat[i + 1] end
 redis.call('HSET', KEYS[1], 'outcomes', cjson.encode(outcomes))
 redis.call('DEL', KEYS[2])
