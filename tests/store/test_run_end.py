@@ -158,3 +158,28 @@ async def test_a_real_run_stores_no_dry_run_mark_and_shows_it(redis: ArqRedis) -
         assert report is not None
         assert report.run.dry_run is expected
         assert report.document()["dry_run"] is expected
+
+
+async def test_what_an_ended_run_keeps_stays_compactly_encoded(redis: ArqRedis) -> None:
+    """A nightly run's few recorded outcomes (most were unchanged) are written afresh: a
+    table shrunk by the fold keeps its size; its expiry stays."""
+    users = {str(n): Action.UNCHANGED for n in range(1, 1001)}
+    users |= {str(n): Action.SKIPPED for n in range(1, 81)}
+    runs, run_id = await run_with(redis, users)
+    assert await redis.object("encoding", keys.run_users(T, run_id)) == b"hashtable"
+    await runs.set_state(T, run_id, RunState.DONE)
+    assert await redis.hlen(keys.run_users(T, run_id)) == 80
+    assert await redis.object("encoding", keys.run_users(T, run_id)) == b"listpack"
+    assert 0 < await redis.ttl(keys.run_users(T, run_id)) <= 3600
+    report = await runs.report(T, run_id)
+    assert report is not None
+    assert dict(report.counts) == {"skipped": 80, "unchanged": 920}
+
+
+async def test_outcomes_too_long_for_the_record_stay_in_their_hash(redis: ArqRedis) -> None:
+    users = {str(n): Action.UPDATE for n in range(1_000_000, 1_000_005)}
+    runs, run_id = await run_with(redis, users, mode=RunMode.USERS)
+    await runs.set_state(T, run_id, RunState.DONE)
+    assert await redis.hlen(keys.run_users(T, run_id)) == len(users)
+    assert await redis.object("encoding", keys.run(T, run_id)) == b"listpack"
+    assert await run_rows.outcomes(redis, T, run_id) == {u: "update" for u in users}
