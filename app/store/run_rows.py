@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 
 from app.store import history_format, keys
 from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
-from app.store.runs import INLINE_OUTCOMES, inline_outcomes, with_quiet
+from app.store.run_end import INLINE_OUTCOMES, inline_outcomes, with_quiet
 
 # A user's history holds 200 entries; the one a recent run left is near the top.
 HISTORY_LOOKBACK = 20

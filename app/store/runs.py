@@ -17,7 +17,7 @@ import orjson
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import keys
+from app.store import keys, run_end
 from app.store.redis_text import as_text
 from app.store.run_model import (
     NewRun,
@@ -75,58 +75,6 @@ return redis.call('HLEN', KEYS[1])
 """
 
 
-# A real run that ended keeps its `unchanged` outcomes as a count only (sync-rules.md:
-# `unchanged` is counted per run): these users' fields go from `run_users` (KEYS[1]) to the
-# run's QUIET_UNCHANGED field (KEYS[2]) in one step, so that a reader never counts one twice
-# or not at all. ARGV: users last seen `unchanged`. A run whose record is gone keeps its hash.
-_FOLD_UNCHANGED = """
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local quiet = {}
-for i = 1, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == 'unchanged' then quiet[#quiet + 1] = ARGV[i] end
-end
-if #quiet == 0 then return 0 end
-redis.call('HDEL', KEYS[1], unpack(quiet))
-redis.call('HINCRBY', KEYS[2], 'quiet_unchanged', #quiet)
-return #quiet
-"""
-# A run that ended with a few outcomes (a webhook's: one) keeps them in its record, as JSON
-# (KEYS[1] field `outcomes`), not in a hash of their own (KEYS[2]): 136 bytes less per
-# webhook, kept 30 days. ARGV[1]: at most this many outcomes, ARGV[2]: at most this many bytes
-# of JSON (a longer value turns the record's compact encoding into a table, twice the size).
-# More outcomes, but few enough for a compact hash (ARGV[3]): the hash is written afresh, as a
-# table shrunk by the fold keeps its size (a nightly run's: 13 KB instead of 2).
-_INLINE_OUTCOMES = """
-local n = redis.call('HLEN', KEYS[2])
-if n == 0 or n > tonumber(ARGV[3]) then return 0 end
-local flat = redis.call('HGETALL', KEYS[2])
-local run = redis.call('HMGET', KEYS[1], 'state', 'outcomes')
-if not run[1] then return 0 end
-local outcomes = {}
-if run[2] then outcomes = cjson.decode(run[2]) end
-for i = 1, #flat, 2 do outcomes[flat[i]] = flat[i + 1] end
-local encoded = cjson.encode(outcomes)
-local ttl = redis.call('PTTL', KEYS[2])
-redis.call('DEL', KEYS[2])
-if n <= tonumber(ARGV[1]) and #encoded <= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'outcomes', encoded)
-  return 1
-end
-redis.call('HSET', KEYS[2], unpack(flat))
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 2
-"""
-# The fields of a run record that hold outcomes folded when it ended (not shown as such:
-# `counts` and `processed` include them).
-QUIET_UNCHANGED = "quiet_unchanged"
-INLINE_OUTCOMES = "outcomes"
-FOLDED = frozenset({QUIET_UNCHANGED, INLINE_OUTCOMES})
-FOLD_CHUNK = 1000
-INLINE_MAX = 8
-INLINE_BYTES = 64  # Redis' hash-max-listpack-value
-COMPACT_HASH = 128  # Redis' hash-max-listpack-entries
-
-
 # A step's counts are added once: a step retried after it counted adds nothing.
 _COUNT_ONCE = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
@@ -135,22 +83,6 @@ end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
-
-
-def inline_outcomes(fields: Mapping[str, str]) -> dict[str, str]:
-    """The outcomes a run that ended keeps in its record (user -> outcome)."""
-    raw = fields.get(INLINE_OUTCOMES)
-    return {str(u): str(a) for u, a in orjson.loads(raw).items()} if raw else {}
-
-
-def with_quiet(counts: Mapping[str, int], fields: Mapping[str, str]) -> dict[str, int]:
-    """A run's counts per outcome: its outcomes' (`run_users`), and those it folded into its
-    record when it ended (the `unchanged` count, a few outcomes inline)."""
-    found = Counter(counts) + Counter(inline_outcomes(fields).values())
-    quiet = int(fields.get(QUIET_UNCHANGED) or 0)
-    if quiet:
-        found["unchanged"] += quiet
-    return dict(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,35 +184,13 @@ class RunStore:
         if state.final:  # only the watchdog reads it, of runs under way
             pipe.hdel(keys.run(tenant, run_id), "progress_at")
             if not working_sets:  # a webhook's run: its outcome in the same round trip
-                self._stage_inline(pipe, tenant, run_id)
+                run_end.stage_inline(pipe, tenant, run_id)
         await pipe.execute()
         if working_sets and state.final:
-            await self._fold_unchanged(tenant, run_id)
+            await run_end.fold_unchanged(self._redis, tenant, run_id)
             pipe = self._redis.pipeline(transaction=False)
-            self._stage_inline(pipe, tenant, run_id)
+            run_end.stage_inline(pipe, tenant, run_id)
             await pipe.execute()
-
-    @staticmethod
-    def _stage_inline(pipe: Pipeline, tenant: str, run_id: str) -> None:
-        run_key, users_key = keys.run(tenant, run_id), keys.run_users(tenant, run_id)
-        limits = (INLINE_MAX, INLINE_BYTES, COMPACT_HASH)
-        pipe.eval(_INLINE_OUTCOMES, 2, run_key, users_key, *map(str, limits))
-
-    async def _fold_unchanged(self, tenant: str, run_id: str) -> None:
-        """A real run's `unchanged` outcomes become a count (a nightly run's are nearly every
-        employee's: 53 bytes each, kept 30 days); a dry run keeps them, its plan lists every
-        user. A chunk at a time, so that a run of 100,000 never holds Redis long."""
-        run_key, users_key = keys.run(tenant, run_id), keys.run_users(tenant, run_id)
-        if as_text(await self._redis.hget(run_key, "dry_run")) == "1":
-            return
-        cursor = 0
-        while True:
-            cursor, found = await self._redis.hscan(users_key, cursor, count=FOLD_CHUNK)
-            quiet = [user for user, action in found.items() if action == b"unchanged"]
-            if quiet:
-                await self._redis.eval(_FOLD_UNCHANGED, 2, users_key, run_key, *quiet)
-            if cursor == 0:
-                return
 
     async def note_waiting(self, tenant: str, run_id: str, waiting: str) -> None:
         """Some of the run's users wait for a tenant-level reason (they are applied once it
@@ -436,10 +346,10 @@ class RunStore:
         if run.dry_run:
             entries = await self._redis.hgetall(keys.run_plan(tenant, run_id))
             plan = [orjson.loads(entries[k]) for k in sorted(entries, key=int)]
-        counts = with_quiet(Counter(a.decode() for a in actions), fields)
+        counts = run_end.with_quiet(Counter(a.decode() for a in actions), fields)
         return RunReport(
             run=run,
-            fields={k: v for k, v in fields.items() if k not in FOLDED},
+            fields={k: v for k, v in fields.items() if k not in run_end.FOLDED},
             counts=counts,
             processed=sum(counts.values()),
             errors={as_text(k): as_text(v) for k, v in errors.items()},

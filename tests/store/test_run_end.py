@@ -9,8 +9,9 @@ from app.core.decision import Action, Decision
 from app.service.outcomes import DecisionBatch
 from app.store import keys, run_progress, run_rows
 from app.store.records import Records
+from app.store.run_end import FOLD_CHUNK, INLINE_MAX
 from app.store.run_model import RunMode, RunState, Trigger, TriggerKind, draft_run
-from app.store.runs import FOLD_CHUNK, INLINE_MAX, RunStore
+from app.store.runs import RunStore
 
 T = "acme"
 API = Trigger(TriggerKind.API)
