@@ -101,7 +101,9 @@ async def fold_unchanged(redis: ArqRedis, tenant: str, run_id: str) -> None:
     while True:
         cursor, found = await redis.hscan(users_key, cursor, count=FOLD_CHUNK)
         quiet = [user for user, action in found.items() if action == b"unchanged"]
-        if quiet:
-            await redis.eval(_FOLD_UNCHANGED, 2, users_key, run_key, *quiet)
+        # HSCAN's count is a hint: a chunk stays far under what a script may unpack.
+        for start in range(0, len(quiet), FOLD_CHUNK):
+            chunk = quiet[start : start + FOLD_CHUNK]
+            await redis.eval(_FOLD_UNCHANGED, 2, users_key, run_key, *chunk)
         if cursor == 0:
             return
