@@ -29,7 +29,7 @@ from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
 from app.store.budget import ElevoPause
 from app.store.links import ProfileLinks
-from app.store.runs import CountAnswers
+from app.store.run_counts import CountAnswers
 from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
 

@@ -34,7 +34,7 @@ from app.store.budget import Priority
 from app.store.failures import Failures
 from app.store.locks import UserLock
 from app.store.parked import Pause, TenantPause
-from app.store.runs import CountAnswers
+from app.store.run_counts import CountAnswers
 
 log = logging.getLogger(__name__)
 
