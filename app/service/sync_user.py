@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+from redis.asyncio.client import Pipeline
+
 from app.clients.errors import RateLimited, UpstreamError
 from app.core.decision import Action, Decision
 from app.core.lucca_user import is_user_id
@@ -83,7 +85,9 @@ async def sync_user(
         )
     synced = True  # unless told otherwise: a job cancelled mid-write may have written
     try:
-        result, synced = await _sync_held(res, tenant_ctx, employee, user_id, defer, look.refused)
+        result, synced = await _sync_held(
+            res, tenant_ctx, employee, user_id, lock, defer, look.refused
+        )
         return result
     finally:
         # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
@@ -145,6 +149,7 @@ async def _sync_held(
     tenant_ctx: TenantContext,
     employee: EmployeeSync,
     user_id: str,
+    lock: UserLock,
     defer: DeferBy,
     refused: frozenset[Reason],
 ) -> tuple[JobResult, bool]:
@@ -153,7 +158,7 @@ async def _sync_held(
     deadline = own_deadline(res.settings.sync_job_timeout_seconds)
     try:
         async with asyncio.timeout(deadline):
-            outcome = await _sync_proving(res, tenant, employee, user_id, refused)
+            outcome = await _sync_proving(res, tenant, employee, user_id, refused, lock)
     except (LuccaThrottled, RateLimited) as exc:  # waiting as asked is no failure
         if run_id is not None:  # nor a stall of the run: the whole tenant waits
             await run_progress.note_progress(res.redis, tenant, run_id)
@@ -194,12 +199,18 @@ async def _sync_proving(
     employee: EmployeeSync,
     user_id: str,
     refused: frozenset[Reason],
+    lock: UserLock,
 ) -> Outcome:
     """The employee's sync; one that succeeds while a credential is flagged refused (`refused`,
     read as the job began) proves it works again: whoever waited for it is applied now."""
-    # A sync that got through ends the user's run of failures (with its records).
-    cleared = partial(Failures.stage_clear, key=keys.failures(tenant, user_id))
-    outcome = await employee.sync(user_id, also=cleared)
+
+    def last_writes(pipe: Pipeline) -> None:
+        # A sync that got through ends the user's run of failures, and frees the user into
+        # its cooldown, with its records: nothing after them touches this user.
+        Failures.stage_clear(pipe, keys.failures(tenant, user_id))
+        lock.stage_release(pipe, res.settings.user_cooldown_seconds)
+
+    outcome = await employee.sync(user_id, also=last_writes)
     if refused and outcome.decision.action not in (Action.ERROR, Action.HELD):
         await proven(res, tenant, refused)
     return outcome

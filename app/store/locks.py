@@ -43,6 +43,7 @@ class UserLock:
         self._key = keys.busy(tenant, user_id)
         self._token = secrets.token_hex(8)
         self._since = 0.0
+        self._released = False
 
     async def acquire(self, hold_seconds: float) -> float:
         """0 when acquired, else seconds until the current holder's hold ends."""
@@ -81,10 +82,21 @@ class UserLock:
         return newest, self.read_acquired((taken == 1, remaining_ms))
 
     async def release(self, cooldown_seconds: float) -> None:
-        """Keep the key until `cooldown_seconds` after acquiring, then let it go."""
+        """Keep the key until `cooldown_seconds` after acquiring, then let it go (nothing to
+        do once a `stage_release` went)."""
+        if self._released:
+            return
+        await self._redis.eval(_RELEASE, 1, self._key, self._token, self._keep(cooldown_seconds))
+
+    def stage_release(self, pipe: Pipeline, cooldown_seconds: float) -> None:
+        """`release` in the caller's round trip (a sync's last records): what the job does
+        after it touches no more of this user."""
+        pipe.eval(_RELEASE, 1, self._key, self._token, self._keep(cooldown_seconds))
+        self._released = True
+
+    def _keep(self, cooldown_seconds: float) -> str:
         elapsed = time.monotonic() - self._since
-        keep_ms = int((cooldown_seconds - elapsed) * 1000)
-        await self._redis.eval(_RELEASE, 1, self._key, self._token, str(max(0, keep_ms)))
+        return str(max(0, int((cooldown_seconds - elapsed) * 1000)))
 
 
 # Refreshed by every step of the run: a run whose step died (a timeout, a lost worker) frees

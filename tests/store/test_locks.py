@@ -84,3 +84,17 @@ async def test_a_superseded_job_never_takes_the_lock(redis: ArqRedis) -> None:
 
 async def test_a_user_never_noticed_is_taken_with_no_newest_notice(redis: ArqRedis) -> None:
     assert await acquire_current(UserLock(redis, "acme", "416"), redis, 1) == (None, 0.0)
+
+
+async def test_a_release_staged_with_the_last_writes_is_not_sent_again(redis: ArqRedis) -> None:
+    lock = UserLock(redis, "acme", "416")
+    await lock.acquire(30)
+    pipe = redis.pipeline(transaction=True)
+    lock.stage_release(pipe, cooldown_seconds=1.0)
+    await pipe.execute()
+    assert 0 < await redis.pttl("t:acme:busy:416") <= 1000  # into its cooldown
+    await redis.delete("t:acme:busy:416")
+    taken = UserLock(redis, "acme", "416")
+    assert await taken.acquire(30) == 0.0
+    await lock.release(cooldown_seconds=0.0)  # the job's `finally`: a no-op now
+    assert await redis.get("t:acme:busy:416") is not None
