@@ -192,6 +192,8 @@ class EmployeeProfiles:
             )
 
     async def _unsure(self) -> set[str]:  # read once per instance
+        if self._unsure_creates is not None:  # no lock to take for each of a page's users
+            return self._unsure_creates
         async with self._unsure_read:
             if self._unsure_creates is None:
                 self._unsure_creates = await self._links.unsure_creates()

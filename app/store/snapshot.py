@@ -10,7 +10,7 @@ import orjson
 from arq.connections import ArqRedis
 
 from app.clients.lucca import LuccaBatch
-from app.core.profile import ElevoProfile, profile_from_dict, profile_to_dict
+from app.core.profile import ElevoProfile, profile_from_dict
 from app.store import keys
 
 RUN_KEY_TTL = 24 * 3600
@@ -41,20 +41,31 @@ class RunSets:
 
     async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> int:
         """One page of every Elevo profile, indexed by externalId and by userName; how many
-        of them are active managed profiles."""
-        pipe = self._redis.pipeline(transaction=False)
+        of them are active managed profiles.
+
+        One command per key, not per profile: packing 1,500 commands for a page of 500 cost
+        more CPU than everything else the page does."""
+        blobs: dict[str, bytes] = {}
+        by_ext: dict[str, str] = {}
+        by_name: dict[str, str] = {}
+        managed: list[str] = []
         active = 0
         for profile in profiles:
-            pipe.hset(
-                self._key("elevo"), profile.id, orjson.dumps(profile_to_dict(profile)).decode()
-            )
+            # The dataclass as profile_to_dict has it (same keys), encoded in one call.
+            blobs[profile.id] = orjson.dumps(profile, default=dict)
             if profile.external_id:
-                pipe.hset(self._key("by-ext"), profile.external_id, profile.id)
+                by_ext[profile.external_id] = profile.id
                 if profile.managed:
-                    pipe.sadd(self._key("managed"), profile.external_id)
+                    managed.append(profile.external_id)
                     active += profile.active
             if profile.user_name:
-                pipe.hset(self._key("by-name"), profile.user_name.casefold(), profile.id)
+                by_name[profile.user_name.casefold()] = profile.id
+        pipe = self._redis.pipeline(transaction=False)
+        for part, mapping in (("elevo", blobs), ("by-ext", by_ext), ("by-name", by_name)):
+            if mapping:
+                pipe.hset(self._key(part), mapping=mapping)
+        if managed:
+            pipe.sadd(self._key("managed"), *managed)
         for part in ("elevo", "by-ext", "by-name", "managed"):
             pipe.expire(self._key(part), RUN_KEY_TTL)
         await pipe.execute()
