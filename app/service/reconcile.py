@@ -17,7 +17,9 @@ Lucca (app/service/fresher.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 
 from app.clients.lucca import LuccaBatch
 from app.service.context import TenantContext
@@ -44,6 +46,11 @@ SNAPSHOT_PAGE = 500
 # A page that failed is asked again smaller, down to 500 >> 3 = 62 profiles: an Elevo too slow
 # to serve 500 within the HTTP timeout still serves the run, in more requests.
 SNAPSHOT_PAGE_HALVINGS = 3
+# A snapshot step covers this many pages of 500 (4,000 profiles), SNAPSHOT_CONCURRENCY of them
+# in flight at once (within the tenant's ElevoSlots): the worker stores one page while Elevo
+# serves the next, instead of waiting for each in turn.
+SNAPSHOT_WAVE = 8
+SNAPSHOT_CONCURRENCY = 4
 
 
 def snapshot_page_size(failures: int) -> int:
@@ -51,25 +58,77 @@ def snapshot_page_size(failures: int) -> int:
     return SNAPSHOT_PAGE >> min(max(0, failures), SNAPSHOT_PAGE_HALVINGS)
 
 
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """What one page of 500 of the listing gave: Elevo's totalResults as last seen, and
+    whether the listing ended within it."""
+
+    total: int
+    ended: bool
+
+
 async def snapshot_page(
     res: Resources, tenant_ctx: TenantContext, run_id: str, start: int
 ) -> int | None:
-    """Store one page of every Elevo profile; the next start index, or None when done.
+    """Store the pages of every Elevo profile from `start` on, one wave of them; the next
+    start index, or None when the listing is done.
 
     Every profile, not only the managed ones, with indexes by externalId and by userName:
-    then a page can decide without asking Elevo who holds what.
+    then a page can decide without asking Elevo who holds what. Without a totalResults kept
+    by an earlier page, the first page is read alone (it bounds the others). Each page of 500
+    is counted in the run once stored: a step retried after a failure asks only for the pages
+    it lacks, in smaller requests (`snapshot_page_size`).
     """
     failures = await res.failures.current(keys.run_failures(tenant_ctx.tenant, run_id))
-    count = snapshot_page_size(failures)
-    page = await tenant_ctx.elevo.list_page(start_index=start, count=count)
-    active = await RunSets(res.redis, tenant_ctx.tenant, run_id).store_profiles(page.profiles)
+    sets = RunSets(res.redis, tenant_ctx.tenant, run_id)
+    wave = [start + n * SNAPSHOT_PAGE for n in range(SNAPSHOT_WAVE)]
+    done, total = await sets.snapshot_progress([_piece_step(at) for at in wave])
+    todo = [at for at in wave if _piece_step(at) not in done]
+    gate = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
+
+    async def piece(at: int) -> _Piece:
+        async with gate:
+            return await _snapshot_piece(res, tenant_ctx, sets, at, snapshot_page_size(failures))
+
+    while todo:
+        asked = todo[:1] if total is None else [at for at in todo if at <= total]
+        if not asked:
+            break
+        todo = [at for at in todo if at not in asked]
+        results = await asyncio.gather(*(piece(at) for at in asked), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:  # the pages stored are counted: the retry asks only for the others
+            raise failed[0]
+        pieces = [r for r in results if isinstance(r, _Piece)]
+        total = max(p.total for p in pieces)  # the freshest: Elevo may have grown meanwhile
+        if any(p.ended for p in pieces):
+            return None
+    following = wave[-1] + SNAPSHOT_PAGE
+    return None if total is None or following > total else following
+
+
+def _piece_step(at: int) -> str:
+    return f"snapshot:{at}"
+
+
+async def _snapshot_piece(
+    res: Resources, tenant_ctx: TenantContext, sets: RunSets, at: int, count: int
+) -> _Piece:
+    """Store the page of 500 profiles at index `at`, in requests of `count` (fewer when Elevo
+    serves fewer than asked), and count it in the run."""
+    end = at + SNAPSHOT_PAGE
+    active = 0
+    while True:
+        page = await tenant_ctx.elevo.list_page(start_index=at, count=min(count, end - at))
+        active += await sets.store_profiles(page.profiles, total=page.total)
+        at += len(page.profiles)
+        ended = not page.profiles or at > page.total
+        if ended or at >= end:
+            break
     await res.runs.count_once(
-        tenant_ctx.tenant, run_id, f"snapshot:{start}", {"active_managed": active}
+        tenant_ctx.tenant, sets.run_id, _piece_step(end - SNAPSHOT_PAGE), {"active_managed": active}
     )
-    following = start + len(page.profiles)
-    if not page.profiles or following > page.total:
-        return None
-    return following
+    return _Piece(total=page.total, ended=ended)
 
 
 async def read_page(

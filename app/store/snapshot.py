@@ -39,9 +39,14 @@ class RunSets:
     def _key(self, part: str) -> str:
         return keys.run_part(self._tenant, self._run_id, part)
 
-    async def store_profiles(self, profiles: Sequence[ElevoProfile]) -> int:
-        """One page of every Elevo profile, indexed by externalId and by userName; how many
-        of them are active managed profiles.
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    async def store_profiles(self, profiles: Sequence[ElevoProfile], *, total: int) -> int:
+        """One page of every Elevo profile, indexed by externalId and by userName, and the
+        listing's totalResults as the page told it; how many of them are active managed
+        profiles.
 
         One command per key, not per profile: packing 1,500 commands for a page of 500 cost
         more CPU than everything else the page does."""
@@ -66,10 +71,21 @@ class RunSets:
                 pipe.hset(self._key(part), mapping=mapping)
         if managed:
             pipe.sadd(self._key("managed"), *managed)
+        pipe.set(self._key("elevo-total"), total, ex=RUN_KEY_TTL)
         for part in ("elevo", "by-ext", "by-name", "managed"):
             pipe.expire(self._key(part), RUN_KEY_TTL)
         await pipe.execute()
         return active
+
+    async def snapshot_progress(self, steps: Sequence[str]) -> tuple[set[str], int | None]:
+        """Which of these snapshot steps the run counted (RunStore.count_once), and the
+        listing's totalResults as the last page stored told it (None before any)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.smismember(self._key("counted"), list(steps))
+        pipe.get(self._key("elevo-total"))
+        counted, total = await pipe.execute()
+        done = {step for step, member in zip(steps, counted, strict=True) if member}
+        return done, None if total is None else int(total)
 
     async def snapshot_for(self, batch: LuccaBatch, user_ids: Sequence[str]) -> Snapshot:
         """The snapshot's answers for these users and their managers (three round trips)."""

@@ -160,6 +160,44 @@ async def test_a_plan_resumes_without_planning_or_reading_anyone_twice(
 # -- a full run: its pages and its final check ---------------------------------------------
 
 
+def snapshot_asks(requests: list[httpx.Request]) -> list[tuple[int, int]]:
+    """(startIndex, count) of these listing requests to Elevo, in index order."""
+    asked = [r.url.params for r in requests if "startIndex" in r.url.params]
+    return sorted((int(p["startIndex"]), int(p["count"])) for p in asked)
+
+
+async def test_the_snapshot_reads_its_pages_at_once_and_resumes_with_those_it_lacks(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    """A wave of pages is read concurrently (the first alone: it tells the total); a page
+    that fails leaves the others stored and counted, and the retry asks only for it, smaller."""
+    for n in range(2300):
+        upstreams.elevo.add(id=f"p-{n}", externalId=str(5000 + n), userName=f"e{n}@acme.example")
+    run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
+
+    def third_page_fails(request: httpx.Request) -> httpx.Response:
+        if request.url.params["startIndex"] == "1001":
+            return httpx.Response(503)
+        return upstreams.elevo._list(request)  # the fake's own answer
+
+    for _ in range(5):  # the first page, then the four others of 2,300 at once
+        upstreams.elevo.script("GET", third_page_fails)
+    assert isinstance(await steps.reconcile_snapshot_step(res, TENANT, run_id), Defer)
+    first_try = list(upstreams.elevo.requests)
+    assert first_try[0].url.params["startIndex"] == "1"  # alone: it tells the total
+    assert snapshot_asks(first_try) == [(1, 500), (501, 500), (1001, 500), (1501, 500), (2001, 500)]
+
+    assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+    retry = upstreams.elevo.requests[len(first_try) :]
+    assert snapshot_asks(retry) == [(1001, 250), (1251, 250)]  # the missing page, in halves
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.active_managed == 2300  # each page counted once
+    assert await res.redis.hlen(keys.run_part(TENANT, run_id, "elevo")) == 2300
+    page_job = keys.step_job_id(Job.RECONCILE_PAGE.value, TENANT, run_id, 0)
+    assert page_job in await queued(res)
+
+
 async def test_a_page_cut_short_reads_lucca_once_and_counts_once(
     res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
