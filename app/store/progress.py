@@ -31,11 +31,17 @@ RUN_PART_TTL = 24 * 3600
 def _encode(batch: LuccaBatch, mark: int) -> dict[str, Any]:
     return {
         "mark": mark,
-        "users": {uid: dict(user.raw) for uid, user in batch.users.items()},
+        # The items as Lucca gave them, no copy: orjson encodes them where they are (`dumps`).
+        "users": {uid: user.raw for uid, user in batch.users.items()},
         "invalid": dict(batch.invalid),
         "count": batch.item_count,
         "shown": sorted(batch.skip_field_shown),
     }
+
+
+def _dumps(entry: Mapping[str, Any]) -> bytes:
+    # An item is a Mapping (a dict as Lucca's JSON decodes): another kind is copied to one.
+    return orjson.dumps(entry, default=dict)
 
 
 def _decode(entry: Mapping[str, Any]) -> LuccaBatch:
@@ -70,7 +76,7 @@ class RunReads:
 
     async def keep_page(self, offset: int, batch: LuccaBatch, mark: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(self._pages, str(offset), orjson.dumps(_encode(batch, mark)).decode())
+        pipe.hset(self._pages, mapping={str(offset): _dumps(_encode(batch, mark))})
         pipe.expire(self._pages, RUN_PART_TTL)
         await pipe.execute()
 
@@ -110,7 +116,7 @@ class RunReads:
                 item_count=int(user is not None or bool(invalid)),
                 skip_field_shown=batch.skip_field_shown & {user_id},
             )
-            pipe.hset(self._by_id, user_id, orjson.dumps(_encode(one, mark)).decode())
+            pipe.hset(self._by_id, mapping={user_id: _dumps(_encode(one, mark))})
         pipe.expire(self._by_id, RUN_PART_TTL)
         await pipe.execute()
 
