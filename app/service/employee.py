@@ -331,7 +331,9 @@ class EmployeeSync:
         manager = await self._manager_profile_id(user, visiting, profile)
         if manager is None and user.manager_id is not None and not self._dry_run:
             # Comes back when the manager gets a profile (a hire, a rehire, an un-exclusion).
-            await self._links.await_manager(user.manager_id, user.id)
+            # A slice stages it with its records (a reconciliation keeps a follow-up meanwhile).
+            stage = self._records.also if self._batch_records else None
+            await self._links.await_manager(user.manager_id, user.id, stage_with=stage)
         return desired_attributes(
             user,
             custom_fields=self._ctx.config.custom_fields,

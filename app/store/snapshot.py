@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
@@ -23,11 +24,14 @@ class Snapshot:
     `profiles`: each user's profile (linked by externalId, else the one with its userName);
     `profile_ids`: Lucca id -> profile id for every linked profile (managers included). When
     `complete`, a user found in neither has no profile: no lookup is sent to Elevo.
+    `unlinked`: managers whom neither the snapshot nor the id map linked to a profile when it
+    was read: a report's sync does not ask the id map again for each of them.
     """
 
     profiles: Mapping[str, ElevoProfile]
     profile_ids: Mapping[str, str]
     complete: bool = True
+    unlinked: frozenset[str] = frozenset()
 
 
 class RunSets:
@@ -88,28 +92,48 @@ class RunSets:
         return done, None if total is None else int(total)
 
     async def snapshot_for(self, batch: LuccaBatch, user_ids: Sequence[str]) -> Snapshot:
-        """The snapshot's answers for these users and their managers (three round trips)."""
-        redis = self._redis
+        """The snapshot's answers for these users and their managers (two round trips).
+
+        A manager the snapshot does not link is looked up in the id map at once (a profile
+        created since, by this run or a live sync): each of its reports would ask otherwise."""
         managers = {u.manager_id for u in batch.users.values() if u.manager_id}
         linked_ids = sorted(set(user_ids) | managers)
         names = {uid: u.user_name.casefold() for uid, u in batch.users.items() if u.user_name}
-        by_ext = await redis.hmget(self._key("by-ext"), linked_ids) if linked_ids else []
+        named = list(names.values())
+        boss_ids = sorted(managers)
+        asked = [(self._key("by-ext"), linked_ids), (self._key("by-name"), named)]
+        asked.append((keys.idmap(self._tenant), boss_ids))
+        by_ext, by_name, by_map = await self._hmget_each(asked)
         profile_ids = {
             uid: pid.decode() for uid, pid in zip(linked_ids, by_ext, strict=True) if pid
         }
-        named = list(names.values())
-        by_name = await redis.hmget(self._key("by-name"), named) if named else []
+        unlinked = set()
+        for uid, pid in zip(boss_ids, by_map, strict=True):
+            if uid not in profile_ids:
+                if pid:
+                    profile_ids[uid] = pid.decode()
+                else:
+                    unlinked.add(uid)
         name_ids = {name: pid.decode() for name, pid in zip(named, by_name, strict=True) if pid}
         wanted = {uid: profile_ids.get(uid) or name_ids.get(names.get(uid, "")) for uid in user_ids}
         scim_ids = sorted({pid for pid in wanted.values() if pid})
-        blobs = await redis.hmget(self._key("elevo"), scim_ids) if scim_ids else []
+        (blobs,) = await self._hmget_each([(self._key("elevo"), scim_ids)])
         loaded = {
             pid: profile_from_dict(orjson.loads(blob))
             for pid, blob in zip(scim_ids, blobs, strict=True)
             if blob is not None
         }
         profiles = {uid: loaded[pid] for uid, pid in wanted.items() if pid in loaded}
-        return Snapshot(profiles=profiles, profile_ids=profile_ids)
+        return Snapshot(profiles=profiles, profile_ids=profile_ids, unlinked=frozenset(unlinked))
+
+    async def _hmget_each(self, asked: Sequence[tuple[str, Sequence[str]]]) -> list[list[Any]]:
+        """HMGET of each (key, fields) in one round trip; no fields, no answers."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key, fields in asked:
+            if fields:
+                pipe.hmget(key, list(fields))
+        answers = iter(await pipe.execute() if len(pipe) else [])
+        return [next(answers) if fields else [] for _, fields in asked]
 
     async def mark_seen(self, user_ids: Sequence[str]) -> None:
         """The users a Lucca page listed."""
