@@ -21,10 +21,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from app.clients.errors import LuccaAuthError, RateLimited
 from app.clients.lucca import LuccaBatch
 from app.service.context import TenantContext
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
-from app.service.pacing import take_budget
+from app.service.pacing import flag_refused_key, honour_rate_limit, take_budget
 from app.service.reconcile_sync import (
     PAGE_SIZE,
     RunOptions,
@@ -150,8 +151,48 @@ async def read_page(
 async def reconcile_page(
     res: Resources, tenant_ctx: TenantContext, options: RunOptions, offset: int
 ) -> bool:
-    """Sync one Lucca page; True when more pages follow."""
+    """Sync one Lucca page; True when more pages follow.
+
+    A full page reads the next one meanwhile (`read_page`: the budget taken for it, kept for
+    the next step, which then asks Lucca nothing): the worker syncs while Lucca answers.
+    """
     batch, mark = await read_page(res, tenant_ctx, options.run_id, offset)
+    more = batch.item_count >= PAGE_SIZE
+    ahead = None
+    if more:
+        following = offset + PAGE_SIZE
+        ahead = asyncio.create_task(_read_ahead(res, tenant_ctx, options.run_id, following))
+    try:
+        await _page(res, tenant_ctx, options, offset, batch, mark)
+    finally:
+        if ahead is not None:  # waited for, even on a failure: a page read is kept, not lost
+            await ahead
+    return more
+
+
+async def _read_ahead(res: Resources, tenant_ctx: TenantContext, run_id: str, offset: int) -> None:
+    """The next page read ahead. What stops it is the next step's to meet again when it reads
+    that page itself; a 429 or a refused key is heeded at once, as a step would."""
+    try:
+        await read_page(res, tenant_ctx, run_id, offset)
+    except RateLimited as exc:  # every process waits as Lucca asked, the next step too
+        await honour_rate_limit(res, tenant_ctx, exc)
+    except LuccaAuthError as exc:  # nobody calls Lucca with this key again
+        await flag_refused_key(res, tenant_ctx.tenant, exc)
+    except Exception as exc:
+        log.info(
+            "tenant=%s run=%s page %s not read ahead: %r", tenant_ctx.tenant, run_id, offset, exc
+        )
+
+
+async def _page(
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    offset: int,
+    batch: LuccaBatch,
+    mark: int,
+) -> None:
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
     seen = listed_ids(batch)
@@ -167,7 +208,6 @@ async def reconcile_page(
     shown = run.skip_field_shown if run is not None else 0  # in the run's pages so far
     if not options.dry_run:
         await note_unreadable(res, tenant, unreadable, run_id=options.run_id)
-    more = batch.item_count >= PAGE_SIZE
     if not shown and await field_expected(res, tenant):
         # Nobody so far shows the skip field that the last listing showed: maybe the key lost
         # it. Only the complete listing can tell, so the finish decides these users.
@@ -175,7 +215,6 @@ async def reconcile_page(
     else:
         await _sync_page(res, tenant_ctx, options, batch, mark, skip_field_decided=shown > 0)
     await RunReads(res.redis, tenant, options.run_id).drop_page(offset)
-    return more
 
 
 async def _sync_page(

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from app.clients.errors import LuccaUnavailable
 from app.core.tenant import GuardConfig
 from app.service import reconcile, reconcile_sync, steps
 from app.service.jobs import Job
@@ -222,6 +223,52 @@ async def test_a_page_cut_short_reads_lucca_once_and_counts_once(
     assert run.lucca_users == 20  # counted once
     assert len(upstreams.elevo.bodies("POST")) == 20
     assert not await res.redis.exists(keys.run_part(TENANT, run_id, "pages"))  # page done
+
+
+async def test_a_page_reads_the_next_one_ahead_under_its_own_budget(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a full page syncs, the next is read (a budget taken for it) and kept: the next
+    step asks Lucca nothing. A read ahead the budget refuses is left to the next step, which
+    waits for the budget itself; no page is read twice."""
+    add_people(upstreams, 2500)
+    run_id = await start_full_run(res)
+    taken = spend_budget_at(res, monkeypatch, 3)  # page 0, page 1000 ahead, then refused
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,1000", "1000,1000"]
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 1000) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,1000", "1000,1000"]  # kept: not asked again
+    assert taken[0] == 3  # its read ahead of page 2000 was refused, and not sent
+    results = await run_until_done(lambda: steps.reconcile_page_step(res, TENANT, run_id, 2000))
+    assert [type(r) for r in results] == [Done]
+    assert listing_offsets(upstreams) == ["0,1000", "1000,1000", "2000,1000"]
+    assert taken[0] == 4  # one take per page read, none for a page kept
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.lucca_users == 2500
+    assert not await res.redis.exists(keys.run_part(TENANT, run_id, "pages"))
+
+
+async def test_a_page_that_fails_keeps_what_it_read_ahead_for_its_retry(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_people(upstreams, 1500)
+    run_id = await start_full_run(res)
+    real_sync_page = reconcile._sync_page
+    calls = [0]
+
+    async def fails_once(*args: object, **kwargs: object) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise LuccaUnavailable("a passing failure midway")
+        await real_sync_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reconcile, "_sync_page", fails_once)
+    assert isinstance(await steps.reconcile_page_step(res, TENANT, run_id, 0), Defer)
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 1000) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,1000", "1000,1000"]  # each page once
+    assert len(upstreams.elevo.bodies("POST")) == 1500
 
 
 async def test_the_final_check_resumes_where_the_budget_stopped_it(
