@@ -1,18 +1,18 @@
 """Full reconciliation as a chain of short jobs: snapshot Elevo, walk Lucca pages, finish.
 
 A killed job runs again once its worker's heartbeat lapses (app/store/running_jobs.py) and
-starts over, so no step may be long: each job handles one page (1000 Lucca users) and queues
-the next.
+starts over, so no step may be long: a snapshot job reads a wave of pages, a page job syncs
+Lucca pages of 1000 users for a few seconds (PAGES_SLICE_SECONDS), then each queues the next.
 
-    reconcile_snapshot(start)  managed Elevo profiles -> Redis, page by page
-    reconcile_page(offset)     one Lucca page: decide and write; suspensions wait
+    reconcile_snapshot(start)  every Elevo profile -> Redis, a wave of pages at once
+    reconcile_page(offset)     Lucca pages: decide and write; suspensions wait
     reconcile_finish()         confirm the vanished by id, weigh suspensions, apply or hold
                                (app/service/reconcile_finish.py)
 
 A step retried (a spent budget, a passing failure, a lost worker) resumes: a page keeps its
-Lucca answer until it is done, and the finish keeps its by-id reads and who it has synced
-(app/store/progress.py). A page writes an employee only if no change notice came after it read
-Lucca (app/service/fresher.py).
+Lucca answer until it is done, a page job goes on after the last page done, and the finish
+keeps its by-id reads and who it has synced (app/store/progress.py). A page writes an
+employee only if no change notice came after it read Lucca (app/service/fresher.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from app.clients.lucca import LuccaBatch
 from app.service.context import TenantContext
 from app.service.listing import listed_ids, note_unreadable, unreadable_items
 from app.service.pacing import flag_refused_key, honour_rate_limit, take_budget
+from app.service.reconcile_finish import TimeSlice
 from app.service.reconcile_sync import (
     PAGE_SIZE,
     RunOptions,
@@ -43,6 +44,9 @@ from app.store.snapshot import RunSets
 
 log = logging.getLogger(__name__)
 
+# A page job goes on with the next page until it has worked this long, then queues the next
+# job: no job pickup and checks per page of 1,000, and still a short job.
+PAGES_SLICE_SECONDS = 3.0
 SNAPSHOT_PAGE = 500
 # A page that failed is asked again smaller, down to 500 >> 3 = 62 profiles: an Elevo too slow
 # to serve 500 within the HTTP timeout still serves the run, in more requests.
@@ -148,34 +152,51 @@ async def read_page(
     return batch, mark
 
 
-async def reconcile_page(
-    res: Resources, tenant_ctx: TenantContext, options: RunOptions, offset: int
-) -> bool:
-    """Sync one Lucca page; True when more pages follow.
+async def reconcile_pages(
+    res: Resources,
+    tenant_ctx: TenantContext,
+    options: RunOptions,
+    offset: int,
+    time_slice: TimeSlice,
+) -> int | None:
+    """Sync Lucca pages from `offset`, or from after the last page an earlier try finished,
+    until the slice is spent; the offset of the next page, or None after the last one.
 
-    A full page reads the next one meanwhile (`read_page`: the budget taken for it, kept for
-    the next step, which then asks Lucca nothing): the worker syncs while Lucca answers.
+    A full page reads the next one meanwhile (`read_page`: the budget taken for it, kept in
+    the run until that page is done): the worker syncs while Lucca answers.
     """
-    batch, mark = await read_page(res, tenant_ctx, options.run_id, offset)
-    more = batch.item_count >= PAGE_SIZE
-    ahead = None
-    if more:
-        following = offset + PAGE_SIZE
-        ahead = asyncio.create_task(_read_ahead(res, tenant_ctx, options.run_id, following))
-    try:
-        await _page(res, tenant_ctx, options, offset, batch, mark)
-    finally:
-        if ahead is not None:  # waited for, even on a failure: a page read is kept, not lost
-            await ahead
-    return more
+    run_id = options.run_id
+    resume_at = await RunReads(res.redis, tenant_ctx.tenant, run_id).resume_at()
+    if resume_at < 0:  # the last page was done: only the finish is left to queue
+        return None
+    at = max(offset, resume_at)
+    read_ahead: tuple[LuccaBatch, int] | None = None
+    while True:
+        batch, mark = read_ahead or await read_page(res, tenant_ctx, run_id, at)
+        more = batch.item_count >= PAGE_SIZE
+        ahead = None
+        if more:
+            ahead = asyncio.create_task(_read_ahead(res, tenant_ctx, run_id, at + PAGE_SIZE))
+        try:
+            await _page(res, tenant_ctx, options, at, batch, mark, more=more)
+        finally:  # waited for, even on a failure: a page read is kept, not lost
+            read_ahead = await ahead if ahead is not None else None
+        time_slice.worked()
+        if not more:
+            return None
+        at += PAGE_SIZE
+        if time_slice.spent():
+            return at
 
 
-async def _read_ahead(res: Resources, tenant_ctx: TenantContext, run_id: str, offset: int) -> None:
-    """The next page read ahead. What stops it is the next step's to meet again when it reads
-    that page itself; a 429 or a refused key is heeded at once, as a step would."""
+async def _read_ahead(
+    res: Resources, tenant_ctx: TenantContext, run_id: str, offset: int
+) -> tuple[LuccaBatch, int] | None:
+    """The next page read ahead, or None. What stops it is for the page's own read to meet
+    again; a 429 or a refused key is heeded at once, as a step would."""
     try:
-        await read_page(res, tenant_ctx, run_id, offset)
-    except RateLimited as exc:  # every process waits as Lucca asked, the next step too
+        return await read_page(res, tenant_ctx, run_id, offset)
+    except RateLimited as exc:  # every process waits as Lucca asked, the next read too
         await honour_rate_limit(res, tenant_ctx, exc)
     except LuccaAuthError as exc:  # nobody calls Lucca with this key again
         await flag_refused_key(res, tenant_ctx.tenant, exc)
@@ -183,6 +204,7 @@ async def _read_ahead(res: Resources, tenant_ctx: TenantContext, run_id: str, of
         log.info(
             "tenant=%s run=%s page %s not read ahead: %r", tenant_ctx.tenant, run_id, offset, exc
         )
+    return None
 
 
 async def _page(
@@ -192,6 +214,8 @@ async def _page(
     offset: int,
     batch: LuccaBatch,
     mark: int,
+    *,
+    more: bool,
 ) -> None:
     tenant = tenant_ctx.tenant
     sets = RunSets(res.redis, tenant, options.run_id)
@@ -214,7 +238,8 @@ async def _page(
         await sets.keep_undecided(seen)
     else:
         await _sync_page(res, tenant_ctx, options, batch, mark, skip_field_decided=shown > 0)
-    await RunReads(res.redis, tenant, options.run_id).drop_page(offset)
+    following = offset + PAGE_SIZE if more else -1
+    await RunReads(res.redis, tenant, options.run_id).page_done(offset, following)
 
 
 async def _sync_page(

@@ -221,9 +221,10 @@ def run_part(tenant: str, run_id: str, part: str) -> str:
     "undecided": listed before the run knew whether the key still sees the skip field),
     the consecutive failures of its steps ("failures"), and what its work of several Lucca
     requests has done so far (app/store/progress.py): the steps counted ("counted"), a page's
-    answer ("pages"), by-id reads ("reads"), the users the finish checked by id ("checked"),
-    decided again ("redecided", the still due in "due") and suspended ("applied"), a
-    listing's ids and unreadable items ("listed", "unreadable")."""
+    answer ("pages"), where the pages done end ("pages-done"), by-id reads ("reads"), the
+    users the finish checked by id ("checked"), decided again ("redecided", the still due in
+    "due") and suspended ("applied"), a listing's ids and unreadable items ("listed",
+    "unreadable")."""
     return f"{run(tenant, run_id)}:{part}"
 
 

@@ -225,34 +225,80 @@ async def test_a_page_cut_short_reads_lucca_once_and_counts_once(
     assert not await res.redis.exists(keys.run_part(TENANT, run_id, "pages"))  # page done
 
 
+@pytest.fixture
+def pages_of_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lucca pages of 10 users: several pages without thousands of users."""
+    monkeypatch.setattr(reconcile, "PAGE_SIZE", 10)
+
+
+def one_page_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(steps, "PAGES_SLICE_SECONDS", 0.0)  # a slice does one page at least
+
+
 async def test_a_page_reads_the_next_one_ahead_under_its_own_budget(
-    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, pages_of_ten: None
 ) -> None:
     """While a full page syncs, the next is read (a budget taken for it) and kept: the next
-    step asks Lucca nothing. A read ahead the budget refuses is left to the next step, which
+    job asks Lucca nothing. A read ahead the budget refuses is left to the next job, which
     waits for the budget itself; no page is read twice."""
-    add_people(upstreams, 2500)
+    add_people(upstreams, 25)
     run_id = await start_full_run(res)
-    taken = spend_budget_at(res, monkeypatch, 3)  # page 0, page 1000 ahead, then refused
+    one_page_per_job(monkeypatch)
+    taken = spend_budget_at(res, monkeypatch, 3)  # page 0, page 10 ahead, then refused
     assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
-    assert listing_offsets(upstreams) == ["0,1000", "1000,1000"]
-    assert await steps.reconcile_page_step(res, TENANT, run_id, 1000) == Done("ok")
-    assert listing_offsets(upstreams) == ["0,1000", "1000,1000"]  # kept: not asked again
-    assert taken[0] == 3  # its read ahead of page 2000 was refused, and not sent
-    results = await run_until_done(lambda: steps.reconcile_page_step(res, TENANT, run_id, 2000))
-    assert [type(r) for r in results] == [Done]
-    assert listing_offsets(upstreams) == ["0,1000", "1000,1000", "2000,1000"]
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 10) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]  # kept: not asked again
+    assert taken[0] == 3  # its read ahead of page 20 was refused, and not sent
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 20) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,10", "10,10", "20,10"]
     assert taken[0] == 4  # one take per page read, none for a page kept
+    finish_job = keys.step_job_id(Job.RECONCILE_FINISH.value, TENANT, run_id, 0)
+    assert finish_job in await queued(res)
     run = await res.runs.get(TENANT, run_id)
     assert run is not None
-    assert run.lucca_users == 2500
+    assert run.lucca_users == 25
     assert not await res.redis.exists(keys.run_part(TENANT, run_id, "pages"))
 
 
-async def test_a_page_that_fails_keeps_what_it_read_ahead_for_its_retry(
-    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+async def test_a_page_job_goes_on_page_after_page_and_resumes_after_the_last_done(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, pages_of_ten: None
 ) -> None:
-    add_people(upstreams, 1500)
+    """Within its time slice a page job syncs page after page, each read once (the next one
+    read ahead); killed midway, it runs again from the first page not done."""
+    add_people(upstreams, 35)
+    run_id = await start_full_run(res)
+    real_sync_page = reconcile._sync_page
+    synced: list[int] = []
+
+    async def killed_at_the_third_page(*args: object, **kwargs: object) -> None:
+        batch = args[3]
+        first = min(int(uid) for uid in batch.users)  # type: ignore[attr-defined]
+        if first == 1020 and 1020 not in synced:
+            synced.append(first)
+            raise asyncio.CancelledError  # the worker stops the job
+        synced.append(first)
+        await real_sync_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reconcile, "_sync_page", killed_at_the_third_page)
+    with pytest.raises(asyncio.CancelledError):
+        await steps.reconcile_page_step(res, TENANT, run_id, 0)
+    assert synced == [1000, 1010, 1020]
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")  # run again
+    assert synced == [1000, 1010, 1020, 1020, 1030]  # the pages done are not synced again
+    assert listing_offsets(upstreams) == ["0,10", "10,10", "20,10", "30,10"]  # each once
+    finish_job = keys.step_job_id(Job.RECONCILE_FINISH.value, TENANT, run_id, 0)
+    assert finish_job in await queued(res)
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.lucca_users == 35  # each page counted once
+    assert len(upstreams.elevo.bodies("POST")) == 35
+
+
+async def test_a_page_that_fails_keeps_what_it_read_ahead_for_its_retry(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, pages_of_ten: None
+) -> None:
+    add_people(upstreams, 15)
     run_id = await start_full_run(res)
     real_sync_page = reconcile._sync_page
     calls = [0]
@@ -265,10 +311,10 @@ async def test_a_page_that_fails_keeps_what_it_read_ahead_for_its_retry(
 
     monkeypatch.setattr(reconcile, "_sync_page", fails_once)
     assert isinstance(await steps.reconcile_page_step(res, TENANT, run_id, 0), Defer)
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]  # the next page read meanwhile
     assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
-    assert await steps.reconcile_page_step(res, TENANT, run_id, 1000) == Done("ok")
-    assert listing_offsets(upstreams) == ["0,1000", "1000,1000"]  # each page once
-    assert len(upstreams.elevo.bodies("POST")) == 1500
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]  # each page once
+    assert len(upstreams.elevo.bodies("POST")) == 15
 
 
 async def test_the_final_check_resumes_where_the_budget_stopped_it(
