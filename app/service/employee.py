@@ -137,6 +137,10 @@ class EmployeeSync:
         excluded = await self._skip_memory.excluded_among(ids)
         self._last_seen_excluded.update({uid: uid in excluded for uid in ids})
 
+    async def preload_unsure_creates(self) -> None:
+        """Before a slice's syncs start: read by the first, the others wait holding a slot."""
+        await self._profiles.read_unsure()
+
     def record(self, decision: Decision, *, error: str) -> None:
         """A decision made outside `sync` (a user left for later), written with the next
         records."""

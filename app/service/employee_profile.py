@@ -193,6 +193,10 @@ class EmployeeProfiles:
                 self._res, self._ctx, user_id, run_id=self._run_id, dry_run=self._dry_run
             )
 
+    async def read_unsure(self) -> None:
+        """Read now the creations that may have been lost (once per instance)."""
+        await self._unsure()
+
     async def _unsure(self) -> set[str]:  # read once per instance
         if self._unsure_creates is not None:  # no lock to take for each of a page's users
             return self._unsure_creates

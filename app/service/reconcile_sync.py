@@ -114,6 +114,7 @@ async def sync_many(
     """Sync users in bounded concurrency, managers first; the users left for later (user ->
     why): one flaky answer must not make a thousand users be synced again. A spent Lucca
     budget (a manager read) ends the slice once its wave is done: the step resumes later."""
+    await employee.preload_unsure_creates()
     gate = asyncio.Semaphore(WRITE_CONCURRENCY)
     left: dict[str, str] = {}
 
