@@ -125,6 +125,7 @@ async def first_and_day(fleet: Fleet, tenants: list[Tenant]) -> dict[str, Any]:
     out: dict[str, Any] = {"first_sync": await fleet.phase("first full sync", "employee", first)}
     out["first_sync"]["run_states"] = await fleet.probe.run_states(runs)
     await fleet.note_memory("after_first_sync")
+    first_census = await fleet.probe.census(frozenset(runs))
     linked = [(t, await fleet.probe.linked(t.name)) for t in tenants]
     pool = traffic.shuffled_pool(linked, seed=7)
     out["linked_employees"] = len(pool)
@@ -158,26 +159,30 @@ async def first_and_day(fleet: Fleet, tenants: list[Tenant]) -> dict[str, Any]:
 
     out["idle"] = await fleet.phase("idle (settle)", "second", idle)
     changes = (len(changed), out["work_hours"]["accepted"])
-    out["memory"] = await memory(fleet, day_census, runs, changes)
+    out["memory"] = await memory(fleet, (first_census, day_census), runs, changes)
     out["pool"] = pool
     return out
 
 
 async def memory(
-    fleet: Fleet, day_census: dict[str, KeyClass], runs: list[tuple[str, str]],
-    changes: tuple[int, int],
+    fleet: Fleet, censuses: tuple[dict[str, KeyClass], dict[str, KeyClass]],
+    runs: list[tuple[str, str]], changes: tuple[int, int],
 ) -> dict[str, Any]:  # fmt: skip
     """used_memory at steady state, the census after the night, and the model of the retention
-    (`changes`: the day's changes, and the webhooks accepted: each has its own run)."""
+    (`censuses`: after the first sync and before the night; `changes`: the day's changes, and
+    the webhooks accepted: each has its own run)."""
+    first_census, day_census = censuses
     args = fleet.args
     used = await fleet.note_memory("steady")
     end_census = await fleet.probe.census(frozenset(runs))
     settings = Settings.from_env(fleet.service.env)
     return {
         "used_memory": dict(fleet.memory),
+        "census_after_first_sync": census_document(first_census),
         "census_before_night": census_document(day_census),
         "census": census_document(end_census),
         "model": model(
+            first=first_census,
             day=day_census,
             end=end_census,
             used_growth=used - fleet.memory["baseline"],

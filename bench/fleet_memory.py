@@ -6,21 +6,32 @@ key shape's bytes (MEMORY USAGE) and expiry; each shape has a driver and a lifet
 TTL in days, at most R), and the model keeps T days of it:
 
     fixed      (configs, id maps, status; no expiry)  as measured
-    change     (event marks, webhook runs, gen/noticed)  bytes per change * c*E * T
-    full run   (a run's record and working sets)     bytes per run key * N * T   (1 run a night)
+    change     (event marks, webhook runs, gen/noticed, profile copies)
+               bytes per change * c*E * T     (bytes per change: the shape's bytes over the
+                                               larger of its keys and the changes, so that the
+                                               profile copies the first sync left count as one
+                                               per change)
+    full run   (a run's record and what it keeps)    bytes per run key * N * T   (1 run a night;
+                                                     the nightly runs' keys: the census after
+                                                     the night less the one before it)
     run index  (t:{t}:runs, one member per run)      bytes per run * (N + c*E) * R
     history    (t:{t}:history:{user}, <= 200 entries, alive while an entry lands every R days)
-               E * (h_d * (1 + c*R) + h_n * n*R)                 while 1 + R*(c + n) <= 200
-               E * 200 * (c*h_d + n*h_n) / (c + n)               once the lists are full
+               E * (h_c + h_ch * c*R + h_n * n*R)                     after R days
+               E * ((1 - n) * (h_c + h_ch * c*R) + n * 200 * h_n)     once the lists that get
+                                                                       an entry every night
+                                                                       are full (200 nights)
     transient  (TTL under an hour: ARQ results, read caches, cooldowns)  0
 
     M / E = k * (sum of the above) / E
 
-E employees, N tenants; c changes per employee per day (the day's share); n history entries a
-nightly run writes per employee, h_n their bytes each, h_d the bytes of the other entries
-(creations, changes), all measured; R = RUN_RETENTION_SECONDS in days; k = used_memory growth
-over the empty Redis / the census' bytes (what MEMORY USAGE leaves out: the keyspace and
-expiry tables, allocator rounding).
+E employees, N tenants; c changes per employee per day (the day's share); h_c the bytes of an
+employee's history after the first sync (its creation entry, or the first run's other
+decision), h_ch the growth per entry the day's changes added, n the history entries a nightly
+run writes per employee (decisions other than `unchanged`, e.g. `skipped` for the excluded and
+the departed), h_n their growth per entry, all measured (censuses after the first sync, after
+the working hours and after the night); R = RUN_RETENTION_SECONDS in days; k = used_memory
+growth over the empty Redis / the census' bytes (what MEMORY USAGE leaves out: the keyspace
+and expiry tables, allocator rounding).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ CHANGE_PREFIXES = (
     "t:{t}:noticed:",
     "t:{t}:awaiting-manager:",
     "t:{t}:failures:",
+    "t:{t}:profile:",
 )
 
 
@@ -68,30 +80,43 @@ def lifetime_days(shape: KeyClass, retention_days: float) -> float:
     return min(retention_days, max(1.0, round(max(ttls) / DAY_S)))
 
 
-def history_terms(day: KeyClass, end: KeyClass, employees: int) -> dict[str, float]:
-    """h_d: bytes per entry before the night (creations, changes); n and h_n: the entries
-    the night added per employee, and their bytes each."""
-    night_entries = end.entries - day.entries
+def history_terms(
+    first: KeyClass, day: KeyClass, end: KeyClass, employees: int
+) -> dict[str, float]:
+    """h_c: bytes per employee after the first sync; h_ch: growth per entry over the working
+    hours (the changes); n and h_n: the entries the night added per employee, and their growth
+    each."""
+
+    def growth(after: KeyClass, before: KeyClass) -> tuple[float, float]:
+        added = after.entries - before.entries
+        return added, (after.bytes - before.bytes) / added if added else 0.0
+
+    _, h_ch = growth(day, first)
+    night_entries, h_n = growth(end, day)
     return {
-        "h_d": day.bytes / day.entries if day.entries else 0.0,
+        "h_c": first.bytes / employees,
+        "h_ch": h_ch,
         "n": night_entries / employees,
-        "h_n": (end.bytes - day.bytes) / night_entries if night_entries else 0.0,
+        "h_n": h_n,
         "L_now": end.entries / employees,
     }
 
 
 def history_bytes(t: Mapping[str, float], employees: int, days: float) -> tuple[float, float]:
-    """(entries per employee, bytes) of the history lists after `days` days."""
+    """(entries per employee, bytes) of the history lists after `days` days, or once the
+    lists that get a nightly entry are full (`days` past HISTORY_LENGTH nights)."""
     c, n = t["c"], t["n"]
-    entries = 1 + days * (c + n)
-    if entries <= HISTORY_LENGTH:
-        return entries, employees * (t["h_d"] * (1 + c * days) + t["h_n"] * n * days)
-    full = HISTORY_LENGTH * (c * t["h_d"] + n * t["h_n"]) / (c + n)
-    return float(HISTORY_LENGTH), employees * full
+    h_first = t["h_c"] + t["h_ch"] * c * min(days, t["R"])
+    if days * n <= HISTORY_LENGTH:
+        entries = 1 + c * min(days, t["R"]) + n * days
+        return entries, employees * (h_first + t["h_n"] * n * days)
+    entries = (1 - n) * (1 + c * t["R"]) + n * HISTORY_LENGTH
+    return entries, employees * ((1 - n) * h_first + n * HISTORY_LENGTH * t["h_n"])
 
 
 def model(
     *,
+    first: Mapping[str, KeyClass],
     day: Mapping[str, KeyClass],
     end: Mapping[str, KeyClass],
     used_growth: int,
@@ -101,14 +126,20 @@ def model(
     runs: int,
     retention_days: float,
 ) -> dict[str, Any]:
-    """Bytes per employee after R days and once every history list is full, by driver, from
-    the census before the night (`day`) and after it (`end`); `runs`: every run of the day."""
+    """Bytes per employee after R days and once the nightly history lists are full, by
+    driver, from the censuses after the first sync (`first`), before the night (`day`) and
+    after it (`end`); `runs`: every run of the day."""
     e_count = max(employees, 1)
     c = changes / e_count
     steady = sum(s.bytes for n, s in end.items() if driver(n, s) != "transient")
     k = used_growth / steady if steady else 1.0
     terms: dict[str, float] = {"c": c, "k": k, "R": retention_days}
-    terms |= history_terms(day.get(HISTORY, KeyClass()), end.get(HISTORY, KeyClass()), e_count)
+    terms |= history_terms(
+        first.get(HISTORY, KeyClass()),
+        day.get(HISTORY, KeyClass()),
+        end.get(HISTORY, KeyClass()),
+        e_count,
+    )
     parts = {d: 0.0 for d in ("fixed", "change", "full run", "run index", "transient")}
     shapes: dict[str, dict[str, Any]] = {}
     for name, shape in end.items():
@@ -119,9 +150,13 @@ def model(
         if kind == "fixed":
             kept = float(shape.bytes)
         elif kind == "change":
-            kept = shape.bytes / max(changes, 1) * c * employees * days
+            kept = shape.bytes / max(shape.keys, changes, 1) * c * employees * days
         elif kind == "full run":
-            kept = shape.bytes / max(shape.keys, 1) * tenants * days
+            # The nightly runs' keys only: the first runs' (creations) are no steady state.
+            first_runs = day.get(name, KeyClass())
+            nightly = max(shape.keys - first_runs.keys, 0)
+            night_bytes = shape.bytes - first_runs.bytes
+            kept = night_bytes / nightly * tenants * days if nightly else 0.0
         elif kind == "run index":
             kept = shape.bytes / max(runs, 1) * (tenants + c * employees) * retention_days
         else:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from app.store import keys
@@ -24,8 +25,9 @@ PENDING_HORIZON_MS = 60_000
 TTL_SAMPLE = 20  # keys per class whose expiry is read
 # Key kinds (the part after `t:{tenant}:`) whose next part is an employee id.
 PER_EMPLOYEE = frozenset(
-    {"gen", "noticed", "failures", "busy", "history", "lucca-read", "awaiting-manager"}
+    {"gen", "noticed", "failures", "busy", "history", "lucca-read", "awaiting-manager", "profile"}
 )
+NEWEST_SAMPLE = 500  # history lists whose newest entry's action is read
 
 
 @dataclass
@@ -36,6 +38,7 @@ class KeyClass:
     bytes: int = 0
     entries: int = 0  # LLEN, for the history lists
     ttl_s: list[float] = field(default_factory=list)  # a sample; -1: no expiry
+    newest: Counter[str] = field(default_factory=Counter)  # history: newest entries' actions
 
     def document(self) -> dict[str, Any]:
         ttls = [t for t in self.ttl_s if t >= 0]
@@ -46,6 +49,7 @@ class KeyClass:
             "bytes_per_key": round(self.bytes / self.keys, 1) if self.keys else 0,
             "expires": bool(ttls) and len(ttls) == len(self.ttl_s),
             "ttl_max_s": round(max(ttls)) if ttls else None,
+            **({"newest_actions_sampled": dict(self.newest)} if self.newest else {}),
         }
 
 
@@ -170,6 +174,10 @@ class Probe:
                 pipe.llen(name)
                 plan.append((shape, "entries"))
                 self.own["llen"] += 1
+                if shape.keys < NEWEST_SAMPLE:
+                    pipe.lindex(name, 0)
+                    plan.append((shape, "newest"))
+                    self.own["lindex"] += 1
             if shape.keys < TTL_SAMPLE:
                 pipe.pttl(name)
                 plan.append((shape, "ttl"))
@@ -180,6 +188,8 @@ class Probe:
                 shape.bytes += int(value or 0)
             elif what == "entries":
                 shape.entries += int(value or 0)
+            elif what == "newest":
+                shape.newest[str(orjson.loads(value).get("action")) if value else "none"] += 1
             else:
                 shape.ttl_s.append(value / 1000 if value >= 0 else -1.0)
 

@@ -231,7 +231,7 @@ class Upstreams:
 def employee(res: Resources, tenant_ctx: TenantContext, **options: Any) -> EmployeeSync:
     """An EmployeeSync reading Lucca straight through the tenant's client (no batching)."""
 
-    async def fetch(user_id: str) -> LuccaBatch:
+    async def fetch(user_id: str, *, fresh: bool = False) -> LuccaBatch:
         return await tenant_ctx.lucca.fetch_by_ids([user_id])
 
     return EmployeeSync(tenant_ctx, res, fetch, **options)

@@ -30,6 +30,9 @@ def test_defaults_and_key_list() -> None:
     assert settings.lucca_budget_override is None
     assert settings.session_key is None  # the console is off
     assert settings.public_url is None
+    assert settings.lucca_batch_hold_seconds == 0.05
+    assert settings.runs_worker_nice == 10
+    assert Settings.from_env(BASE | {"RUNS_WORKER_NICE": "0"}).runs_worker_nice == 0
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from arq import cron, func
@@ -116,6 +117,10 @@ def startup(settings: Settings, *, dedicated_to_runs: bool = False) -> WorkerCor
             configure_logging(settings.log_level)
             ctx["resources"] = await Resources.create(settings)
             serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
+            if dedicated_to_runs and settings.runs_worker_nice > 0:
+                # The operating system gives a core to the live worker first: changes keep
+                # their latency while a big run takes the rest (docs/benchmarks.md, 6).
+                os.nice(settings.runs_worker_nice)
         await heartbeat.start(ctx, settings.worker_dead_after_seconds)
         if dedicated_to_runs:
             announcement = Announcement(ctx["resources"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
@@ -13,7 +14,11 @@ LUCCA_DOMAINS: Final[tuple[str, ...]] = get_args(LuccaDomain)
 DEFAULT_LUCCA_DOMAIN: Final[LuccaDomain] = "ilucca.net"
 DEFAULT_SKIP_FIELD: Final = "e_skip_elevo_sync"
 DEFAULT_TIMEZONE: Final = "Europe/Paris"
-DEFAULT_NIGHTLY_AT: Final = "02:00"
+# A config without `nightly_at` runs its nightly reconciliation at a minute of this window,
+# derived from the tenant's name (`default_nightly_at`): a fleet's runs spread over the night
+# instead of all starting at one minute.
+NIGHTLY_WINDOW_START_MINUTE: Final = 60  # 01:00
+NIGHTLY_WINDOW_MINUTES: Final = 240  # to 04:59
 DEFAULT_LUCCA_REQUESTS_PER_MINUTE: Final = 40
 DEFAULT_ALERTS_FAILED_RUNS: Final = 3
 
@@ -51,8 +56,9 @@ class TenantConfig:
     # Elevo custom field name -> Lucca v3 field path.
     custom_fields: Mapping[str, str] = field(default_factory=dict)
     timezone: str = DEFAULT_TIMEZONE
-    # Local time "HH:MM" of the nightly reconciliation.
-    nightly_at: str = DEFAULT_NIGHTLY_AT
+    # Local time "HH:MM" of the nightly reconciliation; "" (omitted) takes the tenant's own
+    # minute of the night window (`default_nightly_at`).
+    nightly_at: str = ""
     guard: GuardConfig = field(default_factory=GuardConfig)
     # This sync's share of the customer's 50 requests per minute.
     lucca_requests_per_minute: int = DEFAULT_LUCCA_REQUESTS_PER_MINUTE
@@ -66,3 +72,17 @@ class TenantConfig:
     alerts_failed_runs: int = DEFAULT_ALERTS_FAILED_RUNS
     # None: the webhook endpoint is registered by hand in Lucca, its secret pasted here.
     lucca_oauth: LuccaOAuth | None = None
+
+    def __post_init__(self) -> None:
+        if not self.nightly_at:  # frozen: the one place a default is filled in
+            object.__setattr__(self, "nightly_at", default_nightly_at(self.tenant))
+
+
+def default_nightly_at(tenant: str) -> str:
+    """The nightly time of a tenant whose config names none: a minute of 01:00-04:59 taken
+    from a hash of its name, the same in every process and release (not Python's `hash`,
+    which is salted per process), so that 1,000 tenants do not all start their full run in
+    one minute (docs/scaling.md)."""
+    digest = hashlib.sha256(tenant.encode()).digest()
+    minute = NIGHTLY_WINDOW_START_MINUTE + int.from_bytes(digest[:8]) % NIGHTLY_WINDOW_MINUTES
+    return f"{minute // 60:02d}:{minute % 60:02d}"

@@ -15,7 +15,8 @@ A PUT replaces the config, except for secrets: an omitted secret, or one sent as
 GET shows), keeps the stored value. `webhook_secret: null` (or `[]`) removes the webhook secrets;
 the required secrets cannot be removed; `alerts_secret: null` removes it, which only a config
 without `alerts_url` may do (an alerts URL needs its secret). An optional non-secret key sent
-as null takes its default.
+as null takes its default; `nightly_at`'s default is the tenant's own minute of 01:00-04:59
+(app/core/tenant.py `default_nightly_at`).
 The subdomain is rejected, not lowercased, when it holds uppercase letters.
 
 Errors are `InvalidDocument`s (app/schemas/errors.py) whose message names the path

@@ -64,7 +64,17 @@ CustomFields = Annotated[
         description="Elevo custom field name -> Lucca v3 field path.",
     ),
 ]
-NightlyAt = Annotated[str, Meta(pattern=NIGHTLY_AT_PATTERN)]
+NightlyAt = Annotated[
+    str,
+    Meta(
+        pattern=NIGHTLY_AT_PATTERN,
+        description=(
+            "Local time 'HH:MM' of the nightly reconciliation. Omitted (or null): a minute"
+            " of 01:00-04:59 derived from a stable hash of the tenant's name, so that"
+            " tenants' nightly runs spread over the night."
+        ),
+    ),
+]
 Timezone = Annotated[str, Meta(description="An IANA time zone.")]
 ScimUrl = Annotated[
     str,

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from redis.asyncio.client import Pipeline
 
 from app.clients.errors import LuccaAuthError, LuccaRateLimited
 from app.clients.lucca import LuccaBatch, LuccaClient
@@ -84,7 +87,8 @@ class LuccaBatcher:
         fresh: bool = False,
     ) -> LuccaBatch:
         """The user's Lucca item, in a batch shared with concurrent asks; `fresh` skips the
-        shared cache (a plan bumps no generation, so a cached read may predate a change)."""
+        shared cache (a plan bumps no generation, so a cached read may predate a change; a
+        live job looked at it in its first round trip)."""
         if not is_user_id(user_id):
             # Never in a shared request: one bad id would make Lucca's answer fail for all.
             return LuccaBatch(users={}, invalid={user_id: NOT_A_USER_ID}, item_count=0)
@@ -109,6 +113,16 @@ class LuccaBatcher:
             self._start_flush(tenant, batch)  # full: no reason to hold it any longer
         # shield: one job's cancellation must not cancel the request the others wait for.
         return await asyncio.shield(batch.future)
+
+    @staticmethod
+    def stage_cached(pipe: Pipeline, tenant: str, user_id: str) -> None:
+        """The shared cache's read of the user, in the caller's round trip (a live job's first
+        one); `cached` takes its answers. A `fetch` after a miss passes `fresh`."""
+        LuccaReadCache.stage_get(pipe, tenant, user_id)
+
+    @staticmethod
+    def cached(user_id: str, answers: Sequence[bytes | None]) -> LuccaBatch | None:
+        return LuccaReadCache.read_get(user_id, answers) if is_user_id(user_id) else None
 
     async def wanted_count(self, tenant: str) -> int:
         """How many users of the tenant wait for its Lucca budget."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio.client import Pipeline
 
@@ -29,7 +29,7 @@ from app.service.skip_field import HELD_REASON
 from app.service.waiting import Reason, park
 from app.store.budget import ElevoPause
 from app.store.links import ProfileLinks
-from app.store.runs import CountAnswers
+from app.store.run_counts import CountAnswers
 from app.store.skip_field import SkipFieldMemory
 from app.store.snapshot import Snapshot
 
@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 MAX_MANAGER_DEPTH = 20
 MAX_STALE_RETRIES = 3  # reads of Elevo; a decision on the kept copy counts as none
 
-Fetch = Callable[[str], Awaitable[LuccaBatch]]
+
+class Fetch(Protocol):
+    """Lucca's answer for a user; `fresh`: not from the shared read cache (already looked)."""
+
+    def __call__(self, user_id: str, *, fresh: bool = False) -> Awaitable[LuccaBatch]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,8 @@ class EmployeeSync:
         # for its first write; a write after a stale one reads it again.
         self._pause_read: dict[str, tuple[float, str]] = {}
         self._looked_up: set[str] = set()  # users whose state `keep_look_up` took
+        # What the shared read cache held for them then (None: nothing usable, read Lucca).
+        self._first_reads: dict[str, LuccaBatch | None] = {}
 
     @property
     def tenant(self) -> str:
@@ -184,7 +190,7 @@ class EmployeeSync:
                     await self._look_up(user_id)
                 # Not even Lucca's budget is spent while the tenant's Elevo is paused.
                 await wait_for_elevo(self._res, self.tenant, self._pause_read.get(user_id))
-                batch = await self._fetch(user_id)
+                batch = await self._read_lucca(user_id)
             elif self._page is None:
                 self._page = batch
             outcome = await self._sync_from(user_id, batch, visiting | {user_id})
@@ -229,10 +235,12 @@ class EmployeeSync:
         pause (read again before its write). `keep_look_up` takes the answers."""
         ElevoPause.stage_remaining(pipe, self.tenant)
         self._skip_memory.stage_excluded(pipe, user_id)
+        self._res.batcher.stage_cached(pipe, self.tenant, user_id)
         self._profiles.stage_lookup(pipe, user_id)
 
     def keep_look_up(self, user_id: str, answers: Sequence[Any]) -> None:
-        pause_ttl, pause_why, excluded, *lookup = answers
+        pause_ttl, pause_why, excluded, cache_read, cache_gen, *lookup = answers
+        self._first_reads[user_id] = self._res.batcher.cached(user_id, (cache_read, cache_gen))
         self._pause_read[user_id] = ElevoPause.read_remaining(pause_ttl, pause_why)
         self._last_seen_excluded.setdefault(user_id, bool(excluded))
         self._profiles.keep_lookup(user_id, lookup)
@@ -242,6 +250,12 @@ class EmployeeSync:
         pipe = self._res.redis.pipeline(transaction=False)
         self.stage_look_up(pipe, user_id)
         self.keep_look_up(user_id, await pipe.execute())
+
+    async def _read_lucca(self, user_id: str) -> LuccaBatch:
+        if user_id not in self._first_reads:
+            return await self._fetch(user_id)
+        looked = self._first_reads.pop(user_id)
+        return looked if looked is not None else await self._fetch(user_id, fresh=True)
 
     async def _sync_from(
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]

@@ -16,8 +16,9 @@ from redis.asyncio.client import Pipeline
 from app.core.decision import Action, Decision
 from app.metrics import DECISIONS
 from app.store.records import Records
+from app.store.run_counts import CountAnswers, Counted, StagedCount
 from app.store.run_model import utcnow_iso
-from app.store.runs import CountAnswers, Counted, RunStore, StagedCount
+from app.store.runs import RunStore
 
 # Writes of other stores that land with a job's records (a profile copy, a failure count
 # cleared): staged into the same pipeline.
@@ -109,7 +110,7 @@ class DecisionBatch:
         results = await pipe.execute()
         for run_id, staged in counts.items():
             self.counted[run_id] = staged.answers(results)
-            await self.runs.settle(self.tenant, run_id, self.counted[run_id])
+            await self.runs.after_count(self.tenant, run_id, self.counted[run_id])
         return self._recovered(asked, results)
 
     def _stage_records(self, pipe: Pipeline, pending: list[_Pending]) -> dict[int, list[str]]:

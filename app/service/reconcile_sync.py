@@ -175,13 +175,13 @@ def slice_employee(
 ) -> EmployeeSync:
     """The EmployeeSync of one step; `read_mark`: the notice mark noted before its Lucca read."""
 
-    async def fetch(user_id: str) -> LuccaBatch:
+    async def fetch(user_id: str, *, fresh: bool = False) -> LuccaBatch:
         return await res.batcher.fetch(
             tenant_ctx.tenant,
             tenant_ctx.lucca,
             tenant_ctx.config.lucca_requests_per_minute,
             user_id,
-            fresh=options.dry_run,
+            fresh=fresh or options.dry_run,
             priority=Priority.BACKGROUND,
         )
 

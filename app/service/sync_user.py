@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -28,12 +29,12 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done, JobResult, own_deadline, retry_delay
 from app.service.schedule import schedule_contract_ends
 from app.service.waiting import Reason
-from app.store import keys, queue, run_progress
+from app.store import keys, run_progress
 from app.store.budget import Priority
 from app.store.failures import Failures
 from app.store.locks import UserLock
 from app.store.parked import Pause, TenantPause
-from app.store.runs import CountAnswers
+from app.store.run_counts import CountAnswers
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,6 @@ async def sync_user(
         if run_id is not None:
             await res.runs.count(tenant, run_id, user_id, Action.SKIPPED.value)
         return Done("not a user id")
-    latest, pause, refused = await _look_first(res, tenant, user_id)
-    if latest is not None and latest > generation:
-        if run_id is not None:
-            await res.runs.count(tenant, run_id, user_id, "superseded")
-        return Done("superseded")
-    if pause is not None:
-        await keep_while_paused(res, tenant, user_id, run_id, pause)
-        return Done("paused")
-    defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
     tenant_ctx = await res.contexts.get(tenant)
     if tenant_ctx is None:
         return Done("unknown tenant")
@@ -73,16 +65,25 @@ async def sync_user(
         return Done("tenant disconnecting")
     employee = _employee(res, tenant_ctx, run_id)
     lock = UserLock(res.redis, tenant, user_id)
-    # Held past ARQ's timeout: a job cancelled mid-write still keeps the user to itself.
-    wait = await _lock_and_look_up(res, lock, employee, user_id)
-    if wait:
+    look = await _look_first(res, lock, employee, user_id, generation)
+    if look.superseded:
+        if run_id is not None:
+            await res.runs.count(tenant, run_id, user_id, "superseded")
+        return Done("superseded")
+    if look.pause is not None:
+        if not look.wait:
+            await lock.release(0.0)
+        await keep_while_paused(res, tenant, user_id, run_id, look.pause)
+        return Done("paused")
+    defer = partial(_defer, res, tenant, user_id, generation, run_id, job_try)
+    if look.wait:
         # The holder may finish long before its lock would expire: look again soon.
         return await defer(
-            min(wait, res.settings.user_cooldown_seconds + random.uniform(0.05, 0.25))
+            min(look.wait, res.settings.user_cooldown_seconds + random.uniform(0.05, 0.25))
         )
     synced = True  # unless told otherwise: a job cancelled mid-write may have written
     try:
-        result, synced = await _sync_held(res, tenant_ctx, employee, user_id, defer, refused)
+        result, synced = await _sync_held(res, tenant_ctx, employee, user_id, defer, look.refused)
         return result
     finally:
         # Shielded: a job cancelled (a shutdown, ARQ's timeout) still frees its user at once.
@@ -100,35 +101,43 @@ def _employee(res: Resources, tenant_ctx: TenantContext, run_id: str | None) -> 
     return EmployeeSync(tenant_ctx, res, fetch, run_id=run_id)
 
 
-async def _lock_and_look_up(
-    res: Resources, lock: UserLock, employee: EmployeeSync, user_id: str
-) -> float:
-    """The user's lock and what its sync reads first, in one round trip: 0 when the lock is
-    taken (the reads, made after it, are the sync's), else how long the holder keeps it."""
-    pipe = res.redis.pipeline(transaction=False)
-    lock.stage_acquire(pipe, res.settings.sync_job_timeout_seconds + 10)
-    employee.stage_look_up(pipe, user_id)
-    acquired, remaining, *looked_up = await pipe.execute()
-    wait = lock.read_acquired((acquired, remaining))
-    if not wait:
-        employee.keep_look_up(user_id, looked_up)
-    return wait
+@dataclass(frozen=True, slots=True)
+class FirstLook:
+    """What a job learns in its first round trip. `wait`: 0 when it holds the user's lock,
+    else how long the holder keeps it (-1: not tried, the job is superseded)."""
 
-
-DeferBy = Callable[[float], Awaitable[JobResult]]
+    superseded: bool
+    wait: float
+    pause: Pause | None
+    refused: frozenset[Reason]
 
 
 async def _look_first(
-    res: Resources, tenant: str, user_id: str
-) -> tuple[int | None, Pause | None, frozenset[Reason]]:
-    """What a job looks at before it syncs, in one round trip: the user's newest notice, the
-    tenant's pause, and the credentials its status says are refused."""
+    res: Resources, lock: UserLock, employee: EmployeeSync, user_id: str, generation: int
+) -> FirstLook:
+    """One round trip before the sync: the user's lock, taken unless a newer notice came;
+    the tenant's pause; the credentials its status says are refused; and what the sync reads
+    first (read after the lock was taken: then they are the holder's)."""
+    tenant = employee.tenant
     pipe = res.redis.pipeline(transaction=False)
-    queue.stage_latest_generation(pipe, tenant, user_id)
+    # Held past ARQ's timeout: a job cancelled mid-write still keeps the user to itself.
+    lock.stage_acquire_current(pipe, res.settings.sync_job_timeout_seconds + 10, generation)
     TenantPause(res.redis, tenant).stage_get(pipe)
     stage_refused_flags(res, pipe, tenant)
-    latest, pause, refused = await pipe.execute()
-    return queue.read_generation(latest), TenantPause.read(pause), read_refused_flags(refused)
+    employee.stage_look_up(pipe, user_id)
+    acquired, pause, refused, *looked_up = await pipe.execute()
+    latest, wait = lock.read_acquired_current(acquired)
+    if wait == 0:
+        employee.keep_look_up(user_id, looked_up)
+    return FirstLook(
+        superseded=latest is not None and latest > generation,
+        wait=wait,
+        pause=TenantPause.read(pause),
+        refused=read_refused_flags(refused),
+    )
+
+
+DeferBy = Callable[[float], Awaitable[JobResult]]
 
 
 async def _sync_held(

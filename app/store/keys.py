@@ -228,6 +228,36 @@ def run_part(tenant: str, run_id: str, part: str) -> str:
     return f"{run(tenant, run_id)}:{part}"
 
 
+# Every part of `run_part`: what a run only needs while it runs (and, for a held run, its
+# review and a retried finish), deleted when it ends done or failed.
+RUN_WORKING_PARTS = (
+    "elevo",
+    "by-ext",
+    "by-name",
+    "managed",
+    "seen",
+    "suspend",
+    "follow",
+    "retry",
+    "undecided",
+    "failures",
+    "counted",
+    "pages",
+    "reads",
+    "checked",
+    "redecided",
+    "due",
+    "applied",
+    "listed",
+    "unreadable",
+)
+
+
+def run_working_sets(tenant: str, run_id: str) -> list[str]:
+    """Every working set of a run (`run_part`), present or not."""
+    return [run_part(tenant, run_id, part) for part in RUN_WORKING_PARTS]
+
+
 def run_plan(tenant: str, run_id: str) -> str:
     return f"t:{tenant}:run:{run_id}:plan"
 

@@ -23,10 +23,23 @@ end
 return 0
 """
 
+# Taken only by a job whose notice is still the newest: a superseded job never holds the user
+# (not even for a round trip) against the job that supersedes it. Answers the newest notice's
+# number (0: none) and whether the lock was taken (1), held by another (0: with the holder's
+# remaining milliseconds) or not tried (-1).
+_ACQUIRE_CURRENT = """
+local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
+if latest > tonumber(ARGV[1]) then return {latest, -1, 0} end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {latest, 1, 0} end
+return {latest, 0, redis.call('PTTL', KEYS[2])}
+"""
+
 
 class UserLock:
     def __init__(self, redis: ArqRedis, tenant: str, user_id: str) -> None:
         self._redis = redis
+        self._tenant = tenant
+        self._user_id = user_id
         self._key = keys.busy(tenant, user_id)
         self._token = secrets.token_hex(8)
         self._since = 0.0
@@ -50,6 +63,22 @@ class UserLock:
             self._since = time.monotonic()
             return 0.0
         return max(0.05, int(remaining_ms) / 1000.0)
+
+    def stage_acquire_current(self, pipe: Pipeline, hold_seconds: float, generation: int) -> None:
+        """`stage_acquire` for the job of notice `generation`, taken only if no newer notice
+        of the user came; `read_acquired_current` takes the answer."""
+        px = str(max(1, int(hold_seconds * 1000)))
+        notice = keys.gen(self._tenant, self._user_id)
+        pipe.eval(_ACQUIRE_CURRENT, 2, notice, self._key, str(generation), self._token, px)
+
+    def read_acquired_current(self, answer: Sequence[Any]) -> tuple[int | None, float]:
+        """The user's newest notice (None: none yet), and 0 when the lock is taken, else the
+        seconds until its holder's hold ends (-1 when a newer notice left it untried)."""
+        latest, taken, remaining_ms = (int(part) for part in answer)
+        newest = latest or None
+        if taken == -1:
+            return newest, -1.0
+        return newest, self.read_acquired((taken == 1, remaining_ms))
 
     async def release(self, cooldown_seconds: float) -> None:
         """Keep the key until `cooldown_seconds` after acquiring, then let it go."""

@@ -33,9 +33,18 @@ class LuccaReadCache:
     async def get(self, tenant: str, user_id: str) -> LuccaBatch | None:
         """A batch holding this user's last read, if it is at least as new as its notices."""
         pipe = self._redis.pipeline(transaction=False)
+        self.stage_get(pipe, tenant, user_id)
+        return self.read_get(user_id, await pipe.execute())
+
+    @staticmethod
+    def stage_get(pipe: Pipeline, tenant: str, user_id: str) -> None:
+        """`get` in a pipeline; `read_get` takes its two answers."""
         pipe.get(keys.lucca_read(tenant, user_id))
         pipe.get(keys.gen(tenant, user_id))
-        raw, current = await pipe.execute()
+
+    @staticmethod
+    def read_get(user_id: str, answers: Sequence[bytes | None]) -> LuccaBatch | None:
+        raw, current = answers
         if raw is None:
             return None
         entry = orjson.loads(raw)

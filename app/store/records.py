@@ -9,7 +9,7 @@ import orjson
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import keys
+from app.store import history_format, keys
 from app.store.redis_text import as_text
 
 HISTORY_LENGTH = 200
@@ -50,16 +50,17 @@ class Records:
         """`add` staged in a pipeline (`entry` None: no history entry, only the error mark);
         when `failing` is False, the position of the answer that says whether an error was
         cleared."""
-        blob = orjson.dumps(entry, default=str) if entry is not None else None
-        if blob is not None:
+        if entry is not None:
             history = keys.history(tenant, user_id)
-            pipe.lpush(history, blob)
+            pipe.lpush(history, history_format.pack(entry))
             pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
             pipe.expire(history, self._retention)
         if failing is True:
-            if blob is None:
+            if entry is None:
                 raise ValueError("a failing user's error is its history entry: give the entry")
-            pipe.hset(keys.user_errors(tenant), user_id, blob.decode())
+            # Whole: only the users failing now have one.
+            blob = orjson.dumps(entry, default=str).decode()
+            pipe.hset(keys.user_errors(tenant), user_id, blob)
         elif failing is False:
             pipe.hdel(keys.user_errors(tenant), user_id)
             return len(pipe) - 1
@@ -77,7 +78,7 @@ class Records:
 
     async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(keys.history(tenant, user_id), 0, -1)
-        return [orjson.loads(item) for item in raw]
+        return [history_format.unpack(item, user_id) for item in raw]
 
     async def user_errors(self, tenant: str) -> dict[str, Any]:
         raw = await self._redis.hgetall(keys.user_errors(tenant))

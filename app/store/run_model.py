@@ -117,10 +117,11 @@ def draft_run(
         "id": run_id,
         "mode": mode.value,
         "trigger": str(trigger),
-        "dry_run": int(dry_run),
         "state": RunState.QUEUED.value,
         "created_at": created_at,
     }
+    if dry_run:  # absent: a real run (32 bytes of every webhook's run, kept 30 days)
+        fields["dry_run"] = 1
     if expected is not None:
         fields["expected"] = expected
     if confirms is not None:

@@ -15,9 +15,13 @@ from app.store import keys
 from app.store.redis_text import as_text
 from app.store.run_model import RunState, utcnow_iso
 
-# Only on a run record that exists: an expired or purged run is not brought back.
+# Only on a run under way: an expired or purged run is not brought back, and one that ended
+# keeps no `progress_at` (set_state drops it; a webhook's run is kept 30 days).
 _PROGRESS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'progress_at', ARGV[1]) end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'queued' or state == 'running' then
+  redis.call('HSET', KEYS[1], 'progress_at', ARGV[1])
+end
 return 0
 """
 _FIELDS = ("state", "created_at", "started_at", "progress_at", "waiting")

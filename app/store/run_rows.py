@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 from arq.connections import ArqRedis
 
-from app.store import keys
+from app.store import history_format, keys
 from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
+from app.store.run_end import INLINE_OUTCOMES, inline_outcomes, with_quiet
 
 # A user's history holds 200 entries; the one a recent run left is near the top.
 HISTORY_LOOKBACK = 20
@@ -29,15 +30,20 @@ async def headers_and_counts(
     found = []
     for raw, flat in zip(answers[::2], answers[1::2], strict=True):
         fields = as_text_map(raw)
-        counts = value_counts(flat)
-        found.append((fields, counts))
+        found.append((fields, with_quiet(value_counts(flat), fields)))
     return found
 
 
 async def outcomes(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
-    """Lucca id -> the user's outcome in the run."""
-    raw = await redis.hgetall(keys.run_users(tenant, run_id))
-    return as_text_map(raw)
+    """Lucca id -> the user's outcome in the run (a real run that ended keeps no
+    `unchanged` outcome: it only counts them; one that ended with a few keeps them in its
+    record)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hget(keys.run(tenant, run_id), INLINE_OUTCOMES)
+    pipe.hgetall(keys.run_users(tenant, run_id))
+    inline, raw = await pipe.execute()
+    kept = inline_outcomes({INLINE_OUTCOMES: as_text(inline)} if inline else {})
+    return kept | as_text_map(raw)
 
 
 async def errors(redis: ArqRedis, tenant: str, run_id: str) -> dict[str, str]:
@@ -68,7 +74,7 @@ async def entries_of_run(
         for item in raw:
             if marker not in item:  # cheaper than parsing every entry
                 continue
-            entry = orjson.loads(item)
+            entry = history_format.unpack(item, user_id)
             if entry.get("run") == run_id:
                 found[user_id] = entry
                 break
@@ -83,7 +89,7 @@ async def latest_entries(
     for user_id in user_ids:
         pipe.lindex(keys.history(tenant, user_id), 0)
     return {
-        user_id: orjson.loads(raw)
+        user_id: history_format.unpack(raw, user_id)
         for user_id, raw in zip(user_ids, await pipe.execute(), strict=True)
         if raw is not None
     }
@@ -99,7 +105,7 @@ async def latest_entries_of(
     found: dict[str, dict[str, Any]] = {}
     for user_id, history in zip(user_ids, await pipe.execute(), strict=True):
         for raw in history:
-            entry = orjson.loads(raw)
+            entry = history_format.unpack(raw, user_id)
             if entry.get("action") in actions:
                 found[user_id] = entry
                 break

@@ -11,6 +11,8 @@ see a job run twice: every job is idempotent and an employee's writes go under i
 
 from __future__ import annotations
 
+import asyncio
+
 from arq.connections import ArqRedis
 
 from app.store import keys
@@ -26,8 +28,11 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return redis.call('DEL', KEYS[3])
 """
 
+# ARGV: the runner, then the ids of the jobs it ended.
 _END = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
 return 0
 """
 
@@ -38,6 +43,11 @@ class RunningJobs:
     def __init__(self, redis: ArqRedis, worker_id: str) -> None:
         self._redis = redis
         self.worker_id = worker_id
+        # Starts and ends noted in the same turn of the event loop share one round trip: a
+        # poll starts many jobs, and a burst ends many (two round trips per job otherwise).
+        self._starts: list[str] = []
+        self._ends: list[str] = []
+        self._write: asyncio.Future[None] | None = None
 
     async def beat(self, lapse_seconds: float) -> None:
         """This worker lives; without another beat it counts as dead after `lapse_seconds`."""
@@ -45,10 +55,31 @@ class RunningJobs:
         await self._redis.set(keys.worker_alive(self.worker_id), "1", px=ttl_ms)
 
     async def started(self, job_id: str) -> None:
-        await self._redis.hset(keys.running_jobs(), job_id, self.worker_id)
+        """Recorded before the job runs (with the others noted meanwhile)."""
+        self._starts.append(job_id)
+        await self._written()
 
     async def ended(self, job_id: str) -> None:
-        await self._redis.eval(_END, 1, keys.running_jobs(), job_id, self.worker_id)
+        self._ends.append(job_id)
+        await self._written()
+
+    async def _written(self) -> None:
+        if self._write is None:
+            self._write = asyncio.ensure_future(self._write_soon())
+        # Shielded: one job cancelled does not cancel the write the others wait for.
+        await asyncio.shield(self._write)
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(0)  # the jobs starting or ending in this turn join the write
+        self._write = None
+        starts, ends = self._starts, self._ends
+        self._starts, self._ends = [], []
+        pipe = self._redis.pipeline(transaction=False)
+        if starts:
+            pipe.hset(keys.running_jobs(), mapping=dict.fromkeys(starts, self.worker_id))
+        if ends:  # after the starts: a job that started and ended meanwhile is gone
+            pipe.eval(_END, 1, keys.running_jobs(), self.worker_id, *ends)
+        await pipe.execute()
 
     async def stopped(self) -> None:
         """A clean shutdown: ARQ has ended or given back every job; the heartbeat goes."""

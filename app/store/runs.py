@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +16,15 @@ import orjson
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import keys
+from app.store import keys, run_end
 from app.store.redis_text import as_text
+from app.store.run_counts import CountAnswers, Counted, StagedCount, stage_outcomes
 from app.store.run_model import (
     NewRun,
     Resolution,
     Run,
     RunReport,
     RunState,
-    Trigger,
     utcnow_iso,
 )
 from app.store.run_progress import stage_progress
@@ -63,18 +62,6 @@ return 1
 # profile created early in a run may be updated later (its manager came after it): the run
 # still did what the first pass did, so a lesser outcome never hides a creation or a write.
 # ARGV: user, outcome, user, outcome, ... (a page's outcomes in one call).
-_NOTE_OUTCOMES = """
-for i = 1, #ARGV, 2 do
-  local previous = redis.call('HGET', KEYS[1], ARGV[i])
-  local new = ARGV[i + 1]
-  local lesser = new == 'unchanged' or new == 'superseded'
-    or (new == 'update' and (previous == 'create' or previous == 'adopt'))
-  if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[i], new) end
-end
-return redis.call('HLEN', KEYS[1])
-"""
-
-
 # A step's counts are added once: a step retried after it counted adds nothing.
 _COUNT_ONCE = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
@@ -83,41 +70,6 @@ end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
-
-
-@dataclass(frozen=True, slots=True)
-class CountAnswers:
-    """What a staged count read back: the users counted so far, and fields of the run."""
-
-    processed: int
-    expected: str
-    state: str
-    created_at: str
-    trigger: str
-
-    @property
-    def from_webhook(self) -> bool:
-        return bool(self.trigger) and Trigger.parse(self.trigger).from_webhook
-
-
-@dataclass(frozen=True, slots=True)
-class Counted:
-    """One user's outcome in a run, and its plan entry in a dry run."""
-
-    user_id: str
-    action: str
-    plan_entry: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StagedCount:
-    """Where a staged count's answers sit among its pipeline's."""
-
-    first: int
-
-    def answers(self, results: Sequence[Any]) -> CountAnswers:
-        processed, fields = results[self.first : self.first + 2]
-        return CountAnswers(int(processed), *map(as_text, fields))
 
 
 class RunStore:
@@ -152,9 +104,12 @@ class RunStore:
         merged_into: str | None = None,
         held: Sequence[str] | None = None,
         waiting: str | None = None,
+        working_sets: bool = True,
     ) -> None:
         """`waiting`: why a run ended without doing its work (sync-rules.md, "nothing waits for
-        ever"): what it held is applied once that reason clears."""
+        ever"): what it held is applied once that reason clears. A run that ends keeps its
+        `unchanged` outcomes as a count only, and one done or failed loses its working sets
+        (`working_sets` False: it has none, a webhook's run: nothing to do)."""
         fields: dict[str, str | int | bytes] = {"state": state.value}
         if waiting is not None:
             fields["waiting"] = waiting
@@ -174,6 +129,36 @@ class RunStore:
         pipe.hset(keys.run(tenant, run_id), mapping=fields)
         # A run kept past its retention by a late step must not stay for ever.
         pipe.expire(keys.run(tenant, run_id), self._retention)
+        if state.final:
+            self._stage_end(pipe, tenant, run_id, state, working_sets=working_sets)
+        await pipe.execute()
+        if working_sets and state.final:
+            await self._fold(tenant, run_id)
+
+    async def ended(self, tenant: str, run_id: str, *, working_sets: bool) -> None:
+        """What a run that a count ended (its state already `done`) does next: as `set_state`."""
+        pipe = self._redis.pipeline(transaction=True)
+        self._stage_end(pipe, tenant, run_id, RunState.DONE, working_sets=working_sets)
+        await pipe.execute()
+        if working_sets:
+            await self._fold(tenant, run_id)
+
+    @staticmethod
+    def _stage_end(
+        pipe: Pipeline, tenant: str, run_id: str, state: RunState, *, working_sets: bool
+    ) -> None:
+        # A held run keeps its sets for a day: its review shows the people from its Elevo
+        # snapshot, and a finish retried after it held must find what it weighed.
+        if working_sets and state in {RunState.DONE, RunState.FAILED}:
+            pipe.delete(*keys.run_working_sets(tenant, run_id))
+        pipe.hdel(keys.run(tenant, run_id), "progress_at")  # only the watchdog reads it
+        if not working_sets:  # a webhook's run: its outcome in the same round trip
+            run_end.stage_inline(pipe, tenant, run_id)
+
+    async def _fold(self, tenant: str, run_id: str) -> None:
+        await run_end.fold_unchanged(self._redis, tenant, run_id)
+        pipe = self._redis.pipeline(transaction=False)
+        run_end.stage_inline(pipe, tenant, run_id)
         await pipe.execute()
 
     async def note_waiting(self, tenant: str, run_id: str, waiting: str) -> None:
@@ -264,20 +249,15 @@ class RunStore:
         """
         pipe = self._redis.pipeline(transaction=True)
         staged = self.stage_count(pipe, tenant, run_id, [Counted(user_id, action, plan_entry)])
-        await self.settle(tenant, run_id, staged.answers(await pipe.execute()))
+        await self.after_count(tenant, run_id, staged.answers(await pipe.execute()))
 
     def stage_count(
         self, pipe: Pipeline, tenant: str, run_id: str, counted: Sequence[Counted]
     ) -> StagedCount:
-        """Stage `count` for several users (a job's records, a page's) in one pipeline; its
-        answers go to `settle`. `counted` must not be empty."""
-        run_key = keys.run(tenant, run_id)
-        users_key = keys.run_users(tenant, run_id)
-        pairs = [part for c in counted for part in (c.user_id, c.action)]
-        first = len(pipe)
-        pipe.eval(_NOTE_OUTCOMES, 1, users_key, *pairs)
-        pipe.hmget(run_key, ["expected", "state", "created_at", "trigger"])
-        pipe.expire(users_key, self._retention)
+        """Stage `count` for several users (a job's records, a page's) in one pipeline: the run
+        settles in the same step (app/store/run_counts.py); its answers go to `after_count`.
+        `counted` must not be empty."""
+        staged = stage_outcomes(pipe, tenant, run_id, counted, self._retention)
         stage_progress(pipe, tenant, run_id)
         plans = {c.user_id: c.plan_entry for c in counted if c.plan_entry is not None}
         if plans:
@@ -285,15 +265,13 @@ class RunStore:
             encoded = {u: orjson.dumps(e, default=str).decode() for u, e in plans.items()}
             pipe.hset(plan_key, mapping=encoded)
             pipe.expire(plan_key, self._retention)
-        return StagedCount(first)
+        return staged
 
-    async def settle(self, tenant: str, run_id: str, answers: CountAnswers) -> None:
-        """After a staged count: the run finishes once it counted what it expects."""
-        processed, expected, state = answers.processed, answers.expected, answers.state
-        if state in {"queued", "running"} and expected and processed >= int(expected):
-            await self.set_state(tenant, run_id, RunState.DONE)
-        elif state == "queued":
-            await self.set_state(tenant, run_id, RunState.RUNNING)
+    async def after_count(self, tenant: str, run_id: str, answers: CountAnswers) -> None:
+        """A count settled the run's state in its script; one that ended it does the rest."""
+        if answers.ended:
+            # A webhook's run has no working sets, and its one outcome is worth keeping.
+            await self.ended(tenant, run_id, working_sets=not answers.from_webhook)
 
     @staticmethod
     def stage_error(pipe: Pipeline, tenant: str, run_id: str, errors: Mapping[str, str]) -> None:
@@ -328,11 +306,12 @@ class RunStore:
         if run.dry_run:
             entries = await self._redis.hgetall(keys.run_plan(tenant, run_id))
             plan = [orjson.loads(entries[k]) for k in sorted(entries, key=int)]
+        counts = run_end.with_quiet(Counter(a.decode() for a in actions), fields)
         return RunReport(
             run=run,
-            fields=fields,
-            counts=dict(Counter(a.decode() for a in actions)),
-            processed=len(actions),
+            fields={k: v for k, v in fields.items() if k not in run_end.FOLDED},
+            counts=counts,
+            processed=sum(counts.values()),
             errors={as_text(k): as_text(v) for k, v in errors.items()},
             plan=plan,
         )

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from app.clients.egress import EgressPolicy
-from app.core.tenant import GuardConfig, TenantConfig
+from app.core.tenant import GuardConfig, TenantConfig, default_nightly_at
 from app.schemas.errors import InvalidDocument, InvalidName, NotJson
 from app.schemas.tenant import parse_tenant, tenant_view, validate_tenant_name
 from app.secret import Secret
@@ -96,7 +96,7 @@ def test_minimal_body_takes_the_documented_defaults() -> None:
         skip_field="e_skip_elevo_sync",
         custom_fields={},
         timezone="Europe/Paris",
-        nightly_at="02:00",
+        nightly_at=default_nightly_at("acme"),
         guard=GuardConfig(max_suspend_ratio=0.10, max_suspend_count=5),
         lucca_requests_per_minute=40,
         poll_interval_seconds=None,
@@ -541,6 +541,14 @@ def test_bad_nightly_times(at: object) -> None:
     rejects(body(nightly_at=at), "$.nightly_at")
 
 
+def test_an_omitted_nightly_time_is_the_tenants_own_minute_of_the_night() -> None:
+    acme, globex = parse(body(), tenant="acme"), parse(body(), tenant="globex")
+    assert acme.nightly_at == default_nightly_at("acme")
+    assert globex.nightly_at == default_nightly_at("globex")
+    # A PUT that omits it takes the derived time again, whatever was stored.
+    assert parse(body(), tenant="acme", existing=parse(body(nightly_at="23:00"))) == acme
+
+
 # -- guard, budget, poll interval -------------------------------------------------------------
 
 
@@ -616,7 +624,7 @@ def test_view_redacts_every_secret() -> None:
         "skip_field": "e_skip_elevo_sync",
         "custom_fields": {"site": "legalEntity.name"},
         "timezone": "Europe/Paris",
-        "nightly_at": "02:00",
+        "nightly_at": default_nightly_at("acme"),
         "guard": {"max_suspend_ratio": 0.10, "max_suspend_count": 5},
         "lucca_requests_per_minute": 40,
         "poll_interval_seconds": 120,

@@ -17,6 +17,7 @@ DAY = 86400.0
     [
         ("t:acme:history:416", "t:{t}:history:{user}"),
         ("t:acme:gen:416", "t:{t}:gen:{user}"),
+        ("t:acme:profile:416", "t:{t}:profile:{user}"),
         ("t:acme:run:20261205T101940-c3e053", "t:{t}:run:{full run}"),
         ("t:acme:run:20261205T101940-c3e053:elevo", "t:{t}:run:{full run}:elevo"),
         ("t:acme:run:20261205T111111-aaaaaa:users", "t:{t}:run:{webhook run}:users"),
@@ -40,37 +41,49 @@ def shape(keys: int, size: int, entries: int = 0, ttl_days: float | None = None)
 
 def test_model_keeps_each_shape_for_its_lifetime() -> None:
     # 10 employees of one tenant; 1 change; 2 runs (the first and a nightly).
-    day = {HISTORY: shape(10, 1000, entries=11, ttl_days=30)}
+    first = {HISTORY: shape(10, 900, entries=10, ttl_days=30)}
+    day = {
+        HISTORY: shape(10, 1000, entries=11, ttl_days=30),  # the change: +1 entry, 100 B
+        "t:{t}:run:{full run}:users": shape(1, 300, ttl_days=30),  # the first run's creations
+    }
     end = {
-        HISTORY: shape(10, 1100, entries=21, ttl_days=30),  # the night: +1 entry, +10 B each
+        HISTORY: shape(10, 1040, entries=13, ttl_days=30),  # the night: +2 entries, 20 B each
         "t:{t}:idmap": shape(1, 500),
         "t:{t}:event:{id}": shape(1, 100, ttl_days=7),
+        "t:{t}:profile:{user}": shape(10, 4000, ttl_days=1),  # the first sync's, and the change's
         "t:{t}:run:{full run}:elevo": shape(1, 2000, ttl_days=1),
         "t:{t}:run:{full run}:users": shape(2, 400, ttl_days=30),
         "arq:result:sync": shape(3, 300, ttl_days=60 / DAY),
     }
-    steady = 1100 + 500 + 100 + 2000 + 400
+    steady = 1040 + 500 + 100 + 4000 + 2000 + 400
     result = model(
-        day=day, end=end, used_growth=steady, employees=10, tenants=1, changes=1, runs=3,
-        retention_days=30.0,
+        first=first, day=day, end=end, used_growth=steady, employees=10, tenants=1, changes=1,
+        runs=3, retention_days=30.0,
     )  # fmt: skip
     terms = result["terms"]
     assert terms["k"] == 1.0
-    assert terms["n"] == 1.0
-    assert terms["h_n"] == 10.0
+    assert terms["h_c"] == 90.0
+    assert terms["h_ch"] == 100.0
+    assert terms["n"] == 0.2
+    assert terms["h_n"] == 20.0
     kept = result["shapes"]
     assert kept["t:{t}:event:{id}"]["kept_bytes"] == 100 * 0.1 * 10 * 7  # per change x c*E x T
+    # One copy per change, however many the first sync left: 400 B x c*E x 1 day.
+    assert kept["t:{t}:profile:{user}"]["kept_bytes"] == 400
     assert kept["t:{t}:run:{full run}:elevo"]["kept_bytes"] == 2000  # one night's, a day
-    assert kept["t:{t}:run:{full run}:users"]["kept_bytes"] == 200 * 30  # per run x N x R
+    # The nightly run's 100 B (not the first run's 300) x N x R.
+    assert kept["t:{t}:run:{full run}:users"]["kept_bytes"] == 100 * 30
     assert kept["arq:result:sync"]["kept_bytes"] == 0  # transient
     assert result["measured_bytes_per_employee"] == steady / 10
 
 
-def test_history_fills_up_to_its_cap() -> None:
-    terms = {"c": 0.05, "n": 1.0, "h_d": 1000.0, "h_n": 40.0}
+def test_history_grows_with_the_changes_and_the_nightly_entries() -> None:
+    terms = {"c": 0.05, "n": 0.1, "R": 30.0, "h_c": 500.0, "h_ch": 200.0, "h_n": 100.0}
     entries, size = history_bytes(terms, 1, 30.0)
-    assert entries == pytest.approx(32.5)
-    assert size == pytest.approx(1000 * 2.5 + 40 * 30)
+    assert entries == pytest.approx(1 + 30 * 0.15)
+    assert size == pytest.approx(500 + 200 * 1.5 + 100 * 0.1 * 30)
+    # After 200 nights, the employees with a nightly entry (n of them) hold 200 entries; the
+    # others what R days of changes leave.
     entries, size = history_bytes(terms, 1, 1e9)
-    assert entries == 200
-    assert size == pytest.approx(200 * (0.05 * 1000 + 40) / 1.05)
+    assert entries == pytest.approx(0.9 * 2.5 + 0.1 * 200)
+    assert size == pytest.approx(0.9 * (500 + 200 * 1.5) + 0.1 * 200 * 100)

@@ -59,12 +59,15 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 
 
 def service_defaults(lucca_server: ThreadedServer) -> dict[str, str]:
-    """The settings every e2e service starts with: the Lucca simulator, a short cooldown, and
-    the budget lifted (tests of the budget set their own)."""
+    """The settings every e2e service starts with: the Lucca simulator, a short cooldown, the
+    budget lifted (tests of the budget set their own), and a short Elevo stall pause:
+    scim2-server resets a few connections under load, and five of those in 30 s pause the
+    tenant's Elevo calls (10 s by default), which a test of something else would wait out."""
     return {
         "LUCCA_URL_TEMPLATE": f"http://127.0.0.1:{lucca_server.port}/{{subdomain}}",
         "USER_COOLDOWN_SECONDS": "0.3",
         "LUCCA_BUDGET_OVERRIDE": "100000",
+        "ELEVO_STALL_PAUSE_SECONDS": "1",
     }
 
 

@@ -303,9 +303,12 @@ async def test_a_contract_whose_last_day_is_today_is_suspended_at_midnight(
 async def test_two_workers_start_one_nightly_run_per_tenant(service: Service, clock: Any) -> None:
     company = service.registry.add(small_company(rate_limit=None))
     tenant = await service.add_tenant(company)
+    config = await service.resources.tenants.get(tenant.name)
+    assert config is not None
+    hour, minute = map(int, config.nightly_at.split(":"))  # the tenant's own, none configured
     local = datetime.now(company.tz)
-    two_am = local.replace(hour=2, minute=0, second=5) + timedelta(days=1)
-    clock.offset_seconds = two_am.timestamp() - local.timestamp()
+    due = local.replace(hour=hour, minute=minute, second=5) + timedelta(days=1)
+    clock.offset_seconds = due.timestamp() - local.timestamp()
     service.resources.contexts.forget(tenant.name)
     ctx = {"resources": service.resources}
     started = await asyncio.gather(tick(ctx), tick(ctx), tick(ctx))

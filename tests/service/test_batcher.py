@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import httpx
 import orjson
@@ -11,7 +12,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from app.clients.errors import LuccaAuthError
-from app.clients.lucca import LuccaClient
+from app.clients.lucca import LuccaBatch, LuccaClient
 from app.secret import Secret
 from app.service.batcher import LuccaBatcher, LuccaThrottled
 from app.store import keys
@@ -159,49 +160,58 @@ class GatedLucca(FakeLucca):
         return response
 
 
-async def gated_client(lucca: GatedLucca) -> LuccaClient:
+@dataclass
+class InFlight:
+    """A batcher whose first request (user 1) is on its way and held there."""
+
+    lucca: GatedLucca
+    client: LuccaClient
+    batcher: LuccaBatcher
+    first: asyncio.Future[LuccaBatch] = field(init=False)
+
+    def ask(self, user_id: str) -> asyncio.Future[LuccaBatch]:
+        return asyncio.ensure_future(
+            self.batcher.fetch("acme", self.client, 40, user_id, priority=Priority.LIVE)
+        )
+
+
+async def first_in_flight(redis: ArqRedis, hold: float) -> InFlight:
+    lucca = GatedLucca()
     http = httpx.AsyncClient(transport=httpx.MockTransport(lucca.handle))
-    return LuccaClient(
+    client = LuccaClient(
         http, "http://lucca.test/acme", Secret("k"), fields="id", skip_field="e_skip_elevo_sync"
     )
+    batcher = LuccaBatcher(LuccaBudget(redis), LuccaReadCache(redis), window=0.001, hold=hold)
+    flight = InFlight(lucca, client, batcher)
+    flight.first = flight.ask("1")
+    await asyncio.wait_for(lucca.first_arrived.wait(), 10)
+    return flight
 
 
 async def test_asks_made_while_a_request_is_in_flight_share_the_next_one(
     redis: ArqRedis,
 ) -> None:
-    lucca = GatedLucca()
-    client = await gated_client(lucca)
-    shared = LuccaBatcher(LuccaBudget(redis), LuccaReadCache(redis), window=0.001, hold=30.0)
-    first = asyncio.ensure_future(shared.fetch("acme", client, 40, "1", priority=Priority.LIVE))
-    await asyncio.wait_for(lucca.first_arrived.wait(), 10)
+    flight = await first_in_flight(redis, hold=30.0)
     # Each of these asks comes after the last one's window closed: without the flight they
     # would make four requests.
     later = []
     for uid in ("2", "3", "4", "5"):
-        later.append(
-            asyncio.ensure_future(shared.fetch("acme", client, 40, uid, priority=Priority.LIVE))
-        )
+        later.append(flight.ask(uid))
         await asyncio.sleep(0.01)
-    assert len(lucca.requests) == 1
-    lucca.release.set()
-    batches = await asyncio.wait_for(asyncio.gather(first, *later), 10)
-    assert lucca.requests == [["1"], ["2", "3", "4", "5"]]
+    assert len(flight.lucca.requests) == 1
+    flight.lucca.release.set()
+    batches = await asyncio.wait_for(asyncio.gather(flight.first, *later), 10)
+    assert flight.lucca.requests == [["1"], ["2", "3", "4", "5"]]
     assert [sorted(batch.users) for batch in batches[1:]] == [["2", "3", "4", "5"]] * 4
 
 
 async def test_a_request_in_flight_holds_the_next_batch_no_longer_than_the_hold(
     redis: ArqRedis,
 ) -> None:
-    lucca = GatedLucca()
-    client = await gated_client(lucca)
-    shared = LuccaBatcher(LuccaBudget(redis), LuccaReadCache(redis), window=0.001, hold=0.05)
-    first = asyncio.ensure_future(shared.fetch("acme", client, 40, "1", priority=Priority.LIVE))
-    await asyncio.wait_for(lucca.first_arrived.wait(), 10)
+    flight = await first_in_flight(redis, hold=0.05)
     # The first request hangs; the second goes once the hold is over, not after it.
-    second = await asyncio.wait_for(
-        shared.fetch("acme", client, 40, "2", priority=Priority.LIVE), 10
-    )
+    second = await asyncio.wait_for(flight.ask("2"), 10)
     assert "2" in second.users
-    assert lucca.requests == [["1"], ["2"]]
-    lucca.release.set()
-    assert "1" in (await asyncio.wait_for(first, 10)).users
+    assert flight.lucca.requests == [["1"], ["2"]]
+    flight.lucca.release.set()
+    assert "1" in (await asyncio.wait_for(flight.first, 10)).users

@@ -141,7 +141,7 @@ async def test_a_manager_in_the_page_at_hand_is_synced_from_it(
     page = await tenant_ctx.lucca.list_page(0)
     lucca_reads = len(upstreams.lucca.requests)
 
-    async def no_fetch(user_id: str) -> LuccaBatch:
+    async def no_fetch(user_id: str, *, fresh: bool = False) -> LuccaBatch:
         raise AssertionError(f"{user_id} is in the page: no Lucca read")
 
     sync = EmployeeSync(tenant_ctx, res, no_fetch)

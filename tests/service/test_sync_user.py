@@ -12,6 +12,7 @@ import pytest
 from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus
 
+from app.clients.lucca import LuccaBatch
 from app.core.decision import Action
 from app.metrics import WEBHOOK_TO_ELEVO
 from app.serialization import job_deserializer
@@ -21,6 +22,7 @@ from app.service.resources import Resources
 from app.service.results import Defer, Done
 from app.store import keys, queue
 from app.store.locks import UserLock
+from app.store.read_cache import LuccaReadCache
 from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from tests.factories import LUCCA_ID, MANAGER_LUCCA_ID, TENANT
 from tests.fakes import RoundTrips, Upstreams, queued, queued_job
@@ -283,7 +285,7 @@ def _histogram_count() -> float:
     return 0.0
 
 
-async def test_a_change_costs_one_elevo_request_and_nine_redis_round_trips(
+async def test_a_change_costs_one_elevo_request_and_six_redis_round_trips(
     res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 14: a changed employee whose profile the sync wrote before is written from the
@@ -299,4 +301,35 @@ async def test_a_change_costs_one_elevo_request_and_nine_redis_round_trips(
     with round_trips.counting(monkeypatch):
         assert await job.sync_user(res, TENANT, LUCCA_ID, generation, run_id) == Done("update")
     assert [r.method for r in upstreams.elevo.requests] == ["PATCH"]
-    assert round_trips.sent <= 9
+    assert round_trips.sent <= 6
+
+
+async def test_a_read_another_job_shared_is_used_and_a_stale_one_is_not(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    """The shared read cache is looked at in the job's first round trip: a read that began
+    after the user's notice serves the job with no Lucca request; one older than the notice
+    does not."""
+    item = upstreams.lucca.add(manager=None)
+    generation = await notice(res)
+    shared = await upstreams_read(res, generation)
+    upstreams.lucca.requests.clear()
+    assert await job.sync_user(res, TENANT, LUCCA_ID, generation) == Done("create")
+    assert shared.users[LUCCA_ID].first_name == item["firstName"]
+    assert upstreams.lucca.requests == []  # the cached read served it
+
+    await res.redis.delete(keys.busy(TENANT, LUCCA_ID))
+    item["firstName"] = "Camilla"
+    newer = await notice(res)  # the cached read predates this notice: Lucca is read again
+    assert await job.sync_user(res, TENANT, LUCCA_ID, newer) == Done("update")
+    assert len(upstreams.lucca.requests) == 1
+
+
+async def upstreams_read(res: Resources, generation: int) -> LuccaBatch:
+    """What another job's request read of the user after its notice, kept in the cache."""
+    tenant_ctx = await res.contexts.get(TENANT)
+    assert tenant_ctx is not None
+    batch = await tenant_ctx.lucca.fetch_by_ids([LUCCA_ID])
+    cache = LuccaReadCache(res.redis)
+    await cache.store(TENANT, [LUCCA_ID], [generation], batch)
+    return batch

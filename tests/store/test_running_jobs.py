@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from arq.connections import ArqRedis
 
 from app.store import keys
 from app.store.running_jobs import RunningJobs
+from tests.fakes import RoundTrips
 
 HELD_MS = 130_000  # ARQ's in-progress mark: the largest job timeout + 10 s
 
@@ -49,3 +53,28 @@ async def test_a_job_id_taken_up_again_by_another_runner_is_not_freed(redis: Arq
     await dead.ended("reconcile_page:acme:run:2")  # the dead one's late end removes nothing
     assert await RunningJobs(redis, "third").reap() == []
     assert await redis.exists(keys.in_progress("reconcile_page:acme:run:2"))
+
+
+async def test_jobs_starting_or_ending_together_are_recorded_in_one_round_trip(
+    redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = RunningJobs(redis, "busy")
+    ids = [f"sync:acme:{n}:1" for n in range(50)]
+    round_trips = RoundTrips()
+    with round_trips.counting(monkeypatch):
+        await asyncio.gather(*(runner.started(job_id) for job_id in ids))
+    assert round_trips.sent == 1
+    assert await redis.hlen(keys.running_jobs()) == 50
+
+    with round_trips.counting(monkeypatch):
+        await asyncio.gather(*(runner.ended(job_id) for job_id in ids[:49]))
+    assert round_trips.sent == 1
+    assert await redis.hgetall(keys.running_jobs()) == {ids[49].encode(): b"busy"}
+
+
+async def test_a_job_started_and_ended_in_the_same_turn_is_not_left_recorded(
+    redis: ArqRedis,
+) -> None:
+    runner = RunningJobs(redis, "busy")
+    await asyncio.gather(runner.started("sync:acme:1:1"), runner.ended("sync:acme:1:1"))
+    assert await redis.hlen(keys.running_jobs()) == 0

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import tenants
+from app.core.tenant import default_nightly_at
 from app.secret import Secret
 from app.service import waiting
 from app.service.resources import Resources
@@ -105,7 +106,7 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
         "skip_field": "e_skip_elevo_sync",
         "custom_fields": {"cost_center": "extendedData.e_cost_center", "site": "legalEntity.name"},
         "timezone": "Europe/Paris",
-        "nightly_at": "02:00",
+        "nightly_at": default_nightly_at("acme"),
         "guard": {"max_suspend_ratio": 0.1, "max_suspend_count": 5},
         "lucca_requests_per_minute": 40,
         "poll_interval_seconds": None,

@@ -1,0 +1,99 @@
+"""A run's per-user outcomes as they are counted: the one script that notes them and settles
+the run's state in the same step, and what it answers (app/store/runs.py stages it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from app.store import keys
+from app.store.redis_text import as_text
+from app.store.run_model import Trigger, utcnow_iso
+
+# Notes outcomes (KEYS[1]: the run's users; ARGV[3...]: user, action pairs) and settles the
+# run (KEYS[2]) in the same step: a run that counted all it expects is done (ARGV[1]: now;
+# the caller then does what an ended run does, RunStore.ended), one still queued is running.
+# Answers the users counted, the run's fields after, and 1 when this count ended the run.
+_COUNT_AND_SETTLE = """
+for i = 3, #ARGV, 2 do
+  local previous = redis.call('HGET', KEYS[1], ARGV[i])
+  local new = ARGV[i + 1]
+  local lesser = new == 'unchanged' or new == 'superseded'
+    or (new == 'update' and (previous == 'create' or previous == 'adopt'))
+  if not (previous and lesser) then redis.call('HSET', KEYS[1], ARGV[i], new) end
+end
+local processed = redis.call('HLEN', KEYS[1])
+local f = redis.call('HMGET', KEYS[2], 'expected', 'state', 'created_at', 'trigger')
+local expected, state, ended = f[1], f[2], 0
+if state == 'queued' or state == 'running' then
+  if expected and expected ~= '' and processed >= tonumber(expected) then
+    state, ended = 'done', 1
+    redis.call('HSET', KEYS[2], 'state', state, 'finished_at', ARGV[1])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  elseif state == 'queued' then
+    state = 'running'
+    redis.call('HSET', KEYS[2], 'state', state, 'started_at', ARGV[1])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  end
+end
+return {processed, expected or '', state or '', f[3] or '', f[4] or '', ended}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CountAnswers:
+    """What a staged count read back: the users counted so far, and fields of the run."""
+
+    processed: int
+    expected: str
+    state: str
+    created_at: str
+    trigger: str
+    ended: bool = False  # this count ended the run: RunStore.ended follows
+
+    @property
+    def from_webhook(self) -> bool:
+        return bool(self.trigger) and Trigger.parse(self.trigger).from_webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One user's outcome in a run, and its plan entry in a dry run."""
+
+    user_id: str
+    action: str
+    plan_entry: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedCount:
+    """Where a staged count's answers sit among its pipeline's."""
+
+    first: int
+
+    def answers(self, results: Sequence[Any]) -> CountAnswers:
+        processed, expected, state, created_at, trigger, ended = results[self.first]
+        return CountAnswers(
+            int(processed),
+            as_text(expected),
+            as_text(state),
+            as_text(created_at),
+            as_text(trigger),
+            ended=bool(int(ended)),
+        )
+
+
+def stage_outcomes(
+    pipe: Pipeline, tenant: str, run_id: str, counted: Sequence[Counted], retention: int
+) -> StagedCount:
+    """Note these users' outcomes in the run and settle its state, in `pipe`."""
+    run_key = keys.run(tenant, run_id)
+    users_key = keys.run_users(tenant, run_id)
+    pairs = [part for c in counted for part in (c.user_id, c.action)]
+    first = len(pipe)
+    pipe.eval(_COUNT_AND_SETTLE, 2, users_key, run_key, utcnow_iso(), str(retention), *pairs)
+    pipe.expire(users_key, retention)
+    return StagedCount(first)
