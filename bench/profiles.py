@@ -14,9 +14,10 @@ from stack.services import Stack
 
 
 def start_profile(
-    stack: Stack, proc: Child, seconds: float, label: str
+    stack: Stack, proc: Child, seconds: float, label: str, rate: int = 100
 ) -> tuple[Child, Path] | None:
-    """py-spy on a running process for `seconds`, collapsed stacks to bench/results/.
+    """py-spy on a running process for `seconds`, `rate` samples a second, collapsed stacks to
+    bench/results/.
 
     None when py-spy is not installed (`.venv/bin/pip install py-spy`).
     """
@@ -33,7 +34,7 @@ def start_profile(
         "--duration",
         str(int(seconds)),
         "--rate",
-        "100",
+        str(rate),
         "--format",
         "raw",
         "--output",

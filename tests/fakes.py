@@ -116,8 +116,9 @@ class FakeLucca(_Scripted):
 
 
 class FakeElevo(_Scripted):
-    """SCIM `/Users`: filtered lists, get, create (409 on a taken userName), PATCH with
-    If-Match (412 on a stale version); each write bumps the profile's version."""
+    """SCIM `/Users`: filtered lists paged by startIndex and count, get, create (409 on a
+    taken userName), PATCH with If-Match (412 on a stale version); each write bumps the
+    profile's version."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -159,7 +160,10 @@ class FakeElevo(_Scripted):
             assert match is not None, request.url.params["filter"]
             attribute, value = match[1], orjson.loads(match[2])
             found = [r for r in found if _matches(r, attribute, value)]
-        body = {"schemas": [scim.LIST_RESPONSE], "totalResults": len(found), "Resources": found}
+        first = int(request.url.params.get("startIndex", 1)) - 1  # 1-based, as in SCIM
+        count = int(request.url.params.get("count", len(found)))
+        page = found[first : first + count]
+        body = {"schemas": [scim.LIST_RESPONSE], "totalResults": len(found), "Resources": page}
         return httpx.Response(200, json=body)
 
     def _create(self, request: httpx.Request) -> httpx.Response:

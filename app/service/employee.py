@@ -143,6 +143,10 @@ class EmployeeSync:
         excluded = await self._skip_memory.excluded_among(ids)
         self._last_seen_excluded.update({uid: uid in excluded for uid in ids})
 
+    async def preload_unsure_creates(self) -> None:
+        """Before a slice's syncs start: read by the first, the others wait holding a slot."""
+        await self._profiles.read_unsure()
+
     def record(self, decision: Decision, *, error: str) -> None:
         """A decision made outside `sync` (a user left for later), written with the next
         records."""
@@ -345,7 +349,9 @@ class EmployeeSync:
         manager = await self._manager_profile_id(user, visiting, profile)
         if manager is None and user.manager_id is not None and not self._dry_run:
             # Comes back when the manager gets a profile (a hire, a rehire, an un-exclusion).
-            await self._links.await_manager(user.manager_id, user.id)
+            # A slice stages it with its records (a reconciliation keeps a follow-up meanwhile).
+            stage = self._records.also if self._batch_records else None
+            await self._links.await_manager(user.manager_id, user.id, stage_with=stage)
         return desired_attributes(
             user,
             custom_fields=self._ctx.config.custom_fields,

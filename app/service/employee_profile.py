@@ -66,6 +66,7 @@ class EmployeeProfiles:
         self._dry_run = dry_run
         self._known = dict(snapshot.profiles) if snapshot else {}
         self._profile_ids = dict(snapshot.profile_ids) if snapshot else {}
+        self._unlinked = set(snapshot.unlinked) if snapshot else set()
         self._complete = snapshot is not None and snapshot.complete
         self._read_afresh: set[str] = set()  # users whose snapshot proved stale
         self._unsure_creates: set[str] | None = None  # read once, when first needed
@@ -132,7 +133,8 @@ class EmployeeProfiles:
         created); Elevo's when asked and the snapshot does not know every profile."""
         if user_id in self._profile_ids:
             return self._profile_ids[user_id]
-        cached = await self._links.profile_id(user_id)
+        # Unlinked when the snapshot was read: the id map is not asked again for each report.
+        cached = None if user_id in self._unlinked else await self._links.profile_id(user_id)
         if cached is not None:
             return cached
         if not ask_elevo or self._complete:
@@ -191,13 +193,20 @@ class EmployeeProfiles:
                 self._res, self._ctx, user_id, run_id=self._run_id, dry_run=self._dry_run
             )
 
+    async def read_unsure(self) -> None:
+        """Read now the creations that may have been lost (once per instance)."""
+        await self._unsure()
+
     async def _unsure(self) -> set[str]:  # read once per instance
+        if self._unsure_creates is not None:  # no lock to take for each of a page's users
+            return self._unsure_creates
         async with self._unsure_read:
             if self._unsure_creates is None:
                 self._unsure_creates = await self._links.unsure_creates()
         return self._unsure_creates
 
     async def _remember(self, user_id: str, profile_id: str) -> None:
+        self._unlinked.discard(user_id)
         if not self._dry_run:  # a plan moves no sync state
             await self._links.remember(user_id, profile_id)
 

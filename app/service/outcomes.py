@@ -38,8 +38,21 @@ class Outcome:
 class _Pending:
     decision: Decision
     run_id: str | None
-    entry: dict[str, Any]
+    entry: dict[str, Any] | None  # None: a quiet `unchanged`, stored nowhere
     error: str | None
+
+
+def _counter(tenant: str, action: str) -> Any:
+    """The labelled child of DECISIONS, looked up once per tenant and action: a page of
+    1,000 unchanged employees asked prometheus_client for it 1,000 times."""
+    key = (tenant, action)
+    child = _COUNTERS.get(key)
+    if child is None:
+        child = _COUNTERS[key] = DECISIONS.labels(tenant, action)
+    return child
+
+
+_COUNTERS: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(slots=True)
@@ -63,7 +76,11 @@ class DecisionBatch:
         self, decision: Decision, *, run_id: str | None, written: bool, error: str | None = None
     ) -> None:
         if not self.dry_run:
-            DECISIONS.labels(self.tenant, decision.action.value).inc()
+            _counter(self.tenant, decision.action.value).inc()
+        if decision.action is Action.UNCHANGED and not error and not self.dry_run:
+            # Only counted (sync-rules.md): no history entry to build.
+            self._pending.append(_Pending(decision, run_id, None, None))
+            return
         entry = decision.plan_entry() | {
             "at": utcnow_iso(),
             "run": run_id,
@@ -86,7 +103,7 @@ class DecisionBatch:
         if not pending and not also:
             return set()
         pipe = self.records.pipeline()
-        cleared = self._stage_records(pipe, pending)
+        asked = self._stage_records(pipe, pending)
         counts = self._stage_counts(pipe, pending)
         for stage in also:
             stage(pipe)
@@ -94,23 +111,43 @@ class DecisionBatch:
         for run_id, staged in counts.items():
             self.counted[run_id] = staged.answers(results)
             await self.runs.after_count(self.tenant, run_id, self.counted[run_id])
-        return {user for user, at in cleared.items() if results[at]}
+        return self._recovered(asked, results)
 
-    def _stage_records(self, pipe: Pipeline, pending: list[_Pending]) -> dict[str, int]:
+    def _stage_records(self, pipe: Pipeline, pending: list[_Pending]) -> dict[int, list[str]]:
+        """Stage each decision's history entry and error mark; the commands whose answers tell
+        who recovered (position -> the users they ask about)."""
         # A plan lives under its run only: it changes no employee's history, and is no
         # evidence of a failing user, nor of a fixed one.
         if self.dry_run:
             return {}
-        cleared = {}
+        asked: dict[int, list[str]] = {}
+        quiet: list[str] = []  # consecutive quiet `unchanged`: their errors cleared at once
         for item in pending:
-            quiet = item.decision.action is Action.UNCHANGED and not item.error
-            entry = None if quiet else item.entry
+            if item.entry is None:
+                quiet.append(item.decision.user)
+                continue
+            if quiet:
+                asked[self.records.stage_clear(pipe, self.tenant, quiet)] = quiet
+                quiet = []
             at = self.records.stage_add(
-                pipe, self.tenant, item.decision.user, entry, failing=bool(item.error)
+                pipe, self.tenant, item.decision.user, item.entry, failing=bool(item.error)
             )
             if at is not None:
-                cleared[item.decision.user] = at
-        return cleared
+                asked[at] = [item.decision.user]
+        if quiet:
+            asked[self.records.stage_clear(pipe, self.tenant, quiet)] = quiet
+        return asked
+
+    @staticmethod
+    def _recovered(asked: dict[int, list[str]], results: list[Any]) -> set[str]:
+        recovered: set[str] = set()
+        for at, users in asked.items():
+            answer = results[at]
+            if isinstance(answer, list):  # several users' errors read, then deleted
+                recovered.update(user for user, error in zip(users, answer, strict=True) if error)
+            elif answer:  # one user's error deleted
+                recovered.add(users[0])
+        return recovered
 
     def _stage_counts(self, pipe: Pipeline, pending: list[_Pending]) -> dict[str, StagedCount]:
         by_run: dict[str, list[_Pending]] = {}

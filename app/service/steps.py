@@ -21,10 +21,9 @@ from app.service.context import TenantContext
 from app.service.jobs import Job, enqueue_reconcile_step, enqueue_user_syncs
 from app.service.pacing import flag_refused_key, honour_rate_limit
 from app.service.polling import poll_changes
-from app.service.reconcile import reconcile_page, snapshot_page
+from app.service.reconcile import PAGES_SLICE_SECONDS, reconcile_pages, snapshot_page
 from app.service.reconcile_finish import FINISH_SLICE_SECONDS, TimeSlice, reconcile_finish
 from app.service.reconcile_sync import (
-    PAGE_SIZE,
     RunOptions,
     fetch_ids,
     merged,
@@ -139,11 +138,10 @@ async def reconcile_snapshot_step(
 
 async def reconcile_page_step(res: Resources, tenant: str, run_id: str, offset: int) -> JobResult:
     async def step(res: Resources, tenant_ctx: TenantContext, options: RunOptions) -> str:
-        more = await reconcile_page(res, tenant_ctx, options, offset)
-        if more:
-            await enqueue_reconcile_step(
-                res.redis, Job.RECONCILE_PAGE, tenant, run_id, offset + PAGE_SIZE
-            )
+        time_slice = TimeSlice(PAGES_SLICE_SECONDS)
+        following = await reconcile_pages(res, tenant_ctx, options, offset, time_slice)
+        if following is not None:
+            await enqueue_reconcile_step(res.redis, Job.RECONCILE_PAGE, tenant, run_id, following)
         else:
             await enqueue_reconcile_step(res.redis, Job.RECONCILE_FINISH, tenant, run_id, 0)
         return "ok"

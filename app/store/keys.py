@@ -215,14 +215,16 @@ def run_failures(tenant: str, run_id: str) -> str:
 
 
 def run_part(tenant: str, run_id: str, part: str) -> str:
-    """A run's working sets: the Elevo snapshot ("elevo", "by-ext", "by-name", "managed"),
+    """A run's working sets: the Elevo snapshot ("elevo", "by-ext", "by-name", "managed", and
+    "elevo-total": the listing's totalResults as its last page stored told it),
     the Lucca users seen ("seen"), what waits for the finish ("suspend", "follow", "retry",
     "undecided": listed before the run knew whether the key still sees the skip field),
     the consecutive failures of its steps ("failures"), and what its work of several Lucca
     requests has done so far (app/store/progress.py): the steps counted ("counted"), a page's
-    answer ("pages"), by-id reads ("reads"), the users the finish checked by id ("checked"),
-    decided again ("redecided", the still due in "due") and suspended ("applied"), a
-    listing's ids and unreadable items ("listed", "unreadable")."""
+    answer ("pages"), where the pages done end ("pages-done"), by-id reads ("reads"), the
+    users the finish checked by id ("checked"), decided again ("redecided", the still due in
+    "due") and suspended ("applied"), a listing's ids and unreadable items ("listed",
+    "unreadable")."""
     return f"{run(tenant, run_id)}:{part}"
 
 

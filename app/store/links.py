@@ -4,7 +4,8 @@ reports waiting for a manager's profile."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -13,6 +14,9 @@ from redis.asyncio.client import Pipeline
 
 from app.core.profile import ElevoProfile, profile_from_copy, profile_to_copy
 from app.store import keys
+
+# Takes a write to stage into a pipeline its caller sends later.
+StageWith = Callable[[Callable[[Pipeline], None]], None]
 
 # How long a report waits, in Redis, for its manager to get a profile (the nightly run after).
 AWAITING_MANAGER_SECONDS = 7 * 24 * 3600
@@ -116,12 +120,23 @@ class ProfileLinks:
         _, members = await pipe.execute()
         return {member.decode() for member in members}
 
-    async def await_manager(self, manager_id: str, user_id: str) -> None:
-        key = keys.awaiting_manager(self._tenant, manager_id)
+    async def await_manager(
+        self, manager_id: str, user_id: str, *, stage_with: StageWith | None = None
+    ) -> None:
+        """The report waits for its manager's profile; with `stage_with`, in a pipeline the
+        caller sends later (a slice's records)."""
+        if stage_with is not None:
+            stage_with(partial(self.stage_await_manager, manager_id=manager_id, user_id=user_id))
+            return
         pipe = self._redis.pipeline(transaction=False)
+        self.stage_await_manager(pipe, manager_id, user_id)
+        await pipe.execute()
+
+    def stage_await_manager(self, pipe: Pipeline, manager_id: str, user_id: str) -> None:
+        """`await_manager` in the caller's pipeline."""
+        key = keys.awaiting_manager(self._tenant, manager_id)
         pipe.sadd(key, user_id)
         pipe.expire(key, AWAITING_MANAGER_SECONDS)
-        await pipe.execute()
 
     async def waiting_for(self, manager_id: str) -> set[str]:
         """The reports that wait for this manager's profile. They wait on until their syncs

@@ -22,7 +22,7 @@ from arq.connections import ArqRedis
 from app.clients.lucca import LuccaBatch
 from app.core.errors import InvalidLuccaUser
 from app.core.lucca_user import LuccaUser, parse_user
-from app.store import keys
+from app.store import keys, run_progress
 from app.store.runs import RunStore
 
 RUN_PART_TTL = 24 * 3600
@@ -31,11 +31,17 @@ RUN_PART_TTL = 24 * 3600
 def _encode(batch: LuccaBatch, mark: int) -> dict[str, Any]:
     return {
         "mark": mark,
-        "users": {uid: dict(user.raw) for uid, user in batch.users.items()},
+        # The items as Lucca gave them, no copy: orjson encodes them where they are (`dumps`).
+        "users": {uid: user.raw for uid, user in batch.users.items()},
         "invalid": dict(batch.invalid),
         "count": batch.item_count,
         "shown": sorted(batch.skip_field_shown),
     }
+
+
+def _dumps(entry: Mapping[str, Any]) -> bytes:
+    # An item is a Mapping (a dict as Lucca's JSON decodes): another kind is copied to one.
+    return orjson.dumps(entry, default=dict)
 
 
 def _decode(entry: Mapping[str, Any]) -> LuccaBatch:
@@ -57,7 +63,10 @@ def _decode(entry: Mapping[str, Any]) -> LuccaBatch:
 class RunReads:
     def __init__(self, redis: ArqRedis, tenant: str, run_id: str) -> None:
         self._redis = redis
+        self._tenant = tenant
+        self._run_id = run_id
         self._pages = keys.run_part(tenant, run_id, "pages")
+        self._resume_at = keys.run_part(tenant, run_id, "pages-done")
         self._by_id = keys.run_part(tenant, run_id, "reads")
 
     async def page(self, offset: int) -> tuple[LuccaBatch, int] | None:
@@ -70,13 +79,22 @@ class RunReads:
 
     async def keep_page(self, offset: int, batch: LuccaBatch, mark: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(self._pages, str(offset), orjson.dumps(_encode(batch, mark)).decode())
+        pipe.hset(self._pages, mapping={str(offset): _dumps(_encode(batch, mark))})
         pipe.expire(self._pages, RUN_PART_TTL)
         await pipe.execute()
 
-    async def drop_page(self, offset: int) -> None:
-        """The page is done: its answer is no longer needed."""
-        await self._redis.hdel(self._pages, str(offset))
+    async def page_done(self, offset: int, following: int) -> None:
+        """The page is done: its answer is no longer needed, a retried page job resumes at
+        `following` (-1: that was the last page), and the run moved on (its watchdog)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hdel(self._pages, str(offset))
+        pipe.set(self._resume_at, following, ex=RUN_PART_TTL)
+        run_progress.stage_progress(pipe, self._tenant, self._run_id)
+        await pipe.execute()
+
+    async def resume_at(self) -> int:
+        """The offset of the first page not done yet: 0 before any, -1 after the last."""
+        return int(await self._redis.get(self._resume_at) or 0)
 
     async def known(self, user_ids: Sequence[str]) -> tuple[LuccaBatch, set[str], int | None]:
         """What earlier by-id requests of this run read for these users: the merged answer,
@@ -110,7 +128,7 @@ class RunReads:
                 item_count=int(user is not None or bool(invalid)),
                 skip_field_shown=batch.skip_field_shown & {user_id},
             )
-            pipe.hset(self._by_id, user_id, orjson.dumps(_encode(one, mark)).decode())
+            pipe.hset(self._by_id, mapping={user_id: _dumps(_encode(one, mark))})
         pipe.expire(self._by_id, RUN_PART_TTL)
         await pipe.execute()
 

@@ -66,6 +66,16 @@ class Records:
             return len(pipe) - 1
         return None
 
+    def stage_clear(self, pipe: Pipeline, tenant: str, user_ids: Sequence[str]) -> int:
+        """Clear several users' last errors, no history entry (quiet `unchanged` decisions):
+        two commands for a page, not one per user. The position of the answer that lists, in
+        order, the errors cleared (None: there was none). Inside the records' MULTI, the read
+        and the delete see the same hash."""
+        key = keys.user_errors(tenant)
+        pipe.hmget(key, list(user_ids))
+        pipe.hdel(key, *user_ids)
+        return len(pipe) - 2
+
     async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:
         raw = await self._redis.lrange(keys.history(tenant, user_id), 0, -1)
         return [history_format.unpack(item, user_id) for item in raw]

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from app.clients.errors import LuccaUnavailable
 from app.core.tenant import GuardConfig
 from app.service import reconcile, reconcile_sync, steps
 from app.service.jobs import Job
@@ -160,6 +161,44 @@ async def test_a_plan_resumes_without_planning_or_reading_anyone_twice(
 # -- a full run: its pages and its final check ---------------------------------------------
 
 
+def snapshot_asks(requests: list[httpx.Request]) -> list[tuple[int, int]]:
+    """(startIndex, count) of these listing requests to Elevo, in index order."""
+    asked = [r.url.params for r in requests if "startIndex" in r.url.params]
+    return sorted((int(p["startIndex"]), int(p["count"])) for p in asked)
+
+
+async def test_the_snapshot_reads_its_pages_at_once_and_resumes_with_those_it_lacks(
+    res: Resources, upstreams: Upstreams
+) -> None:
+    """A wave of pages is read concurrently (the first alone: it tells the total); a page
+    that fails leaves the others stored and counted, and the retry asks only for it, smaller."""
+    for n in range(2300):
+        upstreams.elevo.add(id=f"p-{n}", externalId=str(5000 + n), userName=f"e{n}@acme.example")
+    run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
+
+    def third_page_fails(request: httpx.Request) -> httpx.Response:
+        if request.url.params["startIndex"] == "1001":
+            return httpx.Response(503)
+        return upstreams.elevo._list(request)  # the fake's own answer
+
+    for _ in range(5):  # the first page, then the four others of 2,300 at once
+        upstreams.elevo.script("GET", third_page_fails)
+    assert isinstance(await steps.reconcile_snapshot_step(res, TENANT, run_id), Defer)
+    first_try = list(upstreams.elevo.requests)
+    assert first_try[0].url.params["startIndex"] == "1"  # alone: it tells the total
+    assert snapshot_asks(first_try) == [(1, 500), (501, 500), (1001, 500), (1501, 500), (2001, 500)]
+
+    assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+    retry = upstreams.elevo.requests[len(first_try) :]
+    assert snapshot_asks(retry) == [(1001, 250), (1251, 250)]  # the missing page, in halves
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.active_managed == 2300  # each page counted once
+    assert await res.redis.hlen(keys.run_part(TENANT, run_id, "elevo")) == 2300
+    page_job = keys.step_job_id(Job.RECONCILE_PAGE.value, TENANT, run_id, 0)
+    assert page_job in await queued(res)
+
+
 async def test_a_page_cut_short_reads_lucca_once_and_counts_once(
     res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,6 +223,98 @@ async def test_a_page_cut_short_reads_lucca_once_and_counts_once(
     assert run.lucca_users == 20  # counted once
     assert len(upstreams.elevo.bodies("POST")) == 20
     assert not await res.redis.exists(keys.run_part(TENANT, run_id, "pages"))  # page done
+
+
+@pytest.fixture
+def pages_of_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lucca pages of 10 users: several pages without thousands of users."""
+    monkeypatch.setattr(reconcile, "PAGE_SIZE", 10)
+
+
+def one_page_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(steps, "PAGES_SLICE_SECONDS", 0.0)  # a slice does one page at least
+
+
+async def test_a_page_reads_the_next_one_ahead_under_its_own_budget(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, pages_of_ten: None
+) -> None:
+    """While a full page syncs, the next is read (a budget taken for it) and kept: the next
+    job asks Lucca nothing. A read ahead the budget refuses is left to the next job, which
+    waits for the budget itself; no page is read twice."""
+    add_people(upstreams, 25)
+    run_id = await start_full_run(res)
+    one_page_per_job(monkeypatch)
+    taken = spend_budget_at(res, monkeypatch, 3)  # page 0, page 10 ahead, then refused
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 10) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]  # kept: not asked again
+    assert taken[0] == 3  # its read ahead of page 20 was refused, and not sent
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 20) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,10", "10,10", "20,10"]
+    assert taken[0] == 4  # one take per page read, none for a page kept
+    finish_job = keys.step_job_id(Job.RECONCILE_FINISH.value, TENANT, run_id, 0)
+    assert finish_job in await queued(res)
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.lucca_users == 25
+    assert not await res.redis.exists(keys.run_part(TENANT, run_id, "pages"))
+
+
+async def test_a_page_job_goes_on_page_after_page_and_resumes_after_the_last_done(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, pages_of_ten: None
+) -> None:
+    """Within its time slice a page job syncs page after page, each read once (the next one
+    read ahead); killed midway, it runs again from the first page not done."""
+    add_people(upstreams, 35)
+    run_id = await start_full_run(res)
+    real_sync_page = reconcile._sync_page
+    synced: list[int] = []
+
+    async def killed_at_the_third_page(*args: object, **kwargs: object) -> None:
+        batch = args[3]
+        first = min(int(uid) for uid in batch.users)  # type: ignore[attr-defined]
+        if first == 1020 and 1020 not in synced:
+            synced.append(first)
+            raise asyncio.CancelledError  # the worker stops the job
+        synced.append(first)
+        await real_sync_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reconcile, "_sync_page", killed_at_the_third_page)
+    with pytest.raises(asyncio.CancelledError):
+        await steps.reconcile_page_step(res, TENANT, run_id, 0)
+    assert synced == [1000, 1010, 1020]
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")  # run again
+    assert synced == [1000, 1010, 1020, 1020, 1030]  # the pages done are not synced again
+    assert listing_offsets(upstreams) == ["0,10", "10,10", "20,10", "30,10"]  # each once
+    finish_job = keys.step_job_id(Job.RECONCILE_FINISH.value, TENANT, run_id, 0)
+    assert finish_job in await queued(res)
+    run = await res.runs.get(TENANT, run_id)
+    assert run is not None
+    assert run.lucca_users == 35  # each page counted once
+    assert len(upstreams.elevo.bodies("POST")) == 35
+
+
+async def test_a_page_that_fails_keeps_what_it_read_ahead_for_its_retry(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, pages_of_ten: None
+) -> None:
+    add_people(upstreams, 15)
+    run_id = await start_full_run(res)
+    real_sync_page = reconcile._sync_page
+    calls = [0]
+
+    async def fails_once(*args: object, **kwargs: object) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise LuccaUnavailable("a passing failure midway")
+        await real_sync_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reconcile, "_sync_page", fails_once)
+    assert isinstance(await steps.reconcile_page_step(res, TENANT, run_id, 0), Defer)
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]  # the next page read meanwhile
+    assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+    assert listing_offsets(upstreams) == ["0,10", "10,10"]  # each page once
+    assert len(upstreams.elevo.bodies("POST")) == 15
 
 
 async def test_the_final_check_resumes_where_the_budget_stopped_it(

@@ -300,3 +300,30 @@ async def test_an_unchanged_page_is_counted_in_a_few_round_trips_and_recorded_no
     assert round_trips.sent < 30
     created = await res.records.history(TENANT, LUCCA_ID)
     assert [entry["action"] for entry in created] == ["create"]
+
+
+async def test_reports_of_managers_without_a_profile_cost_the_page_no_round_trip_each(
+    res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports of a manager who left (in the page, no profile) wait for its profile, and
+    reports of a manager Lucca does not list are the run's follow-ups: either way the page
+    asks Redis nothing per report (the id map is read once for the page's managers)."""
+    boss, unknown = int(LUCCA_ID) + 100, int(LUCCA_ID) + 200
+    upstreams.lucca.add(id=boss, mail="boss@acme.example", manager=None, dtContractEnd="2024-12-31")
+    for n in range(30):
+        manager = {"id": boss if n % 2 else unknown}
+        upstreams.lucca.add(id=int(LUCCA_ID) + n, mail=f"e{n}@acme.example", manager=manager)
+    round_trips = RoundTrips()
+    for _ in range(2):
+        run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
+        assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+        with round_trips.counting(monkeypatch):
+            assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+        assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    report = await res.runs.report(TENANT, run_id)
+    assert report is not None
+    assert report.counts == {"unchanged": 30, "skipped": 1}
+    assert round_trips.sent < 30
+    waiting = await res.redis.smembers(keys.awaiting_manager(TENANT, str(boss)))
+    assert len(waiting) == 15
+    assert not await res.redis.exists(keys.awaiting_manager(TENANT, str(unknown)))

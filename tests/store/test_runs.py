@@ -7,7 +7,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from app.core.decision import Action, Change, Decision
-from app.service.outcomes import record_decision
+from app.service.outcomes import DecisionBatch, record_decision
 from app.store import keys
 from app.store.records import HISTORY_LENGTH, Records
 from app.store.run_model import Resolution, RunMode, RunState, Trigger, TriggerKind, draft_run
@@ -113,6 +113,29 @@ async def test_an_error_marks_the_user_failing_until_it_succeeds(redis: ArqRedis
     assert "3" in await records.user_errors("acme")
     await records.decision("acme", decision("3"), run_id=None, written=True)
     assert await records.user_errors("acme") == {}
+
+
+async def test_a_pages_unchanged_users_leave_the_failing_list_in_one_command(
+    redis: ArqRedis,
+) -> None:
+    """A page's quiet `unchanged` decisions clear their users' errors with one read and one
+    delete, and still tell who recovered; an error recorded after them in the batch stays."""
+    store = Store(redis, 3600)
+    for user in ("1", "3", "5"):
+        failed = Decision(user, Action.ERROR, "Elevo refused the update")
+        await store.decision("acme", failed, run_id=None, written=False, error=failed.reason)
+    batch = DecisionBatch(store.records, store.runs, "acme")
+    batch.add(Decision("1", Action.UNCHANGED, "in sync"), run_id=None, written=False)
+    batch.add(Decision("2", Action.UNCHANGED, "in sync"), run_id=None, written=False)
+    again = Decision("3", Action.ERROR, "still refused")
+    batch.add(again, run_id=None, written=False, error=again.reason)
+    batch.add(Decision("4", Action.UPDATE, "title"), run_id=None, written=True)
+    batch.add(Decision("5", Action.UNCHANGED, "in sync"), run_id=None, written=False)
+    assert await batch.flush() == {"1", "5"}
+    assert set(await store.user_errors("acme")) == {"3"}
+    assert [e["action"] for e in await store.history("acme", "1")] == ["error"]
+    assert await store.history("acme", "2") == []
+    assert [e["action"] for e in await store.history("acme", "4")] == ["update"]
 
 
 async def test_recent_runs_are_newest_first_and_forget_expired_ones(redis: ArqRedis) -> None:
