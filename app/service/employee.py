@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -22,7 +22,13 @@ from app.service.blocks import wait_for_credential
 from app.service.context import TenantContext
 from app.service.employee_profile import EmployeeProfiles
 from app.service.fresher import NOTICED_AFTER_READ
-from app.service.outcomes import DecisionBatch, Outcome, Stage
+from app.service.outcomes import (
+    DecisionBatch,
+    Outcome,
+    Stage,
+    Summary,
+    error_outcome,
+)
 from app.service.pacing import honour_rate_limit, note_unanswered, wait_for_elevo
 from app.service.resources import Resources
 from app.service.skip_field import HELD_REASON
@@ -43,20 +49,6 @@ class Fetch(Protocol):
     """Lucca's answer for a user; `fresh`: not from the shared read cache (already looked)."""
 
     def __call__(self, user_id: str, *, fresh: bool = False) -> Awaitable[LuccaBatch]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What the syncs of one EmployeeSync left for its caller to do.
-
-    `follow_ups`: users to sync again once their manager has a profile (user -> manager);
-    `deferred`: suspensions waiting for the safety guard; `contract_ends`: future last days,
-    to re-check on time.
-    """
-
-    follow_ups: Mapping[str, str]
-    deferred: Mapping[str, Decision]
-    contract_ends: Mapping[str, date]
 
 
 class EmployeeSync:
@@ -208,7 +200,7 @@ class EmployeeSync:
             waits = await wait_for_credential(
                 self._res, self.tenant, user_id, exc, run_id=self._run_id, dry_run=self._dry_run
             )
-            failed = _error(user_id, f"{type(exc).__name__}: {exc}")
+            failed = error_outcome(user_id, f"{type(exc).__name__}: {exc}")
             outcome = failed if waits is None else Outcome(waits, written=False)
         self._done[user_id] = outcome
         if outcome.decision.user in self._deferred:
@@ -261,12 +253,12 @@ class EmployeeSync:
         self, user_id: str, batch: LuccaBatch, visiting: frozenset[str]
     ) -> Outcome:
         if user_id in batch.invalid:
-            return _error(user_id, batch.invalid[user_id])
+            return error_outcome(user_id, batch.invalid[user_id])
         user = batch.users.get(user_id)
         try:
             standing = standing_of(user, skip_field=self._ctx.config.skip_field, today=self._today)
         except InvalidLuccaUser as exc:
-            return _error(user_id, str(exc))
+            return error_outcome(user_id, str(exc))
         held = user is not None and await self._held_by_skip_field(user_id, standing, batch)
         if standing is Standing.ACTIVE and user is not None and user.contract_end is not None:
             self._contract_ends[user_id] = user.contract_end
@@ -280,7 +272,7 @@ class EmployeeSync:
             try:
                 desired = await self._desired(user, standing, profile, visiting)
             except InvalidLuccaUser as exc:
-                return _error(user_id, str(exc))
+                return error_outcome(user_id, str(exc))
             decision = self._claimed(decide(user_id, standing, desired, profile), desired)
             deferred = decision.action is Action.SUSPEND and self._defer_suspensions
             if on_copy and (deferred or self._dry_run or not decision.writes):
@@ -296,7 +288,7 @@ class EmployeeSync:
             written = await self._profiles.write(decision, desired, profile)
             if written is not None:
                 return written
-        return _error(user_id, "the Elevo profile kept changing during the sync; will retry")
+        return error_outcome(user_id, "the Elevo profile kept changing during the sync; will retry")
 
     async def _held_by_skip_field(
         self, user_id: str, standing: Standing, batch: LuccaBatch
@@ -413,11 +405,8 @@ class EmployeeSync:
             await self._links.stop_waiting(self._follow_ups)
 
 
-def _error(user_id: str, message: str) -> Outcome:
-    return Outcome(Decision(user_id, Action.ERROR, message), written=False, error=message)
-
-
 def _held(user_id: str, profile: ElevoProfile | None) -> Outcome:
+    """Held until a complete listing decides (sync-rules.md, "Absent means unticked")."""
     # The profile stays the employee's, so that its reports keep their manager.
     own = profile.id if profile is not None and profile.external_id == user_id else None
     return Outcome(Decision(user_id, Action.HELD, HELD_REASON, profile_id=own), written=False)

@@ -7,8 +7,9 @@ in one round trip (a `DecisionBatch`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from redis.asyncio.client import Pipeline
@@ -184,3 +185,22 @@ async def record_decision(
     batch = DecisionBatch(records, runs, tenant, dry_run=dry_run)
     batch.add(decision, run_id=run_id, written=written, error=error)
     return decision.user in await batch.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the syncs of one EmployeeSync left for its caller to do.
+
+    `follow_ups`: users to sync again once their manager has a profile (user -> manager);
+    `deferred`: suspensions waiting for the safety guard; `contract_ends`: future last days,
+    to re-check on time.
+    """
+
+    follow_ups: Mapping[str, str]
+    deferred: Mapping[str, Decision]
+    contract_ends: Mapping[str, date]
+
+
+def error_outcome(user_id: str, message: str) -> Outcome:
+    """An error of this employee's alone: recorded against it, tried again later."""
+    return Outcome(Decision(user_id, Action.ERROR, message), written=False, error=message)
