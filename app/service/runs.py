@@ -104,7 +104,7 @@ async def start_run(
     run_id = await res.runs.create(tenant, new)
     # A dry run never takes the lock: it neither joins a real run nor has one join it.
     if not dry_run:
-        running_id = await res.full_run_lock.claim(tenant, run_id)
+        running_id = await _claim_tenant(res, tenant, run_id)
         if running_id is not None:
             await res.runs.set_state(tenant, run_id, RunState.DONE, merged_into=running_id)
             return running_id
@@ -123,7 +123,7 @@ async def _start_confirmation(
         run_id = await res.runs.create(tenant, new)
         await jobs.enqueue_reconcile_step(res.redis, jobs.Job.RECONCILE_SNAPSHOT, tenant, run_id, 1)
         return run_id
-    running_id = await res.full_run_lock.claim(tenant, new.id)
+    running_id = await _claim_tenant(res, tenant, new.id)
     if running_id is not None:
         raise RunConflict(
             f"full run {running_id} is running: it weighs the suspensions again; confirm"
@@ -137,6 +137,21 @@ async def _start_confirmation(
         await res.full_run_lock.release(tenant, new.id)
         raise
     return new.id
+
+
+async def _claim_tenant(res: Resources, tenant: str, run_id: str) -> str | None:
+    """The full-run lock for `run_id`; None when taken, else the id of the run under way.
+
+    A run's finish records its end a moment before it frees the tenant: a full run asked for
+    in between (by a client that saw the end) must start, not join the run that ended."""
+    running_id = await res.full_run_lock.claim(tenant, run_id)
+    if running_id is None:
+        return None
+    running = await res.runs.get(tenant, running_id)
+    if running is None or not running.state.final:
+        return running_id
+    await res.full_run_lock.release(tenant, running_id)  # only if that run still holds it
+    return await res.full_run_lock.claim(tenant, run_id)
 
 
 async def request_run(

@@ -22,7 +22,9 @@ async def headers_and_counts(
 ) -> list[tuple[dict[str, str], dict[str, int]]]:
     """Each run's stored fields and its count per outcome, in one round trip; a run that
     expired comes back with no fields."""
-    pipe = redis.pipeline(transaction=False)
+    # One MULTI: a run that ends meanwhile moves its unchanged outcomes from its users into a
+    # count in its record, and the two reads must see the same side of each move.
+    pipe = redis.pipeline(transaction=True)
     for run_id in run_ids:
         pipe.hgetall(keys.run(tenant, run_id))
         pipe.eval(COUNT_VALUES, 1, keys.run_users(tenant, run_id))

@@ -295,12 +295,16 @@ class RunStore:
         return Run.from_fields(fields)
 
     async def report(self, tenant: str, run_id: str) -> RunReport | None:
-        raw = await self._redis.hgetall(keys.run(tenant, run_id))
+        # One MULTI: a run that ends meanwhile moves its unchanged outcomes from its users into
+        # a count in its record (run_end.py), and the reads must see the same side of it.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(keys.run(tenant, run_id))
+        pipe.hvals(keys.run_users(tenant, run_id))
+        pipe.hgetall(keys.run_errors(tenant, run_id))
+        raw, actions, errors = await pipe.execute()
         if not raw:
             return None
         fields = {as_text(k): as_text(v) for k, v in raw.items()}
-        actions = await self._redis.hvals(keys.run_users(tenant, run_id))
-        errors = await self._redis.hgetall(keys.run_errors(tenant, run_id))
         run = Run.from_fields(fields)
         plan = None
         if run.dry_run:
