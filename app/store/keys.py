@@ -232,6 +232,7 @@ def run_part(tenant: str, run_id: str, part: str) -> str:
 # review and a retried finish), deleted when it ends done or failed.
 RUN_WORKING_PARTS = (
     "elevo",
+    "elevo-total",
     "by-ext",
     "by-name",
     "managed",
@@ -243,6 +244,7 @@ RUN_WORKING_PARTS = (
     "failures",
     "counted",
     "pages",
+    "pages-done",
     "reads",
     "checked",
     "redecided",
