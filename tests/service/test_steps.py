@@ -279,6 +279,21 @@ async def test_a_contract_end_due_queues_a_sync(res: Resources) -> None:
     assert set(await queued(res)) == {keys.sync_job_id(TENANT, LUCCA_ID, 1)}
 
 
+async def second_run_page_round_trips(
+    res: Resources, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, int]:
+    """Two full runs of the tenant's one page; the second run, and the Redis round trips of
+    its page step."""
+    round_trips = RoundTrips()
+    for _ in range(2):
+        run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
+        assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
+        with round_trips.counting(monkeypatch):
+            assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
+        assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    return run_id, round_trips.sent
+
+
 async def test_an_unchanged_page_is_counted_in_a_few_round_trips_and_recorded_nowhere(
     res: Resources, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -287,17 +302,11 @@ async def test_an_unchanged_page_is_counted_in_a_few_round_trips_and_recorded_no
     upstreams.lucca.add(manager=None)
     for n in range(1, 30):
         upstreams.lucca.add(id=int(LUCCA_ID) + n, mail=f"e{n}@acme.example", manager=None)
-    round_trips = RoundTrips()
-    for _ in range(2):
-        run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
-        assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
-        with round_trips.counting(monkeypatch):
-            assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
-        assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    run_id, sent = await second_run_page_round_trips(res, monkeypatch)
     report = await res.runs.report(TENANT, run_id)
     assert report is not None
     assert report.counts == {"unchanged": 30}
-    assert round_trips.sent < 30
+    assert sent < 30
     created = await res.records.history(TENANT, LUCCA_ID)
     assert [entry["action"] for entry in created] == ["create"]
 
@@ -313,17 +322,11 @@ async def test_reports_of_managers_without_a_profile_cost_the_page_no_round_trip
     for n in range(30):
         manager = {"id": boss if n % 2 else unknown}
         upstreams.lucca.add(id=int(LUCCA_ID) + n, mail=f"e{n}@acme.example", manager=manager)
-    round_trips = RoundTrips()
-    for _ in range(2):
-        run_id = await request_run(res, TENANT, RunRequest(RunMode.FULL), operator="admin")
-        assert await steps.reconcile_snapshot_step(res, TENANT, run_id) == Done("ok")
-        with round_trips.counting(monkeypatch):
-            assert await steps.reconcile_page_step(res, TENANT, run_id, 0) == Done("ok")
-        assert await steps.reconcile_finish_step(res, TENANT, run_id) == Done("done")
+    run_id, sent = await second_run_page_round_trips(res, monkeypatch)
     report = await res.runs.report(TENANT, run_id)
     assert report is not None
     assert report.counts == {"unchanged": 30, "skipped": 1}
-    assert round_trips.sent < 30
+    assert sent < 30
     waiting = await res.redis.smembers(keys.awaiting_manager(TENANT, str(boss)))
     assert len(waiting) == 15
     assert not await res.redis.exists(keys.awaiting_manager(TENANT, str(unknown)))
