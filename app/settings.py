@@ -163,6 +163,9 @@ class Settings:
     # While a tenant's request is in flight, the next batch gathers asks until it returns, at
     # most this long: under load, jobs share requests (docs/benchmarks.md, 3).
     lucca_batch_hold_seconds: float = 0.05
+    # The window while the process works through a backlog (100 asks/s and more): jobs that
+    # wait for a core anyway share more requests (docs/benchmarks.md, 3).
+    lucca_batch_busy_window_seconds: float = 0.02
     # The `worker-runs:` process lowers its CPU priority by this much (os.nice; 0: not).
     runs_worker_nice: int = 10
     worker_max_jobs: int = 200
@@ -243,6 +246,7 @@ class Settings:
             user_cooldown_seconds=_number(env, "USER_COOLDOWN_SECONDS", 2.0),
             lucca_batch_window_seconds=_number(env, "LUCCA_BATCH_WINDOW_SECONDS", 0.002),
             lucca_batch_hold_seconds=_number(env, "LUCCA_BATCH_HOLD_SECONDS", 0.05),
+            lucca_batch_busy_window_seconds=_number(env, "LUCCA_BATCH_BUSY_WINDOW_SECONDS", 0.02),
             runs_worker_nice=int(_number(env, "RUNS_WORKER_NICE", 10)),
             worker_max_jobs=int(_number(env, "WORKER_MAX_JOBS", 200)),
             worker_poll_delay_seconds=_number(env, "WORKER_POLL_DELAY_SECONDS", 0.01),

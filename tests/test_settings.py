@@ -31,6 +31,7 @@ def test_defaults_and_key_list() -> None:
     assert settings.session_key is None  # the console is off
     assert settings.public_url is None
     assert settings.lucca_batch_hold_seconds == 0.05
+    assert settings.lucca_batch_busy_window_seconds == 0.02
     assert settings.runs_worker_nice == 10
     assert Settings.from_env(BASE | {"RUNS_WORKER_NICE": "0"}).runs_worker_nice == 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 500  # keeps the URL well under common 8 KiB limits
 NOT_A_USER_ID = "not a Lucca user id"
+# A process whose last BUSY_ASKS asks came within BUSY_SPAN_SECONDS (100 asks/s) works
+# through a backlog: its batches wait the busy window.
+BUSY_ASKS = 10
+BUSY_SPAN_SECONDS = 0.1
 # When a 429 names no Retry-After: long enough for a per-minute window to move on.
 DEFAULT_RETRY_AFTER = 10.0
 
@@ -66,12 +71,24 @@ class _Batch:
 
 class LuccaBatcher:
     def __init__(
-        self, budget: LuccaBudget, cache: LuccaReadCache, *, window: float, hold: float = 0.0
+        self,
+        budget: LuccaBudget,
+        cache: LuccaReadCache,
+        *,
+        window: float,
+        hold: float = 0.0,
+        busy_window: float | None = None,
+        busy_span: float = BUSY_SPAN_SECONDS,
     ) -> None:
         self._budget = budget
         self._cache = cache
         self._window = window
         self._hold = hold
+        # While the process asks fast (a backlog), a batch waits longer: the jobs wait for a
+        # core anyway, and every ask that joins a request spares one (its CPU and budget).
+        self._busy_window = window if busy_window is None else max(window, busy_window)
+        self._asked_at: deque[float] = deque(maxlen=BUSY_ASKS)
+        self._busy_span = busy_span
         self._open: dict[str, _Batch] = {}
         self._in_flight: dict[str, int] = {}  # the tenant's requests on their way, here
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,10 +122,11 @@ class LuccaBatcher:
                 priority=priority,
             )
             self._open[tenant] = batch
-            loop.call_later(self._window, self._close_window, tenant, batch)
+            loop.call_later(self._window_now(loop.time()), self._close_window, tenant, batch)
         if priority is Priority.LIVE:
             batch.priority = Priority.LIVE  # a live ask never waits behind background work
         batch.ids.add(user_id)
+        self._asked_at.append(asyncio.get_running_loop().time())
         if batch.window_closed and len(batch.ids) >= MAX_IDS_PER_REQUEST:
             self._start_flush(tenant, batch)  # full: no reason to hold it any longer
         # shield: one job's cancellation must not cancel the request the others wait for.
@@ -127,6 +145,13 @@ class LuccaBatcher:
     async def wanted_count(self, tenant: str) -> int:
         """How many users of the tenant wait for its Lucca budget."""
         return await self._cache.wanted_count(tenant)
+
+    def _window_now(self, now: float) -> float:
+        """The window of a batch opening now: the busy one when the process's last BUSY_ASKS
+        asks all came within the busy span (a backlog), else the usual one."""
+        asked = self._asked_at
+        busy = len(asked) == BUSY_ASKS and now - asked[0] <= self._busy_span
+        return self._busy_window if busy else self._window
 
     def _close_window(self, tenant: str, batch: _Batch) -> None:
         """The window is over: the batch goes now, unless a request of the tenant is in flight;

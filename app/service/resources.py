@@ -115,6 +115,7 @@ class Resources:
                 LuccaReadCache(redis),
                 window=settings.lucca_batch_window_seconds,
                 hold=settings.lucca_batch_hold_seconds,
+                busy_window=settings.lucca_batch_busy_window_seconds,
             ),
             access_tokens=AccessTokens(redis),
             audit=AuditLog(redis, settings.run_retention_seconds),

@@ -215,3 +215,33 @@ async def test_a_request_in_flight_holds_the_next_batch_no_longer_than_the_hold(
     assert flight.lucca.requests == [["1"], ["2"]]
     flight.lucca.release.set()
     assert "1" in (await asyncio.wait_for(flight.first, 10)).users
+
+
+async def test_a_process_working_through_a_backlog_batches_over_the_busy_window(
+    redis: ArqRedis, client: LuccaClient, lucca: FakeLucca
+) -> None:
+    shared = LuccaBatcher(
+        LuccaBudget(redis), LuccaReadCache(redis), window=0.001, busy_window=0.5, busy_span=60.0
+    )
+
+    async def two_asks_apart() -> None:
+        later = asyncio.ensure_future(
+            shared.fetch("acme", client, 40, "101", priority=Priority.LIVE)
+        )
+        await asyncio.sleep(0.05)  # far past the usual window
+        second = shared.fetch("acme", client, 40, "102", priority=Priority.LIVE)
+        await asyncio.wait_for(asyncio.gather(later, second), 60)
+
+    # Quiet: two asks 50 ms apart make two requests.
+    await two_asks_apart()
+    assert lucca.requests == [["101"], ["102"]]
+    # A backlog (ten asks within the span, generous here: a slow machine is still within
+    # it), then the same two share one request.
+    burst = [str(n) for n in range(1, 11)]
+    await asyncio.gather(
+        *(shared.fetch("acme", client, 40, uid, priority=Priority.LIVE) for uid in burst)
+    )
+    await redis.delete(keys.lucca_read("acme", "101"), keys.lucca_read("acme", "102"))
+    lucca.requests.clear()
+    await two_asks_apart()
+    assert lucca.requests == [["101", "102"]]
