@@ -68,12 +68,12 @@ async def sync_user(
     employee = _employee(res, tenant_ctx, run_id)
     lock = UserLock(res.redis, tenant, user_id)
     look = await _look_first(res, lock, employee, user_id, generation)
-    if look.superseded:
+    if look.wait is None:  # a newer notice came: its job syncs the user
         if run_id is not None:
             await res.runs.count(tenant, run_id, user_id, "superseded")
         return Done("superseded")
     if look.pause is not None:
-        if not look.wait:
+        if look.wait == 0:
             await lock.release(0.0)
         await keep_while_paused(res, tenant, user_id, run_id, look.pause)
         return Done("paused")
@@ -108,10 +108,9 @@ def _employee(res: Resources, tenant_ctx: TenantContext, run_id: str | None) -> 
 @dataclass(frozen=True, slots=True)
 class FirstLook:
     """What a job learns in its first round trip. `wait`: 0 when it holds the user's lock,
-    else how long the holder keeps it (-1: not tried, the job is superseded)."""
+    else how long the holder keeps it; None when a newer notice came (the lock untried)."""
 
-    superseded: bool
-    wait: float
+    wait: float | None
     pause: Pause | None
     refused: frozenset[Reason]
 
@@ -130,11 +129,10 @@ async def _look_first(
     stage_refused_flags(res, pipe, tenant)
     employee.stage_look_up(pipe, user_id)
     acquired, pause, refused, *looked_up = await pipe.execute()
-    latest, wait = lock.read_acquired_current(acquired)
+    wait = lock.read_acquired_current(acquired)
     if wait == 0:
         employee.keep_look_up(user_id, looked_up)
     return FirstLook(
-        superseded=latest is not None and latest > generation,
         wait=wait,
         pause=TenantPause.read(pause),
         refused=read_refused_flags(refused),

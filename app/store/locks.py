@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -24,14 +23,12 @@ return 0
 """
 
 # Taken only by a job whose notice is still the newest: a superseded job never holds the user
-# (not even for a round trip) against the job that supersedes it. Answers the newest notice's
-# number (0: none) and whether the lock was taken (1), held by another (0: with the holder's
-# remaining milliseconds) or not tried (-1).
+# (not even for a round trip) against the job that supersedes it. Answers -1 when a newer
+# notice came (the lock untried), 0 when taken, else the holder's remaining milliseconds.
 _ACQUIRE_CURRENT = """
-local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
-if latest > tonumber(ARGV[1]) then return {latest, -1, 0} end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {latest, 1, 0} end
-return {latest, 0, redis.call('PTTL', KEYS[2])}
+if tonumber(redis.call('GET', KEYS[1]) or '0') > tonumber(ARGV[1]) then return -1 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 0 end
+return math.max(1, redis.call('PTTL', KEYS[2]))
 """
 
 
@@ -47,39 +44,30 @@ class UserLock:
 
     async def acquire(self, hold_seconds: float) -> float:
         """0 when acquired, else seconds until the current holder's hold ends."""
-        pipe = self._redis.pipeline(transaction=False)
-        self.stage_acquire(pipe, hold_seconds)
-        return self.read_acquired(await pipe.execute())
-
-    def stage_acquire(self, pipe: Pipeline, hold_seconds: float) -> None:
-        """`acquire` in the caller's round trip; commands staged after it read what the
-        holder sees (a previous holder's writes are done once its key is gone).
-        `read_acquired` takes the two answers."""
-        pipe.set(self._key, self._token, nx=True, px=max(1, int(hold_seconds * 1000)))
-        pipe.pttl(self._key)
-
-    def read_acquired(self, answers: Sequence[Any]) -> float:
-        acquired, remaining_ms = answers
-        if acquired:
-            self._since = time.monotonic()
-            return 0.0
-        return max(0.05, int(remaining_ms) / 1000.0)
+        if await self._redis.set(self._key, self._token, nx=True, px=_ms(hold_seconds)):
+            return self._taken()
+        return _remaining(int(await self._redis.pttl(self._key)))
 
     def stage_acquire_current(self, pipe: Pipeline, hold_seconds: float, generation: int) -> None:
-        """`stage_acquire` for the job of notice `generation`, taken only if no newer notice
-        of the user came; `read_acquired_current` takes the answer."""
-        px = str(max(1, int(hold_seconds * 1000)))
+        """`acquire` in the caller's round trip, for the job of notice `generation`: taken
+        only if no newer notice of the user came; `read_acquired_current` takes the answer.
+        Commands staged after it read what the holder sees (a previous holder's writes are
+        done once its key is gone)."""
         notice = keys.gen(self._tenant, self._user_id)
-        pipe.eval(_ACQUIRE_CURRENT, 2, notice, self._key, str(generation), self._token, px)
+        ms = str(_ms(hold_seconds))
+        pipe.eval(_ACQUIRE_CURRENT, 2, notice, self._key, str(generation), self._token, ms)
 
-    def read_acquired_current(self, answer: Sequence[Any]) -> tuple[int | None, float]:
-        """The user's newest notice (None: none yet), and 0 when the lock is taken, else the
-        seconds until its holder's hold ends (-1 when a newer notice left it untried)."""
-        latest, taken, remaining_ms = (int(part) for part in answer)
-        newest = latest or None
-        if taken == -1:
-            return newest, -1.0
-        return newest, self.read_acquired((taken == 1, remaining_ms))
+    def read_acquired_current(self, answer: Any) -> float | None:
+        """0 when the lock is taken, else the seconds until its holder's hold ends; None when
+        a newer notice came (the lock untried: that notice's job syncs the user)."""
+        remaining_ms = int(answer)
+        if remaining_ms < 0:
+            return None
+        return self._taken() if remaining_ms == 0 else _remaining(remaining_ms)
+
+    def _taken(self) -> float:
+        self._since = time.monotonic()
+        return 0.0
 
     async def release(self, cooldown_seconds: float) -> None:
         """Keep the key until `cooldown_seconds` after acquiring, then let it go (nothing to
@@ -97,6 +85,15 @@ class UserLock:
     def _keep(self, cooldown_seconds: float) -> str:
         elapsed = time.monotonic() - self._since
         return str(max(0, int((cooldown_seconds - elapsed) * 1000)))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _remaining(milliseconds: int) -> float:
+    """A holder's remaining hold, as a wait: at least a moment (an expiring key may answer 0)."""
+    return max(0.05, milliseconds / 1000.0)
 
 
 # Refreshed by every step of the run: a run whose step died (a timeout, a lost worker) frees

@@ -60,14 +60,12 @@ class LuccaReadCache:
         """Noted before the request: the generation each read will be good for."""
         if not user_ids:
             return []
-        pipe = self.pipeline()
-        self.stage_generations(pipe, tenant, user_ids)
-        return self.read_generations((await pipe.execute())[0])
+        return self.read_generations(await self._redis.mget(_generation_keys(tenant, user_ids)))
 
     @staticmethod
     def stage_generations(pipe: Pipeline, tenant: str, user_ids: Sequence[str]) -> None:
         """`generations` in a pipeline (`user_ids` not empty); `read_generations` reads it."""
-        pipe.mget([keys.gen(tenant, uid) for uid in user_ids])
+        pipe.mget(_generation_keys(tenant, user_ids))
 
     @staticmethod
     def read_generations(answer: Sequence[bytes | None]) -> list[int]:
@@ -119,6 +117,10 @@ class LuccaReadCache:
         if unusable:
             await self._redis.zrem(keys.lucca_wanted(tenant), *unusable)
         return [member for member in members if is_user_id(member)]
+
+
+def _generation_keys(tenant: str, user_ids: Sequence[str]) -> list[str]:
+    return [keys.gen(tenant, uid) for uid in user_ids]
 
 
 def _as_batch(user_id: str, entry: dict[str, object]) -> LuccaBatch:
