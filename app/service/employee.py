@@ -117,8 +117,8 @@ class EmployeeSync:
         # The tenant's Elevo pause as a live sync read it with the employee's state (`_look_up`),
         # for its first write; a write after a stale one reads it again.
         self._pause_read: dict[str, tuple[float, str]] = {}
-        self._looked_up: set[str] = set()  # users whose state `keep_look_up` took
-        # What the shared read cache held for them then (None: nothing usable, read Lucca).
+        # The users whose state `keep_look_up` took, and what the shared read cache held for
+        # each then (None: nothing usable, read Lucca).
         self._first_reads: dict[str, LuccaBatch | None] = {}
 
     @property
@@ -178,7 +178,7 @@ class EmployeeSync:
             return self._done[user_id]
         try:
             if batch is None:
-                if not visiting and user_id not in self._looked_up:
+                if not visiting and user_id not in self._first_reads:
                     await self._look_up(user_id)
                 # Not even Lucca's budget is spent while the tenant's Elevo is paused.
                 await wait_for_elevo(self._res, self.tenant, self._pause_read.get(user_id))
@@ -236,7 +236,6 @@ class EmployeeSync:
         self._pause_read[user_id] = ElevoPause.read_remaining(pause_ttl, pause_why)
         self._last_seen_excluded.setdefault(user_id, bool(excluded))
         self._profiles.keep_lookup(user_id, lookup)
-        self._looked_up.add(user_id)
 
     async def _look_up(self, user_id: str) -> None:
         pipe = self._res.redis.pipeline(transaction=False)
@@ -246,7 +245,7 @@ class EmployeeSync:
     async def _read_lucca(self, user_id: str) -> LuccaBatch:
         if user_id not in self._first_reads:
             return await self._fetch(user_id)
-        looked = self._first_reads.pop(user_id)
+        looked = self._first_reads[user_id]
         return looked if looked is not None else await self._fetch(user_id, fresh=True)
 
     async def _sync_from(
