@@ -85,6 +85,12 @@ class Trigger:
     def from_webhook(self) -> bool:
         return self.kind in {TriggerKind.WEBHOOK, TriggerKind.WEBHOOK_MALFORMED}
 
+    @staticmethod
+    def lua_from_webhook(variable: str) -> str:
+        """`from_webhook` of a stored trigger, in a script (`variable`: a Lua string): its
+        kind `webhook` or `webhook:malformed`, with or without a topic."""
+        return f"({variable} == 'webhook' or string.sub({variable}, 1, 8) == 'webhook:')"
+
     def __str__(self) -> str:
         return self.kind.value if self.topic is None else f"{self.kind.value}:{self.topic}"
 
