@@ -33,7 +33,6 @@ local ttl = ARGV[2]
 if webhook or not f[2] then ttl = ARGV[3] end
 local kept = {}
 if webhook and f[5] then kept = cjson.decode(f[5]) end
-local added = false
 for i = 6, #ARGV, 2 do
   local previous = redis.call('HGET', KEYS[1], ARGV[i]) or kept[ARGV[i]]
   local new = ARGV[i + 1]
@@ -45,12 +44,14 @@ for i = 6, #ARGV, 2 do
       if previous and redis.call('HINCRBY', KEYS[3], ARGV[4] .. previous, -1) == 0 then
         redis.call('HDEL', KEYS[3], ARGV[4] .. previous)
       end
-      redis.call('HINCRBY', KEYS[3], ARGV[4] .. new, 1)
-      added = true
+      -- A field new to the hash may be the hash's first (a run created before its hour
+      -- had one): it is given its end; the others keep the one the run's creation gave.
+      if redis.call('HINCRBY', KEYS[3], ARGV[4] .. new, 1) == 1 then
+        redis.call('EXPIREAT', KEYS[3], ARGV[5])
+      end
     end
   end
 end
-if added then redis.call('EXPIREAT', KEYS[3], ARGV[5]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 local processed = redis.call('HLEN', KEYS[1])
 local expected, state, ended = f[1], f[2], 0

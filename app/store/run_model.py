@@ -126,7 +126,7 @@ def draft_run(
         "state": RunState.QUEUED.value,
         "created_at": created_at,
     }
-    if dry_run:  # absent: a real run (32 bytes of every webhook's run, kept 30 days)
+    if dry_run:  # absent: a real run (32 bytes of every webhook's run, kept 3 days)
         fields["dry_run"] = 1
     if expected is not None:
         fields["expected"] = expected

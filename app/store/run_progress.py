@@ -16,7 +16,7 @@ from app.store.redis_text import as_text
 from app.store.run_model import RunState, utcnow_iso
 
 # Only on a run under way: an expired or purged run is not brought back, and one that ended
-# keeps no `progress_at` (set_state drops it; a webhook's run is kept 30 days).
+# keeps no `progress_at` (set_state drops it; a webhook's run is kept 3 days).
 _PROGRESS = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' or state == 'running' then
