@@ -25,6 +25,8 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 
 
 MIN_ADMIN_TOKEN_LENGTH = 16
+# WEBHOOK_RUN_RETENTION_SECONDS' default (3 days), or RUN_RETENTION_SECONDS when shorter.
+WEBHOOK_RUN_DAYS_S = 3 * 24 * 3600
 
 
 def _admin_token(environ: Mapping[str, str]) -> str:
@@ -197,6 +199,9 @@ class Settings:
     # Signed events per tenant per minute handled one by one; beyond, they are coalesced.
     webhook_events_per_minute: int = 120
     run_retention_seconds: int = 30 * 24 * 3600
+    # A webhook's run record (and its index entry) is kept this long: its hour's counts stay
+    # RUN_RETENTION_SECONDS in a tenant's daily aggregate (app/store/webhook_hours.py).
+    webhook_run_retention_seconds: int = 3 * 24 * 3600
     # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
     lucca_budget_override: int | None = None
     # The Lucca budget's window (Lucca counts per minute); the sync counts each request for
@@ -232,6 +237,7 @@ class Settings:
         if "{subdomain}" not in template:
             raise SettingsError("LUCCA_URL_TEMPLATE must contain {subdomain}")
         sentinels, master = _redis_sentinel(env)
+        retention = int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600))
         return cls(
             redis_url=_required(env, "REDIS_URL"),
             admin_token=Secret(_admin_token(env)),
@@ -261,7 +267,10 @@ class Settings:
             run_stall_seconds=_number(env, "RUN_STALL_SECONDS", 600.0),
             webhook_dedupe_seconds=int(_number(env, "WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)),
             webhook_events_per_minute=int(_number(env, "WEBHOOK_EVENTS_PER_MINUTE", 120)),
-            run_retention_seconds=int(_number(env, "RUN_RETENTION_SECONDS", 30 * 24 * 3600)),
+            run_retention_seconds=retention,
+            webhook_run_retention_seconds=int(
+                _number(env, "WEBHOOK_RUN_RETENTION_SECONDS", min(WEBHOOK_RUN_DAYS_S, retention))
+            ),
             lucca_budget_override=int(_number(env, "LUCCA_BUDGET_OVERRIDE", 0)) or None,
             lucca_budget_window_seconds=_number(env, "LUCCA_BUDGET_WINDOW_SECONDS", 60.0),
             lucca_budget_margin_seconds=_number(env, "LUCCA_BUDGET_MARGIN_SECONDS", 1.0),
@@ -283,6 +292,11 @@ class Settings:
             raise SettingsError("ELEVO_CONCURRENCY must be at least 1")
         if self.worker_dead_after_seconds <= 0:
             raise SettingsError("WORKER_DEAD_AFTER_SECONDS must be above 0")
+        if not 0 < self.webhook_run_retention_seconds <= self.run_retention_seconds:
+            raise SettingsError(
+                "WEBHOOK_RUN_RETENTION_SECONDS must be above 0 and at most RUN_RETENTION_SECONDS"
+                f" ({self.run_retention_seconds}), not {self.webhook_run_retention_seconds}"
+            )
         if self.lucca_live_reserve >= 1:
             raise SettingsError("LUCCA_LIVE_RESERVE must be below 1: background work needs some")
 

@@ -30,7 +30,7 @@ from app.main import create_app
 from app.secret import Secret
 from app.service.resources import Resources
 from app.settings import Settings
-from app.store import keys
+from app.store import keys, webhook_hours
 from tests.asgi import asgi_client
 
 TENANT = "bench-console"
@@ -63,6 +63,22 @@ async def _write_run(
     if outcomes:
         pipe.hset(keys.run_users(TENANT, run_id), mapping=outcomes)
     pipe.zadd(keys.runs(TENANT), {run_id: at.timestamp()})
+    await pipe.execute()
+
+
+async def _write_webhook_run(
+    res: Resources, run_id: str, fields: dict[str, Any], outcomes: dict[str, str], at: datetime
+) -> None:
+    """A webhook's run: its hour's numbers always, its record while it is kept (as the
+    service: app/store/webhook_hours.py, WEBHOOK_RUN_RETENTION_SECONDS)."""
+    where = webhook_hours.slot(TENANT, run_id, res.settings.run_retention_seconds)
+    pipe = res.redis.pipeline(transaction=False)
+    pipe.hincrby(where.key, where.field(webhook_hours.RUNS), 1)
+    for action in outcomes.values():
+        pipe.hincrby(where.key, where.field(action), 1)
+    if at.timestamp() > time.time() - res.settings.webhook_run_retention_seconds:
+        pipe.hset(keys.run(TENANT, run_id), mapping=fields | {"outcomes": orjson.dumps(outcomes)})
+        pipe.zadd(keys.webhook_runs(TENANT), {run_id: at.timestamp()})
     await pipe.execute()
 
 
@@ -105,7 +121,7 @@ async def populate(res: Resources, employees: int, days: int) -> dict[str, str]:
             hook_fields = {"id": hook_id, "mode": "users", "trigger": "webhook:employee.updated",
                            "dry_run": 0, "state": "done", "expected": 1,
                            "created_at": _iso(hook_at), "finished_at": _iso(hook_at)}  # fmt: skip
-            await _write_run(res, hook_id, hook_fields, {user: "update"}, hook_at)
+            await _write_webhook_run(res, hook_id, hook_fields, {user: "update"}, hook_at)
     now = datetime.now(UTC)
     ids["held"] = await _held_run(res, users[:30], now - timedelta(minutes=5))
     ids["dry"] = await _dry_run(res, users, now)

@@ -14,7 +14,13 @@ TTL in days, at most R), and the model keeps T days of it:
     full run   (a run's record and what it keeps)    bytes per run key * N * T   (1 run a night;
                                                      the nightly runs' keys: the census after
                                                      the night less the one before it)
-    run index  (t:{t}:runs, one member per run)      bytes per run * (N + c*E) * R
+    run index  (t:{t}:runs, one member per run other than a webhook's: the webhooks' index,
+               t:{t}:webhook-runs, is a change's, kept WEBHOOK_RUN_RETENTION_SECONDS)
+                                                     bytes per run * N * R
+    tenant day (t:{t}:webhook-hours:{day}, one a tenant's day of webhooks)
+               the day's bytes * T                  (a benchmark's compressed day fills an hour
+                                                     or two of the day's hash, a working day
+                                                     ten: docs/redis-keys.md has its size)
     history    (t:{t}:history:{user}, <= 200 entries, alive while an entry lands every R days)
                E * (h_c + h_ch * c*R + h_n * n*R)                     after R days
                E * ((1 - n) * (h_c + h_ch * c*R) + n * 200 * h_n)     once the lists that get
@@ -55,7 +61,9 @@ CHANGE_PREFIXES = (
     "t:{t}:awaiting-manager:",
     "t:{t}:failures:",
     "t:{t}:profile:",
+    "t:{t}:webhook-runs",
 )
+TENANT_DAY_PREFIXES = ("t:{t}:webhook-hours:",)
 
 
 def driver(name: str, shape: KeyClass) -> str:
@@ -70,6 +78,8 @@ def driver(name: str, shape: KeyClass) -> str:
         return "full run"
     if name.startswith(CHANGE_PREFIXES):
         return "change"
+    if name.startswith(TENANT_DAY_PREFIXES):
+        return "tenant day"
     return "fixed"
 
 
@@ -128,7 +138,7 @@ def model(
 ) -> dict[str, Any]:
     """Bytes per employee after R days and once the nightly history lists are full, by
     driver, from the censuses after the first sync (`first`), before the night (`day`) and
-    after it (`end`); `runs`: every run of the day."""
+    after it (`end`); `runs`: the day's runs other than webhooks'."""
     e_count = max(employees, 1)
     c = changes / e_count
     steady = sum(s.bytes for n, s in end.items() if driver(n, s) != "transient")
@@ -140,7 +150,8 @@ def model(
         end.get(HISTORY, KeyClass()),
         e_count,
     )
-    parts = {d: 0.0 for d in ("fixed", "change", "full run", "run index", "transient")}
+    drivers = ("fixed", "change", "full run", "run index", "tenant day", "transient")
+    parts = {d: 0.0 for d in drivers}
     shapes: dict[str, dict[str, Any]] = {}
     for name, shape in end.items():
         kind = driver(name, shape)
@@ -158,7 +169,9 @@ def model(
             night_bytes = shape.bytes - first_runs.bytes
             kept = night_bytes / nightly * tenants * days if nightly else 0.0
         elif kind == "run index":
-            kept = shape.bytes / max(runs, 1) * (tenants + c * employees) * retention_days
+            kept = shape.bytes / max(runs, 1) * tenants * retention_days
+        elif kind == "tenant day":
+            kept = shape.bytes * days
         else:
             kept = 0.0
         parts[kind] += kept

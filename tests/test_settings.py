@@ -156,3 +156,15 @@ def test_redis_sentinels_and_their_master() -> None:
 def test_a_bad_sentinel_configuration_stops_the_start(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(named)):
         Settings.from_env(BASE | env)
+
+
+def test_a_webhook_run_is_kept_three_days_at_most_as_long_as_any_run() -> None:
+    assert Settings.from_env(BASE).webhook_run_retention_seconds == 3 * 24 * 3600
+    # A shorter RUN_RETENTION_SECONDS shortens the default with it.
+    assert (
+        Settings.from_env(BASE | {"RUN_RETENTION_SECONDS": "3600"}).webhook_run_retention_seconds
+        == 3600
+    )
+    for bad in ("0", "2592001"):
+        with pytest.raises(SettingsError, match="WEBHOOK_RUN_RETENTION_SECONDS must be above 0"):
+            Settings.from_env(BASE | {"WEBHOOK_RUN_RETENTION_SECONDS": bad})

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from app.service.resources import Resources
-from app.store import run_rows
+from app.store import run_rows, webhook_hours
 from app.store.run_model import Run
 
 PAGE_SIZE = 100
@@ -70,31 +70,31 @@ def _line(run: Run, fields: Mapping[str, str], counts: dict[str, int]) -> RunLin
 
 async def run_lines(res: Resources, tenant: str, weeks_ago: int = 0) -> list[RunLine]:
     """The runs of one week (the last seven days, or as many weeks before), newest first,
-    one line each, except webhook syncs: one line per hour."""
+    one line each, except webhook syncs: one line per hour, from the hour's aggregate (their
+    records are kept a shorter time: app/store/webhook_hours.py)."""
     end = res.clock().timestamp() + 60 - weeks_ago * WEEK_SECONDS
-    run_ids = await run_rows.run_ids_between(
-        res.redis, tenant, end - WEEK_SECONDS, end, MAX_RUNS_A_WEEK
-    )
-    lines: list[RunLine] = []
-    hours: dict[str, RunLine] = {}
+    start = end - WEEK_SECONDS
+    run_ids = await run_rows.run_ids_between(res.redis, tenant, start, end, MAX_RUNS_A_WEEK)
+    dated: list[tuple[str, RunLine]] = []
     for fields, counts in await run_rows.headers_and_counts(res.redis, tenant, run_ids):
         if not fields:
             continue  # expired
         run = Run.from_fields(fields)
+        # A webhook's run indexed here (before webhooks had an index of their own) is not
+        # shown: its hour's line is the aggregate's, which counts it from then on, not twice.
         if not run.trigger.from_webhook:
-            lines.append(_line(run, fields, counts))
-            continue
-        hour = run.created_at[:13].replace("T", " ") + ":00"
-        group = hours.get(hour)
-        if group is None:
-            group = hours[hour] = RunLine(hour, "webhooks (this hour)", "users", "", {}, "", runs=0)
-            lines.append(group)
-        group.runs += 1
-        for action, count in counts.items():
-            group.counts[action] = group.counts.get(action, 0) + count
-    for group in hours.values():
-        group.state = f"{group.runs} sync" + ("s" if group.runs > 1 else "")
-    return lines
+            dated.append((run.created_at, _line(run, fields, counts)))
+    for hour in await webhook_hours.hours_between(res.redis, tenant, start, end):
+        # Above the hour's other runs, as its last sync may come after them.
+        dated.append((hour.start.strftime("%Y-%m-%dT%H:59:59.999Z"), _hour_line(hour)))
+    dated.sort(key=lambda pair: pair[0], reverse=True)
+    return [line for _, line in dated]
+
+
+def _hour_line(hour: webhook_hours.Hour) -> RunLine:
+    state = f"{hour.runs} sync" + ("s" if hour.runs != 1 else "")
+    label = hour.start.strftime("%Y-%m-%d %H:00")
+    return RunLine(label, "webhooks (this hour)", "users", state, hour.counts, "", runs=hour.runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,9 @@ class Resources:
             records=Records(redis, settings.run_retention_seconds),
             releases=releases,
             alerts=AlertStates(redis),
-            runs=RunStore(redis, settings.run_retention_seconds),
+            runs=RunStore(
+                redis, settings.run_retention_seconds, settings.webhook_run_retention_seconds
+            ),
             failures=Failures(redis),
             full_run_lock=FullRunLock(redis),
             budget=budget,

@@ -274,8 +274,20 @@ def run_errors(tenant: str, run_id: str) -> str:
 
 
 def runs(tenant: str) -> str:
-    """Sorted set of run ids by start time."""
+    """Sorted set of run ids by start time (a webhook's run: `webhook_runs`)."""
     return f"t:{tenant}:runs"
+
+
+def webhook_runs(tenant: str) -> str:
+    """Sorted set of webhook runs' ids by start time: kept as long as their records
+    (WEBHOOK_RUN_RETENTION_SECONDS), shorter than the other runs'."""
+    return f"t:{tenant}:webhook-runs"
+
+
+def webhook_hours(tenant: str, day: str) -> str:
+    """Hash: the webhook runs a tenant created in each hour of a UTC day (`day`: YYYY-MM-DD),
+    `HH:runs`, and their outcomes, `HH:<action>` (app/store/webhook_hours.py)."""
+    return f"t:{tenant}:webhook-hours:{day}"
 
 
 def event(tenant: str, event_id: str) -> str:

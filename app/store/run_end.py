@@ -33,7 +33,7 @@ return #quiet
 """
 # A run that ended with a few outcomes (a webhook's: one) keeps them in its record, as JSON
 # (KEYS[1] field `outcomes`), not in a hash of their own (KEYS[2]): 136 bytes less per
-# webhook, kept 30 days. ARGV[1]: at most this many outcomes, ARGV[2]: at most this many bytes
+# webhook, kept 3 days. ARGV[1]: at most this many outcomes, ARGV[2]: at most this many bytes
 # of JSON (a longer value turns the record's compact encoding into a table, twice the size).
 # More outcomes, but few enough for a compact hash (ARGV[3]): the hash is written afresh, as a
 # table shrunk by the fold keeps its size (a nightly run's: 13 KB instead of 2).

@@ -85,6 +85,12 @@ class Trigger:
     def from_webhook(self) -> bool:
         return self.kind in {TriggerKind.WEBHOOK, TriggerKind.WEBHOOK_MALFORMED}
 
+    @staticmethod
+    def lua_from_webhook(variable: str) -> str:
+        """`from_webhook` of a stored trigger, in a script (`variable`: a Lua string): its
+        kind `webhook` or `webhook:malformed`, with or without a topic."""
+        return f"({variable} == 'webhook' or string.sub({variable}, 1, 8) == 'webhook:')"
+
     def __str__(self) -> str:
         return self.kind.value if self.topic is None else f"{self.kind.value}:{self.topic}"
 
@@ -120,7 +126,7 @@ def draft_run(
         "state": RunState.QUEUED.value,
         "created_at": created_at,
     }
-    if dry_run:  # absent: a real run (32 bytes of every webhook's run, kept 30 days)
+    if dry_run:  # absent: a real run (32 bytes of every webhook's run, kept 3 days)
         fields["dry_run"] = 1
     if expected is not None:
         fields["expected"] = expected

@@ -11,12 +11,12 @@ from datetime import datetime
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import keys
+from app.store import keys, run_index
 from app.store.redis_text import as_text
 from app.store.run_model import RunState, utcnow_iso
 
 # Only on a run under way: an expired or purged run is not brought back, and one that ended
-# keeps no `progress_at` (set_state drops it; a webhook's run is kept 30 days).
+# keeps no `progress_at` (set_state drops it; a webhook's run is kept 3 days).
 _PROGRESS = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' or state == 'running' then
@@ -42,7 +42,7 @@ async def note_progress(redis: ArqRedis, tenant: str, run_id: str) -> None:
 async def stalled(redis: ArqRedis, tenant: str, since: datetime, *, among: int = 20) -> list[str]:
     """The tenant's newest runs, still queued or running, with no progress since `since`; a
     run that shows what it is `waiting` for is not stalled (its wait is noted as progress)."""
-    run_ids = [as_text(raw) for raw in await redis.zrevrange(keys.runs(tenant), 0, among - 1)]
+    run_ids = await run_index.newest(redis, tenant, among)
     pipe = redis.pipeline(transaction=False)
     for run_id in run_ids:
         pipe.hmget(keys.run(tenant, run_id), list(_FIELDS))

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from arq.connections import ArqRedis
 
-from app.store import history_format, keys
+from app.store import history_format, keys, run_index
 from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
 from app.store.run_end import INLINE_OUTCOMES, inline_outcomes, with_quiet
 
@@ -115,8 +115,8 @@ async def latest_entries_of(
 
 
 async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:
-    """The newest run ids, newest first."""
-    return [as_text(r) for r in await redis.zrevrange(keys.runs(tenant), 0, limit - 1)]
+    """The newest run ids, webhooks' included, newest first."""
+    return await run_index.newest(redis, tenant, limit)
 
 
 async def recent_times(redis: ArqRedis, tenant: str, limit: int) -> list[tuple[str, str, str]]:
@@ -133,9 +133,9 @@ async def recent_times(redis: ArqRedis, tenant: str, limit: int) -> list[tuple[s
 async def run_ids_between(
     redis: ArqRedis, tenant: str, start: float, end: float, limit: int
 ) -> list[str]:
-    """The ids of the runs started within [start, end) (Unix times), newest first."""
-    found = await redis.zrevrangebyscore(keys.runs(tenant), f"({end}", start, start=0, num=limit)
-    return [as_text(r) for r in found]
+    """The ids of the runs other than webhooks' started within [start, end) (Unix times),
+    newest first (webhooks' are added up by the hour: app/store/webhook_hours.py)."""
+    return await run_index.between(redis, tenant, start, end, limit)
 
 
 async def failing_count(redis: ArqRedis, tenant: str) -> int:

@@ -2,7 +2,9 @@
 
 Layout (app/store/keys.py): `run` a hash of the run's fields, as text; `run_users` Lucca id ->
 outcome; `run_errors` Lucca id -> error; `run_plan` Lucca id -> plan entry (dry runs);
-`runs` the tenant's run ids by start time. The field names and encodings are a stored format.
+the tenant's run ids by start time (app/store/run_index.py). A webhook's run is kept
+WEBHOOK_RUN_RETENTION_SECONDS, its hour's numbers longer (app/store/webhook_hours.py); every
+other run RUN_RETENTION_SECONDS. The field names and encodings are a stored format.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ import orjson
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import keys, run_end
+from app.store import keys, run_end, run_index, webhook_hours
 from app.store.redis_text import as_text
-from app.store.run_counts import CountAnswers, Counted, StagedCount, stage_outcomes
+from app.store.run_counts import CountAnswers, Counted, Retentions, StagedCount, stage_outcomes
 from app.store.run_model import (
     NewRun,
     Resolution,
     Run,
     RunReport,
     RunState,
+    Trigger,
     utcnow_iso,
 )
 from app.store.run_progress import stage_progress
@@ -71,11 +74,34 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
+# A run's record lives as long as its kind's runs (KEYS[1]; ARGV[1]: seconds, ARGV[2]: a
+# webhook's), from now: a run kept past its retention by a late step must not stay for ever.
+_EXPIRE_RUN = (
+    """
+local trigger = redis.call('HGET', KEYS[1], 'trigger') or ''
+if """
+    + Trigger.lua_from_webhook("trigger")
+    + """ then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('EXPIRE', KEYS[1], ARGV[1])
+"""
+)
+# A run's errors live as long as its record (KEYS[1]; ARGV[1]: seconds when it has no expiry).
+_EXPIRE_AS_RUN = """
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then return redis.call('PEXPIRE', KEYS[2], left) end
+return redis.call('EXPIRE', KEYS[2], ARGV[1])
+"""
+
 
 class RunStore:
-    def __init__(self, redis: ArqRedis, retention_seconds: int) -> None:
+    def __init__(
+        self, redis: ArqRedis, retention_seconds: int, webhook_retention_seconds: int | None = None
+    ) -> None:
+        """`webhook_retention_seconds`: a webhook's run's (WEBHOOK_RUN_RETENTION_SECONDS; by
+        default, as long as every other)."""
         self._redis = redis
         self._retention = retention_seconds
+        self._kept = Retentions(retention_seconds, webhook_retention_seconds or retention_seconds)
 
     async def create(self, tenant: str, new: NewRun) -> str:
         pipe = self._redis.pipeline(transaction=True)
@@ -84,14 +110,17 @@ class RunStore:
         return new.id
 
     def stage(self, pipe: Pipeline, tenant: str, new: NewRun) -> None:
-        """Add a new run record's writes to a pipeline (so it lands with its jobs); the index
-        forgets the runs older than the retention, whose records have expired."""
-        now = datetime.now(UTC).timestamp()
+        """Add a new run record's writes to a pipeline (so it lands with its jobs); its index
+        forgets the runs older than their retention, whose records have expired. A webhook's
+        run counts in its hour's aggregate."""
+        webhook = Trigger.parse(str(new.fields["trigger"])).from_webhook
+        retention = self._kept.webhook_runs if webhook else self._kept.runs
         pipe.hset(keys.run(tenant, new.id), mapping=dict(new.fields))
-        pipe.expire(keys.run(tenant, new.id), self._retention)
-        pipe.zadd(keys.runs(tenant), {new.id: now})
-        pipe.zremrangebyscore(keys.runs(tenant), "-inf", now - self._retention)
-        pipe.expire(keys.runs(tenant), self._retention)
+        pipe.expire(keys.run(tenant, new.id), retention)
+        at = datetime.now(UTC).timestamp()
+        run_index.stage_add(pipe, tenant, new.id, webhook=webhook, at=at, retention=retention)
+        if webhook:
+            webhook_hours.stage_created(pipe, webhook_hours.slot(tenant, new.id, self._retention))
 
     async def set_state(
         self,
@@ -127,13 +156,16 @@ class RunStore:
             fields["started_at"] = utcnow_iso()
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(keys.run(tenant, run_id), mapping=fields)
-        # A run kept past its retention by a late step must not stay for ever.
-        pipe.expire(keys.run(tenant, run_id), self._retention)
+        self._stage_expiry(pipe, tenant, run_id)
         if state.final:
             self._stage_end(pipe, tenant, run_id, state, working_sets=working_sets)
         await pipe.execute()
         if working_sets and state.final:
             await self._fold(tenant, run_id)
+
+    def _stage_expiry(self, pipe: Pipeline, tenant: str, run_id: str) -> None:
+        kept = (self._kept.runs, self._kept.webhook_runs)
+        pipe.eval(_EXPIRE_RUN, 1, keys.run(tenant, run_id), *map(str, kept))
 
     async def ended(self, tenant: str, run_id: str, *, working_sets: bool) -> None:
         """What a run that a count ended (its state already `done`) does next: as `set_state`."""
@@ -257,7 +289,7 @@ class RunStore:
         """Stage `count` for several users (a job's records, a page's) in one pipeline: the run
         settles in the same step (app/store/run_counts.py); its answers go to `after_count`.
         `counted` must not be empty."""
-        staged = stage_outcomes(pipe, tenant, run_id, counted, self._retention)
+        staged = stage_outcomes(pipe, tenant, run_id, counted, self._kept)
         stage_progress(pipe, tenant, run_id)
         plans = {c.user_id: c.plan_entry for c in counted if c.plan_entry is not None}
         if plans:
@@ -278,7 +310,8 @@ class RunStore:
         pipe.hset(keys.run_errors(tenant, run_id), mapping=dict(errors))
 
     def stage_errors_expiry(self, pipe: Pipeline, tenant: str, run_id: str) -> None:
-        pipe.expire(keys.run_errors(tenant, run_id), self._retention)
+        errors_key = keys.run_errors(tenant, run_id)
+        pipe.eval(_EXPIRE_AS_RUN, 2, keys.run(tenant, run_id), errors_key, str(self._retention))
 
     async def note_error(self, tenant: str, run_id: str, user_id: str, error: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
@@ -321,18 +354,17 @@ class RunStore:
         )
 
     async def recent(self, tenant: str, limit: int = 10) -> list[RunReport]:
-        ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
         found = []
-        for run_id in ids:
-            report = await self.report(tenant, as_text(run_id))
+        for run_id in await run_index.newest(self._redis, tenant, limit):
+            report = await self.report(tenant, run_id)
             if report is None:  # expired: forget it
-                await self._redis.zrem(keys.runs(tenant), run_id)
+                await run_index.forget(self._redis, tenant, run_id)
             else:
                 found.append(report)
         return found
 
     async def latest(self, tenant: str, limit: int) -> list[Run]:
         """The newest runs' headers (no counts: cheap whatever their size), newest first."""
-        ids = await self._redis.zrevrange(keys.runs(tenant), 0, limit - 1)
-        found = [await self.get(tenant, as_text(run_id)) for run_id in ids]
+        ids = await run_index.newest(self._redis, tenant, limit)
+        found = [await self.get(tenant, run_id) for run_id in ids]
         return [run for run in found if run is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.fleet_memory import HISTORY, history_bytes, model
+from bench.fleet_memory import HISTORY, driver, history_bytes, model
 from bench.fleet_redis import KeyClass, classify
 
 FULL = frozenset({("acme", "20261205T101940-c3e053")})
@@ -22,6 +22,8 @@ DAY = 86400.0
         ("t:acme:run:20261205T101940-c3e053:elevo", "t:{t}:run:{full run}:elevo"),
         ("t:acme:run:20261205T111111-aaaaaa:users", "t:{t}:run:{webhook run}:users"),
         ("t:acme:event:evt-1", "t:{t}:event:{id}"),
+        ("t:acme:webhook-runs", "t:{t}:webhook-runs"),
+        ("t:acme:webhook-hours:2026-12-05", "t:{t}:webhook-hours:{id}"),
         ("t:acme:status:nightly:2026-12-05", "t:{t}:status:nightly:{id}"),
         ("t:acme:idmap", "t:{t}:idmap"),
         ("tenant:acme:config", "tenant:{t}:config"),
@@ -54,11 +56,14 @@ def test_model_keeps_each_shape_for_its_lifetime() -> None:
         "t:{t}:run:{full run}:elevo": shape(1, 2000, ttl_days=1),
         "t:{t}:run:{full run}:users": shape(2, 400, ttl_days=30),
         "arq:result:sync": shape(3, 300, ttl_days=60 / DAY),
+        "t:{t}:runs": shape(1, 120, ttl_days=30),  # the two runs (not the webhook's)
+        "t:{t}:webhook-runs": shape(1, 90, ttl_days=3),  # the change's webhook
+        "t:{t}:webhook-hours:{id}": shape(1, 150, ttl_days=30.4),  # its hour's numbers
     }
-    steady = 1040 + 500 + 100 + 4000 + 2000 + 400
+    steady = 1040 + 500 + 100 + 4000 + 2000 + 400 + 120 + 90 + 150
     result = model(
         first=first, day=day, end=end, used_growth=steady, employees=10, tenants=1, changes=1,
-        runs=3, retention_days=30.0,
+        runs=2, retention_days=30.0,
     )  # fmt: skip
     terms = result["terms"]
     assert terms["k"] == 1.0
@@ -74,6 +79,9 @@ def test_model_keeps_each_shape_for_its_lifetime() -> None:
     # The nightly run's 100 B (not the first run's 300) x N x R.
     assert kept["t:{t}:run:{full run}:users"]["kept_bytes"] == 100 * 30
     assert kept["arq:result:sync"]["kept_bytes"] == 0  # transient
+    assert kept["t:{t}:runs"]["kept_bytes"] == 60 * 1 * 30  # per run x N x R
+    assert kept["t:{t}:webhook-runs"]["kept_bytes"] == 90 * 0.1 * 10 * 3  # a change's, 3 days
+    assert kept["t:{t}:webhook-hours:{id}"]["kept_bytes"] == 150 * 30  # a tenant's day x T
     assert result["measured_bytes_per_employee"] == steady / 10
 
 
@@ -87,3 +95,10 @@ def test_history_grows_with_the_changes_and_the_nightly_entries() -> None:
     entries, size = history_bytes(terms, 1, 1e9)
     assert entries == pytest.approx(0.9 * 2.5 + 0.1 * 200)
     assert size == pytest.approx(0.9 * (500 + 200 * 1.5) + 0.1 * 200 * 100)
+
+
+def test_a_webhook_runs_keys_each_have_a_driver() -> None:
+    assert driver("t:{t}:run:{webhook run}", shape(5, 500, ttl_days=3)) == "change"
+    assert driver("t:{t}:webhook-runs", shape(1, 90, ttl_days=3)) == "change"
+    assert driver("t:{t}:webhook-hours:{id}", shape(1, 150, ttl_days=30)) == "tenant day"
+    assert driver("t:{t}:runs", shape(1, 120, ttl_days=30)) == "run index"

@@ -161,14 +161,17 @@ async def test_past_the_cap_one_poll_stands_for_the_rest(
 
 
 async def test_the_runs_index_is_trimmed_to_the_retention(redis: ArqRedis) -> None:
+    # A webhook's run is kept at most the runs' retention (here 1 s: its own default, 3 days,
+    # is longer), in an index of its own.
     settings = make_settings(ALLOW_HTTP_ELEVO="false", RUN_RETENTION_SECONDS="1")
     async with serve(settings) as app:
         await register_tenants(app)
         await post(app, employee_event("first", "416"))
         await asyncio.sleep(1.1)
         answer = await post(app, employee_event("second", "417"))
-        assert await redis.zrange(keys.runs("acme"), 0, -1) == [str(answer["run"]).encode()]
-        assert 0 < await redis.ttl(keys.runs("acme")) <= 1
+        index = keys.webhook_runs("acme")
+        assert await redis.zrange(index, 0, -1) == [str(answer["run"]).encode()]
+        assert 0 < await redis.ttl(index) <= 1
         assert 0 < await redis.ttl(keys.run("acme", str(answer["run"]))) <= 1
         assert await redis.ttl(keys.gen("acme", "417")) > 0
 

@@ -52,7 +52,11 @@ async def queued(served: Served) -> int:
 
 
 async def runs(served: Served, tenant: str = "acme") -> int:
-    return int(await served.resources.redis.zcard(keys.runs(tenant)))
+    """Runs indexed, a webhook's (in an index of its own) or other."""
+    redis = served.resources.redis
+    return int(await redis.zcard(keys.runs(tenant))) + int(
+        await redis.zcard(keys.webhook_runs(tenant))
+    )
 
 
 async def nothing_happened(served: Served, tenant: str = "acme") -> bool:
