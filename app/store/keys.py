@@ -143,6 +143,15 @@ def profile_copy(tenant: str, user_id: str) -> str:
 
 
 def history(tenant: str, user_id: str) -> str:
+    """String: the employee's history entries, newest first, as frames of identical decisions
+    (app/store/history_blob.py), at most 200 entries; expires a retention after the last."""
+    return f"t:{tenant}:hist:{user_id}"
+
+
+def old_history(tenant: str, user_id: str) -> str:
+    """List: the history entries an earlier version pushed (history_format's packed entries,
+    newest first). Never written now; read after `history` as its older entries until it
+    expires on its own (a retention after its last entry)."""
     return f"t:{tenant}:history:{user_id}"
 
 

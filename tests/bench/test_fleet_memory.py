@@ -15,7 +15,7 @@ DAY = 86400.0
 @pytest.mark.parametrize(
     ("key", "shape"),
     [
-        ("t:acme:history:416", "t:{t}:history:{user}"),
+        ("t:acme:hist:416", "t:{t}:hist:{user}"),
         ("t:acme:gen:416", "t:{t}:gen:{user}"),
         ("t:acme:profile:416", "t:{t}:profile:{user}"),
         ("t:acme:run:20261205T101940-c3e053", "t:{t}:run:{full run}"),
