@@ -1,13 +1,14 @@
-"""An employee's history as one Redis string: frames, newest first (app/store/records.py writes
+"""An employee's history as one Redis string of frames (app/store/records.py writes
 it by script, `HISTORY_SCRIPT`; the readers parse it here).
 
 A frame is one decision's body -- the entry but its `at` and `run`, packed by history_format
 and deflated with a preset dictionary -- followed by its occurrences: the (at, run) of each
-consecutive decision with those very body bytes, newest first. The excluded employee's
-`skipped`, recorded every night (sync-rules.md), so costs an occurrence (~12 bytes) a night
-instead of a whole entry; reading expands every occurrence back into a whole entry.
+consecutive decision with those very body bytes. The excluded employee's `skipped`, recorded
+every night (sync-rules.md), so costs an occurrence (~12 bytes) a night instead of a whole
+entry; reading expands every occurrence back into a whole entry, newest first. Frames and
+occurrences are stored oldest first: the script adds at one end and drops at the other.
 
-    blob       = frame*
+    blob       = varint(entries) varint(offset of the newest frame in the frames) frame*
     frame      = varint(len(body)) body varint(count) occurrence{count}
     body       = format byte (1: deflate, dictionary 1) + raw deflate of the packed entry
     occurrence = 0x01 ms(6)                              `at` in the usual shape, no run
@@ -188,16 +189,18 @@ def read_occurrence(data: bytes, pos: int) -> tuple[Any, Any, int]:
 
 # Adds one entry (ARGV[1]: its body, ARGV[2]: its occurrence) to the blob at KEYS[1]: one
 # more occurrence of the newest frame when the bodies are the same bytes (the same decision
-# again), a new frame otherwise; then keeps the newest ARGV[3] occurrences and sets the
-# blob to expire in ARGV[4] seconds. Atomic: concurrent writers each add theirs.
+# again), a new frame otherwise; then drops the oldest occurrences beyond ARGV[3] and sets the
+# blob to expire in ARGV[4] seconds. Frames and occurrences are kept oldest first, with the
+# newest frame's offset in the header: an add and a drop touch only the two ends, whatever
+# the length. Atomic: concurrent writers each add theirs.
 HISTORY_SCRIPT: Final = """
 local blob = redis.call('GET', KEYS[1]) or ''
 local body, occ, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local byte, sub = string.byte, string.sub
-local function varint(pos)
+local function varint(s, pos)
   local value, scale = 0, 1
   while true do
-    local b = byte(blob, pos)
+    local b = byte(s, pos)
     if b < 128 then return value + b * scale, pos + 1 end
     value, scale, pos = value + (b - 128) * scale, scale * 128, pos + 1
   end
@@ -207,39 +210,46 @@ local function encode(n)
   while n >= 128 do out, n = out .. string.char(n % 128 + 128), math.floor(n / 128) end
   return out .. string.char(n)
 end
-local function skip(pos)
-  local tag = byte(blob, pos)
+local function skip(s, pos)
+  local tag = byte(s, pos)
   if tag == 1 then return pos + 7 end
-  if tag == 2 then local _, after = varint(pos + 7) return after + 3 end
-  local size, after = varint(pos + 1)
+  if tag == 2 then local _, after = varint(s, pos + 7) return after + 3 end
+  local size, after = varint(s, pos + 1)
   return after + size
 end
-local merged = false
+local total, newest, frames = 0, 0, ''
 if #blob > 0 then
-  local size, at = varint(1)
-  if sub(blob, at, at + size - 1) == body then
-    local count, after = varint(at + size)
-    blob = sub(blob, 1, at + size - 1) .. encode(count + 1) .. occ .. sub(blob, after)
+  local at
+  total, at = varint(blob, 1)
+  newest, at = varint(blob, at)
+  frames = sub(blob, at)
+end
+local merged = false
+if #frames > 0 then
+  local size, at = varint(frames, newest + 1)
+  if sub(frames, at, at + size - 1) == body then
+    local count, after = varint(frames, at + size)
+    frames = sub(frames, 1, at + size - 1) .. encode(count + 1) .. sub(frames, after) .. occ
     merged = true
   end
 end
-if not merged then blob = encode(#body) .. body .. encode(1) .. occ .. blob end
-local pos, total = 1, 0
-while pos <= #blob do
-  if total >= limit then blob = sub(blob, 1, pos - 1) break end
-  local size, at = varint(pos)
-  local count, after = varint(at + size)
-  local finish = after
-  if total + count > limit then
-    for _ = 1, limit - total do finish = skip(finish) end
-    blob = sub(blob, 1, at + size - 1) .. encode(limit - total) .. sub(blob, after, finish - 1)
-    break
-  end
-  for _ = 1, count do finish = skip(finish) end
-  total, pos = total + count, finish
+if not merged then
+  newest = #frames
+  frames = frames .. encode(#body) .. body .. encode(1) .. occ
 end
-redis.call('SET', KEYS[1], blob, 'EX', ARGV[4])
-return #blob
+total = total + 1
+while total > limit do
+  local size, at = varint(frames, 1)
+  local count, after = varint(frames, at + size)
+  local finish = skip(frames, after)
+  local kept = ''
+  if count > 1 then kept = sub(frames, 1, at + size - 1) .. encode(count - 1) end
+  frames = kept .. sub(frames, finish)
+  if newest > 0 then newest = newest - (finish - 1 - #kept) end
+  total = total - 1
+end
+redis.call('SET', KEYS[1], encode(total) .. encode(newest) .. frames, 'EX', ARGV[4])
+return total
 """
 
 
@@ -254,19 +264,24 @@ class Frame:
     occurrences: list[tuple[Any, Any]]
 
 
-def frames(blob: bytes | None) -> Iterator[Frame]:
+def frames(blob: bytes | None) -> list[Frame]:
     """The blob's frames, newest first (their bodies still deflated)."""
     data = blob or b""
-    pos = 0
+    if not data:
+        return []
+    _, pos = read_varint(data, 0)  # the entries, for the script
+    _, pos = read_varint(data, pos)  # the newest frame's offset, for the script
+    found = []
     while pos < len(data):
         size, pos = read_varint(data, pos)
         stored = data[pos : pos + size]
         count, pos = read_varint(data, pos + size)
-        found = []
+        occurrences = []
         for _ in range(count):
             at, run, pos = read_occurrence(data, pos)
-            found.append((at, run))
-        yield Frame(stored, found)
+            occurrences.append((at, run))
+        found.append(Frame(stored, occurrences[::-1]))
+    return found[::-1]
 
 
 def read(
@@ -312,13 +327,13 @@ def entry_of_run(
 def blob_of(entries_newest_first: Sequence[Mapping[str, Any]]) -> bytes:
     """The blob the script leaves after these entries, oldest first, were added (tests, the
     benchmarks' fixtures): identical consecutive bodies share a frame."""
-    built: list[tuple[bytes, list[bytes]]] = []
-    for entry in entries_newest_first:
+    built: list[tuple[bytes, list[bytes]]] = []  # oldest first, as stored
+    for entry in reversed(entries_newest_first):
         stored, occ = body(entry), occurrence(entry.get("at"), entry.get("run"))
         if built and built[-1][0] == stored:
             built[-1][1].append(occ)
         else:
             built.append((stored, [occ]))
-    return b"".join(
-        varint(len(stored)) + stored + varint(len(occs)) + b"".join(occs) for stored, occs in built
-    )
+    encoded = [varint(len(b)) + b + varint(len(occs)) + b"".join(occs) for b, occs in built]
+    newest = sum(len(frame) for frame in encoded[:-1])
+    return varint(len(entries_newest_first)) + varint(newest) + b"".join(encoded)

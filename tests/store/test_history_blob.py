@@ -5,6 +5,7 @@ script that writes it (against a real Redis) keeps the newest 200."""
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.store import history_blob, history_format, keys, run_rows
+from app.store.history_blob import HISTORY_SCRIPT
 from app.store.records import HISTORY_LENGTH, Records
 from tests.store.test_history_format import CREATION, SKIPPED, UPDATE
 
@@ -230,3 +232,21 @@ async def test_only_an_earlier_versions_list_still_reads(redis: ArqRedis) -> Non
     await redis.rpush(keys.old_history("acme", "416"), orjson.dumps(CREATION))
     assert await Records(redis, 3600).history("acme", "416") == [CREATION]
     assert await run_rows.latest_entries(redis, "acme", ["416", "417"]) == {"416": CREATION}
+
+
+async def test_the_script_trims_any_story_to_any_limit(redis: ArqRedis) -> None:
+    """A small limit and a random story: every cut, inside a frame or between two, leaves the
+    blob `blob_of` builds from the newest entries."""
+    rng = random.Random(416)
+    kinds = [CREATION, UPDATE, SKIPPED, EXCLUDED, EXCLUDED, EXCLUDED]
+    key = keys.history("acme", "416")
+    for limit in (1, 2, 3, 5, 8):
+        await redis.delete(key)
+        story: list[dict[str, Any]] = []
+        for night in range(40):
+            entry = nightly(rng.choice(kinds), night)
+            story.insert(0, entry)
+            stored = history_blob.body(entry)
+            occurrence = history_blob.occurrence(entry["at"], entry["run"])
+            await redis.eval(HISTORY_SCRIPT, 1, key, stored, occurrence, limit, 60)  # type: ignore[arg-type]
+            assert await blob_in(redis) == history_blob.blob_of(story[:limit])
