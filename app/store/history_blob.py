@@ -50,9 +50,9 @@ DICTIONARY_1: Final = (
     b'taken back","reason":"hand-made profile with this userName","action":"reactivate",'
     b'"reason":"employed again","action":"suspend","reason":"contract ended","written":true,'
     b'"diff":{"~a":{"old":true,"new":false}}}"action":"suspend","reason":"no longer in Lucca"'
-    b',"~e:customFields[name eq "].value","~v:customFields[name eq "].value":'
+    b'"action":"held","reason":"waiting: ","~v:customFields[name eq \\"\\"].value":"'
     b'"action":"create","reason":"new in Lucca","written":true,"set":{"~x":"","~u":"'
-    b'@gmail.com","~g":"","~f":"","~t":"","~m":"","~n":"000","~d":"","~b":"","~s":"20'
+    b'","~g":"","~f":"","~t":"","~m":"","~n":"000","~d":"","~b":"","~s":"20'
     b'-01-","~a":true,"~o":"lucca"}}{"action":"update","reason":"synced fields differ",'
     b'"written":true,"diff":{"~t":{"old":"","new":""},"~d":{"old":"","new":""}}}'
     b'{"action":"skipped","reason":"left: profile not managed","written":false}'
@@ -217,38 +217,52 @@ local function skip(s, pos)
   local size, after = varint(s, pos + 1)
   return after + size
 end
-local total, newest, frames = 0, 0, ''
+local total, newest, base = 0, 0, 1
 if #blob > 0 then
-  local at
-  total, at = varint(blob, 1)
-  newest, at = varint(blob, at)
-  frames = sub(blob, at)
+  total, base = varint(blob, 1)
+  newest, base = varint(blob, base)
 end
-local merged = false
-if #frames > 0 then
-  local size, at = varint(frames, newest + 1)
-  if sub(frames, at, at + size - 1) == body then
-    local count, after = varint(frames, at + size)
-    frames = sub(frames, 1, at + size - 1) .. encode(count + 1) .. sub(frames, after) .. occ
-    merged = true
+local newest_at = base + newest
+local merge, count_at, count = false, nil, 0
+if #blob > 0 then
+  local size, at = varint(blob, newest_at)
+  if sub(blob, at, at + size - 1) == body then
+    merge, count_at = true, at + size
+    count = varint(blob, count_at)
   end
 end
-if not merged then
-  newest = #frames
-  frames = frames .. encode(#body) .. body .. encode(1) .. occ
+-- Drop the oldest occurrences beyond the limit (the new one counted), first frame first:
+-- `head` is a frame that keeps some of its occurrences, `from` where the copy resumes.
+local drop, head, from = total + 1 - limit, '', base
+local dropped = math.max(drop, 0)
+while drop > 0 and from <= #blob do
+  local size, at = varint(blob, from)
+  local n, stop = varint(blob, at + size)
+  for _ = 1, math.min(n, drop) do stop = skip(blob, stop) end
+  if n > drop then
+    local extra = 0
+    if merge and from == newest_at then extra, count_at = 1, nil end
+    head = sub(blob, from, at + size - 1) .. encode(n - drop + extra)
+    drop = 0
+  else
+    if from == newest_at then merge = false end
+    drop = drop - n
+  end
+  from = stop
 end
-total = total + 1
-while total > limit do
-  local size, at = varint(frames, 1)
-  local count, after = varint(frames, at + size)
-  local finish = skip(frames, after)
-  local kept = ''
-  if count > 1 then kept = sub(frames, 1, at + size - 1) .. encode(count - 1) end
-  frames = kept .. sub(frames, finish)
-  if newest > 0 then newest = newest - (finish - 1 - #kept) end
-  total = total - 1
+total = total + 1 - dropped + math.max(drop, 0)
+local before, bumped, after, frame = sub(blob, from), '', '', ''
+if merge and count_at then
+  local _, count_end = varint(blob, count_at)
+  before, bumped, after = sub(blob, from, count_at - 1), encode(count + 1), sub(blob, count_end)
 end
-redis.call('SET', KEYS[1], encode(total) .. encode(newest) .. frames, 'EX', ARGV[4])
+if merge then
+  newest = count_at and #head + newest_at - from or 0
+else
+  newest, frame = #head + #before, encode(#body) .. body .. encode(1)
+end
+local stored = encode(total) .. encode(newest) .. head .. before .. bumped .. after .. frame .. occ
+redis.call('SET', KEYS[1], stored, 'EX', ARGV[4])
 return total
 """
 

@@ -240,11 +240,12 @@ async def test_the_script_trims_any_story_to_any_limit(redis: ArqRedis) -> None:
     rng = random.Random(416)
     kinds = [CREATION, UPDATE, SKIPPED, EXCLUDED, EXCLUDED, EXCLUDED]
     key = keys.history("acme", "416")
-    for limit in (1, 2, 3, 5, 8):
+    for limit in (1, 2, 3, 5, 8, 13):
         await redis.delete(key)
         story: list[dict[str, Any]] = []
-        for night in range(40):
+        for night in range(60):
             entry = nightly(rng.choice(kinds), night)
+            entry["run"] = rng.choice([entry["run"], None, "a run of another shape " * night])
             story.insert(0, entry)
             stored = history_blob.body(entry)
             occurrence = history_blob.occurrence(entry["at"], entry["run"])
