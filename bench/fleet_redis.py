@@ -183,12 +183,12 @@ class Probe:
             if what == "bytes":
                 shape.bytes += int(value or 0)
             elif what == "history":
-                _count_history(shape, value)
+                count_history(shape, value)
             else:
                 shape.ttl_s.append(value / 1000 if value >= 0 else -1.0)
 
 
-def _count_history(shape: KeyClass, blob: bytes | None) -> None:
+def count_history(shape: KeyClass, blob: bytes | None) -> None:
     """A history's entries, and (for the first few) its newest entry's action."""
     frames = list(history_blob.frames(blob))
     shape.entries += sum(len(frame.occurrences) for frame in frames)

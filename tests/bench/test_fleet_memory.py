@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.store import history_blob
 from bench.fleet_memory import HISTORY, history_bytes, model
-from bench.fleet_redis import KeyClass, classify
+from bench.fleet_redis import KeyClass, classify, count_history
 
 FULL = frozenset({("acme", "20261205T101940-c3e053")})
 DAY = 86400.0
@@ -87,3 +88,14 @@ def test_history_grows_with_the_changes_and_the_nightly_entries() -> None:
     entries, size = history_bytes(terms, 1, 1e9)
     assert entries == pytest.approx(0.9 * 2.5 + 0.1 * 200)
     assert size == pytest.approx(0.9 * (500 + 200 * 1.5) + 0.1 * 200 * 100)
+
+
+def test_a_history_counts_its_entries_and_its_newest_action() -> None:
+    skipped = {"user": "416", "action": "skipped", "reason": "excluded: profile not managed",
+               "diff": {}, "written": False, "dry_run": False}  # fmt: skip
+    nights = [skipped | {"at": f"2026-12-0{n}T02:00:00.000Z", "run": None} for n in (3, 2)]
+    creation = skipped | {"action": "create", "at": "2026-12-01T02:00:00.000Z", "run": None}
+    shape = KeyClass()
+    count_history(shape, history_blob.blob_of([*nights, creation]))
+    count_history(shape, None)
+    assert (shape.entries, dict(shape.newest)) == (3, {"skipped": 1, "none": 1})
