@@ -143,8 +143,9 @@ def profile_copy(tenant: str, user_id: str) -> str:
 
 
 def history(tenant: str, user_id: str) -> str:
-    """String: the employee's history entries, newest first, as frames of identical decisions
-    (app/store/history_blob.py), at most 200 entries; expires a retention after the last."""
+    """String: the employee's history, at most 200 entries, as frames of identical decisions
+    (app/store/history_blob.py, which reads them newest first); expires a retention after the
+    last entry."""
     return f"t:{tenant}:hist:{user_id}"
 
 
