@@ -82,8 +82,9 @@ async def latest_entries(
     """Each user's newest history entry, where one is kept."""
     found: dict[str, dict[str, Any]] = {}
     for user_id, (blob, old) in await _histories(redis, tenant, user_ids, 1):
-        for entry in history_blob.read(blob, old, user_id, 1):
-            found[user_id] = entry
+        newest = next(history_blob.read(blob, old, user_id, 1), None)
+        if newest is not None:
+            found[user_id] = newest
     return found
 
 
