@@ -107,7 +107,7 @@ async def populate(res: Resources, employees: int, days: int) -> dict[str, str]:
             outcomes[user] = action
             entry = {"user": user, "action": action, "reason": reason, "diff": diff,
                      "at": _iso(at), "run": run_id, "written": action != "unchanged"}  # fmt: skip
-            pipe.lpush(keys.history(TENANT, user), orjson.dumps(entry))
+            res.records.stage_add(pipe, TENANT, user, entry, failing=None)
         await pipe.execute()
         fields = {"id": run_id, "mode": "full", "trigger": "nightly", "dry_run": 0,
                   "state": "done", "created_at": _iso(at), "started_at": _iso(at),

@@ -21,7 +21,7 @@ TTL in days, at most R), and the model keeps T days of it:
                the day's bytes * T                  (a benchmark's compressed day fills an hour
                                                      or two of the day's hash, a working day
                                                      ten: docs/redis-keys.md has its size)
-    history    (t:{t}:history:{user}, <= 200 entries, alive while an entry lands every R days)
+    history    (t:{t}:hist:{user}, <= 200 entries, alive while an entry lands every R days)
                E * (h_c + h_ch * c*R + h_n * n*R)                     after R days
                E * ((1 - n) * (h_c + h_ch * c*R) + n * 200 * h_n)     once the lists that get
                                                                        an entry every night
@@ -48,7 +48,7 @@ from typing import Any
 from bench.fleet_redis import KeyClass
 
 HISTORY_LENGTH = 200  # app/store/records.py
-HISTORY = "t:{t}:history:{user}"
+HISTORY = "t:{t}:hist:{user}"
 RUN_INDEX = "t:{t}:runs"
 DAY_S = 86400.0
 TRANSIENT_S = 3600.0

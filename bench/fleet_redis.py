@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from app.store import keys
+from app.store import history_blob, keys
 
 # How far ahead a queued job still counts as pending work: deferrals (cooldown, retries, a
 # budget wait) are seconds away; a contract end's re-check, days away, is not "work left".
@@ -25,18 +25,18 @@ PENDING_HORIZON_MS = 60_000
 TTL_SAMPLE = 20  # keys per class whose expiry is read
 # Key kinds (the part after `t:{tenant}:`) whose next part is an employee id.
 PER_EMPLOYEE = frozenset(
-    {"gen", "noticed", "failures", "busy", "history", "lucca-read", "awaiting-manager", "profile"}
+    {"gen", "noticed", "failures", "busy", "hist", "lucca-read", "awaiting-manager", "profile"}
 )
-NEWEST_SAMPLE = 500  # history lists whose newest entry's action is read
+NEWEST_SAMPLE = 500  # histories whose newest entry's action is read
 
 
 @dataclass
 class KeyClass:
-    """Keys of one shape (`t:{t}:history:{user}`): how many, their bytes, list entries, TTLs."""
+    """Keys of one shape (`t:{t}:hist:{user}`): how many, their bytes, history entries, TTLs."""
 
     keys: int = 0
     bytes: int = 0
-    entries: int = 0  # LLEN, for the history lists
+    entries: int = 0  # for the histories: their entries (a frame's occurrences each count)
     ttl_s: list[float] = field(default_factory=list)  # a sample; -1: no expiry
     newest: Counter[str] = field(default_factory=Counter)  # history: newest entries' actions
 
@@ -170,14 +170,10 @@ class Probe:
             pipe.memory_usage(name)
             plan.append((shape, "bytes"))
             self.own["memory|usage"] += 1
-            if ":history:" in name:
-                pipe.llen(name)
-                plan.append((shape, "entries"))
-                self.own["llen"] += 1
-                if shape.keys < NEWEST_SAMPLE:
-                    pipe.lindex(name, 0)
-                    plan.append((shape, "newest"))
-                    self.own["lindex"] += 1
+            if ":hist:" in name:
+                pipe.get(name)
+                plan.append((shape, "history"))
+                self.own["get"] += 1
             if shape.keys < TTL_SAMPLE:
                 pipe.pttl(name)
                 plan.append((shape, "ttl"))
@@ -186,12 +182,19 @@ class Probe:
         for (shape, what), value in zip(plan, await pipe.execute(), strict=True):
             if what == "bytes":
                 shape.bytes += int(value or 0)
-            elif what == "entries":
-                shape.entries += int(value or 0)
-            elif what == "newest":
-                shape.newest[str(orjson.loads(value).get("action")) if value else "none"] += 1
+            elif what == "history":
+                count_history(shape, value)
             else:
                 shape.ttl_s.append(value / 1000 if value >= 0 else -1.0)
+
+
+def count_history(shape: KeyClass, blob: bytes | None) -> None:
+    """A history's entries, and (for the first few) its newest entry's action."""
+    frames = list(history_blob.frames(blob))
+    shape.entries += sum(len(frame.occurrences) for frame in frames)
+    if sum(shape.newest.values()) < NEWEST_SAMPLE:
+        newest = orjson.loads(history_blob.inflate(frames[0].body)) if frames else {}
+        shape.newest[str(newest.get("action", "none"))] += 1
 
 
 def census_document(found: Mapping[str, KeyClass]) -> dict[str, dict[str, Any]]:

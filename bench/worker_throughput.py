@@ -33,6 +33,7 @@ from arq.constants import default_queue_name, health_check_key_suffix
 
 from app.serialization import job_deserializer, job_serializer
 from app.service.jobs import enqueue_user_syncs
+from app.store import history_blob, keys
 from app.store.run_model import RunMode, Trigger, TriggerKind, draft_run
 from app.store.runs import RunStore
 from bench.anchor_worker import DONE_KEY
@@ -173,7 +174,8 @@ async def _why(service: Service, users: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     try:
         for uid in users:
-            history = await client.lrange(f"t:{tenant}:history:{uid}", 0, 3)
+            blob = await client.get(keys.history(tenant, uid))
+            history = list(history_blob.read(blob, [], uid, 4))
             gen = await client.get(f"t:{tenant}:gen:{uid}")
             job = f"sync:{tenant}:{uid}:{int(gen or 0)}"
             found[uid] = {
@@ -187,7 +189,7 @@ async def _why(service: Service, users: list[str]) -> dict[str, Any]:
                 "lucca_read_cached": await client.exists(f"t:{tenant}:lucca-read:{uid}"),
                 "lucca_wanted": await client.zscore(f"t:{tenant}:lucca-wanted", uid),
                 "busy_ttl_ms": await client.pttl(f"t:{tenant}:busy:{uid}"),
-                "history": [h.decode() for h in history],
+                "history": history,
                 "error": await client.hget(f"t:{tenant}:errors", uid),
             }
         found["queued"] = await client.zcard("arq:queue")

@@ -143,6 +143,16 @@ def profile_copy(tenant: str, user_id: str) -> str:
 
 
 def history(tenant: str, user_id: str) -> str:
+    """String: the employee's history, at most 200 entries, as frames of identical decisions
+    (app/store/history_blob.py, which reads them newest first); expires a retention after the
+    last entry."""
+    return f"t:{tenant}:hist:{user_id}"
+
+
+def old_history(tenant: str, user_id: str) -> str:
+    """List: the history entries an earlier version pushed (history_format's packed entries,
+    newest first). Never written now; read after `history` as its older entries until it
+    expires on its own (a retention after its last entry)."""
     return f"t:{tenant}:history:{user_id}"
 
 

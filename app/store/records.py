@@ -9,11 +9,18 @@ import orjson
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 
-from app.store import history_format, keys
+from app.store import history_blob, keys
 from app.store.redis_text import as_text
 
 HISTORY_LENGTH = 200
 DUPLICATES_SHOWN = 20
+
+
+def stage_history_read(pipe: Pipeline, tenant: str, user_id: str, newest: int = 0) -> None:
+    """Stage the reads of a user's history: its blob, then the list an earlier version wrote
+    (its `newest` entries; 0: all), in that order; history_blob.read joins the two."""
+    pipe.get(keys.history(tenant, user_id))
+    pipe.lrange(keys.old_history(tenant, user_id), 0, newest - 1)
 
 
 class Records:
@@ -51,10 +58,19 @@ class Records:
         when `failing` is False, the position of the answer that says whether an error was
         cleared."""
         if entry is not None:
-            history = keys.history(tenant, user_id)
-            pipe.lpush(history, history_format.pack(entry))
-            pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
-            pipe.expire(history, self._retention)
+            stored = history_blob.body(entry)
+            occurrence = history_blob.occurrence(entry.get("at"), entry.get("run"))
+            # EVAL itself: `eval`'s stubs take only text arguments, and these are bytes.
+            pipe.execute_command(
+                "EVAL",
+                history_blob.HISTORY_SCRIPT,
+                1,
+                keys.history(tenant, user_id),
+                stored,
+                occurrence,
+                HISTORY_LENGTH,
+                self._retention,
+            )
         if failing is True:
             if entry is None:
                 raise ValueError("a failing user's error is its history entry: give the entry")
@@ -77,8 +93,12 @@ class Records:
         return len(pipe) - 2
 
     async def history(self, tenant: str, user_id: str) -> list[dict[str, Any]]:
-        raw = await self._redis.lrange(keys.history(tenant, user_id), 0, -1)
-        return [history_format.unpack(item, user_id) for item in raw]
+        """The user's entries, newest first: the blob's, then those an earlier version's list
+        still keeps (one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        stage_history_read(pipe, tenant, user_id)
+        blob, old = await pipe.execute()
+        return list(history_blob.read(blob, old, user_id, HISTORY_LENGTH))
 
     async def user_errors(self, tenant: str) -> dict[str, Any]:
         raw = await self._redis.hgetall(keys.user_errors(tenant))

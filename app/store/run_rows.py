@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 from arq.connections import ArqRedis
 
-from app.store import history_format, keys, run_index
+from app.store import history_blob, keys, run_index
+from app.store.records import HISTORY_LENGTH, stage_history_read
 from app.store.redis_text import COUNT_VALUES, as_text, as_text_map, value_counts
 from app.store.run_end import INLINE_OUTCOMES, inline_outcomes, with_quiet
 
@@ -67,19 +68,11 @@ async def entries_of_run(
     redis: ArqRedis, tenant: str, run_id: str, user_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """The history entry `run_id` left for each of these users, where one is still kept."""
-    pipe = redis.pipeline(transaction=False)
-    for user_id in user_ids:
-        pipe.lrange(keys.history(tenant, user_id), 0, HISTORY_LOOKBACK - 1)
     found: dict[str, dict[str, Any]] = {}
-    marker = run_id.encode()
-    for user_id, raw in zip(user_ids, await pipe.execute(), strict=True):
-        for item in raw:
-            if marker not in item:  # cheaper than parsing every entry
-                continue
-            entry = history_format.unpack(item, user_id)
-            if entry.get("run") == run_id:
-                found[user_id] = entry
-                break
+    for user_id, (blob, old) in await _histories(redis, tenant, user_ids, HISTORY_LOOKBACK):
+        entry = history_blob.entry_of_run(blob, old, user_id, run_id, HISTORY_LOOKBACK)
+        if entry is not None:
+            found[user_id] = entry
     return found
 
 
@@ -87,31 +80,36 @@ async def latest_entries(
     redis: ArqRedis, tenant: str, user_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Each user's newest history entry, where one is kept."""
-    pipe = redis.pipeline(transaction=False)
-    for user_id in user_ids:
-        pipe.lindex(keys.history(tenant, user_id), 0)
-    return {
-        user_id: history_format.unpack(raw, user_id)
-        for user_id, raw in zip(user_ids, await pipe.execute(), strict=True)
-        if raw is not None
-    }
+    found: dict[str, dict[str, Any]] = {}
+    for user_id, (blob, old) in await _histories(redis, tenant, user_ids, 1):
+        newest = next(history_blob.read(blob, old, user_id, 1), None)
+        if newest is not None:
+            found[user_id] = newest
+    return found
 
 
 async def latest_entries_of(
     redis: ArqRedis, tenant: str, user_ids: Sequence[str], actions: Collection[str]
 ) -> dict[str, dict[str, Any]]:
     """Each user's newest history entry of one of these actions, where one is kept."""
-    pipe = redis.pipeline(transaction=False)
-    for user_id in user_ids:
-        pipe.lrange(keys.history(tenant, user_id), 0, -1)
     found: dict[str, dict[str, Any]] = {}
-    for user_id, history in zip(user_ids, await pipe.execute(), strict=True):
-        for raw in history:
-            entry = history_format.unpack(raw, user_id)
+    for user_id, (blob, old) in await _histories(redis, tenant, user_ids, 0):
+        for entry in history_blob.read(blob, old, user_id, HISTORY_LENGTH):
             if entry.get("action") in actions:
                 found[user_id] = entry
                 break
     return found
+
+
+async def _histories(
+    redis: ArqRedis, tenant: str, user_ids: Sequence[str], newest: int
+) -> list[tuple[str, tuple[bytes | None, list[bytes]]]]:
+    """Each user's history blob and old list (its `newest` entries; 0: all), one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for user_id in user_ids:
+        stage_history_read(pipe, tenant, user_id, newest)
+    answers = await pipe.execute()
+    return list(zip(user_ids, zip(answers[::2], answers[1::2], strict=True), strict=True))
 
 
 async def run_ids(redis: ArqRedis, tenant: str, limit: int) -> list[str]:

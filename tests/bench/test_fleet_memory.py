@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.store import history_blob
 from bench.fleet_memory import HISTORY, driver, history_bytes, model
-from bench.fleet_redis import KeyClass, classify
+from bench.fleet_redis import KeyClass, classify, count_history
 
 FULL = frozenset({("acme", "20261205T101940-c3e053")})
 DAY = 86400.0
@@ -15,7 +16,7 @@ DAY = 86400.0
 @pytest.mark.parametrize(
     ("key", "shape"),
     [
-        ("t:acme:history:416", "t:{t}:history:{user}"),
+        ("t:acme:hist:416", "t:{t}:hist:{user}"),
         ("t:acme:gen:416", "t:{t}:gen:{user}"),
         ("t:acme:profile:416", "t:{t}:profile:{user}"),
         ("t:acme:run:20261205T101940-c3e053", "t:{t}:run:{full run}"),
@@ -102,3 +103,14 @@ def test_a_webhook_runs_keys_each_have_a_driver() -> None:
     assert driver("t:{t}:webhook-runs", shape(1, 90, ttl_days=3)) == "change"
     assert driver("t:{t}:webhook-hours:{id}", shape(1, 150, ttl_days=30)) == "tenant day"
     assert driver("t:{t}:runs", shape(1, 120, ttl_days=30)) == "run index"
+
+
+def test_a_history_counts_its_entries_and_its_newest_action() -> None:
+    skipped = {"user": "416", "action": "skipped", "reason": "excluded: profile not managed",
+               "diff": {}, "written": False, "dry_run": False}  # fmt: skip
+    nights = [skipped | {"at": f"2026-12-0{n}T02:00:00.000Z", "run": None} for n in (3, 2)]
+    creation = skipped | {"action": "create", "at": "2026-12-01T02:00:00.000Z", "run": None}
+    shape = KeyClass()
+    count_history(shape, history_blob.blob_of([*nights, creation]))
+    count_history(shape, None)
+    assert (shape.entries, dict(shape.newest)) == (3, {"skipped": 1, "none": 1})

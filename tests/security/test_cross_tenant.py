@@ -96,7 +96,7 @@ async def test_a_run_of_acme_is_not_found_under_beta(served: Served) -> None:
 
 async def test_the_history_of_acme_is_not_shown_under_beta(served: Served) -> None:
     entry = {"user": "2", "action": "suspend", "reason": "left acme", "diff": {}}
-    await served.resources.redis.lpush(keys.history("acme", "2"), orjson.dumps(entry))
+    await served.resources.redis.lpush(keys.old_history("acme", "2"), orjson.dumps(entry))
     acme = (await served.client.get("/sync/acme/users/2", headers=ADMIN)).json()
     beta = (await served.client.get("/sync/beta/users/2", headers=ADMIN)).json()
     assert [e["reason"] for e in acme["history"]] == ["left acme"]

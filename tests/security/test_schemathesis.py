@@ -75,7 +75,7 @@ async def seeded(redis: ArqRedis) -> None:
     async with serve(make_settings()) as app:
         await register_tenants(app)
     entry = {"user": USER_ID, "action": "update", "reason": "title changed", "diff": {}}
-    await redis.lpush(keys.history("acme", USER_ID), orjson.dumps(entry | {"run": RUN_ID}))
+    await redis.lpush(keys.old_history("acme", USER_ID), orjson.dumps(entry | {"run": RUN_ID}))
     await redis.hset(
         keys.run("acme", RUN_ID),
         mapping={"id": RUN_ID, "mode": "full", "trigger": "api", "dry_run": 0, "state": "done"},
