@@ -76,19 +76,33 @@ async def run_lines(res: Resources, tenant: str, weeks_ago: int = 0) -> list[Run
     start = end - WEEK_SECONDS
     run_ids = await run_rows.run_ids_between(res.redis, tenant, start, end, MAX_RUNS_A_WEEK)
     dated: list[tuple[str, RunLine]] = []
+    hours = {h.start: h for h in await webhook_hours.hours_between(res.redis, tenant, start, end)}
     for fields, counts in await run_rows.headers_and_counts(res.redis, tenant, run_ids):
         if not fields:
             continue  # expired
         run = Run.from_fields(fields)
-        # A webhook's run indexed here (before webhooks had an index of their own) is not
-        # shown: its hour's line is the aggregate's, which counts it from then on, not twice.
-        if not run.trigger.from_webhook:
+        if run.trigger.from_webhook:
+            # Indexed here, it was created before webhooks had an index and an aggregate of
+            # their own (which leaves it out: run_counts.py): its hour adds it from its record.
+            _add_to_hour(hours, run, counts)
+        else:
             dated.append((run.created_at, _line(run, fields, counts)))
-    for hour in await webhook_hours.hours_between(res.redis, tenant, start, end):
+    for hour in hours.values():
         # Above the hour's other runs, as its last sync may come after them.
         dated.append((hour.start.strftime("%Y-%m-%dT%H:59:59.999Z"), _hour_line(hour)))
     dated.sort(key=lambda pair: pair[0], reverse=True)
     return [line for _, line in dated]
+
+
+def _add_to_hour(
+    hours: dict[datetime, webhook_hours.Hour], run: Run, counts: dict[str, int]
+) -> None:
+    created = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
+    start = created.replace(minute=0, second=0, microsecond=0)
+    hour = hours.setdefault(start, webhook_hours.Hour(start))
+    hour.runs += 1
+    for action, count in counts.items():
+        hour.counts[action] = hour.counts.get(action, 0) + count
 
 
 def _hour_line(hour: webhook_hours.Hour) -> RunLine:

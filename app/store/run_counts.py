@@ -13,7 +13,7 @@ from app.store import keys, webhook_hours
 from app.store.redis_text import as_text
 from app.store.run_model import Trigger, utcnow_iso
 
-# Notes outcomes (KEYS[1]: the run's users; ARGV[6...]: user, action pairs) and settles the
+# Notes outcomes (KEYS[1]: the run's users; ARGV[7...]: user, action pairs) and settles the
 # run (KEYS[2]) in the same step: a run that counted all it expects is done (ARGV[1]: now;
 # the caller then does what an ended run does, RunStore.ended), one still queued is running.
 # Its keys live ARGV[2] seconds, a webhook's run's ARGV[3] (and a late count's for a run
@@ -21,6 +21,8 @@ from app.store.run_model import Trigger, utcnow_iso
 # outcome that changes to its hour's aggregate (KEYS[3], fields ARGV[4] .. action, the hash
 # ending at ARGV[5]: app/store/webhook_hours.py): the previous outcome is taken back, so a
 # count retried, even after the run ended and kept its outcome in its record, adds nothing.
+# Only a run in the webhooks' index (KEYS[4]; ARGV[6]: the run's id) counts there: one
+# created before that index, in the runs' index, is shown from its record (console_runs).
 # Answers the users counted, the run's fields after, and 1 when this count ended the run.
 _COUNT_AND_SETTLE = (
     """
@@ -29,18 +31,19 @@ local trigger = f[4] or ''
 local webhook = """
     + Trigger.lua_from_webhook("trigger")
     + """
+local hourly = webhook and redis.call('ZSCORE', KEYS[4], ARGV[6])
 local ttl = ARGV[2]
 if webhook or not f[2] then ttl = ARGV[3] end
 local kept = {}
 if webhook and f[5] then kept = cjson.decode(f[5]) end
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local previous = redis.call('HGET', KEYS[1], ARGV[i]) or kept[ARGV[i]]
   local new = ARGV[i + 1]
   local lesser = new == 'unchanged' or new == 'superseded'
     or (new == 'update' and (previous == 'create' or previous == 'adopt'))
   if previous ~= new and not (previous and lesser) then
     redis.call('HSET', KEYS[1], ARGV[i], new)
-    if webhook then
+    if hourly then
       if previous and redis.call('HINCRBY', KEYS[3], ARGV[4] .. previous, -1) == 0 then
         redis.call('HDEL', KEYS[3], ARGV[4] .. previous)
       end
@@ -131,6 +134,7 @@ def stage_outcomes(
     hour = webhook_hours.slot(tenant, run_id, kept.runs)
     pairs = [part for c in counted for part in (c.user_id, c.action)]
     first = len(pipe)
-    settings = (utcnow_iso(), kept.runs, kept.webhook_runs, hour.prefix, hour.expire_at)
-    pipe.eval(_COUNT_AND_SETTLE, 3, users_key, run_key, hour.key, *map(str, settings), *pairs)
+    settings = (utcnow_iso(), kept.runs, kept.webhook_runs, hour.prefix, hour.expire_at, run_id)
+    script_keys = (users_key, run_key, hour.key, keys.webhook_runs(tenant))
+    pipe.eval(_COUNT_AND_SETTLE, 4, *script_keys, *map(str, settings), *pairs)
     return StagedCount(first)

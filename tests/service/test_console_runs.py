@@ -65,11 +65,27 @@ async def test_this_weeks_webhook_runs_count_once(res: Resources) -> None:
         )
         await res.runs.count("acme", hook, user, "update")
         await res.runs.count("acme", hook, user, "update")  # a retried job
-    # A webhook's run indexed with the others (before webhooks had their own index).
-    legacy = draft_run(mode=RunMode.USERS, trigger=HOOK, expected=1)
-    await res.redis.hset(keys.run("acme", legacy.id), mapping=dict(legacy.fields))
-    await res.redis.zadd(keys.runs("acme"), {legacy.id: now.timestamp()})
     lines = await run_lines(res, "acme")
     assert [(line.trigger, line.state, line.counts) for line in lines] == [
         ("webhooks (this hour)", "2 syncs", {"update": 2})
+    ]
+
+
+async def test_a_webhook_run_from_before_the_aggregate_counts_once_in_its_hour(
+    res: Resources,
+) -> None:
+    """A webhook's run indexed with the others (created before webhooks had an index and an
+    aggregate of their own) is added to its hour from its record, even when its outcome is
+    counted after the upgrade: the aggregate leaves it out."""
+    now = datetime.now(UTC)
+    res = replace(res, clock=lambda: now + timedelta(seconds=1))
+    hook = await res.runs.create("acme", draft_run(mode=RunMode.USERS, trigger=HOOK, expected=1))
+    await res.runs.count("acme", hook, "1", "update")
+    legacy = draft_run(mode=RunMode.USERS, trigger=HOOK, expected=1)
+    await res.redis.hset(keys.run("acme", legacy.id), mapping=dict(legacy.fields))
+    await res.redis.zadd(keys.runs("acme"), {legacy.id: now.timestamp()})
+    await res.runs.count("acme", legacy.id, "2", "create")
+    lines = await run_lines(res, "acme")
+    assert [(line.trigger, line.state, line.counts) for line in lines] == [
+        ("webhooks (this hour)", "2 syncs", {"update": 1, "create": 1})
     ]
