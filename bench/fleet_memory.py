@@ -21,11 +21,11 @@ TTL in days, at most R), and the model keeps T days of it:
                the day's bytes * T                  (a benchmark's compressed day fills an hour
                                                      or two of the day's hash, a working day
                                                      ten: docs/redis-keys.md has its size)
-    history    (t:{t}:hist:{user}, <= 200 entries, alive while an entry lands every R days)
-               E * (h_c + h_ch * c*R + h_n * n*R)                     after R days
-               E * ((1 - n) * (h_c + h_ch * c*R) + n * 200 * h_n)     once the lists that get
-                                                                       an entry every night
-                                                                       are full (200 nights)
+    history    (t:{t}:hist:{user}, <= 200 entries, each kept R days)
+               E * (h_c + h_ch * c*R + h_n * n*R)                     after R days, and any
+                                                                       day after (an entry
+                                                                       older than R days goes
+                                                                       as the next lands)
     transient  (TTL under an hour: ARQ results, read caches, cooldowns)  0
 
     M / E = k * (sum of the above) / E
@@ -113,15 +113,15 @@ def history_terms(
 
 
 def history_bytes(t: Mapping[str, float], employees: int, days: float) -> tuple[float, float]:
-    """(entries per employee, bytes) of the history lists after `days` days, or once the
-    lists that get a nightly entry are full (`days` past HISTORY_LENGTH nights)."""
-    c, n = t["c"], t["n"]
-    h_first = t["h_c"] + t["h_ch"] * c * min(days, t["R"])
-    if days * n <= HISTORY_LENGTH:
-        entries = 1 + c * min(days, t["R"]) + n * days
-        return entries, employees * (h_first + t["h_n"] * n * days)
-    entries = (1 - n) * (1 + c * t["R"]) + n * HISTORY_LENGTH
-    return entries, employees * ((1 - n) * h_first + n * HISTORY_LENGTH * t["h_n"])
+    """(entries per employee, bytes) of the histories after `days` days. An entry is kept R
+    days (the history script drops the older ones as the next lands) and a history at most
+    HISTORY_LENGTH entries, so the nightly entries stop growing after R nights; the first
+    sync's h_c stays whole, an upper bound (its entry goes after R days, its key's overhead
+    stays while the history does)."""
+    c, n, kept = t["c"], t["n"], min(days, t["R"])
+    nights = min(kept, HISTORY_LENGTH)
+    entries = 1 + c * kept + n * nights
+    return entries, employees * (t["h_c"] + t["h_ch"] * c * kept + t["h_n"] * n * nights)
 
 
 def model(
@@ -177,7 +177,7 @@ def model(
         parts[kind] += kept
         shapes[name] = {"driver": kind, "lifetime_days": days, "kept_bytes": round(kept)}
     out: dict[str, Any] = {"terms": {k_: round(v, 4) for k_, v in terms.items()}}
-    # Far enough for every list to be full: the cap, whatever the rates.
+    # Long after: every history at its steady size (entries kept R days, at most 200).
     for label, days in (("retention", retention_days), ("history_full", 1e9)):
         entries, history = history_bytes(terms, e_count, days)
         total = sum(parts.values()) + history

@@ -66,7 +66,7 @@ def memory_tables(data: dict[str, Any]) -> str:
                  full["bytes_per_employee"]])  # fmt: skip
     headers = [
         f"extrapolated (measured now: {m['measured_bytes_per_employee']} B per employee)",
-        f"after R = {terms['R']:.0f} days", "nightly history lists full",
+        f"after R = {terms['R']:.0f} days", "any later day (entries kept R days)",
     ]  # fmt: skip
     out += ["", markdown_table(headers, rows)]
     return "\n".join(out)

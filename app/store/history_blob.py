@@ -168,6 +168,13 @@ def occurrence(at: Any, run: Any) -> bytes:
     return bytes([TEXT]) + varint(len(text)) + text
 
 
+def retention_start(at: Any, retention_seconds: int) -> int:
+    """The time (ms since the epoch) before which an entry is older than the retention, as
+    seen from an entry made at `at`; 0 when `at` is not in the usual shape (nothing expires)."""
+    ms = _ms(at)
+    return max(ms - retention_seconds * 1000, 0) if ms is not None else 0
+
+
 def read_occurrence(data: bytes, pos: int) -> tuple[Any, Any, int]:
     """(at, run) of the occurrence at `pos`, and the position after it."""
     tag = data[pos]
@@ -189,10 +196,12 @@ def read_occurrence(data: bytes, pos: int) -> tuple[Any, Any, int]:
 
 # Adds one entry (ARGV[1]: its body, ARGV[2]: its occurrence) to the blob at KEYS[1]: one
 # more occurrence of the newest frame when the bodies are the same bytes (the same decision
-# again), a new frame otherwise; then drops the oldest occurrences beyond ARGV[3] and sets the
-# blob to expire in ARGV[4] seconds. Frames and occurrences are kept oldest first, with the
-# newest frame's offset in the header: an add and a drop touch only the two ends, whatever
-# the length. Atomic: concurrent writers each add theirs.
+# again), a new frame otherwise; then drops the oldest occurrences beyond ARGV[3], and those
+# older than ARGV[5] (ms since the epoch; absent or 0: none) up to the first that is not or
+# has no time in the usual shape, and sets the blob to expire in ARGV[4] seconds. Frames and
+# occurrences are kept oldest first, with the newest frame's offset in the header: an add
+# and a drop touch only the two ends (and the expired), whatever the length. Atomic:
+# concurrent writers each add theirs.
 HISTORY_SCRIPT: Final = """
 local blob = redis.call('GET', KEYS[1]) or ''
 local body, occ, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -223,6 +232,21 @@ if #blob > 0 then
   newest, base = varint(blob, base)
 end
 local newest_at = base + newest
+-- The oldest occurrences older than the retention's start, as far as the first that is not.
+local expired, cutoff = 0, tonumber(ARGV[5] or '0')
+local walk = base
+while cutoff > 0 and walk <= #blob do
+  local size, at = varint(blob, walk)
+  local n, pos = varint(blob, at + size)
+  for _ = 1, n do
+    local tag, ms = byte(blob, pos), 0
+    if tag ~= 1 and tag ~= 2 then cutoff = 0 break end
+    for k = 1, 6 do ms = ms * 256 + byte(blob, pos + k) end
+    if ms >= cutoff then cutoff = 0 break end
+    expired, pos = expired + 1, skip(blob, pos)
+  end
+  walk = pos
+end
 local merge, count_at, count = false, nil, 0
 if #blob > 0 then
   local size, at = varint(blob, newest_at)
@@ -233,7 +257,7 @@ if #blob > 0 then
 end
 -- Drop the oldest occurrences beyond the limit (the new one counted), first frame first:
 -- `head` is a frame that keeps some of its occurrences, `from` where the copy resumes.
-local drop, head, from = total + 1 - limit, '', base
+local drop, head, from = math.max(total + 1 - limit, expired), '', base
 local dropped = math.max(drop, 0)
 while drop > 0 and from <= #blob do
   local size, at = varint(blob, from)

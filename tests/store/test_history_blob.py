@@ -20,6 +20,8 @@ from app.store.history_blob import HISTORY_SCRIPT
 from app.store.records import HISTORY_LENGTH, Records
 from tests.store.test_history_format import CREATION, SKIPPED, UPDATE
 
+# Longer than any story here spans: no entry goes by age but in the tests of that.
+YEAR = 365 * 24 * 3600
 EXCLUDED: dict[str, Any] = {
     "user": "416",
     "action": "skipped",
@@ -157,7 +159,7 @@ async def blob_in(redis: ArqRedis) -> bytes:
 
 
 async def test_the_script_leaves_what_blob_of_builds(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, YEAR)
     story = [CREATION, UPDATE] + [nightly(EXCLUDED, n) for n in range(5)] + [SKIPPED]
     story += [nightly(EXCLUDED, n) for n in range(5, 7)]
     for entry in story:
@@ -165,11 +167,11 @@ async def test_the_script_leaves_what_blob_of_builds(redis: ArqRedis) -> None:
     newest_first = story[::-1]
     assert await blob_in(redis) == history_blob.blob_of(newest_first)
     assert await records.history("acme", "416") == newest_first
-    assert 3590 < await redis.ttl(keys.history("acme", "416")) <= 3600
+    assert YEAR - 10 < await redis.ttl(keys.history("acme", "416")) <= YEAR
 
 
 async def test_two_identical_skips_read_back_as_two_entries(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, YEAR)
     first, second = nightly(EXCLUDED, 0), nightly(EXCLUDED, 1)
     await records.add("acme", "416", first, failing=None)
     before = len(await blob_in(redis))
@@ -182,7 +184,7 @@ async def test_two_identical_skips_read_back_as_two_entries(redis: ArqRedis) -> 
 
 
 async def test_the_script_keeps_the_newest_200(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, YEAR)
     story = [CREATION] + [nightly(EXCLUDED, n) for n in range(150)] + [nightly(UPDATE, 150)]
     story += [nightly(EXCLUDED, n) for n in range(151, 260)]
     for entry in story:
@@ -193,7 +195,7 @@ async def test_the_script_keeps_the_newest_200(redis: ArqRedis) -> None:
 
 
 async def test_a_cut_that_falls_between_frames_drops_the_older_ones(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, YEAR)
     # Each its own frame: the oldest, the creation, falls out whole.
     story = [CREATION] + [nightly(UPDATE if n % 2 else EXCLUDED, n) for n in range(200)]
     for entry in story:
@@ -205,8 +207,36 @@ def _by_time(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["at"], entry["action"]
 
 
+async def test_an_entry_older_than_the_retention_goes_as_the_next_one_lands(
+    redis: ArqRedis,
+) -> None:
+    """RUN_RETENTION_SECONDS is how long an entry is kept: a history that gets an entry every
+    night (an excluded employee's) keeps the last 30 days of them, not 200 nights."""
+    records = Records(redis, 30 * 24 * 3600)
+    creation = nightly(CREATION, 0) | {"action": "create"}
+    nights = [nightly(EXCLUDED, n) for n in range(1, 46)]
+    for entry in [creation, *nights]:
+        await records.add("acme", "416", entry, failing=None)
+    # Night 45's entry keeps the entries within 30 days of its own time: nights 16 to 45
+    # (night 15's came a few minutes earlier in its day than night 45's); the creation went.
+    kept = await records.history("acme", "416")
+    assert [entry["run"] for entry in kept] == [entry["run"] for entry in nights[15:][::-1]]
+    assert await blob_in(redis) == history_blob.blob_of(nights[15:][::-1])
+
+
+async def test_an_entry_of_unusual_time_stops_the_expiry_by_age(redis: ArqRedis) -> None:
+    """An occurrence whose time the script cannot read (not the service's shape) is kept, and
+    so are the newer ones: only the count (200) trims past it."""
+    records = Records(redis, 24 * 3600)
+    odd = EXCLUDED | {"at": "long ago", "run": None}
+    story = [nightly(EXCLUDED, 0), odd, nightly(EXCLUDED, 1), nightly(EXCLUDED, 5)]
+    for entry in story:
+        await records.add("acme", "416", entry, failing=None)
+    assert await records.history("acme", "416") == story[1:][::-1]
+
+
 async def test_concurrent_writers_each_add_theirs(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, YEAR)
     nights = [nightly(EXCLUDED, n) for n in range(40)] + [nightly(UPDATE, n) for n in range(40)]
     await asyncio.gather(*(records.add("acme", "416", e, failing=None) for e in nights))
     found = await records.history("acme", "416")
@@ -214,7 +244,7 @@ async def test_concurrent_writers_each_add_theirs(redis: ArqRedis) -> None:
 
 
 async def test_an_earlier_versions_list_reads_as_the_older_entries(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, YEAR)
     old = keys.old_history("acme", "416")
     await redis.rpush(old, history_format.pack(nightly(EXCLUDED, 1)), orjson.dumps(CREATION))
     await records.add("acme", "416", nightly(EXCLUDED, 2), failing=None)
@@ -230,7 +260,7 @@ async def test_an_earlier_versions_list_reads_as_the_older_entries(redis: ArqRed
 
 async def test_only_an_earlier_versions_list_still_reads(redis: ArqRedis) -> None:
     await redis.rpush(keys.old_history("acme", "416"), orjson.dumps(CREATION))
-    assert await Records(redis, 3600).history("acme", "416") == [CREATION]
+    assert await Records(redis, YEAR).history("acme", "416") == [CREATION]
     assert await run_rows.latest_entries(redis, "acme", ["416", "417"]) == {"416": CREATION}
 
 

@@ -85,7 +85,7 @@ def test_an_entry_stored_whole_by_an_earlier_version_reads_as_it_was() -> None:
 
 
 async def test_every_reader_of_a_history_sees_whole_entries(redis: ArqRedis) -> None:
-    records = Records(redis, 3600)
+    records = Records(redis, 86400)  # the two entries are 13 hours apart: both kept
     await records.add("acme", "416", CREATION, failing=None)
     await records.add("acme", "416", SKIPPED, failing=True)
     assert await records.history("acme", "416") == [SKIPPED, CREATION]
