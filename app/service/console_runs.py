@@ -39,11 +39,13 @@ class RunLine:
     resolution: str | None = None
 
 
-def seconds_between(start: str, end: str) -> float:
-    def parse(text: str) -> datetime:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _instant(text: str) -> datetime:
+    """A time a run record holds (run_model.utcnow_iso: ISO 8601, `Z` for UTC)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
-    return (parse(end) - parse(start)).total_seconds()
+
+def seconds_between(start: str, end: str) -> float:
+    return (_instant(end) - _instant(start)).total_seconds()
 
 
 def _duration(fields: Mapping[str, str]) -> str:
@@ -97,8 +99,7 @@ async def run_lines(res: Resources, tenant: str, weeks_ago: int = 0) -> list[Run
 def _add_to_hour(
     hours: dict[datetime, webhook_hours.Hour], run: Run, counts: dict[str, int]
 ) -> None:
-    created = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
-    start = created.replace(minute=0, second=0, microsecond=0)
+    start = _instant(run.created_at).replace(minute=0, second=0, microsecond=0)
     hour = hours.setdefault(start, webhook_hours.Hour(start))
     hour.runs += 1
     for action, count in counts.items():
