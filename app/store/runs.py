@@ -100,7 +100,6 @@ class RunStore:
         """`webhook_retention_seconds`: a webhook's run's (WEBHOOK_RUN_RETENTION_SECONDS; by
         default, as long as every other)."""
         self._redis = redis
-        self._retention = retention_seconds
         self._kept = Retentions(retention_seconds, webhook_retention_seconds or retention_seconds)
 
     async def create(self, tenant: str, new: NewRun) -> str:
@@ -120,7 +119,7 @@ class RunStore:
         at = datetime.now(UTC).timestamp()
         run_index.stage_add(pipe, tenant, new.id, webhook=webhook, at=at, retention=retention)
         if webhook:
-            webhook_hours.stage_created(pipe, webhook_hours.slot(tenant, new.id, self._retention))
+            webhook_hours.stage_created(pipe, webhook_hours.slot(tenant, new.id, self._kept.runs))
 
     async def set_state(
         self,
@@ -238,7 +237,7 @@ class RunStore:
             keys.run(tenant, run_id),
             keys.run_part(tenant, run_id, "counted"),
             step,
-            str(self._retention),
+            str(self._kept.runs),
             *pairs,
         )
 
@@ -296,7 +295,7 @@ class RunStore:
             plan_key = keys.run_plan(tenant, run_id)
             encoded = {u: orjson.dumps(e, default=str).decode() for u, e in plans.items()}
             pipe.hset(plan_key, mapping=encoded)
-            pipe.expire(plan_key, self._retention)
+            pipe.expire(plan_key, self._kept.runs)
         return staged
 
     async def after_count(self, tenant: str, run_id: str, answers: CountAnswers) -> None:
@@ -311,7 +310,7 @@ class RunStore:
 
     def stage_errors_expiry(self, pipe: Pipeline, tenant: str, run_id: str) -> None:
         errors_key = keys.run_errors(tenant, run_id)
-        pipe.eval(_EXPIRE_AS_RUN, 2, keys.run(tenant, run_id), errors_key, str(self._retention))
+        pipe.eval(_EXPIRE_AS_RUN, 2, keys.run(tenant, run_id), errors_key, str(self._kept.runs))
 
     async def note_error(self, tenant: str, run_id: str, user_id: str, error: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
