@@ -73,7 +73,7 @@ async def _write_webhook_run(
     service: app/store/webhook_hours.py, WEBHOOK_RUN_RETENTION_SECONDS)."""
     where = webhook_hours.slot(TENANT, run_id, res.settings.run_retention_seconds)
     pipe = res.redis.pipeline(transaction=False)
-    pipe.hincrby(where.key, where.field(webhook_hours.RUNS), 1)
+    webhook_hours.stage_created(pipe, where)
     for action in outcomes.values():
         pipe.hincrby(where.key, where.field(action), 1)
     if at.timestamp() > time.time() - res.settings.webhook_run_retention_seconds:
