@@ -144,8 +144,8 @@ def profile_copy(tenant: str, user_id: str) -> str:
 
 def history(tenant: str, user_id: str) -> str:
     """String: the employee's history, at most 200 entries, as frames of identical decisions
-    (app/store/history_blob.py, which reads them newest first); expires a retention after the
-    last entry."""
+    (app/store/history_blob.py, which reads them newest first); an entry older than a
+    retention goes as a later one lands, the whole a retention after the last entry."""
     return f"t:{tenant}:hist:{user_id}"
 
 
