@@ -233,18 +233,27 @@ async def eventually(
 
 async def settle(service: Service, timeout: float = 30.0) -> None:
     redis = service.resources.redis
+    left: list[str] = []
 
     async def idle() -> bool:
         # Re-checks scheduled for a contract's end are not pending work; retries are.
-        job_ids = [job for name in keys.queues() for job in await redis.zrange(name, 0, -1)]
-        queued = sum(1 for job_id in job_ids if not job_id.startswith(b"due:"))
-        running = sum(len(w.tasks) for w in service.every_worker())
-        return queued == 0 and running == 0
+        queued = [
+            f"{job.decode()} due in {score / 1000 - time.time():.1f}s"
+            for name in keys.queues()
+            for job, score in await redis.zrange(name, 0, -1, withscores=True)
+            if not job.startswith(b"due:")
+        ]
+        running = [job_id for w in service.every_worker() for job_id in w.tasks]
+        left[:] = queued + [f"running {name}" for name in running]
+        return not left
 
     # Two idle readings in a row: a job that just ended may have queued another.
-    await eventually(idle, timeout=timeout)
-    await asyncio.sleep(0.1)
-    await eventually(idle, timeout=timeout)
+    try:
+        await eventually(idle, timeout=timeout)
+        await asyncio.sleep(0.1)
+        await eventually(idle, timeout=timeout)
+    except AssertionError as timed_out:
+        raise AssertionError(f"not settled within {timeout}s; still there: {left}") from timed_out
 
 
 async def start_service(

@@ -1,6 +1,7 @@
 """Alerts end to end: a held run sends one signed notice to the tenant's alerts_url, its
 dismissal one more, and nothing in between; a receiver that fails gets the same notice again.
-The receiver is a tiny Starlette app on loopback; the worker is the real one."""
+The receiver is a tiny Starlette app on loopback (tests/e2e/receiver.py); the worker is the
+real one."""
 
 from __future__ import annotations
 
@@ -8,21 +9,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
-import orjson
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from app.core.tenant import GuardConfig
 from app.secret import Secret
 from app.service.alerts import check_alerts
-from stack.inprocess import ThreadedServer
 from tests.e2e.harness import SCIM_TOKEN, Service, Tenant, eventually, settle
+from tests.e2e.receiver import Receiver, receiving
 from tests.e2e.stories import small_company
 
 pytestmark = pytest.mark.e2e
@@ -30,33 +25,10 @@ pytestmark = pytest.mark.e2e
 ALERTS_SECRET = "alerts-secret-e2e-5f6g"
 
 
-@dataclass
-class Receiver:
-    """What the alerts endpoint received: each POST's headers and body, in order."""
-
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    fail_next: int = 0  # answer 503 to this many POSTs first
-
-    def app(self) -> Starlette:
-        async def hook(request: Request) -> Response:
-            self.received.append((dict(request.headers), await request.body()))
-            if self.fail_next:
-                self.fail_next -= 1
-                return Response(status_code=503)
-            return Response(status_code=204)
-
-        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-
-    def notices(self) -> list[dict[str, Any]]:
-        return [orjson.loads(body) for _, body in self.received]
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, ThreadedServer]]:
-    receiver = Receiver()
-    server = ThreadedServer(receiver.app())
-    yield receiver, server
-    server.stop()
+def receiver() -> Iterator[Receiver]:
+    with receiving() as receiver:
+        yield receiver
 
 
 async def alerted_tenant(service: Service, url: str) -> Tenant:
@@ -81,10 +53,10 @@ def verifies(headers: dict[str, str], body: bytes) -> bool:
 
 
 async def test_a_held_run_sends_one_signed_notice_and_its_dismissal_one_more(
-    service: Service, receiver: tuple[Receiver, ThreadedServer]
+    service: Service, receiver: Receiver
 ) -> None:
-    got, server = receiver
-    tenant = await alerted_tenant(service, f"{server.url}/hook")
+    got = receiver
+    tenant = await alerted_tenant(service, got.url)
     res = service.resources
     await tenant.full_sync()
     await check_alerts(res, tenant.name)
@@ -128,11 +100,11 @@ async def test_a_held_run_sends_one_signed_notice_and_its_dismissal_one_more(
 
 
 async def test_a_failing_endpoint_gets_the_same_notice_again(
-    service: Service, receiver: tuple[Receiver, ThreadedServer]
+    service: Service, receiver: Receiver
 ) -> None:
-    got, server = receiver
+    got = receiver
     got.fail_next = 1
-    tenant = await alerted_tenant(service, f"{server.url}/hook")
+    tenant = await alerted_tenant(service, got.url)
     await service.resources.records.note(tenant.name, lucca_key_error="refused")
     await check_alerts(service.resources, tenant.name)
     await eventually(lambda: _count(got, 2), timeout=30)

@@ -21,8 +21,10 @@ import pytest
 from arq.connections import ArqRedis
 
 from app.logs import JsonFormatter
+from app.service.alerts import check_alerts
 from tests.conftest import TEST_ADMIN_TOKEN, TEST_SECRETS_KEY
 from tests.e2e.harness import SCIM_TOKEN, Service, eventually, settle
+from tests.e2e.receiver import Receiver, receiving
 from tests.e2e.stories import small_company
 from tests.security.support import leaked, signed_headers
 
@@ -121,8 +123,15 @@ class Flow:
         self.redis_seen += await redis_contents(self.service.resources.redis)
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as receiver:
+        receiver.fail_next = 1  # the retry's path logs too
+        yield receiver
+
+
 async def test_no_secret_in_logs_redis_or_answers(
-    service: Service, caplog: pytest.LogCaptureFixture
+    service: Service, caplog: pytest.LogCaptureFixture, receiver: Receiver
 ) -> None:
     company = service.registry.add(small_company(rate_limit=None))
     other = service.registry.add(small_company(rate_limit=None))
@@ -148,7 +157,7 @@ async def test_no_secret_in_logs_redis_or_answers(
             body = {
                 "lucca": {"subdomain": lucca.subdomain, "api_key": key, "webhook_secret": secrets_},
                 "elevo": {"scim_url": f"{service.scim_base}/{name}/v2", "token": token},
-                "alerts_url": "http://127.0.0.1:9/alerts",
+                "alerts_url": receiver.url,
                 "alerts_secret": alerts_secret,
             }
             assert (await flow.call("PUT", f"/tenants/{name}", json=body)).status_code == 201
@@ -174,6 +183,9 @@ async def test_no_secret_in_logs_redis_or_answers(
         await flow.run(good, {"users": [4]})
         await flow.run(bad, {"mode": "full"})  # fails: wrong Lucca key, wrong Elevo token
         await flow.call("POST", f"/sync/{bad}", json={"users": ["2"]})
+        # The minute's alerts_tick would raise them too, at a time of its choosing.
+        await check_alerts(service.resources, bad)
+        await eventually(lambda: _raised(receiver, "lucca_key_refused"), timeout=30)
         await settle(service)
 
         for name in (good, bad):
@@ -209,3 +221,11 @@ async def test_no_secret_in_logs_redis_or_answers(
         for r in flow.answers
     ]
     assert [hit for hit in in_answers if hit[1]] == [], "a secret in an answer"
+    in_alerts = [leaked(body + str(head).encode(), watched) for head, body in receiver.received]
+    assert [hit for hit in in_alerts if hit] == [], "a secret in an alert"
+
+
+async def _raised(receiver: Receiver, kind: str) -> bool:
+    """The receiver took a raised notice of `kind` (after the 503 it answered first)."""
+    delivered = receiver.notices()[1:]
+    return any((n["kind"], n["state"]) == (kind, "raised") for n in delivered)
