@@ -1,10 +1,12 @@
-"""After a realistic end-to-end flow, no clear secret is in any log record, Redis key or answer.
+"""After a realistic end-to-end flow, no clear secret is in any log record, Redis key, answer or
+alert.
 
 The flow: tenants registered through the admin API (one healthy, one whose Lucca key and Elevo
 token are wrong, so error paths log and record too), signed and forged webhooks, a full sync, a
-dry run, a per-user sync, and every read route. Then every log record of every logger (DEBUG
-and up, formatted as production does) and every Redis key and value (strings, hashes, lists,
-sets, sorted sets, ARQ job payloads and results) is searched for each secret.
+dry run, a per-user sync, the refused credentials' alerts (the receiver fails once, then takes
+them), and every read route. Then every log record of every logger (DEBUG and up, formatted as
+production does), every Redis key and value (strings, hashes, lists, sets, sorted sets, ARQ job
+payloads and results) and every alert received is searched for each secret.
 """
 
 from __future__ import annotations
