@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from arq.worker import Worker
 from app.service.resources import Resources
 from app.store import keys, queue
 from app.store.pool import unlock_pool
+from workers.closing import close_worker
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,7 @@ class StandbyRunsWorker:
     async def aclose(self) -> None:
         if self._looking is not None:
             await _stop(self._looking)
-        with warnings.catch_warnings():
-            # arq's close() calls redis-py's deprecated close(): nothing of ours to change.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            await self.worker.close()  # cancels its running jobs: ARQ queues them again
+        await close_worker(self.worker)  # cancels its running jobs: ARQ queues them again
 
 
 class Announcement:

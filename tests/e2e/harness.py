@@ -40,6 +40,7 @@ from simulators.lucca.webhooks import Event, WebhookSender
 from stack.checks import all_profiles, raw_users
 from stack.ports import free_port
 from stack.services import Stack
+from workers.closing import close_worker
 from workers.worker import worker_options
 
 SCIM_TOKEN = "elevo-test-token"
@@ -142,7 +143,7 @@ class Service:
                 await asyncio.wait_for(task, 10)
         for worker in self.workers:
             with contextlib.suppress(Exception):
-                await worker.close()
+                await close_worker(worker)
         await self.http.aclose()
         await self.resources.aclose()
 

@@ -17,6 +17,7 @@ from simulators.lucca.generator import generate_company
 from simulators.lucca.webhooks import make_event
 from stack.checks import raw_users
 from tests.e2e.harness import SCIM_TOKEN, Service, Tenant, eventually
+from workers.closing import close_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +94,7 @@ async def stop_workers(service: Service) -> None:
             await asyncio.wait_for(task, 10)
     for worker in service.workers:
         with contextlib.suppress(Exception):
-            await worker.close()
+            await close_worker(worker)
     service.worker_tasks.clear()
     service.workers.clear()
 

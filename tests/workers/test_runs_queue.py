@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from app.service import jobs
 from app.service.resources import Resources
 from app.store import keys, queue
 from tests.factories import TENANT
+from workers.closing import close_worker
 from workers.runs_queue import ANNOUNCE_TTL_SECONDS, StandbyRunsWorker
 from workers.worker import runs_worker_options, worker_options
 
@@ -40,14 +40,7 @@ async def start(res: Resources) -> AsyncIterator[Start]:
     for worker, task in running:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await close(worker)
-
-
-async def close(worker: Worker) -> None:
-    with warnings.catch_warnings():
-        # arq's close() calls redis-py's deprecated close(): not this test's business.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        await worker.close()
+        await close_worker(worker)
 
 
 async def queue_step(redis: ArqRedis) -> None:
@@ -103,5 +96,5 @@ async def test_a_runs_worker_announces_itself_while_it_serves_the_queue(
     assert await queue.runs_worker_alive(res.redis)
     assert 0 < await res.redis.ttl(keys.runs_worker()) <= ANNOUNCE_TTL_SECONDS
 
-    await close(worker)
+    await close_worker(worker)
     assert not await queue.runs_worker_alive(res.redis)
