@@ -3,7 +3,8 @@
 arq's `Worker.close()` cancels the jobs it runs and gathers them without `return_exceptions`:
 a job cancelled while it still reads its payload (before arq's own handler, which would record
 it) ends cancelled, and `close()` raises `CancelledError` before its health key, its
-`on_shutdown` and its Redis pool. Those jobs are queued again by ARQ either way.
+`on_shutdown` and its Redis pool. Such a job stays queued either way: ARQ runs it again once
+its in-progress mark expires (one cancelled later, at once).
 """
 
 from __future__ import annotations
