@@ -168,10 +168,16 @@ def occurrence(at: Any, run: Any) -> bytes:
     return bytes([TEXT]) + varint(len(text)) + text
 
 
-def retention_start(at: Any, retention_seconds: int) -> int:
+def retention_start(occurrence: bytes, retention_seconds: int) -> int:
     """The time (ms since the epoch) before which an entry is older than the retention, as
-    seen from an entry made at `at`; 0 when `at` is not in the usual shape (nothing expires)."""
-    ms = _ms(at)
+    seen from the entry whose stored `occurrence` this is; 0 when its time is not in the
+    usual shape (nothing expires). The usual occurrences hold the time in ms, read back
+    rather than parsed again; one stored as text (a run of another shape) is parsed."""
+    ms: int | None
+    if occurrence[0] == TEXT:
+        ms = _ms(read_occurrence(occurrence, 0)[0])
+    else:
+        ms = int.from_bytes(occurrence[1 : 1 + _MS_BYTES], "big")
     return max(ms - retention_seconds * 1000, 0) if ms is not None else 0
 
 

@@ -62,7 +62,7 @@ class Records:
             occurrence = history_blob.occurrence(entry.get("at"), entry.get("run"))
             # The entries older than the retention go as this one lands (RUN_RETENTION_SECONDS
             # is how long an entry is kept, not only how long a quiet history lives).
-            cutoff = history_blob.retention_start(entry.get("at"), self._retention)
+            cutoff = history_blob.retention_start(occurrence, self._retention)
             # EVAL itself: `eval`'s stubs take only text arguments, and these are bytes.
             pipe.execute_command(
                 "EVAL",

@@ -94,6 +94,21 @@ def test_other_shapes_are_stored_as_text(at: str, run: str) -> None:
     assert history_blob.read_occurrence(stored, 0)[:2] == (at, run)
 
 
+@pytest.mark.parametrize("run", ["20261205T021300-a1b2c3", None, "a run of another shape"])
+def test_the_retention_starts_a_retention_before_the_occurrences_time(run: str | None) -> None:
+    at = "2026-12-05T02:13:00.123Z"
+    expected = datetime(2026, 11, 5, 2, 13, 0, 123000, UTC).timestamp() * 1000
+    start = history_blob.retention_start(history_blob.occurrence(at, run), 30 * 24 * 3600)
+    assert start == round(expected)
+    assert history_blob.retention_start(history_blob.occurrence(at, run), YEAR * 100) == 0
+
+
+@pytest.mark.parametrize("run", ["20261205T021300-a1b2c3", None])
+def test_an_occurrence_of_unusual_time_starts_no_retention(run: str | None) -> None:
+    stored = history_blob.occurrence("2026-12-05T02:13:00.123+00:00", run)
+    assert history_blob.retention_start(stored, 60) == 0
+
+
 @given(st.integers(min_value=0, max_value=2**64))
 def test_a_varint_reads_back(value: int) -> None:
     assert history_blob.read_varint(history_blob.varint(value) + b"\x00", 0) == (
