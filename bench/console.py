@@ -31,6 +31,7 @@ from app.secret import Secret
 from app.service.resources import Resources
 from app.settings import Settings
 from app.store import keys, webhook_hours
+from app.store.run_model import RUN_ID_TIME, iso_ms
 from tests.asgi import asgi_client
 
 TENANT = "bench-console"
@@ -40,11 +41,7 @@ DAY = timedelta(days=1)
 
 
 def _run_id(at: datetime) -> str:
-    return at.strftime("%Y%m%dT%H%M%S") + "-" + f"{random.getrandbits(24):06x}"
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return at.strftime(RUN_ID_TIME) + "-" + f"{random.getrandbits(24):06x}"
 
 
 def _decision(user: int, day: int) -> tuple[str, str, dict[str, Any]]:
@@ -106,21 +103,22 @@ async def populate(res: Resources, employees: int, days: int) -> dict[str, str]:
             action, reason, diff = _decision(n, day)
             outcomes[user] = action
             entry = {"user": user, "action": action, "reason": reason, "diff": diff,
-                     "at": _iso(at), "run": run_id, "written": action != "unchanged"}  # fmt: skip
+                     "at": iso_ms(at), "run": run_id, "written": action != "unchanged"}  # fmt: skip
             res.records.stage_add(pipe, TENANT, user, entry, failing=None)
         await pipe.execute()
         fields = {"id": run_id, "mode": "full", "trigger": "nightly", "dry_run": 0,
-                  "state": "done", "created_at": _iso(at), "started_at": _iso(at),
-                  "finished_at": _iso(at + timedelta(seconds=95))}  # fmt: skip
+                  "state": "done", "created_at": iso_ms(at), "started_at": iso_ms(at),
+                  "finished_at": iso_ms(at + timedelta(seconds=95))}  # fmt: skip
         await _write_run(res, run_id, fields, outcomes, at)
         ids["full"] = run_id
         for hook in range(40):
             hook_at = at + timedelta(hours=6, minutes=hook * 15)
             hook_id = _run_id(hook_at)
             user = random.choice(users)
+            stamp = iso_ms(hook_at)
             hook_fields = {"id": hook_id, "mode": "users", "trigger": "webhook:employee.updated",
                            "dry_run": 0, "state": "done", "expected": 1,
-                           "created_at": _iso(hook_at), "finished_at": _iso(hook_at)}  # fmt: skip
+                           "created_at": stamp, "finished_at": stamp}  # fmt: skip
             await _write_webhook_run(res, hook_id, hook_fields, {user: "update"}, hook_at)
     now = datetime.now(UTC)
     ids["held"] = await _held_run(res, users[:30], now - timedelta(minutes=5))
@@ -131,11 +129,11 @@ async def populate(res: Resources, employees: int, days: int) -> dict[str, str]:
 async def _held_run(res: Resources, held: list[str], at: datetime) -> str:
     run_id = _run_id(at)
     fields = {"id": run_id, "mode": "full", "trigger": "nightly", "dry_run": 0, "state": "held",
-              "created_at": _iso(at), "finished_at": _iso(at),
+              "created_at": iso_ms(at), "finished_at": iso_ms(at),
               "held": orjson.dumps(held).decode()}  # fmt: skip
     await _write_run(res, run_id, fields, dict.fromkeys(held, "held"), at)
     await res.records.note(
-        TENANT, held_run=run_id, held_users=orjson.dumps(held).decode(), last_full_run=_iso(at)
+        TENANT, held_run=run_id, held_users=orjson.dumps(held).decode(), last_full_run=iso_ms(at)
     )
     return run_id
 
@@ -143,7 +141,7 @@ async def _held_run(res: Resources, held: list[str], at: datetime) -> str:
 async def _dry_run(res: Resources, users: list[str], at: datetime) -> str:
     run_id = _run_id(at)
     fields = {"id": run_id, "mode": "full", "trigger": "api", "dry_run": 1, "state": "done",
-              "created_at": _iso(at), "finished_at": _iso(at)}  # fmt: skip
+              "created_at": iso_ms(at), "finished_at": iso_ms(at)}  # fmt: skip
     plan = {}
     for n, user in enumerate(users, 1):
         action, reason, diff = _decision(n, 1)

@@ -25,24 +25,21 @@ from app.core.lucca_user import parse_user
 from app.core.rules import Standing, desired_attributes
 from app.store import history_format, keys
 from app.store.records import Records
+from app.store.run_model import RUN_ID_TIME, iso_ms
 from simulators.lucca.generator import generate_company
 
 TENANT = "bench-history"
 NIGHT_ONE = datetime(2026, 12, 5, 2, tzinfo=UTC)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _run_id(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    return moment.strftime(RUN_ID_TIME) + "-" + uuid.uuid4().hex[:6]
 
 
 def _entry(decision: Decision, at: datetime, run_start: datetime, written: bool) -> dict[str, Any]:
     """The entry outcomes.DecisionBatch.add builds."""
     return decision.plan_entry() | {
-        "at": _iso(at),
+        "at": iso_ms(at),
         "run": _run_id(run_start),
         "written": written,
         "dry_run": False,

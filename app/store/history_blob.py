@@ -32,6 +32,7 @@ from typing import Any, Final
 import orjson
 
 from app.store import history_format
+from app.store.run_model import RUN_ID_TIME, iso_ms
 
 DEFLATE_1: Final = 1
 # What the stored entries repeat (the packed forms of app/core/decision.py's reasons and of
@@ -65,9 +66,8 @@ DICTIONARY_1: Final = (
 TEXT, AT, AT_RUN = 0, 1, 2  # an occurrence's tag
 _MS_BYTES = 6
 _HEX_BYTES = 3
-_AT_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")  # run_model.utcnow_iso
+_AT_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")  # run_model.iso_ms
 _RUN_SHAPE = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")  # run_model.draft_run
-_RUN_TIME = "%Y%m%dT%H%M%S"
 
 
 # -- varints ------------------------------------------------------------------------------------
@@ -135,22 +135,21 @@ def _ms(at: Any) -> int | None:
 
 
 def _at_text(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_ms(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def _run_second(run: str) -> int | None:
     if not _RUN_SHAPE.fullmatch(run):
         return None
     try:
-        second = int(datetime.strptime(run[:15], _RUN_TIME).replace(tzinfo=UTC).timestamp())
+        second = int(datetime.strptime(run[:15], RUN_ID_TIME).replace(tzinfo=UTC).timestamp())
     except ValueError:
         return None
     return second if _run_text(second, bytes.fromhex(run[16:])) == run else None
 
 
 def _run_text(second: int, token: bytes) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime(_RUN_TIME) + "-" + token.hex()
+    return datetime.fromtimestamp(second, UTC).strftime(RUN_ID_TIME) + "-" + token.hex()
 
 
 def occurrence(at: Any, run: Any) -> bytes:

@@ -95,8 +95,18 @@ class Trigger:
         return self.kind.value if self.topic is None else f"{self.kind.value}:{self.topic}"
 
 
+# A run id's leading time, UTC to the second: draft_run writes it, readers take it back.
+RUN_ID_TIME = "%Y%m%dT%H%M%S"
+
+
+def iso_ms(moment: datetime) -> str:
+    """A time as run records and history entries hold it: ISO 8601 to the millisecond, `Z`
+    for UTC."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_ms(datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +127,7 @@ def draft_run(
     confirms: str | None = None,
     reason: str | None = None,
 ) -> NewRun:
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    run_id = datetime.now(UTC).strftime(RUN_ID_TIME) + "-" + secrets.token_hex(3)
     created_at = utcnow_iso()
     fields: dict[str, str | int] = {
         "id": run_id,

@@ -19,6 +19,7 @@ from redis.asyncio.client import Pipeline
 
 from app.store import keys
 from app.store.redis_text import as_text_map
+from app.store.run_model import RUN_ID_TIME
 
 RUNS = "runs"  # the field of an hour's run count (`HH:runs`); the others are outcomes
 
@@ -39,7 +40,7 @@ def created_at_of(run_id: str) -> datetime:
     """A run's creation time to the second, from its id (app/store/run_model.py `draft_run`:
     `YYYYmmddTHHMMSS-...`, UTC); now for an id of another form (tests, benchmarks)."""
     try:
-        return datetime.strptime(run_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        return datetime.strptime(run_id[:15], RUN_ID_TIME).replace(tzinfo=UTC)
     except ValueError:
         return datetime.now(UTC)
 
