@@ -201,7 +201,7 @@ class Settings:
     run_retention_seconds: int = 30 * 24 * 3600
     # A webhook's run record (and its index entry) is kept this long: its hour's counts stay
     # RUN_RETENTION_SECONDS in a tenant's daily aggregate (app/store/webhook_hours.py).
-    webhook_run_retention_seconds: int = 3 * 24 * 3600
+    webhook_run_retention_seconds: int = WEBHOOK_RUN_DAYS_S
     # Replaces every tenant's Lucca budget: for simulators and benchmarks only (Lucca allows 50).
     lucca_budget_override: int | None = None
     # The Lucca budget's window (Lucca counts per minute); the sync counts each request for
